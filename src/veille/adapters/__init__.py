@@ -1,0 +1,1 @@
+"""Adapters: storage, image store, camera protocols, notifications."""

@@ -1,0 +1,1 @@
+"""Embedded store: SQLite in WAL mode."""

@@ -1,0 +1,392 @@
+"""SQLite implementations of the repository ports. They never commit."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from veille.domain.cameras import Camera, Phase
+from veille.domain.reads import Candidate, ImageRef, Read
+from veille.service.ports import DeadLetter
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+_CHUNK = 500  # bound on "IN (...)" parameters per statement
+
+
+def to_micros(moment: datetime) -> int:
+    return (moment - EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+READ_COLUMNS = (
+    "read_id, camera_id, captured_at, received_at, plate_raw, plate, plate_canonical, country,"
+    " confidence, direction, lane, vehicle_make, vehicle_colour, vehicle_type, details"
+)
+INSERT_READ = f"INSERT INTO reads ({READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_IMAGE = (
+    "INSERT INTO read_images (read_id, position, kind, content_type, sha256, size, uri)"
+    " VALUES (?,?,?,?,?,?,?)"
+)
+
+
+def read_row(read: Read) -> tuple[Any, ...]:
+    """The row of the reads table for one read (the same in the benchmark's raw insert)."""
+    details = None
+    if read.candidates or read.extra:
+        details = orjson.dumps(
+            {
+                "candidates": [[c.plate, c.confidence] for c in read.candidates],
+                "extra": read.extra,
+            }
+        ).decode()
+    return (
+        read.read_id.bytes,
+        read.camera_id,
+        to_micros(read.captured_at),
+        to_micros(read.received_at),
+        read.plate_raw,
+        read.plate,
+        read.plate_canonical,
+        read.country,
+        read.confidence,
+        read.direction,
+        read.lane,
+        read.vehicle_make,
+        read.vehicle_colour,
+        read.vehicle_type,
+        details,
+    )
+
+
+def image_rows(read: Read) -> list[tuple[Any, ...]]:
+    return [
+        (read.read_id.bytes, i, img.kind, img.content_type, img.sha256, img.size, img.uri)
+        for i, img in enumerate(read.images)
+    ]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SqliteReadRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def existing_ids(self, read_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        for chunk in _chunks(list(read_ids)):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT read_id FROM reads WHERE read_id IN ({marks})", [r.bytes for r in chunk]
+            )
+            found.update(uuid.UUID(bytes=row[0]) for row in rows)
+        return found
+
+    def add_many(self, reads: Sequence[Read]) -> None:
+        self.conn.executemany(INSERT_READ, [read_row(r) for r in reads])
+        images = [row for r in reads if r.images for row in image_rows(r)]
+        if images:
+            self.conn.executemany(INSERT_IMAGE, images)
+
+    def _images_for(self, read_ids: Sequence[bytes]) -> dict[bytes, list[ImageRef]]:
+        out: dict[bytes, list[ImageRef]] = {}
+        for chunk in _chunks(list(read_ids)):
+            marks = ",".join("?" * len(chunk))
+            for rid, kind, ctype, sha, size, uri in self.conn.execute(
+                "SELECT read_id, kind, content_type, sha256, size, uri FROM read_images"
+                f" WHERE read_id IN ({marks}) ORDER BY read_id, position",
+                list(chunk),
+            ):
+                out.setdefault(rid, []).append(
+                    ImageRef(kind=kind, content_type=ctype, sha256=sha, size=size, uri=uri)
+                )
+        return out
+
+    def _hydrate(self, rows: list[tuple[Any, ...]]) -> list[Read]:
+        images = self._images_for([row[0] for row in rows])
+        out = []
+        for row in rows:
+            details = orjson.loads(row[14]) if row[14] else {}
+            out.append(
+                Read(
+                    read_id=uuid.UUID(bytes=row[0]),
+                    camera_id=row[1],
+                    captured_at=from_micros(row[2]),
+                    received_at=from_micros(row[3]),
+                    plate_raw=row[4],
+                    plate=row[5],
+                    plate_canonical=row[6],
+                    country=row[7],
+                    confidence=row[8],
+                    direction=row[9],
+                    lane=row[10],
+                    vehicle_make=row[11],
+                    vehicle_colour=row[12],
+                    vehicle_type=row[13],
+                    candidates=tuple(Candidate(p, c) for p, c in details.get("candidates", [])),
+                    images=tuple(images.get(row[0], [])),
+                    extra=details.get("extra", {}),
+                )
+            )
+        return out
+
+    def get(self, read_id: uuid.UUID) -> Read | None:
+        rows = self.conn.execute(
+            f"SELECT {READ_COLUMNS} FROM reads WHERE read_id = ?", (read_id.bytes,)
+        ).fetchall()
+        found = self._hydrate(rows)
+        return found[0] if found else None
+
+    def by_plate(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[Read]:
+        rows = self.conn.execute(
+            f"SELECT {READ_COLUMNS} FROM reads WHERE plate = ? AND captured_at >= ?"
+            " AND captured_at < ? ORDER BY captured_at LIMIT ?",
+            (plate, to_micros(start), to_micros(end), limit),
+        ).fetchall()
+        return self._hydrate(rows)
+
+    def by_camera(
+        self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Read]:
+        rows = self.conn.execute(
+            f"SELECT {READ_COLUMNS} FROM reads WHERE camera_id = ? AND captured_at >= ?"
+            " AND captured_at < ? ORDER BY captured_at LIMIT ?",
+            (camera_id, to_micros(start), to_micros(end), limit),
+        ).fetchall()
+        return self._hydrate(rows)
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM reads").fetchone()[0])
+
+    def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks([r.bytes for r in read_ids]):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self.conn.execute(
+                    f"SELECT sha256 FROM read_images WHERE read_id IN ({marks})"
+                    " AND sha256 IS NOT NULL",
+                    list(chunk),
+                )
+            )
+        return found
+
+    def delete(self, read_ids: Sequence[uuid.UUID]) -> int:
+        deleted = 0
+        for chunk in _chunks([r.bytes for r in read_ids]):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(f"DELETE FROM read_images WHERE read_id IN ({marks})", list(chunk))
+            deleted += self.conn.execute(
+                f"DELETE FROM reads WHERE read_id IN ({marks})", list(chunk)
+            ).rowcount
+        return deleted
+
+    def unreferenced(self, hashes: Iterable[str]) -> set[str]:
+        wanted = list(hashes)
+        still: set[str] = set()
+        for chunk in _chunks(wanted):
+            marks = ",".join("?" * len(chunk))
+            still.update(
+                row[0]
+                for row in self.conn.execute(
+                    f"SELECT DISTINCT sha256 FROM read_images WHERE sha256 IN ({marks})",
+                    list(chunk),
+                )
+            )
+        return set(wanted) - still
+
+
+_CAMERA_COLUMNS = (
+    "camera_id, name, lat, lon, heading, zone, province, vendor, protocol, phase,"
+    " created_at, retired_at"
+)
+
+
+def _camera(row: tuple[Any, ...]) -> Camera:
+    return Camera(
+        camera_id=row[0],
+        name=row[1],
+        lat=row[2],
+        lon=row[3],
+        heading=row[4],
+        zone=row[5],
+        province=row[6],
+        vendor=row[7],
+        protocol=row[8],
+        phase=Phase(row[9]),
+        created_at=datetime.fromisoformat(row[10]),
+        retired_at=_dt(row[11]),
+    )
+
+
+def _camera_params(camera: Camera) -> tuple[Any, ...]:
+    return (
+        camera.camera_id,
+        camera.name,
+        camera.lat,
+        camera.lon,
+        camera.heading,
+        camera.zone,
+        camera.province,
+        camera.vendor,
+        camera.protocol,
+        camera.phase.value,
+        camera.created_at.isoformat(),
+        _iso(camera.retired_at),
+    )
+
+
+class SqliteCameraRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def get(self, camera_id: str) -> Camera | None:
+        row = self.conn.execute(
+            f"SELECT {_CAMERA_COLUMNS} FROM cameras WHERE camera_id = ?", (camera_id,)
+        ).fetchone()
+        return _camera(row) if row else None
+
+    def add(self, camera: Camera) -> None:
+        self.conn.execute(
+            f"INSERT INTO cameras ({_CAMERA_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            _camera_params(camera),
+        )
+
+    def update(self, camera: Camera) -> None:
+        params = _camera_params(camera)
+        self.conn.execute(
+            "UPDATE cameras SET name=?, lat=?, lon=?, heading=?, zone=?, province=?, vendor=?,"
+            " protocol=?, phase=?, created_at=?, retired_at=? WHERE camera_id=?",
+            (*params[1:], params[0]),
+        )
+
+    def list(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]:
+        clauses, params = [], []
+        if zone:
+            clauses.append("zone = ?")
+            params.append(zone)
+        if phase:
+            clauses.append("phase = ?")
+            params.append(phase)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_CAMERA_COLUMNS} FROM cameras{where} ORDER BY camera_id", params
+        )
+        return [_camera(r) for r in rows]
+
+    def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO camera_credentials (token_hash, camera_id, created_at) VALUES (?,?,?)",
+            (token_hash, camera_id, now.isoformat()),
+        )
+
+    def revoke_credentials(self, camera_id: str, now: datetime) -> int:
+        return self.conn.execute(
+            "UPDATE camera_credentials SET revoked_at = ? WHERE camera_id = ? AND revoked_at IS NULL",
+            (now.isoformat(), camera_id),
+        ).rowcount
+
+    def camera_for_token(self, token_hash: str) -> Camera | None:
+        row = self.conn.execute(
+            f"SELECT {', '.join('c.' + c.strip() for c in _CAMERA_COLUMNS.split(','))}"
+            " FROM camera_credentials k JOIN cameras c ON c.camera_id = k.camera_id"
+            " WHERE k.token_hash = ? AND k.revoked_at IS NULL",
+            (token_hash,),
+        ).fetchone()
+        return _camera(row) if row else None
+
+
+_DL_COLUMNS = "id, received_at, camera_id, source, payload, errors, status, replayed_at, replay_result"
+
+
+def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
+    return DeadLetter(
+        id=row[0],
+        received_at=datetime.fromisoformat(row[1]),
+        camera_id=row[2],
+        source=row[3],
+        payload=row[4],
+        errors=orjson.loads(row[5]),
+        status=row[6],
+        replayed_at=_dt(row[7]),
+        replay_result=row[8],
+    )
+
+
+class SqliteDeadLetterRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def add(
+        self,
+        *,
+        received_at: datetime,
+        camera_id: str | None,
+        source: str,
+        payload: str,
+        errors: list[dict[str, str]],
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO dead_letters (received_at, camera_id, source, payload, errors, status)"
+            " VALUES (?,?,?,?,?, 'open')",
+            (received_at.isoformat(), camera_id, source, payload, orjson.dumps(errors).decode()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_many(self, rows: Sequence[tuple[datetime, str | None, str, str, list[dict[str, str]]]]):
+        self.conn.executemany(
+            "INSERT INTO dead_letters (received_at, camera_id, source, payload, errors, status)"
+            " VALUES (?,?,?,?,?, 'open')",
+            [(r[0].isoformat(), r[1], r[2], r[3], orjson.dumps(r[4]).decode()) for r in rows],
+        )
+
+    def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
+        if status:
+            rows = self.conn.execute(
+                f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE status = ? ORDER BY id LIMIT ?",
+                (status, limit),
+            )
+        else:
+            rows = self.conn.execute(
+                f"SELECT {_DL_COLUMNS} FROM dead_letters ORDER BY id LIMIT ?", (limit,)
+            )
+        return [_dead_letter(r) for r in rows]
+
+    def get(self, dead_letter_id: int) -> DeadLetter | None:
+        row = self.conn.execute(
+            f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE id = ?", (dead_letter_id,)
+        ).fetchone()
+        return _dead_letter(row) if row else None
+
+    def mark(self, dead_letter_id: int, *, status: str, at: datetime, result: str) -> None:
+        self.conn.execute(
+            "UPDATE dead_letters SET status = ?, replayed_at = ?, replay_result = ? WHERE id = ?",
+            (status, at.isoformat(), result, dead_letter_id),
+        )
+
+    def count(self, *, status: str | None = None) -> int:
+        if status:
+            row = self.conn.execute("SELECT count(*) FROM dead_letters WHERE status = ?", (status,))
+        else:
+            row = self.conn.execute("SELECT count(*) FROM dead_letters")
+        return int(row.fetchone()[0])

@@ -1,0 +1,88 @@
+"""The embedded store: a SQLite file in WAL mode, per-thread connections, unit of work."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any, Self
+
+from veille.adapters.sqlite.database import connect, migrate
+from veille.adapters.sqlite.repositories import (
+    SqliteCameraRepository,
+    SqliteDeadLetterRepository,
+    SqliteReadRepository,
+)
+
+
+class SqliteUnitOfWork:
+    """One SQLite transaction (BEGIN IMMEDIATE: the write lock is taken up front)."""
+
+    def __init__(self, conn: sqlite3.Connection, *, write: bool = True):
+        self.conn = conn
+        self.write = write
+        self.reads = SqliteReadRepository(conn)
+        self.cameras = SqliteCameraRepository(conn)
+        self.dead_letters = SqliteDeadLetterRepository(conn)
+        self._open = False
+
+    def __enter__(self) -> Self:
+        self.conn.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        self._open = True
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._open:
+            self.rollback()
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+        self._open = False
+
+    def rollback(self) -> None:
+        if self._open:
+            self.conn.execute("ROLLBACK")
+            self._open = False
+
+
+class SqliteStore:
+    """Owns the database file; hands out a connection per thread and units of work."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL"):
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def initialise(self) -> list[int]:
+        """Create the file if needed and apply pending migrations."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self.connection()
+        return migrate(conn)
+
+    def new_connection(self) -> sqlite3.Connection:
+        conn = connect(self.path, synchronous=self.synchronous)
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self.new_connection()
+            self._local.conn = conn
+        return conn
+
+    def uow(self, *, write: bool = True) -> SqliteUnitOfWork:
+        return SqliteUnitOfWork(self.connection(), write=write)
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,421 @@
+"""The canonical read and the rules that turn a native JSON read into one (or into errors)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, normalise
+
+DIRECTIONS = frozenset({"approaching", "receding", "unknown"})
+IMAGE_KINDS = frozenset({"plate", "overview", "other"})
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
+VEHICLE_FIELDS = ("make", "colour", "type")
+MAX_PLATE_RAW = 32
+MAX_CANDIDATES = 10
+MAX_IMAGES = 4
+_KNOWN_FIELDS = frozenset(
+    {
+        "read_id",
+        "camera_id",
+        "captured_at",
+        "plate",
+        "country",
+        "confidence",
+        "candidates",
+        "direction",
+        "lane",
+        "vehicle",
+        "images",
+        "extra",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    plate: str
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image of a read: stored in the image store (sha256) or held elsewhere (uri)."""
+
+    kind: str
+    content_type: str
+    sha256: str | None = None
+    size: int | None = None
+    uri: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImageUpload:
+    """Decoded image bytes that travel with a read until the image store has them."""
+
+    ref: ImageRef
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One passage of one vehicle at one camera, in Veille's canonical form."""
+
+    read_id: uuid.UUID
+    camera_id: str
+    captured_at: datetime  # UTC, camera clock
+    plate_raw: str
+    plate: str  # normalised
+    plate_canonical: str  # look-alike canonical form
+    country: str | None
+    confidence: float
+    received_at: datetime  # UTC, server clock
+    candidates: tuple[Candidate, ...] = ()
+    direction: str = "unknown"
+    lane: int | None = None
+    vehicle_make: str | None = None
+    vehicle_colour: str | None = None
+    vehicle_type: str | None = None
+    images: tuple[ImageRef, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """Why one field of one read was refused."""
+
+    field: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ReadRules:
+    """Limits a read must respect; every figure comes from settings."""
+
+    max_image_bytes: int = 512 * 1024
+    max_clock_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=365)  # the legal maximum retention: older is never kept
+    lookalikes: LookalikeTable = DEFAULT_LOOKALIKES
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRead:
+    """A read that passed validation, with the image bytes it carried."""
+
+    read: Read
+    uploads: tuple[ImageUpload, ...] = ()
+
+
+class ReadRejected(Exception):
+    """A read payload failed validation; carries every field error found."""
+
+    def __init__(self, errors: list[FieldError]):
+        super().__init__("; ".join(f"{e.field}: {e.reason}" for e in errors))
+        self.errors = errors
+
+
+def _text(value: Any, name: str, errors: list[FieldError], *, max_len: int = 64) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError(name, f"must be a string, got {type(value).__name__}"))
+        return None
+    value = value.strip()
+    if len(value) > max_len:
+        errors.append(FieldError(name, f"longer than {max_len} characters"))
+        return None
+    return value or None
+
+
+def _number(value: Any, name: str, errors: list[FieldError]) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors.append(FieldError(name, f"must be a number, got {type(value).__name__}"))
+        return None
+    return float(value)
+
+
+def parse_timestamp(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
+    """ISO 8601 with an explicit offset (Z or ±hh:mm), converted to UTC."""
+    if not isinstance(value, str):
+        errors.append(FieldError(name, "must be an ISO 8601 string with a time zone"))
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        errors.append(FieldError(name, f"not a valid ISO 8601 date-time: {value[:40]!r}"))
+        return None
+    if parsed.tzinfo is None:
+        errors.append(FieldError(name, "has no time zone: add Z or an offset such as +01:00"))
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _confidence(value: Any, name: str, errors: list[FieldError]) -> float | None:
+    number = _number(value, name, errors)
+    if number is None:
+        return None
+    if not 0.0 <= number <= 1.0:
+        errors.append(FieldError(name, f"must be between 0 and 1, got {number}"))
+        return None
+    return number
+
+
+def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        errors.append(FieldError("candidates", "must be a list"))
+        return ()
+    if len(value) > MAX_CANDIDATES:
+        errors.append(FieldError("candidates", f"at most {MAX_CANDIDATES} candidates"))
+        return ()
+    out: list[Candidate] = []
+    for i, item in enumerate(value):
+        where = f"candidates[{i}]"
+        if not isinstance(item, dict):
+            errors.append(FieldError(where, "must be an object with plate and confidence"))
+            continue
+        plate = _text(item.get("plate"), f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
+        conf = _confidence(item.get("confidence"), f"{where}.confidence", errors)
+        if plate is None or not normalise(plate):
+            errors.append(FieldError(f"{where}.plate", "missing or has no letters or digits"))
+        elif conf is not None:
+            out.append(Candidate(normalise(plate), conf))
+    return tuple(out)
+
+
+def _images(value: Any, rules: ReadRules, errors: list[FieldError]):
+    if value is None:
+        return (), ()
+    if not isinstance(value, list):
+        errors.append(FieldError("images", "must be a list"))
+        return (), ()
+    if len(value) > MAX_IMAGES:
+        errors.append(FieldError("images", f"at most {MAX_IMAGES} images per read"))
+        return (), ()
+    refs: list[ImageRef] = []
+    uploads: list[ImageUpload] = []
+    for i, item in enumerate(value):
+        where = f"images[{i}]"
+        if not isinstance(item, dict):
+            errors.append(FieldError(where, "must be an object"))
+            continue
+        kind = item.get("kind", "other")
+        if kind not in IMAGE_KINDS:
+            errors.append(FieldError(f"{where}.kind", f"must be one of {sorted(IMAGE_KINDS)}"))
+            continue
+        ctype = item.get("content_type", "image/jpeg")
+        if ctype not in IMAGE_TYPES:
+            errors.append(
+                FieldError(f"{where}.content_type", f"must be one of {sorted(IMAGE_TYPES)}")
+            )
+            continue
+        data, uri = item.get("data"), item.get("uri")
+        if (data is None) == (uri is None):
+            errors.append(FieldError(where, "needs exactly one of data (base64) or uri"))
+            continue
+        if uri is not None:
+            if not isinstance(uri, str) or not uri or len(uri) > 2048:
+                errors.append(FieldError(f"{where}.uri", "must be a string of 1–2048 characters"))
+                continue
+            refs.append(ImageRef(kind=kind, content_type=ctype, uri=uri))
+            continue
+        if not isinstance(data, str):
+            errors.append(FieldError(f"{where}.data", "must be a base64 string"))
+            continue
+        # base64 inflates by 4/3: refuse before decoding what is plainly too large
+        if len(data) * 3 // 4 > rules.max_image_bytes + 3:
+            errors.append(
+                FieldError(f"{where}.data", f"image larger than {rules.max_image_bytes} bytes")
+            )
+            continue
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            errors.append(FieldError(f"{where}.data", "not valid base64"))
+            continue
+        if not raw:
+            errors.append(FieldError(f"{where}.data", "image is empty"))
+            continue
+        if len(raw) > rules.max_image_bytes:
+            errors.append(
+                FieldError(f"{where}.data", f"image larger than {rules.max_image_bytes} bytes")
+            )
+            continue
+        ref = ImageRef(
+            kind=kind, content_type=ctype, sha256=hashlib.sha256(raw).hexdigest(), size=len(raw)
+        )
+        refs.append(ref)
+        uploads.append(ImageUpload(ref=ref, data=raw))
+    return tuple(refs), tuple(uploads)
+
+
+def parse_read(
+    payload: Any, *, camera_id: str, now: datetime, rules: ReadRules = ReadRules()
+) -> ParsedRead:
+    """Validate one native JSON read posted by `camera_id`; raise ReadRejected with every error.
+
+    The camera may only post as itself: a read naming another camera is refused.
+    """
+    if not isinstance(payload, dict):
+        raise ReadRejected([FieldError("(read)", "must be a JSON object")])
+    errors: list[FieldError] = []
+    unknown = payload.keys() - _KNOWN_FIELDS
+    if unknown:
+        errors.append(
+            FieldError(sorted(unknown)[0], f"unknown field(s): {', '.join(sorted(unknown))}")
+        )
+
+    read_id: uuid.UUID | None = None
+    rid = payload.get("read_id")
+    if rid is None:
+        errors.append(FieldError("read_id", "is required (a UUID chosen by the camera)"))
+    elif not isinstance(rid, str):
+        errors.append(FieldError("read_id", "must be a UUID string"))
+    else:
+        try:
+            read_id = uuid.UUID(rid)
+        except ValueError:
+            errors.append(FieldError("read_id", f"not a valid UUID: {rid[:40]!r}"))
+
+    cam = payload.get("camera_id")
+    if cam is None:
+        errors.append(FieldError("camera_id", "is required"))
+    elif cam != camera_id:
+        errors.append(
+            FieldError("camera_id", "does not match the camera of the credential: a camera "
+                       "posts only its own reads")
+        )
+
+    captured_at = None
+    if "captured_at" not in payload:
+        errors.append(FieldError("captured_at", "is required"))
+    else:
+        captured_at = parse_timestamp(payload["captured_at"], "captured_at", errors)
+        if captured_at is not None:
+            if captured_at > now + rules.max_clock_skew:
+                errors.append(
+                    FieldError("captured_at", "is in the future (beyond the allowed clock skew)")
+                )
+            elif captured_at < now - rules.max_age:
+                errors.append(
+                    FieldError("captured_at", f"is older than {rules.max_age.days} days")
+                )
+
+    plate_raw = _text(payload.get("plate"), "plate", errors, max_len=MAX_PLATE_RAW)
+    plate = normalise(plate_raw) if plate_raw else ""
+    if "plate" not in payload or payload.get("plate") is None:
+        errors.append(FieldError("plate", "is required"))
+    elif plate_raw is not None and not plate:
+        errors.append(FieldError("plate", "has no letters or digits"))
+    elif plate_raw is None and isinstance(payload.get("plate"), str):
+        errors.append(FieldError("plate", "is empty"))
+    elif len(plate) > 12:
+        errors.append(FieldError("plate", "more than 12 letters and digits"))
+
+    country = payload.get("country")
+    if country is not None:
+        if not isinstance(country, str) or len(country) != 2 or not country.isalpha():
+            errors.append(FieldError("country", "must be a two-letter country code"))
+            country = None
+        else:
+            country = country.upper()
+
+    confidence = None
+    if "confidence" not in payload:
+        errors.append(FieldError("confidence", "is required (0 to 1)"))
+    else:
+        confidence = _confidence(payload["confidence"], "confidence", errors)
+
+    candidates = _candidates(payload.get("candidates"), errors)
+
+    direction = payload.get("direction", "unknown")
+    if direction is None:
+        direction = "unknown"
+    if direction not in DIRECTIONS:
+        errors.append(FieldError("direction", f"must be one of {sorted(DIRECTIONS)}"))
+
+    lane = payload.get("lane")
+    if lane is not None and (isinstance(lane, bool) or not isinstance(lane, int) or not 0 < lane < 100):
+        errors.append(FieldError("lane", "must be a whole number from 1 to 99"))
+
+    vehicle = payload.get("vehicle") or {}
+    make = colour = vtype = None
+    if not isinstance(vehicle, dict):
+        errors.append(FieldError("vehicle", "must be an object with make, colour, type"))
+    else:
+        extra_keys = vehicle.keys() - set(VEHICLE_FIELDS)
+        if extra_keys:
+            errors.append(FieldError("vehicle", f"unknown field(s): {', '.join(sorted(extra_keys))}"))
+        make = _text(vehicle.get("make"), "vehicle.make", errors)
+        colour = _text(vehicle.get("colour"), "vehicle.colour", errors)
+        vtype = _text(vehicle.get("type"), "vehicle.type", errors)
+
+    images, uploads = _images(payload.get("images"), rules, errors)
+
+    extra = payload.get("extra") or {}
+    if not isinstance(extra, dict):
+        errors.append(FieldError("extra", "must be an object (vendor fields kept as they are)"))
+
+    if errors:
+        raise ReadRejected(errors)
+    assert read_id is not None and captured_at is not None and confidence is not None
+    return ParsedRead(
+        read=Read(
+            read_id=read_id,
+            camera_id=camera_id,
+            captured_at=captured_at,
+            plate_raw=plate_raw or plate,
+            plate=plate,
+            plate_canonical=rules.lookalikes.canonical(plate),
+            country=country,
+            confidence=confidence,
+            received_at=now,
+            candidates=candidates,
+            direction=direction,
+            lane=lane,
+            vehicle_make=make,
+            vehicle_colour=colour,
+            vehicle_type=vtype,
+            images=images,
+            extra=extra,
+        ),
+        uploads=uploads,
+    )
+
+
+def read_to_json(read: Read) -> dict[str, Any]:
+    """The canonical read as the API shows it."""
+    return {
+        "read_id": str(read.read_id),
+        "camera_id": read.camera_id,
+        "captured_at": read.captured_at.isoformat().replace("+00:00", "Z"),
+        "plate_raw": read.plate_raw,
+        "plate": read.plate,
+        "plate_canonical": read.plate_canonical,
+        "country": read.country,
+        "confidence": read.confidence,
+        "candidates": [{"plate": c.plate, "confidence": c.confidence} for c in read.candidates],
+        "direction": read.direction,
+        "lane": read.lane,
+        "vehicle": {
+            "make": read.vehicle_make,
+            "colour": read.vehicle_colour,
+            "type": read.vehicle_type,
+        },
+        "images": [
+            {k: v for k, v in (("kind", i.kind), ("content_type", i.content_type),
+                               ("sha256", i.sha256), ("size", i.size), ("uri", i.uri)) if v}
+            for i in read.images
+        ],
+        "received_at": read.received_at.isoformat().replace("+00:00", "Z"),
+        "extra": read.extra,
+    }

@@ -1,0 +1,1 @@
+"""Entrypoints: HTTP API, CLI, workers and jobs."""

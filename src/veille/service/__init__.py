@@ -1,0 +1,1 @@
+"""Service layer: use cases, one transaction each, through a unit of work."""

@@ -1,0 +1,176 @@
+"""IngestReads: validate a batch, then store it durably with per-item results."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected, ReadRules, parse_read
+from veille.service.ports import ImageStore, UnitOfWork
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    index: int
+    status: str
+    read_id: str | None = None
+    errors: tuple[FieldError, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        if self.read_id:
+            out["read_id"] = self.read_id
+        if self.errors:
+            out["errors"] = [e.as_dict() for e in self.errors]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    index: int
+    payload: str
+    errors: tuple[FieldError, ...]
+    read_id: str | None = None
+
+
+@dataclass(slots=True)
+class IngestBatch:
+    """One request's reads after validation, waiting to be committed."""
+
+    camera_id: str
+    received_at: datetime
+    source: str
+    size: int
+    accepted: list[tuple[int, Read]] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+def validate_batch(
+    items: Sequence[Any],
+    *,
+    camera_id: str,
+    now: datetime,
+    rules: ReadRules,
+    images: ImageStore | None,
+    source: str = "api",
+) -> IngestBatch:
+    """Parse every item; store the images of good ones; collect field errors of bad ones.
+
+    Images are written (content-addressed, durable) before their read is committed, so a
+    committed read never points at a missing image.
+    """
+    batch = IngestBatch(camera_id=camera_id, received_at=now, source=source, size=len(items))
+    for index, item in enumerate(items):
+        try:
+            parsed: ParsedRead = parse_read(item, camera_id=camera_id, now=now, rules=rules)
+        except ReadRejected as rejected:
+            rid = item.get("read_id") if isinstance(item, dict) else None
+            batch.rejected.append(
+                RejectedItem(
+                    index=index,
+                    payload=_dump(item),
+                    errors=tuple(rejected.errors),
+                    read_id=rid if isinstance(rid, str) else None,
+                )
+            )
+            continue
+        if parsed.uploads:
+            if images is None:
+                batch.rejected.append(
+                    RejectedItem(
+                        index,
+                        _dump(item),
+                        (FieldError("images", "this server keeps no image bytes"),),
+                    )
+                )
+                continue
+            for upload in parsed.uploads:
+                assert upload.ref.sha256 is not None
+                images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
+        batch.accepted.append((index, parsed.read))
+    return batch
+
+
+def _dump(item: Any) -> str:
+    try:
+        return orjson.dumps(item).decode()
+    except TypeError:
+        return repr(item)
+
+
+def commit_batches(uow: UnitOfWork, batches: Sequence[IngestBatch]) -> tuple[list[list[ItemResult]], list[Read]]:
+    """Store the accepted reads of several batches in one transaction (group commit).
+
+    A read id already stored, or seen earlier in these batches, is acknowledged as a
+    duplicate and not stored again. Rejected items go to the dead-letter store in the
+    same transaction. Returns the results per batch and the reads newly stored.
+    """
+    with uow:
+        wanted = [read.read_id for batch in batches for _, read in batch.accepted]
+        seen: set[uuid.UUID] = uow.reads.existing_ids(wanted) if wanted else set()
+        fresh: list[Read] = []
+        all_results: list[list[ItemResult]] = []
+        dead: list[tuple[datetime, str | None, str, str, list[dict[str, str]]]] = []
+        for batch in batches:
+            results: list[ItemResult] = []
+            for index, read in batch.accepted:
+                rid = str(read.read_id)
+                if read.read_id in seen:
+                    results.append(ItemResult(index, DUPLICATE, rid))
+                else:
+                    seen.add(read.read_id)
+                    fresh.append(read)
+                    results.append(ItemResult(index, STORED, rid))
+            for item in batch.rejected:
+                results.append(ItemResult(item.index, REJECTED, item.read_id, item.errors))
+                dead.append(
+                    (
+                        batch.received_at,
+                        batch.camera_id,
+                        batch.source,
+                        item.payload,
+                        [e.as_dict() for e in item.errors],
+                    )
+                )
+            results.sort(key=lambda r: r.index)
+            all_results.append(results)
+        if fresh:
+            uow.reads.add_many(fresh)
+        if dead:
+            for row in dead:
+                uow.dead_letters.add(
+                    received_at=row[0], camera_id=row[1], source=row[2], payload=row[3], errors=row[4]
+                )
+        uow.commit()
+    return all_results, fresh
+
+
+def record_rejected_request(
+    uow: UnitOfWork,
+    *,
+    now: datetime,
+    camera_id: str | None,
+    source: str,
+    payload: str,
+    errors: list[FieldError],
+) -> int:
+    """Keep a request that could not be read at all (malformed JSON, too large, ...)."""
+    with uow:
+        dead_id = uow.dead_letters.add(
+            received_at=now,
+            camera_id=camera_id,
+            source=source,
+            payload=payload,
+            errors=[e.as_dict() for e in errors],
+        )
+        uow.commit()
+    return dead_id

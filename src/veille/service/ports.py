@@ -1,0 +1,115 @@
+"""Ports: the repository and unit-of-work interfaces the service layer depends on.
+
+Adapters (SQLite now, PostgreSQL later) implement them; repositories never commit,
+the unit of work owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, Self
+
+from veille.domain.cameras import Camera
+from veille.domain.reads import Read
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    received_at: datetime
+    camera_id: str | None
+    source: str
+    payload: str
+    errors: list[dict[str, str]]
+    status: str  # open | replayed | discarded
+    replayed_at: datetime | None = None
+    replay_result: str | None = None
+
+
+class ReadRepository(Protocol):
+    def existing_ids(self, read_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
+
+    def add_many(self, reads: Sequence[Read]) -> None: ...
+
+    def get(self, read_id: uuid.UUID) -> Read | None: ...
+
+    def by_plate(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[Read]: ...
+
+    def by_camera(
+        self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Read]: ...
+
+    def count(self) -> int: ...
+
+    def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]: ...
+
+    def delete(self, read_ids: Sequence[uuid.UUID]) -> int: ...
+
+    def unreferenced(self, hashes: Iterable[str]) -> set[str]: ...
+
+
+class CameraRepository(Protocol):
+    def get(self, camera_id: str) -> Camera | None: ...
+
+    def add(self, camera: Camera) -> None: ...
+
+    def update(self, camera: Camera) -> None: ...
+
+    def list(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]: ...
+
+    def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None: ...
+
+    def revoke_credentials(self, camera_id: str, now: datetime) -> int: ...
+
+    def camera_for_token(self, token_hash: str) -> Camera | None: ...
+
+
+class DeadLetterRepository(Protocol):
+    def add(
+        self,
+        *,
+        received_at: datetime,
+        camera_id: str | None,
+        source: str,
+        payload: str,
+        errors: list[dict[str, str]],
+    ) -> int: ...
+
+    def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]: ...
+
+    def get(self, dead_letter_id: int) -> DeadLetter | None: ...
+
+    def mark(self, dead_letter_id: int, *, status: str, at: datetime, result: str) -> None: ...
+
+    def count(self, *, status: str | None = None) -> int: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving without commit rolls back."""
+
+    reads: ReadRepository
+    cameras: CameraRepository
+    dead_letters: DeadLetterRepository
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: Any) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class ImageStore(Protocol):
+    """Content-addressed image bytes."""
+
+    def put(self, sha256: str, data: bytes, content_type: str) -> None: ...
+
+    def get(self, sha256: str) -> bytes | None: ...
+
+    def delete(self, sha256: str) -> bool: ...
+
+    def exists(self, sha256: str) -> bool: ...

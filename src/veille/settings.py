@@ -1,0 +1,66 @@
+"""Typed settings: one place, each with an environment variable (VEILLE_*) and a default."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from veille.domain.reads import ReadRules
+
+
+class Settings(BaseSettings):
+    """Every tunable of Veille. Defaults run the embedded store out of the box."""
+
+    model_config = SettingsConfigDict(env_prefix="VEILLE_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Folder for the database, images and logs.")
+    database_path: Path | None = Field(
+        None, description="SQLite database file; default <data_dir>/veille.db."
+    )
+    image_dir: Path | None = Field(None, description="Image store folder; default <data_dir>/images.")
+    sqlite_synchronous: str = Field(
+        "FULL", description="SQLite synchronous level: FULL survives power loss, NORMAL a crash."
+    )
+    image_fsync: bool = Field(True, description="fsync each image before the read is acknowledged.")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(8600, description="Port the HTTP API listens on.")
+
+    max_batch: int = Field(1000, description="Most reads one ingest request may carry.")
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024, description="Largest ingest request body accepted, in bytes."
+    )
+    max_image_bytes: int = Field(512 * 1024, description="Largest single image, in bytes.")
+    max_clock_skew_s: int = Field(
+        300, description="How far in the future a camera clock may be, in seconds."
+    )
+    max_read_age_days: int = Field(
+        365, description="Oldest capture time accepted (the legal maximum retention)."
+    )
+    writer_max_rows: int = Field(
+        8000, description="Most reads the writer commits in one group transaction."
+    )
+    dead_letter_payload_bytes: int = Field(
+        256 * 1024, description="Most bytes of a rejected request body kept as a dead letter."
+    )
+    camera_cache_s: float = Field(
+        2.0, description="Seconds a verified camera credential is trusted before re-checking."
+    )
+
+    @property
+    def database(self) -> Path:
+        return self.database_path or self.data_dir / "veille.db"
+
+    @property
+    def images(self) -> Path:
+        return self.image_dir or self.data_dir / "images"
+
+    def read_rules(self) -> ReadRules:
+        return ReadRules(
+            max_image_bytes=self.max_image_bytes,
+            max_clock_skew=timedelta(seconds=self.max_clock_skew_s),
+            max_age=timedelta(days=self.max_read_age_days),
+        )

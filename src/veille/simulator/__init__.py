@@ -1,0 +1,1 @@
+"""Simulated camera network: cameras, vehicles, scenarios, HTTP client."""

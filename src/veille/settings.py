@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     database_path: Path | None = Field(
         None, description="SQLite database file; default <data_dir>/veille.db."
     )
-    image_dir: Path | None = Field(None, description="Image store folder; default <data_dir>/images.")
+    image_dir: Path | None = Field(
+        None, description="Image store folder; default <data_dir>/images."
+    )
     sqlite_synchronous: str = Field(
         "FULL", description="SQLite synchronous level: FULL survives power loss, NORMAL a crash."
     )

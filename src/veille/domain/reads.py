@@ -291,8 +291,10 @@ def parse_read(
         errors.append(FieldError("camera_id", "is required"))
     elif cam != camera_id:
         errors.append(
-            FieldError("camera_id", "does not match the camera of the credential: a camera "
-                       "posts only its own reads")
+            FieldError(
+                "camera_id",
+                "does not match the camera of the credential: a camera posts only its own reads",
+            )
         )
 
     captured_at = None
@@ -306,9 +308,7 @@ def parse_read(
                     FieldError("captured_at", "is in the future (beyond the allowed clock skew)")
                 )
             elif captured_at < now - rules.max_age:
-                errors.append(
-                    FieldError("captured_at", f"is older than {rules.max_age.days} days")
-                )
+                errors.append(FieldError("captured_at", f"is older than {rules.max_age.days} days"))
 
     plate_raw = _text(payload.get("plate"), "plate", errors, max_len=MAX_PLATE_RAW)
     plate = normalise(plate_raw) if plate_raw else ""
@@ -344,7 +344,9 @@ def parse_read(
         errors.append(FieldError("direction", f"must be one of {sorted(DIRECTIONS)}"))
 
     lane = payload.get("lane")
-    if lane is not None and (isinstance(lane, bool) or not isinstance(lane, int) or not 0 < lane < 100):
+    if lane is not None and (
+        isinstance(lane, bool) or not isinstance(lane, int) or not 0 < lane < 100
+    ):
         errors.append(FieldError("lane", "must be a whole number from 1 to 99"))
 
     vehicle = payload.get("vehicle") or {}
@@ -354,7 +356,9 @@ def parse_read(
     else:
         extra_keys = vehicle.keys() - set(VEHICLE_FIELDS)
         if extra_keys:
-            errors.append(FieldError("vehicle", f"unknown field(s): {', '.join(sorted(extra_keys))}"))
+            errors.append(
+                FieldError("vehicle", f"unknown field(s): {', '.join(sorted(extra_keys))}")
+            )
         make = _text(vehicle.get("make"), "vehicle.make", errors)
         colour = _text(vehicle.get("colour"), "vehicle.colour", errors)
         vtype = _text(vehicle.get("type"), "vehicle.type", errors)
@@ -412,8 +416,17 @@ def read_to_json(read: Read) -> dict[str, Any]:
             "type": read.vehicle_type,
         },
         "images": [
-            {k: v for k, v in (("kind", i.kind), ("content_type", i.content_type),
-                               ("sha256", i.sha256), ("size", i.size), ("uri", i.uri)) if v}
+            {
+                k: v
+                for k, v in (
+                    ("kind", i.kind),
+                    ("content_type", i.content_type),
+                    ("sha256", i.sha256),
+                    ("size", i.size),
+                    ("uri", i.uri),
+                )
+                if v
+            }
             for i in read.images
         ],
         "received_at": read.received_at.isoformat().replace("+00:00", "Z"),

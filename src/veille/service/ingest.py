@@ -107,7 +107,9 @@ def _dump(item: Any) -> str:
         return repr(item)
 
 
-def commit_batches(uow: UnitOfWork, batches: Sequence[IngestBatch]) -> tuple[list[list[ItemResult]], list[Read]]:
+def commit_batches(
+    uow: UnitOfWork, batches: Sequence[IngestBatch]
+) -> tuple[list[list[ItemResult]], list[Read]]:
     """Store the accepted reads of several batches in one transaction (group commit).
 
     A read id already stored, or seen earlier in these batches, is acknowledged as a
@@ -115,41 +117,34 @@ def commit_batches(uow: UnitOfWork, batches: Sequence[IngestBatch]) -> tuple[lis
     same transaction. Returns the results per batch and the reads newly stored.
     """
     with uow:
-        wanted = [read.read_id for batch in batches for _, read in batch.accepted]
-        seen: set[uuid.UUID] = uow.reads.existing_ids(wanted) if wanted else set()
-        fresh: list[Read] = []
+        candidates: list[Read] = []
+        seen_ids: set[uuid.UUID] = set()
+        for batch in batches:
+            for _, read in batch.accepted:
+                if read.read_id not in seen_ids:
+                    seen_ids.add(read.read_id)
+                    candidates.append(read)
+        fresh = uow.reads.add_new(candidates)
+        stored_now = {id(read) for read in fresh}
         all_results: list[list[ItemResult]] = []
-        dead: list[tuple[datetime, str | None, str, str, list[dict[str, str]]]] = []
         for batch in batches:
             results: list[ItemResult] = []
             for index, read in batch.accepted:
-                rid = str(read.read_id)
-                if read.read_id in seen:
-                    results.append(ItemResult(index, DUPLICATE, rid))
-                else:
-                    seen.add(read.read_id)
-                    fresh.append(read)
-                    results.append(ItemResult(index, STORED, rid))
+                # stored only for the very object inserted; a repeat of its id is a duplicate
+                status = STORED if id(read) in stored_now else DUPLICATE
+                results.append(ItemResult(index, status, str(read.read_id)))
             for item in batch.rejected:
                 results.append(ItemResult(item.index, REJECTED, item.read_id, item.errors))
-                dead.append(
-                    (
-                        batch.received_at,
-                        batch.camera_id,
-                        batch.source,
-                        item.payload,
-                        [e.as_dict() for e in item.errors],
-                    )
-                )
-            results.sort(key=lambda r: r.index)
-            all_results.append(results)
-        if fresh:
-            uow.reads.add_many(fresh)
-        if dead:
-            for row in dead:
                 uow.dead_letters.add(
-                    received_at=row[0], camera_id=row[1], source=row[2], payload=row[3], errors=row[4]
+                    received_at=batch.received_at,
+                    camera_id=batch.camera_id,
+                    source=batch.source,
+                    payload=item.payload,
+                    errors=[e.as_dict() for e in item.errors],
                 )
+            if batch.rejected:
+                results.sort(key=lambda r: r.index)
+            all_results.append(results)
         uow.commit()
     return all_results, fresh
 

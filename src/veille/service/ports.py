@@ -14,6 +14,7 @@ from typing import Any, Protocol, Self
 
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read
+from veille.domain.users import Organisation, User
 
 
 @dataclass(frozen=True)
@@ -34,9 +35,13 @@ class ReadRepository(Protocol):
 
     def add_many(self, reads: Sequence[Read]) -> None: ...
 
+    def add_new(self, reads: Sequence[Read]) -> list[Read]: ...
+
     def get(self, read_id: uuid.UUID) -> Read | None: ...
 
-    def by_plate(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[Read]: ...
+    def by_plate(
+        self, plate: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Read]: ...
 
     def by_camera(
         self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
@@ -87,12 +92,53 @@ class DeadLetterRepository(Protocol):
     def count(self, *, status: str | None = None) -> int: ...
 
 
+class UserRepository(Protocol):
+    def get_org(self, org_id: str) -> Organisation | None: ...
+
+    def add_org(self, org: Organisation) -> None: ...
+
+    def list_orgs(self) -> list[Organisation]: ...
+
+    def get(self, user_id: int) -> User | None: ...
+
+    def by_username(self, username: str) -> User | None: ...
+
+    def add(self, user: User) -> int: ...
+
+    def update(self, user: User) -> None: ...
+
+    def list(self) -> list[User]: ...
+
+    def count_admins(self) -> int: ...
+
+    def add_token(
+        self,
+        *,
+        token_hash: str,
+        user_id: int,
+        kind: str,
+        name: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        csrf_token: str | None = None,
+    ) -> None: ...
+
+    def token(
+        self, token_hash: str
+    ) -> tuple[int, str, datetime | None, datetime | None, str | None] | None: ...
+
+    def revoke_token(self, token_hash: str, now: datetime) -> int: ...
+
+    def revoke_user_tokens(self, user_id: int, now: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving without commit rolls back."""
 
     reads: ReadRepository
     cameras: CameraRepository
     dead_letters: DeadLetterRepository
+    users: UserRepository
 
     def __enter__(self) -> Self: ...
 

@@ -17,7 +17,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from veille.domain.reads import Read
-from veille.service.ingest import DUPLICATE, REJECTED, STORED, IngestBatch, ItemResult, commit_batches
+from veille.service.ingest import (
+    DUPLICATE,
+    REJECTED,
+    STORED,
+    IngestBatch,
+    ItemResult,
+    commit_batches,
+)
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)

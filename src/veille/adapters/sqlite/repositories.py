@@ -40,8 +40,9 @@ READ_COLUMNS = (
     " confidence, direction, lane, vehicle_make, vehicle_colour, vehicle_type, details"
 )
 INSERT_READ = f"INSERT INTO reads ({READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+INSERT_NEW_READ = INSERT_READ.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
 INSERT_IMAGE = (
-    "INSERT INTO read_images (read_id, position, kind, content_type, sha256, size, uri)"
+    "INSERT OR IGNORE INTO read_images (read_id, position, kind, content_type, sha256, size, uri)"
     " VALUES (?,?,?,?,?,?,?)"
 )
 
@@ -103,6 +104,36 @@ class SqliteReadRepository:
 
     def add_many(self, reads: Sequence[Read]) -> None:
         self.conn.executemany(INSERT_READ, [read_row(r) for r in reads])
+        self._add_images(reads)
+
+    def add_new(self, reads: Sequence[Read]) -> list[Read]:
+        """Insert the reads whose id is not stored yet; return those inserted.
+
+        The unique index on read_id decides (INSERT OR IGNORE), so the common case of no
+        duplicates costs no extra lookup; only when some were ignored do we find which.
+        """
+        if not reads:
+            return []
+        before = self.conn.execute("SELECT coalesce(max(id), 0) FROM reads").fetchone()[0]
+        inserted = self.conn.executemany(INSERT_NEW_READ, [read_row(r) for r in reads]).rowcount
+        if inserted == len(reads):
+            fresh = list(reads)
+        else:
+            new_ids: set[bytes] = set()
+            for chunk in _chunks([r.read_id.bytes for r in reads]):
+                marks = ",".join("?" * len(chunk))
+                new_ids.update(
+                    row[0]
+                    for row in self.conn.execute(
+                        f"SELECT read_id FROM reads WHERE read_id IN ({marks}) AND id > ?",
+                        [*chunk, before],
+                    )
+                )
+            fresh = [r for r in reads if r.read_id.bytes in new_ids]
+        self._add_images(fresh)
+        return fresh
+
+    def _add_images(self, reads: Sequence[Read]) -> None:
         images = [row for r in reads if r.images for row in image_rows(r)]
         if images:
             self.conn.executemany(INSERT_IMAGE, images)
@@ -302,7 +333,8 @@ class SqliteCameraRepository:
 
     def revoke_credentials(self, camera_id: str, now: datetime) -> int:
         return self.conn.execute(
-            "UPDATE camera_credentials SET revoked_at = ? WHERE camera_id = ? AND revoked_at IS NULL",
+            "UPDATE camera_credentials SET revoked_at = ?"
+            " WHERE camera_id = ? AND revoked_at IS NULL",
             (now.isoformat(), camera_id),
         ).rowcount
 
@@ -316,7 +348,9 @@ class SqliteCameraRepository:
         return _camera(row) if row else None
 
 
-_DL_COLUMNS = "id, received_at, camera_id, source, payload, errors, status, replayed_at, replay_result"
+_DL_COLUMNS = (
+    "id, received_at, camera_id, source, payload, errors, status, replayed_at, replay_result"
+)
 
 
 def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:

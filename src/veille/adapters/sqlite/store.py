@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ from veille.adapters.sqlite.repositories import (
     SqliteDeadLetterRepository,
     SqliteReadRepository,
 )
+from veille.adapters.sqlite.users import SqliteUserRepository
 
 
 class SqliteUnitOfWork:
@@ -24,6 +26,7 @@ class SqliteUnitOfWork:
         self.reads = SqliteReadRepository(conn)
         self.cameras = SqliteCameraRepository(conn)
         self.dead_letters = SqliteDeadLetterRepository(conn)
+        self.users = SqliteUserRepository(conn)
         self._open = False
 
     def __enter__(self) -> Self:
@@ -80,9 +83,7 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
-                except sqlite3.Error:
-                    pass
             self._all.clear()
         self._local = threading.local()

@@ -1,0 +1,5 @@
+"""`python -m veille` runs the veille command."""
+
+from veille.entrypoints.cli import main
+
+main()

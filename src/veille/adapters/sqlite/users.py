@@ -1,0 +1,195 @@
+"""SQLite repository for users, organisations and API tokens. Never commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.users import Organisation, User
+
+_USER_COLUMNS = (
+    "user_id, username, display_name, password_hash, role, org_id, designated,"
+    " training_expires, totp_secret, failed_logins, locked_until, created_at, deleted_at"
+)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    return User(
+        user_id=row[0],
+        username=row[1],
+        display_name=row[2],
+        password_hash=row[3],
+        role=Role(row[4]),
+        org_id=row[5],
+        designated=bool(row[6]),
+        training_expires=_dt(row[7]),
+        totp_secret=row[8],
+        failed_logins=row[9],
+        locked_until=_dt(row[10]),
+        created_at=datetime.fromisoformat(row[11]),
+        deleted_at=_dt(row[12]),
+    )
+
+
+def _org(row: tuple[Any, ...]) -> Organisation:
+    return Organisation(
+        org_id=row[0],
+        name=row[1],
+        kind=row[2],
+        scope=Scope(ScopeKind(row[3]), row[4]),
+        created_at=datetime.fromisoformat(row[5]),
+    )
+
+
+class SqliteUserRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    # organisations
+    def get_org(self, org_id: str) -> Organisation | None:
+        row = self.conn.execute(
+            "SELECT org_id, name, kind, scope_kind, scope_value, created_at FROM organisations"
+            " WHERE org_id = ?",
+            (org_id,),
+        ).fetchone()
+        return _org(row) if row else None
+
+    def add_org(self, org: Organisation) -> None:
+        self.conn.execute(
+            "INSERT INTO organisations (org_id, name, kind, scope_kind, scope_value, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (
+                org.org_id,
+                org.name,
+                org.kind,
+                org.scope.kind.value,
+                org.scope.value,
+                org.created_at.isoformat(),
+            ),
+        )
+
+    def list_orgs(self) -> list[Organisation]:
+        rows = self.conn.execute(
+            "SELECT org_id, name, kind, scope_kind, scope_value, created_at FROM organisations"
+            " ORDER BY org_id"
+        )
+        return [_org(r) for r in rows]
+
+    # users
+    def get(self, user_id: int) -> User | None:
+        row = self.conn.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        return _user(row) if row else None
+
+    def by_username(self, username: str) -> User | None:
+        row = self.conn.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", (username,)
+        ).fetchone()
+        return _user(row) if row else None
+
+    def add(self, user: User) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, org_id, designated,"
+            " training_expires, totp_secret, failed_logins, locked_until, created_at, deleted_at)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                user.username,
+                user.display_name,
+                user.password_hash,
+                user.role.value,
+                user.org_id,
+                int(user.designated),
+                _iso(user.training_expires),
+                user.totp_secret,
+                user.failed_logins,
+                _iso(user.locked_until),
+                user.created_at.isoformat(),
+                _iso(user.deleted_at),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update(self, user: User) -> None:
+        self.conn.execute(
+            "UPDATE users SET display_name=?, password_hash=?, role=?, org_id=?, designated=?,"
+            " training_expires=?, totp_secret=?, failed_logins=?, locked_until=?, deleted_at=?"
+            " WHERE user_id=?",
+            (
+                user.display_name,
+                user.password_hash,
+                user.role.value,
+                user.org_id,
+                int(user.designated),
+                _iso(user.training_expires),
+                user.totp_secret,
+                user.failed_logins,
+                _iso(user.locked_until),
+                _iso(user.deleted_at),
+                user.user_id,
+            ),
+        )
+
+    def list(self) -> list[User]:
+        rows = self.conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY user_id")
+        return [_user(r) for r in rows]
+
+    def count_admins(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM users WHERE role = ? AND deleted_at IS NULL",
+            (Role.ADMINISTRATOR.value,),
+        ).fetchone()
+        return int(row[0])
+
+    # tokens
+    def add_token(
+        self,
+        *,
+        token_hash: str,
+        user_id: int,
+        kind: str,
+        name: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        csrf_token: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO api_tokens (token_hash, user_id, kind, name, created_at, expires_at,"
+            " csrf_token) VALUES (?,?,?,?,?,?,?)",
+            (token_hash, user_id, kind, name, created_at.isoformat(), _iso(expires_at), csrf_token),
+        )
+
+    def token(
+        self, token_hash: str
+    ) -> tuple[int, str, datetime | None, datetime | None, str | None] | None:
+        """(user_id, kind, expires_at, revoked_at, csrf_token) of a token, if known."""
+        row = self.conn.execute(
+            "SELECT user_id, kind, expires_at, revoked_at, csrf_token FROM api_tokens"
+            " WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        if row is None:
+            return None
+        return row[0], row[1], _dt(row[2]), _dt(row[3]), row[4]
+
+    def revoke_token(self, token_hash: str, now: datetime) -> int:
+        return self.conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
+            (now.isoformat(), token_hash),
+        ).rowcount
+
+    def revoke_user_tokens(self, user_id: int, now: datetime) -> int:
+        return self.conn.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
+            (now.isoformat(), user_id),
+        ).rowcount

@@ -1,0 +1,312 @@
+"""`veille bench ingest`: end-to-end HTTP ingest rate vs. the raw SQLite insert rate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform as pyplatform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from veille.adapters.sqlite.database import connect, migrate
+from veille.adapters.sqlite.repositories import INSERT_READ, read_row
+from veille.domain.reads import parse_read
+
+LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"
+
+
+@dataclass(frozen=True)
+class IngestBenchConfig:
+    reads: int = 200_000
+    batch: int = 1000
+    concurrency: int = 16
+    cameras: int = 50
+    duplicate_share: float = 0.01
+    synchronous: str = "FULL"
+    seed: int = 7
+
+
+def machine_description() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    import sqlite3
+
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem_gib,
+        "python": sys.version.split()[0],
+        "sqlite": sqlite3.sqlite_version,
+        "os": f"{pyplatform.system()} {pyplatform.release()}",
+    }
+
+
+def _plate(rng: random.Random) -> str:
+    return f"{rng.randint(1, 9)}-{''.join(rng.choices(LETTERS, k=3))}-{rng.randint(0, 999):03d}"
+
+
+def make_workload(
+    config: IngestBenchConfig, now: datetime
+) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    """Camera ids and, per camera, its reads; ~3 passages per plate, realistic fields."""
+    rng = random.Random(config.seed)
+    camera_ids = [f"BENCH-{i:05d}" for i in range(config.cameras)]
+    plates = [_plate(rng) for _ in range(max(1, config.reads // 3))]
+    per_camera: dict[str, list[dict[str, Any]]] = {c: [] for c in camera_ids}
+    start = now - timedelta(hours=1)
+    for i in range(config.reads):
+        camera = camera_ids[i % len(camera_ids)]
+        per_camera[camera].append(
+            {
+                "read_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "camera_id": camera,
+                "captured_at": (start + timedelta(seconds=3600 * i / config.reads))
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "plate": rng.choice(plates),
+                "country": "BE",
+                "confidence": round(rng.uniform(0.6, 0.99), 3),
+                "direction": rng.choice(("approaching", "receding")),
+                "lane": rng.randint(1, 3),
+                "vehicle": {
+                    "make": rng.choice(("VW", "Renault", "BMW", "Toyota")),
+                    "colour": rng.choice(("grey", "black", "white", "blue")),
+                    "type": "car",
+                },
+            }
+        )
+    return camera_ids, per_camera
+
+
+def _bodies(
+    config: IngestBenchConfig, per_camera: dict[str, list[dict[str, Any]]], rng: random.Random
+) -> list[tuple[str, bytes, int]]:
+    """(camera id, JSON body, reads in it) for every request, duplicates mixed in."""
+    out = []
+    for camera, reads in per_camera.items():
+        for start in range(0, len(reads), config.batch):
+            chunk = reads[start : start + config.batch]
+            dups = [r for r in chunk if rng.random() < config.duplicate_share]
+            # a re-sent read travels in a later batch, as a camera resending would do it
+            out.append((camera, orjson.dumps({"reads": chunk}), len(chunk)))
+            if dups:
+                out.append((camera, orjson.dumps({"reads": dups}), len(dups)))
+    rng.shuffle(out)
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    data_dir: Path, port: int, env_extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "veille", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not start within 30 s")
+
+
+async def _send_all(
+    base: str, bodies: list[tuple[str, bytes, int]], tokens: dict[str, str], concurrency: int
+) -> tuple[float, list[float], dict[str, int]]:
+    queue: asyncio.Queue[tuple[str, bytes, int]] = asyncio.Queue()
+    for item in bodies:
+        queue.put_nowait(item)
+    latencies: list[float] = []
+    counts = {"stored": 0, "duplicate": 0, "rejected": 0}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as client:
+
+        async def worker() -> None:
+            while not queue.empty():
+                camera, body, _n = queue.get_nowait()
+                t0 = time.perf_counter()
+                resp = await client.post(
+                    "/api/v1/reads",
+                    content=body,
+                    headers={
+                        "Authorization": f"Bearer {tokens[camera]}",
+                        "Content-Type": "application/json",
+                    },
+                )
+                latencies.append(time.perf_counter() - t0)
+                resp.raise_for_status()
+                doc = orjson.loads(resp.content)
+                for key in counts:
+                    counts[key] += doc[key]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return elapsed, latencies, counts
+
+
+def raw_insert_rate(
+    per_camera: dict[str, list[dict[str, Any]]],
+    config: IngestBenchConfig,
+    now: datetime,
+    folder: Path,
+) -> tuple[float, int]:
+    """Rows/s inserting the same rows through the same schema, batch by batch, same pragmas."""
+    rows = [
+        read_row(parse_read(r, camera_id=r["camera_id"], now=now).read)
+        for reads in per_camera.values()
+        for r in reads
+    ]
+    conn = connect(folder / "raw.db", synchronous=config.synchronous)
+    migrate(conn)
+    started = time.perf_counter()
+    for start in range(0, len(rows), config.batch):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(INSERT_READ, rows[start : start + config.batch])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed, len(rows)
+
+
+def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
+    from veille.bootstrap import bootstrap
+    from veille.service import cameras as camera_service
+    from veille.settings import Settings
+
+    now = datetime.now(UTC)
+    work = Path(tempfile.mkdtemp(prefix="veille-bench-"))
+    try:
+        camera_ids, per_camera = make_workload(config, now)
+        platform = bootstrap(Settings(data_dir=work / "e2e", sqlite_synchronous=config.synchronous))
+        platform.store.initialise()
+        records = [
+            (
+                "bench",
+                {
+                    "camera_id": c,
+                    "lat": 50.85,
+                    "lon": 4.35,
+                    "zone": "Bench",
+                    "province": "Bruxelles-Capitale",
+                    "phase": "live",
+                },
+            )
+            for c in camera_ids
+        ]
+        tokens = camera_service.import_cameras(
+            uow=platform.uow(), records=records, now=now, issue_tokens="all"
+        ).tokens
+        platform.store.close()
+        bodies = _bodies(config, per_camera, random.Random(config.seed + 1))
+        sent = sum(n for _, _, n in bodies)
+
+        port = _free_port()
+        server = start_server(work / "e2e", port, {"VEILLE_SQLITE_SYNCHRONOUS": config.synchronous})
+        try:
+            elapsed, latencies, counts = asyncio.run(
+                _send_all(f"http://127.0.0.1:{port}", bodies, tokens, config.concurrency)
+            )
+        finally:
+            server.terminate()
+            server.wait(30)
+        check = connect(work / "e2e" / "veille.db")
+        in_store = check.execute("SELECT count(*) FROM reads").fetchone()[0]
+        check.close()
+
+        raw_rate, raw_rows = raw_insert_rate(per_camera, config, now, work)
+        e2e_rate = sent / elapsed
+        latencies.sort()
+        return {
+            "benchmark": "ingest",
+            "config": asdict(config),
+            "machine": machine_description(),
+            "end_to_end": {
+                "reads_sent": sent,
+                "requests": len(bodies),
+                "seconds": round(elapsed, 3),
+                "reads_per_s": round(e2e_rate),
+                "stored": counts["stored"],
+                "duplicate": counts["duplicate"],
+                "rejected": counts["rejected"],
+                "reads_in_store": in_store,
+                "request_p50_ms": round(statistics.median(latencies) * 1000, 1),
+                "request_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
+            },
+            "raw_sqlite": {"rows": raw_rows, "rows_per_s": round(raw_rate)},
+            "ratio": round(e2e_rate / raw_rate, 3),
+            "all_stored_once": in_store == config.reads and counts["stored"] == config.reads,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def print_table(result: dict[str, Any]) -> None:
+    e2e, raw, m = result["end_to_end"], result["raw_sqlite"], result["machine"]
+    cfg = result["config"]
+    print(
+        f"veille bench ingest — {m['cpu']}, {m['cores']} cores, Python {m['python']},"
+        f" SQLite {m['sqlite']}, synchronous={cfg['synchronous']}"
+    )
+    print(
+        f"{cfg['reads']} reads from {cfg['cameras']} cameras, {cfg['batch']} per request,"
+        f" {cfg['concurrency']} connections, {cfg['duplicate_share']:.0%} re-sent"
+    )
+    print()
+    print(f"| {'measure':<34} | {'value':>12} |")
+    print(f"|{'-' * 36}|{'-' * 14}|")
+    rows = [
+        ("end-to-end reads/s (HTTP, durable)", f"{e2e['reads_per_s']:,}"),
+        ("raw SQLite insert rows/s", f"{raw['rows_per_s']:,}"),
+        ("ratio end-to-end / raw", f"{result['ratio']:.2f}"),
+        ("request latency p50 (ms)", f"{e2e['request_p50_ms']}"),
+        ("request latency p99 (ms)", f"{e2e['request_p99_ms']}"),
+        ("stored / duplicate / rejected", f"{e2e['stored']}/{e2e['duplicate']}/{e2e['rejected']}"),
+        ("reads in store", f"{e2e['reads_in_store']:,}"),
+        ("every read stored exactly once", "yes" if result["all_stored_once"] else "NO"),
+    ]
+    for name, value in rows:
+        print(f"| {name:<34} | {value:>12} |")

@@ -1,0 +1,65 @@
+"""The HTTP API application, built around a platform from the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.responses import Response
+
+from veille import __version__
+from veille.bootstrap import Platform
+from veille.entrypoints.api import auth, cameras, dead_letters, ingest, system
+from veille.entrypoints.api.security import assert_every_route_declared, json_response
+
+
+def create_app(platform: Platform) -> FastAPI:
+    """Build the API. Every route must declare its access, or the app refuses to start."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform.start()
+        try:
+            yield
+        finally:
+            platform.stop()
+
+    app = FastAPI(
+        title="Veille API",
+        version=__version__,
+        description="ANPR back-office: camera ingest, registry, lawful investigation.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served behind authentication at /api/v1/openapi.json
+    )
+    app.state.platform = platform
+    for module in (system, auth, ingest, cameras, dead_letters):
+        app.include_router(module.router)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        return json_response({"error": detail}, status=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return json_response(
+            {
+                "error": {
+                    "code": "invalid_request",
+                    "message": "request is invalid",
+                    "problems": problems,
+                }
+            },
+            status=422,
+        )
+
+    assert_every_route_declared(app)
+    return app

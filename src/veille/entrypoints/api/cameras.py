@@ -1,0 +1,159 @@
+"""Camera registry routes: list, show, create, import (CSV/GeoJSON/records), retire, token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.adapters.camera_import import ImportFormatError, decode, decode_records
+from veille.domain.access import Permission
+from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
+from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.service import cameras as camera_service
+
+router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
+
+
+@router.get("", summary="List cameras")
+def list_cameras(
+    request: Request,
+    zone: str | None = None,
+    phase: Phase | None = None,
+    _: Any = Depends(requires(Permission.CAMERAS_READ)),
+) -> Response:
+    """Every registered camera, optionally of one police zone or phase."""
+    platform = platform_of(request)
+    cams = camera_service.list_cameras(
+        uow=platform.read_uow(), zone=zone, phase=phase.value if phase else None
+    )
+    return json_response({"cameras": [camera_to_json(c) for c in cams], "count": len(cams)})
+
+
+@router.get("/{camera_id}", summary="Show one camera")
+def show_camera(
+    camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_READ))
+) -> Response:
+    try:
+        cam = camera_service.get_camera(uow=platform_of(request).read_uow(), camera_id=camera_id)
+    except camera_service.CameraNotFound:
+        raise error(404, "not_found", f"no camera {camera_id}") from None
+    return json_response(camera_to_json(cam))
+
+
+async def _json_body(request: Request) -> Any:
+    try:
+        return orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise error(400, "malformed_json", f"body is not valid JSON: {exc}") from None
+
+
+def _run_import(
+    request: Request, records: list[tuple[str, dict[str, Any]]], issue_tokens: str
+) -> Response:
+    platform = platform_of(request)
+    report = camera_service.import_cameras(
+        uow=platform.uow(), records=records, now=platform.clock(), issue_tokens=issue_tokens
+    )
+    platform.camera_cache.clear()
+    return json_response(report.as_dict(), status=200 if report.applied else 422)
+
+
+@router.post("", summary="Register one camera")
+async def create_camera(
+    request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+) -> Response:
+    """Register (or update) one camera; a new camera's ingest token is in `tokens`, once."""
+    body = await _json_body(request)
+    if not isinstance(body, dict):
+        raise error(400, "bad_shape", "body must be one camera object")
+    return await run_in_threadpool(_run_import, request, [("body", body)], "new")
+
+
+@router.post("/import", summary="Import cameras from CSV, GeoJSON or JSON records")
+async def import_cameras(
+    request: Request,
+    issue_tokens: str = Query("new", pattern="^(new|all|none)$"),
+    _: Any = Depends(requires(Permission.CAMERAS_MANAGE)),
+) -> Response:
+    """Create or update many cameras at once, all or nothing.
+
+    Send `text/csv`, `application/geo+json`, or JSON `{"format": "records", "cameras": [...]}`.
+    A file with any bad record applies nothing and answers 422 with every problem.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if ctype in ("text/csv", "application/csv"):
+            records = decode((await request.body()).decode("utf-8"), "csv")
+        elif ctype == "application/geo+json":
+            records = decode((await request.body()).decode("utf-8"), "geojson")
+        else:
+            body = await _json_body(request)
+            if isinstance(body, dict) and body.get("type") == "FeatureCollection":
+                records = decode(orjson.dumps(body).decode(), "geojson")
+            elif isinstance(body, dict) and isinstance(body.get("cameras"), list):
+                records = decode_records(body["cameras"])
+            else:
+                raise error(400, "bad_shape", 'send CSV, GeoJSON or {"cameras": [...]}')
+    except ImportFormatError as exc:
+        raise error(422, "bad_import_file", str(exc), where=exc.where) from None
+    except UnicodeDecodeError:
+        raise error(400, "bad_encoding", "import files must be UTF-8") from None
+    return await run_in_threadpool(_run_import, request, records, issue_tokens)
+
+
+@router.post("/{camera_id}/retire", summary="Retire a camera")
+def retire_camera(
+    camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+) -> Response:
+    """The camera keeps its history, its credential is revoked and it can post no more."""
+    platform = platform_of(request)
+    try:
+        cam = camera_service.retire_camera(
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+        )
+    except camera_service.CameraNotFound:
+        raise error(404, "not_found", f"no camera {camera_id}") from None
+    platform.camera_cache.clear()
+    return json_response(camera_to_json(cam))
+
+
+@router.post("/{camera_id}/phase/{phase}", summary="Move a camera to another phase")
+def change_phase(
+    camera_id: str,
+    phase: Phase,
+    request: Request,
+    _: Any = Depends(requires(Permission.CAMERAS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    try:
+        cam = camera_service.set_phase(
+            uow=platform.uow(), camera_id=camera_id, phase=phase, now=platform.clock()
+        )
+    except camera_service.CameraNotFound:
+        raise error(404, "not_found", f"no camera {camera_id}") from None
+    except CameraInvalid as exc:
+        raise error(409, "conflict", exc.reason) from None
+    platform.camera_cache.clear()
+    return json_response(camera_to_json(cam))
+
+
+@router.post("/{camera_id}/token", summary="Issue a new ingest token")
+def rotate_token(
+    camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+) -> Response:
+    """A fresh ingest token for the camera, shown once; the previous one stops working."""
+    platform = platform_of(request)
+    try:
+        token = camera_service.rotate_token(
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+        )
+    except camera_service.CameraNotFound:
+        raise error(404, "not_found", f"no camera {camera_id}") from None
+    except CameraInvalid as exc:
+        raise error(409, "conflict", exc.reason) from None
+    platform.camera_cache.clear()
+    return json_response({"camera_id": camera_id, "token": token})

@@ -1,0 +1,68 @@
+"""Dead-letter routes: inspect rejected payloads, replay or discard them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.domain.access import Permission
+from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.service import dead_letters as dl_service
+
+router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
+
+
+@router.get("", summary="List dead letters")
+def list_dead_letters(
+    request: Request,
+    status: str = Query("open", pattern="^(open|replayed|discarded|all)$"),
+    limit: int = Query(100, ge=1, le=1000),
+    _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
+) -> Response:
+    items = dl_service.list_dead_letters(
+        uow=platform_of(request).read_uow(), status=None if status == "all" else status, limit=limit
+    )
+    return json_response({"dead_letters": [dl_service.dead_letter_to_json(d) for d in items]})
+
+
+@router.post("/{dead_letter_id}/replay", summary="Replay a dead letter through ingest")
+async def replay(
+    dead_letter_id: int,
+    request: Request,
+    _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+
+    def via_writer(batch: Any) -> list[Any]:
+        return platform.writer.submit(batch).result(timeout=60)
+
+    outcome = await run_in_threadpool(
+        dl_service.replay,
+        uow_factory=platform.uow,
+        dead_letter_id=dead_letter_id,
+        now=platform.clock(),
+        rules=platform.read_rules,
+        images=platform.images,
+        commit=via_writer,
+    )
+    if outcome.status == "not_found":
+        raise error(404, "not_found", f"no dead letter {dead_letter_id}")
+    return json_response(outcome.as_dict(), status=200 if outcome.status == "replayed" else 409)
+
+
+@router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")
+def discard(
+    dead_letter_id: int,
+    request: Request,
+    reason: str = Query(..., min_length=3, max_length=500),
+    _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    if not dl_service.discard(
+        uow=platform.uow(), dead_letter_id=dead_letter_id, now=platform.clock(), reason=reason
+    ):
+        raise error(409, "not_open", "no open dead letter with that id")
+    return json_response({"discarded": dead_letter_id})

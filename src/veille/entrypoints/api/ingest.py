@@ -1,0 +1,143 @@
+"""POST /api/v1/reads: cameras post reads; the answer comes only once they are durable."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.bootstrap import Platform
+from veille.domain.cameras import Camera
+from veille.domain.reads import FieldError
+from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
+from veille.service.ingest import (
+    DUPLICATE,
+    REJECTED,
+    STORED,
+    record_rejected_request,
+    validate_batch,
+)
+
+router = APIRouter(tags=["ingest"])
+
+
+async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
+    """(body, False), or (what arrived so far, True) as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return b"", True
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        chunks.append(chunk)
+        if size > limit:
+            return b"".join(chunks), True
+    return b"".join(chunks), False
+
+
+async def _dead_letter(
+    platform: Platform, camera: Camera, payload: bytes, errors: list[FieldError]
+) -> int:
+    keep = payload[: platform.settings.dead_letter_payload_bytes].decode("utf-8", "replace")
+    return await run_in_threadpool(
+        record_rejected_request,
+        uow=platform.uow(),
+        now=platform.clock(),
+        camera_id=camera.camera_id,
+        source="api",
+        payload=keep,
+        errors=errors,
+    )
+
+
+def _items(document: Any) -> list[Any] | None:
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        if "reads" in document and len(document) == 1:
+            return document["reads"] if isinstance(document["reads"], list) else None
+        return [document]
+    return None
+
+
+@router.post("/api/v1/reads", summary="Post one read or a batch of reads")
+async def post_reads(request: Request, camera: Camera = Depends(camera_credential())) -> Response:
+    """Store reads from the authenticated camera.
+
+    The body is one read object, a list of reads, or `{"reads": [...]}` with at most
+    `max_batch` reads. The answer comes only after every good read is committed; each
+    item gets a result: `stored`, `duplicate` (this read id is already stored) or
+    `rejected` with the field and reason. Rejected items are kept as dead letters.
+    """
+    platform = platform_of(request)
+    settings = platform.settings
+    body, too_large = await _read_body(request, settings.max_body_bytes)
+    if too_large:
+        await _dead_letter(
+            platform,
+            camera,
+            body,
+            [FieldError("(body)", f"larger than {settings.max_body_bytes} bytes")],
+        )
+        raise error(413, "body_too_large", f"request body exceeds {settings.max_body_bytes} bytes")
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        dead = await _dead_letter(
+            platform, camera, body, [FieldError("(body)", f"not JSON: {exc}")]
+        )
+        raise error(
+            400, "malformed_json", f"body is not valid JSON: {exc}", dead_letter=dead
+        ) from None
+    items = _items(document)
+    if items is None:
+        reason = 'must be a read, a list of reads, or {"reads": [...]}'
+        dead = await _dead_letter(platform, camera, body, [FieldError("(body)", reason)])
+        raise error(400, "bad_shape", f"body {reason}", dead_letter=dead)
+    if not items:
+        raise error(400, "empty_batch", "no reads in the request")
+    if len(items) > settings.max_batch:
+        dead = await _dead_letter(
+            platform,
+            camera,
+            body,
+            [FieldError("reads", f"{len(items)} reads; at most {settings.max_batch} per request")],
+        )
+        raise error(
+            413,
+            "batch_too_large",
+            f"at most {settings.max_batch} reads per request",
+            dead_letter=dead,
+        )
+    now = platform.clock()
+    has_images = any(isinstance(i, dict) and i.get("images") for i in items)
+    if has_images:  # image bytes are decoded, hashed and fsynced off the event loop
+        batch = await run_in_threadpool(
+            validate_batch,
+            items,
+            camera_id=camera.camera_id,
+            now=now,
+            rules=platform.read_rules,
+            images=platform.images,
+        )
+    else:
+        batch = validate_batch(
+            items, camera_id=camera.camera_id, now=now, rules=platform.read_rules, images=None
+        )
+    try:
+        results = await asyncio.wrap_future(platform.writer.submit(batch))
+    except Exception as exc:
+        raise HTTPException(
+            503,
+            detail={"code": "store_unavailable", "message": "reads not stored; resend them"},
+            headers={"Retry-After": "1"},
+        ) from exc
+    counts = {STORED: 0, DUPLICATE: 0, REJECTED: 0}
+    for r in results:
+        counts[r.status] += 1
+    return json_response({"results": [r.as_dict() for r in results], **counts})

@@ -1,0 +1,144 @@
+"""Authentication and deny-by-default authorisation for every API route."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from veille.bootstrap import Platform
+from veille.domain.access import Permission, Principal, decide
+from veille.domain.cameras import Camera
+from veille.service import users as user_service
+
+PUBLIC = "public"
+CAMERA = "camera"
+SESSION_COOKIE = "veille_session"
+CSRF_HEADER = "x-csrf-token"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        content=orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> HTTPException:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return HTTPException(
+        status, detail={"code": code, "message": message, **extra}, headers=headers
+    )
+
+
+def platform_of(request: Request) -> Platform:
+    return request.app.state.platform
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _principal(request: Request) -> Principal:
+    platform = platform_of(request)
+    token = bearer_token(request)
+    via_cookie = False
+    if token is None:
+        token = request.cookies.get(SESSION_COOKIE)
+        via_cookie = token is not None
+    if token is None:
+        raise error(401, "unauthenticated", "sign in or send a bearer token")
+    identity = user_service.identify(uow=platform.read_uow(), token=token, now=platform.clock())
+    if identity is None:
+        raise error(401, "unauthenticated", "token is invalid, expired or revoked")
+    if via_cookie and request.method not in _SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER)
+        if not sent or sent != identity.csrf_token:
+            raise error(403, "csrf", "missing or wrong CSRF token for a browser session")
+    request.state.principal = identity.principal
+    return identity.principal
+
+
+def requires(permission: Permission) -> Callable[[Request], Principal]:
+    """Dependency: the caller must hold `permission` (and, for data, designation + training)."""
+
+    def dependency(request: Request) -> Principal:
+        principal = _principal(request)
+        refusal = decide(principal, permission, platform_of(request).clock())
+        if refusal:
+            raise error(403, "forbidden", refusal)
+        return principal
+
+    dependency.veille_access = permission.value  # type: ignore[attr-defined]
+    return dependency
+
+
+def public() -> Callable[[], None]:
+    """Dependency marking a route as open to anyone (health check, sign-in)."""
+
+    def dependency() -> None:
+        return None
+
+    dependency.veille_access = PUBLIC  # type: ignore[attr-defined]
+    return dependency
+
+
+def camera_credential() -> Callable[[Request], Camera]:
+    """Dependency: the caller is a camera presenting its own ingest token."""
+
+    def dependency(request: Request) -> Camera:
+        token = bearer_token(request)
+        if token is None:
+            raise error(401, "unauthenticated", "a camera ingest token is required")
+        platform = platform_of(request)
+        camera = platform.camera_for_token(token)
+        if camera is None:
+            raise error(401, "unauthenticated", "unknown or revoked camera credential")
+        if not camera.may_post:
+            raise error(
+                403, "camera_not_posting", f"camera {camera.camera_id} is {camera.phase.value}"
+            )
+        return camera
+
+    dependency.veille_access = CAMERA  # type: ignore[attr-defined]
+    return dependency
+
+
+def route_access(route: APIRoute) -> str | None:
+    """The access a route declared, or None if it declared none."""
+    found = [getattr(dep.call, "veille_access", None) for dep in route.dependant.dependencies]
+    declared = [f for f in found if f]
+    return declared[0] if len(declared) == 1 else None
+
+
+def iter_api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every API route with its full path, through included routers at any depth."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif hasattr(route, "original_router"):  # a router included with include_router
+            context = getattr(route, "include_context", None)
+            sub = getattr(context, "prefix", "") or ""
+            yield from iter_api_routes(route.original_router.routes, prefix + sub)
+
+
+def assert_every_route_declared(app: FastAPI) -> None:
+    """Refuse to start if any route forgot to declare its access (deny by default)."""
+    undeclared = [
+        f"{sorted(r.methods)} {path}"
+        for path, r in iter_api_routes(app.routes)
+        if route_access(r) is None
+    ]
+    if undeclared:
+        raise RuntimeError(f"routes without a declared permission: {undeclared}")

@@ -1,0 +1,33 @@
+"""System routes: health, ingest statistics, the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import Response
+
+from veille.domain.access import Permission
+from veille.entrypoints.api.security import json_response, platform_of, public, requires
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="Liveness: is the server up")
+def health(request: Request, _: Any = Depends(public())) -> Response:
+    """Says only whether the process and its writer run; no data, so open to all."""
+    platform = platform_of(request)
+    return json_response({"status": "ok" if platform.started else "starting"})
+
+
+@router.get("/api/v1/ingest/stats", summary="Ingest counters since start")
+def ingest_stats(
+    request: Request, _: Any = Depends(requires(Permission.INGEST_MONITOR))
+) -> Response:
+    platform = platform_of(request)
+    return json_response(platform.writer.counters.as_dict())
+
+
+@router.get("/api/v1/openapi.json", summary="The OpenAPI document of this API")
+def openapi(request: Request, _: Any = Depends(requires(Permission.SELF))) -> Response:
+    return json_response(request.app.openapi())

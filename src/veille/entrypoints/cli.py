@@ -1,0 +1,434 @@
+"""The `veille` command: serve, run the demo platform, simulate, manage cameras, bench."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from veille.settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+cameras_app = typer.Typer(no_args_is_help=True, help="Camera registry.")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts.")
+dead_app = typer.Typer(no_args_is_help=True, help="Rejected payloads kept for inspection.")
+bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table (or --json).")
+db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+app.add_typer(cameras_app, name="cameras")
+app.add_typer(users_app, name="users")
+app.add_typer(dead_app, name="dead-letters")
+app.add_typer(bench_app, name="bench")
+app.add_typer(db_app, name="db")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _platform(data_dir: Path | None):
+    from veille.bootstrap import bootstrap
+
+    platform = bootstrap(_settings(data_dir))
+    platform.store.initialise()
+    return platform
+
+
+def _echo_json(value: object) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+) -> None:
+    """Run the HTTP API on the embedded store until stopped (SIGINT/SIGTERM: clean stop)."""
+    import uvicorn
+
+    from veille.bootstrap import bootstrap
+    from veille.entrypoints.api.app import create_app
+
+    settings = _settings(data_dir)
+    platform = bootstrap(settings)
+    uvicorn.run(
+        create_app(platform),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="warning",
+        access_log=False,
+        http="httptools",
+        loop="uvloop",
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def run(
+    data_dir: DataDir = None,
+    cameras: Annotated[int, typer.Option(help="Simulated cameras.")] = 450,
+    rate: Annotated[float, typer.Option(help="Reads per second across the network.")] = 200.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the simulation.")] = 1,
+    duration: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    port: Annotated[int | None, typer.Option(help="API port.")] = None,
+) -> None:
+    """The main job: the platform on the embedded store with a simulated camera network."""
+    from veille.entrypoints.mainjob import run_main_job
+
+    settings = _settings(data_dir)
+    if port:
+        settings = settings.model_copy(update={"port": port})
+    sys.exit(run_main_job(settings, cameras=cameras, rate=rate, seed=seed, duration=duration))
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="Base URL of the Veille API.")] = "http://127.0.0.1:8600",
+    admin_token: Annotated[
+        str | None, typer.Option(envvar="VEILLE_ADMIN_TOKEN", help="Administrator bearer token.")
+    ] = None,
+    cameras: Annotated[int, typer.Option(help="Number of cameras.")] = 450,
+    rate: Annotated[float, typer.Option(help="Reads per second.")] = 200.0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 1,
+    duration: Annotated[float | None, typer.Option(help="Seconds to run.")] = None,
+    total: Annotated[int | None, typer.Option(help="Stop after this many reads.")] = None,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(help="Inject a scenario: route, convoy, near-point, misread, clone."),
+    ] = None,
+) -> None:
+    """Drive simulated cameras against a running server, as the cameras themselves would."""
+    from veille.entrypoints.mainjob import simulate_against
+
+    if not admin_token:
+        typer.echo(
+            "an administrator token is needed (--admin-token or VEILLE_ADMIN_TOKEN)", err=True
+        )
+        raise typer.Exit(2)
+    sys.exit(
+        simulate_against(
+            url=url,
+            admin_token=admin_token,
+            cameras=cameras,
+            rate=rate,
+            seed=seed,
+            duration=duration,
+            total=total,
+            scenarios=scenario or [],
+        )
+    )
+
+
+# ---- users -------------------------------------------------------------------------
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    env = os.environ.get("VEILLE_ADMIN_PASSWORD")
+    if env:
+        return env
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        typer.echo("passwords differ", err=True)
+        raise typer.Exit(2)
+    return first
+
+
+@users_app.command("create-admin")
+def create_admin(
+    username: Annotated[str, typer.Option(help="Login name.")] = "admin",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create the first administrator of a fresh install (password: prompt, stdin or
+    $VEILLE_ADMIN_PASSWORD)."""
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    try:
+        user = user_service.create_first_admin(
+            uow=platform.uow(),
+            username=username,
+            password=_password(password_stdin),
+            now=platform.clock(),
+        )
+    except user_service.UserError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"administrator {user.username} created (user id {user.user_id})")
+
+
+@users_app.command("token")
+def user_token(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    name: Annotated[str, typer.Option(help="Label of the token.")] = "cli",
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Sign in and print a bearer token (shown once)."""
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    try:
+        user = user_service.sign_in(
+            uow=platform.uow(),
+            username=username,
+            password=_password(password_stdin),
+            now=platform.clock(),
+        )
+    except user_service.SignInRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    token, _ = user_service.issue_token(
+        uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=name
+    )
+    typer.echo(token)
+
+
+# ---- cameras -----------------------------------------------------------------------
+
+
+@cameras_app.command("import")
+def cameras_import(
+    file: Annotated[Path, typer.Argument(help="A .csv or .geojson file.", exists=True)],
+    tokens_out: Annotated[
+        Path | None, typer.Option(help="Write the new ingest tokens here (JSON, mode 600).")
+    ] = None,
+    issue_tokens: Annotated[str, typer.Option(help="new | all | none")] = "new",
+    data_dir: DataDir = None,
+) -> None:
+    """Create or update cameras from CSV or GeoJSON; all or nothing."""
+    from veille.adapters.camera_import import ImportFormatError, decode, guess_format
+    from veille.service import cameras as camera_service
+
+    platform = _platform(data_dir)
+    try:
+        records = decode(file.read_text("utf-8"), guess_format(file.name))
+    except ImportFormatError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    report = camera_service.import_cameras(
+        uow=platform.uow(), records=records, now=platform.clock(), issue_tokens=issue_tokens
+    )
+    _echo_json(report.as_dict(with_tokens=False))
+    if not report.applied:
+        raise typer.Exit(1)
+    if report.tokens:
+        if tokens_out:
+            tokens_out.touch(mode=0o600)
+            tokens_out.write_bytes(orjson.dumps(report.tokens, option=orjson.OPT_INDENT_2))
+            typer.echo(f"{len(report.tokens)} ingest tokens written to {tokens_out}")
+        else:
+            typer.echo("ingest tokens (shown once):")
+            for camera_id, token in report.tokens.items():
+                typer.echo(f"  {camera_id}\t{token}")
+
+
+@cameras_app.command("list")
+def cameras_list(
+    zone: Annotated[str | None, typer.Option(help="Only this police zone.")] = None,
+    phase: Annotated[str | None, typer.Option(help="planned|testing|live|retired")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List cameras."""
+    from veille.domain.cameras import camera_to_json
+    from veille.service import cameras as camera_service
+
+    cams = camera_service.list_cameras(uow=_platform(data_dir).uow(), zone=zone, phase=phase)
+    if as_json:
+        _echo_json([camera_to_json(c) for c in cams])
+        return
+    typer.echo(f"{'camera':<22} {'phase':<8} {'zone':<36} {'lat':>9} {'lon':>9}  vendor")
+    for c in cams:
+        typer.echo(
+            f"{c.camera_id:<22} {c.phase.value:<8} {c.zone:<36}"
+            f" {c.lat:>9.5f} {c.lon:>9.5f}  {c.vendor}"
+        )
+    typer.echo(f"{len(cams)} cameras")
+
+
+@cameras_app.command("show")
+def cameras_show(camera_id: str, data_dir: DataDir = None) -> None:
+    """Show one camera."""
+    from veille.domain.cameras import camera_to_json
+    from veille.service import cameras as camera_service
+
+    try:
+        cam = camera_service.get_camera(uow=_platform(data_dir).uow(), camera_id=camera_id)
+    except camera_service.CameraNotFound:
+        typer.echo(f"no camera {camera_id}", err=True)
+        raise typer.Exit(1) from None
+    _echo_json(camera_to_json(cam))
+
+
+@cameras_app.command("retire")
+def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
+    """Retire a camera: history kept, credential revoked, no more posting."""
+    from veille.service import cameras as camera_service
+
+    platform = _platform(data_dir)
+    try:
+        cam = camera_service.retire_camera(
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+        )
+    except camera_service.CameraNotFound:
+        typer.echo(f"no camera {camera_id}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{cam.camera_id} retired at {cam.retired_at}")
+
+
+@cameras_app.command("token")
+def cameras_token(camera_id: str, data_dir: DataDir = None) -> None:
+    """Issue a new ingest token for a camera (shown once; the old one stops working)."""
+    from veille.domain.cameras import CameraInvalid
+    from veille.service import cameras as camera_service
+
+    platform = _platform(data_dir)
+    try:
+        token = camera_service.rotate_token(
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+        )
+    except (camera_service.CameraNotFound, CameraInvalid) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
+
+
+# ---- dead letters ------------------------------------------------------------------
+
+
+@dead_app.command("list")
+def dead_list(
+    status: Annotated[str, typer.Option(help="open | replayed | discarded | all")] = "open",
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output with payloads.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List rejected payloads with what was wrong."""
+    from veille.service import dead_letters as dl_service
+
+    items = dl_service.list_dead_letters(
+        uow=_platform(data_dir).uow(), status=None if status == "all" else status, limit=limit
+    )
+    if as_json:
+        _echo_json([dl_service.dead_letter_to_json(d) for d in items])
+        return
+    for d in items:
+        first = d.errors[0] if d.errors else {}
+        typer.echo(
+            f"#{d.id:<6} {d.received_at:%Y-%m-%d %H:%M:%S} {d.camera_id or '-':<20} {d.status:<9}"
+            f" {first.get('field', '')}: {first.get('reason', '')}"
+            + (f" (+{len(d.errors) - 1} more)" if len(d.errors) > 1 else "")
+        )
+    typer.echo(f"{len(items)} dead letters")
+
+
+@dead_app.command("replay")
+def dead_replay(
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead letter ids.")] = None,
+    all_open: Annotated[bool, typer.Option("--all", help="Every open dead letter.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run dead letters through ingest again (after fixing the cause)."""
+    from veille.service import dead_letters as dl_service
+
+    platform = _platform(data_dir)
+    targets = list(ids or [])
+    if all_open:
+        targets += [d.id for d in dl_service.list_dead_letters(uow=platform.uow(), limit=100_000)]
+    if not targets:
+        typer.echo("name dead letter ids or use --all", err=True)
+        raise typer.Exit(2)
+    failed = 0
+    for dead_id in targets:
+        outcome = dl_service.replay(
+            uow_factory=platform.uow,
+            dead_letter_id=dead_id,
+            now=platform.clock(),
+            rules=platform.read_rules,
+            images=platform.images,
+        )
+        failed += outcome.status != "replayed"
+        _echo_json(outcome.as_dict())
+    raise typer.Exit(1 if failed else 0)
+
+
+@dead_app.command("discard")
+def dead_discard(
+    dead_letter_id: int,
+    reason: Annotated[str, typer.Option(help="Why it is discarded (kept on record).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Mark a dead letter as discarded, with the reason."""
+    from veille.service import dead_letters as dl_service
+
+    platform = _platform(data_dir)
+    if not dl_service.discard(
+        uow=platform.uow(), dead_letter_id=dead_letter_id, now=platform.clock(), reason=reason
+    ):
+        typer.echo("no open dead letter with that id", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"dead letter {dead_letter_id} discarded")
+
+
+# ---- database and benchmarks ---------------------------------------------------------
+
+
+@db_app.command("migrate")
+def db_migrate(data_dir: DataDir = None) -> None:
+    """Apply pending migrations."""
+    from veille.adapters.sqlite.database import schema_version
+
+    platform = _platform(data_dir)
+    typer.echo(f"schema at version {schema_version(platform.store.connection())}")
+
+
+@bench_app.command("ingest")
+def bench_ingest(
+    reads: Annotated[int, typer.Option(help="Reads to send end to end.")] = 200_000,
+    batch: Annotated[int, typer.Option(help="Reads per request.")] = 1000,
+    concurrency: Annotated[
+        int, typer.Option(help="Concurrent HTTP connections (cameras posting at once).")
+    ] = 16,
+    cameras: Annotated[int, typer.Option(help="Cameras posting (fewer: fuller batches).")] = 50,
+    duplicates: Annotated[float, typer.Option(help="Share of re-sent reads.")] = 0.01,
+    synchronous: Annotated[str, typer.Option(help="SQLite synchronous level.")] = "FULL",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Sustained reads/s over HTTP into the embedded store vs. raw SQLite inserts."""
+    from veille.bench.ingest import IngestBenchConfig, print_table, run_ingest_bench
+
+    result = run_ingest_bench(
+        IngestBenchConfig(
+            reads=reads,
+            batch=batch,
+            concurrency=concurrency,
+            cameras=cameras,
+            duplicate_share=duplicates,
+            synchronous=synchronous,
+        )
+    )
+    if as_json:
+        _echo_json(result)
+    else:
+        print_table(result)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Dead letters: list rejected payloads, replay them through ingest, or discard them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from veille.domain.reads import ReadRules
+from veille.service.ingest import REJECTED, IngestBatch, commit_batches, validate_batch
+from veille.service.ports import DeadLetter, ImageStore, UnitOfWork
+
+
+@dataclass(frozen=True)
+class ReplayOutcome:
+    dead_letter_id: int
+    status: str  # replayed | still_rejected | not_found | not_open
+    stored: int = 0
+    duplicate: int = 0
+    errors: tuple[dict[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dead_letter_id": self.dead_letter_id,
+            "status": self.status,
+            "stored": self.stored,
+            "duplicate": self.duplicate,
+            "errors": list(self.errors),
+        }
+
+
+def list_dead_letters(
+    *, uow: UnitOfWork, status: str | None = "open", limit: int = 100
+) -> list[DeadLetter]:
+    with uow:
+        return uow.dead_letters.list(status=status, limit=limit)
+
+
+def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
+    return {
+        "id": dl.id,
+        "received_at": dl.received_at.isoformat(),
+        "camera_id": dl.camera_id,
+        "source": dl.source,
+        "status": dl.status,
+        "errors": dl.errors,
+        "payload": dl.payload,
+        "replayed_at": dl.replayed_at.isoformat() if dl.replayed_at else None,
+        "replay_result": dl.replay_result,
+    }
+
+
+def _items_of(payload: str) -> list[Any] | None:
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(document, list):
+        return document
+    if isinstance(document, dict):
+        reads = document.get("reads")
+        return reads if isinstance(reads, list) and len(document) == 1 else [document]
+    return None
+
+
+def replay(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    dead_letter_id: int,
+    now: datetime,
+    rules: ReadRules,
+    images: ImageStore | None,
+    commit: Callable[[IngestBatch], list[Any]] | None = None,
+) -> ReplayOutcome:
+    """Run a dead letter's payload through ingest again, as its camera.
+
+    Useful once the cause is gone (a camera registered late, a clock fixed). If every
+    read now passes it is marked replayed; otherwise it stays open with the new errors
+    and nothing new is added to the dead-letter store. `commit` lets a running server
+    pass its group-commit writer; by default the batch is committed directly.
+    """
+    with uow_factory() as uow:
+        dl = uow.dead_letters.get(dead_letter_id)
+    if dl is None:
+        return ReplayOutcome(dead_letter_id, "not_found")
+    if dl.status != "open":
+        return ReplayOutcome(dead_letter_id, "not_open")
+    items = _items_of(dl.payload)
+    if items is None or dl.camera_id is None:
+        errs = ({"field": "(payload)", "reason": "still not a JSON read or list of reads"},)
+        _mark(uow_factory(), dl.id, "open", now, errs)
+        return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
+    batch = validate_batch(items, camera_id=dl.camera_id, now=now, rules=rules, images=images)
+    if batch.rejected:
+        errs = tuple(
+            {"index": str(item.index), **e.as_dict()}
+            for item in batch.rejected
+            for e in item.errors
+        )
+        _mark(uow_factory(), dl.id, "open", now, errs)
+        return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
+    if commit is not None:
+        results = commit(batch)
+    else:
+        all_results, _ = commit_batches(uow_factory(), [batch])
+        results = all_results[0]
+    stored = sum(1 for r in results if r.status == "stored")
+    duplicate = sum(1 for r in results if r.status == "duplicate")
+    assert not any(r.status == REJECTED for r in results)
+    _mark(
+        uow_factory(),
+        dl.id,
+        "replayed",
+        now,
+        ({"stored": str(stored), "duplicate": str(duplicate)},),
+    )
+    return ReplayOutcome(dead_letter_id, "replayed", stored=stored, duplicate=duplicate)
+
+
+def discard(*, uow: UnitOfWork, dead_letter_id: int, now: datetime, reason: str) -> bool:
+    with uow:
+        dl = uow.dead_letters.get(dead_letter_id)
+        if dl is None or dl.status != "open":
+            return False
+        uow.dead_letters.mark(dead_letter_id, status="discarded", at=now, result=reason)
+        uow.commit()
+    return True
+
+
+def _mark(
+    uow: UnitOfWork, dead_letter_id: int, status: str, now: datetime, result: tuple[Any, ...]
+) -> None:
+    with uow:
+        uow.dead_letters.mark(
+            dead_letter_id, status=status, at=now, result=orjson.dumps(list(result)).decode()
+        )
+        uow.commit()

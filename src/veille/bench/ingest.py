@@ -7,9 +7,7 @@ import os
 import platform as pyplatform
 import random
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ import orjson
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import INSERT_READ, read_row
 from veille.domain.reads import parse_read
+from veille.entrypoints.server_process import free_port, start_server, stop_server
 
 LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"
 
@@ -122,37 +121,6 @@ def _bodies(
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(
-    data_dir: Path, port: int, env_extra: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "veille", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start within 30 s")
-
-
 async def _send_all(
     base: str, bodies: list[tuple[str, bytes, int]], tokens: dict[str, str], concurrency: int
 ) -> tuple[float, list[float], dict[str, int]]:
@@ -244,15 +212,14 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
         bodies = _bodies(config, per_camera, random.Random(config.seed + 1))
         sent = sum(n for _, _, n in bodies)
 
-        port = _free_port()
+        port = free_port()
         server = start_server(work / "e2e", port, {"VEILLE_SQLITE_SYNCHRONOUS": config.synchronous})
         try:
             elapsed, latencies, counts = asyncio.run(
                 _send_all(f"http://127.0.0.1:{port}", bodies, tokens, config.concurrency)
             )
         finally:
-            server.terminate()
-            server.wait(30)
+            stop_server(server)
         check = connect(work / "e2e" / "veille.db")
         in_store = check.execute("SELECT count(*) FROM reads").fetchone()[0]
         check.close()

@@ -1,1 +1,206 @@
-"""Placeholder replaced below."""
+"""The main job: the platform on the embedded store, fed by a simulated camera network."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import signal
+import sys
+import time
+from datetime import timedelta
+from typing import TextIO
+
+import orjson
+
+from veille.bootstrap import bootstrap
+from veille.entrypoints.server_process import start_server, stop_server
+from veille.service import users as user_service
+from veille.settings import Settings
+from veille.simulator.client import ClientStats
+from veille.simulator.runner import SimulationConfig, SimulationReport, run_simulation
+
+DEMO_SCENARIOS = ("route", "convoy", "near-point", "misread", "clone")
+
+
+class ProgressLine:
+    """Prints reads/s, stored and rejected about once a second (one refreshing line on a TTY)."""
+
+    def __init__(self, out: TextIO = sys.stdout):
+        self.out = out
+        self.tty = out.isatty()
+        self.last_acknowledged = 0
+        self.last_time = time.monotonic()
+
+    def __call__(self, stats: ClientStats) -> None:
+        now = time.monotonic()
+        window = max(now - self.last_time, 1e-6)
+        current = (stats.acknowledged - self.last_acknowledged) / window
+        self.last_acknowledged, self.last_time = stats.acknowledged, now
+        line = (
+            f"[{stats.elapsed_s:7.1f}s] {current:8.1f} reads/s | sent {stats.generated:>9,}"
+            f" | stored {stats.stored:>9,} | duplicate {stats.duplicate:>5,}"
+            f" | rejected {stats.rejected:>5,} | failed {stats.failed:>3,}"
+            f" | retries {stats.retries:>3,}"
+        )
+        if self.tty:
+            self.out.write("\r" + line)
+        else:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+
+def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
+    """A bearer token for the simulator; creates the first administrator if there is none.
+
+    Returns (token, generated password or None). The password is printed once, never logged.
+    """
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    password = None
+    try:
+        with platform.read_uow() as uow:
+            admin = uow.users.by_username("admin")
+            has_admin = uow.users.count_admins() > 0
+        if not has_admin:
+            password = secrets.token_urlsafe(18)
+            admin = user_service.create_first_admin(
+                uow=platform.uow(), username="admin", password=password, now=platform.clock()
+            )
+        if admin is None:
+            with platform.read_uow() as uow:
+                admin = next(
+                    u for u in uow.users.list() if u.role.value == "administrator" and u.active
+                )
+        token, _ = user_service.issue_token(
+            uow=platform.uow(),
+            user_id=admin.user_id,
+            now=platform.clock(),
+            name="main job simulator",
+            ttl=timedelta(days=1),
+        )
+    finally:
+        platform.store.close()
+    return token, password
+
+
+def _revoke(settings: Settings, token: str) -> None:
+    platform = bootstrap(settings)
+    try:
+        user_service.revoke_token(uow=platform.uow(), token=token, now=platform.clock())
+    finally:
+        platform.store.close()
+
+
+async def _simulate(
+    config: SimulationConfig, *, base_url: str, admin_token: str, progress: ProgressLine
+) -> SimulationReport:
+    return await run_simulation(
+        config, base_url=base_url, admin_token=admin_token, progress=progress
+    )
+
+
+def _run_until_interrupted(coro_factory) -> SimulationReport | None:  # type: ignore[no-untyped-def]
+    """Run the simulation; Ctrl-C (or SIGTERM) cancels it cleanly and returns None."""
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(coro_factory())
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        return None
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        loop.close()
+
+
+def run_main_job(
+    settings: Settings,
+    *,
+    cameras: int = 450,
+    rate: float = 200.0,
+    seed: int = 1,
+    duration: float | None = None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Start the API, register the simulated cameras, stream traffic, show progress."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    token, password = _ensure_admin_token(settings)
+    if password:
+        out.write(
+            f"First administrator created: username 'admin', password '{password}'"
+            " (shown once; change it or create your own accounts).\n"
+        )
+    log_path = settings.data_dir / "server.log"
+    base_url = f"http://{settings.host}:{settings.port}"
+    out.write(f"Starting Veille on {base_url} (store: {settings.database}, log: {log_path})\n")
+    with open(log_path, "ab") as log:
+        server = start_server(
+            settings.data_dir,
+            settings.port,
+            {"VEILLE_HOST": settings.host},
+            stderr=log.fileno(),
+        )
+    config = SimulationConfig(
+        cameras=cameras, rate=rate, seed=seed, duration_s=duration, scenarios=DEMO_SCENARIOS
+    )
+    out.write(
+        f"Simulating {cameras} cameras over Brussels' six police zones at {rate:g} reads/s"
+        f" (seed {seed}); scenarios: {', '.join(DEMO_SCENARIOS)}. Ctrl-C stops.\n"
+    )
+    progress = ProgressLine(out)
+    report = None
+    try:
+        report = _run_until_interrupted(
+            lambda: _simulate(config, base_url=base_url, admin_token=token, progress=progress)
+        )
+    finally:
+        out.write("\nStopping: the server finishes its last commits...\n")
+        code = stop_server(server)
+        with contextlib.suppress(Exception):
+            _revoke(settings, token)
+    if report is not None:
+        truth = settings.data_dir / "ground-truth.json"
+        truth.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
+        out.write(f"Ground truth of the injected scenarios: {truth}\n")
+        stats = report.stats
+        out.write(
+            f"Done: {stats.stored:,} stored, {stats.duplicate:,} duplicate,"
+            f" {stats.rejected:,} rejected, {stats.failed:,} failed.\n"
+        )
+    out.write(f"Server stopped (exit code {code}).\n")
+    return 0 if code in (0, -signal.SIGTERM) else 1
+
+
+def simulate_against(
+    *,
+    url: str,
+    admin_token: str,
+    cameras: int,
+    rate: float,
+    seed: int,
+    duration: float | None,
+    total: int | None,
+    scenarios: list[str],
+) -> int:
+    """`veille simulate`: drive the cameras against a server that is already running."""
+    config = SimulationConfig(
+        cameras=cameras,
+        rate=rate,
+        seed=seed,
+        duration_s=duration,
+        total=total,
+        scenarios=tuple(scenarios),
+    )
+    progress = ProgressLine(sys.stdout)
+    report = _run_until_interrupted(
+        lambda: _simulate(config, base_url=url, admin_token=admin_token, progress=progress)
+    )
+    sys.stdout.write("\n")
+    if report is None:
+        return 130
+    sys.stdout.write(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0 if report.stats.failed == 0 else 1
+

@@ -266,7 +266,7 @@ class TrafficModel:
     commuter_trip_share: float = 0.3  # of the trips
     dwell_s: tuple[float, float] = (300.0, 3600.0)  # parked between two trips
     neighbours: int = 8
-    warmup_s: float = 600.0  # trips started this long before the start are in progress
+    warmup_s: float | None = None  # trips start this long before the start; None: a long trip
     confidence_beta: tuple[float, float] = (18.0, 1.5)  # mean about 0.92
     min_confidence: float = 0.35
     misread_probability: float = 0.004  # natural look-alike OCR errors
@@ -403,8 +403,20 @@ class TrafficGenerator:
         self._seq = 0
         self._trips = 0
         self._passages = 0
-        self._next_spawn = -model.warmup_s
         self._distances: dict[tuple[int, int], float] = {}
+        # Trips begin before the start so that the traffic is already flowing at its rate
+        # when the stream begins; passages before the start are dropped.
+        warmup = model.warmup_s if model.warmup_s is not None else self._long_trip_s()
+        self._next_spawn = -warmup
+
+    def _long_trip_s(self) -> float:
+        """Duration of a trip of the most passages at average speed and stops."""
+        hops = [self._distance(i, j) for i, near in enumerate(self._neighbours) for j in near]
+        if not hops:
+            return 0.0
+        mean_speed = (self.model.min_speed_kmh + self.model.max_speed_kmh) / 2
+        hop_s = self.model.travel_s(sum(hops) / len(hops), mean_speed, self.model.max_stop_s / 2)
+        return 1.5 * (self.model.max_passages - 1) * hop_s  # slower trips run longer
 
     def _driver(self, index: int) -> _Driver:
         driver = self._drivers.get(index)

@@ -1,0 +1,60 @@
+"""Start and stop a `veille serve` process (used by the main job, benchmarks and e2e tests)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(
+    data_dir: Path,
+    port: int,
+    env_extra: dict[str, str] | None = None,
+    *,
+    timeout: float = 30.0,
+    stderr: int | None = subprocess.PIPE,
+) -> subprocess.Popen[bytes]:
+    """Start the API on `port` over the store in `data_dir`; return once /health answers."""
+    env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "veille", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            detail = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"server exited with {proc.returncode}: {detail[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"server did not answer /health within {timeout} s")
+
+
+def stop_server(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGTERM, then wait: the server finishes in-flight commits before it exits."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode

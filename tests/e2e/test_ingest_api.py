@@ -1,0 +1,211 @@
+"""POST /api/v1/reads end to end: per-item results, bad input, credentials, dead letters."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from datetime import timedelta
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import CameraCred, make_read, register_cameras
+from veille.bootstrap import Platform
+
+pytestmark = pytest.mark.e2e
+
+
+def post(client: TestClient, cam: CameraCred, body: object) -> tuple[int, dict]:
+    resp = client.post("/api/v1/reads", content=orjson.dumps(body), headers=cam.headers)
+    return resp.status_code, resp.json()
+
+
+def stored_count(platform: Platform) -> int:
+    with platform.read_uow() as uow:
+        return uow.reads.count()
+
+
+def open_dead_letters(platform: Platform) -> list:
+    with platform.read_uow() as uow:
+        return uow.dead_letters.list(status="open")
+
+
+def test_single_read_is_stored_and_acknowledged(client, platform, cams):
+    read = make_read("CAM-A", plate="1-abc-123")
+    status, body = post(client, cams["CAM-A"], read)
+    assert status == 200
+    assert body["stored"] == 1
+    assert body["results"] == [{"index": 0, "status": "stored", "read_id": read["read_id"]}]
+    with platform.read_uow() as uow:
+        stored = uow.reads.get(uuid.UUID(read["read_id"]))
+    assert stored is not None
+    assert stored.plate == "1ABC123" and stored.plate_raw == "1-abc-123"
+    assert stored.camera_id == "CAM-A"
+
+
+def test_batch_keeps_good_items_when_others_are_bad(client, platform, cams):
+    good = [make_read("CAM-A") for _ in range(5)]
+    bad_time = make_read("CAM-A", captured_at="2026-02-30T10:00:00Z")
+    bad_conf = make_read("CAM-A", confidence="high")
+    missing_plate = make_read("CAM-A", plate=...)
+    items = [good[0], bad_time, good[1], bad_conf, good[2], missing_plate, good[3], good[4]]
+    status, body = post(client, cams["CAM-A"], {"reads": items})
+    assert status == 200
+    assert (body["stored"], body["rejected"]) == (5, 3)
+    by_index = {r["index"]: r for r in body["results"]}
+    assert by_index[1]["errors"][0]["field"] == "captured_at"
+    assert "ISO 8601" in by_index[1]["errors"][0]["reason"]
+    assert by_index[3]["errors"][0] == {
+        "field": "confidence",
+        "reason": "must be a number, got str",
+    }
+    assert by_index[5]["errors"][0]["field"] == "plate"
+    assert stored_count(platform) == 5
+    dead = open_dead_letters(platform)
+    assert len(dead) == 3
+    assert {d.errors[0]["field"] for d in dead} == {"captured_at", "confidence", "plate"}
+    assert orjson.loads(dead[0].payload)["read_id"] == bad_time["read_id"]
+
+
+def test_duplicates_within_and_across_batches_are_stored_once(client, platform, cams):
+    first = make_read("CAM-A")
+    status, body = post(client, cams["CAM-A"], [first, first])
+    assert [r["status"] for r in body["results"]] == ["stored", "duplicate"]
+    status, body = post(client, cams["CAM-A"], [first, make_read("CAM-A")])
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == ["duplicate", "stored"]
+    assert stored_count(platform) == 2
+
+
+def test_malformed_json_is_refused_and_kept(client, platform, cams):
+    resp = client.post(
+        "/api/v1/reads", content=b'{"reads": [ {"plate": "1ABC123",', headers=cams["CAM-A"].headers
+    )
+    assert resp.status_code == 400
+    assert resp.json()["error"]["code"] == "malformed_json"
+    dead = open_dead_letters(platform)
+    assert len(dead) == 1 and dead[0].payload.startswith('{"reads"')
+    assert dead[0].errors[0]["field"] == "(body)"
+
+
+def test_wrong_shape_and_empty_and_oversized_batches(client, platform, cams):
+    status, body = post(client, cams["CAM-A"], "just a string")
+    assert status == 400 and body["error"]["code"] == "bad_shape"
+    status, body = post(client, cams["CAM-A"], [])
+    assert status == 400 and body["error"]["code"] == "empty_batch"
+    too_many = [make_read("CAM-A") for _ in range(platform.settings.max_batch + 1)]
+    status, body = post(client, cams["CAM-A"], too_many)
+    assert status == 413 and body["error"]["code"] == "batch_too_large"
+    assert stored_count(platform) == 0
+
+
+def test_oversized_body_is_refused(client, platform, cams):
+    platform.settings.max_body_bytes = 10_000
+    big = [make_read("CAM-A", extra={"pad": "x" * 20_000})]
+    status, body = post(client, cams["CAM-A"], big)
+    assert status == 413 and body["error"]["code"] == "body_too_large"
+    assert stored_count(platform) == 0
+    assert open_dead_letters(platform)[0].errors[0]["field"] == "(body)"
+
+
+def test_images_inline_are_stored_content_addressed_and_oversized_ones_refused(
+    client, platform, cams
+):
+    jpeg = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8
+    small = make_read(
+        "CAM-A",
+        images=[
+            {
+                "kind": "plate",
+                "content_type": "image/jpeg",
+                "data": base64.b64encode(jpeg).decode(),
+            },
+            {"kind": "overview", "uri": "https://nvr.zone.example/clip/123.jpg"},
+        ],
+    )
+    huge = make_read(
+        "CAM-A",
+        images=[{"kind": "overview", "data": base64.b64encode(b"x" * (600 * 1024)).decode()}],
+    )
+    status, body = post(client, cams["CAM-A"], [small, huge])
+    assert status == 200
+    assert [r["status"] for r in body["results"]] == ["stored", "rejected"]
+    assert body["results"][1]["errors"][0]["field"] == "images[0].data"
+    assert "larger than" in body["results"][1]["errors"][0]["reason"]
+    digest = hashlib.sha256(jpeg).hexdigest()
+    assert platform.images.get(digest) == jpeg
+    with platform.read_uow() as uow:
+        read = uow.reads.get(uuid.UUID(small["read_id"]))
+    assert read is not None
+    assert [(i.kind, i.sha256, i.uri) for i in read.images] == [
+        ("plate", digest, None),
+        ("overview", None, "https://nvr.zone.example/clip/123.jpg"),
+    ]
+
+
+def test_a_camera_posts_only_as_itself(client, platform, cams):
+    status, body = post(client, cams["CAM-A"], make_read("CAM-B"))
+    assert status == 200
+    assert body["results"][0]["status"] == "rejected"
+    assert body["results"][0]["errors"][0]["field"] == "camera_id"
+    assert stored_count(platform) == 0
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer vc_not-a-real-token"}, {"Authorization": "Basic abc"}],
+)
+def test_missing_or_wrong_credentials_get_401(client, platform, cams, headers):
+    resp = client.post("/api/v1/reads", content=orjson.dumps(make_read("CAM-A")), headers=headers)
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == "Bearer"
+    assert stored_count(platform) == 0
+
+
+def test_user_token_is_not_a_camera_credential(client, platform, cams, admin_token):
+    resp = client.post(
+        "/api/v1/reads",
+        content=orjson.dumps(make_read("CAM-A")),
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert resp.status_code == 401
+
+
+def test_retired_and_planned_cameras_cannot_post(client, platform, cams, admin_token):
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    assert client.post("/api/v1/cameras/CAM-A/retire", headers=admin).status_code == 200
+    status, _ = post(client, cams["CAM-A"], make_read("CAM-A"))
+    assert status == 401
+    planned = register_cameras(platform, "CAM-P", phase="planned")["CAM-P"]
+    status, body = post(client, planned, make_read("CAM-P"))
+    assert status == 403 and body["error"]["code"] == "camera_not_posting"
+    assert stored_count(platform) == 0
+
+
+def test_rotated_token_replaces_the_old_one(client, platform, cams, admin_token):
+    resp = client.post(
+        "/api/v1/cameras/CAM-A/token", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    new = CameraCred("CAM-A", resp.json()["token"])
+    assert post(client, cams["CAM-A"], make_read("CAM-A"))[0] == 401
+    assert post(client, new, make_read("CAM-A"))[0] == 200
+
+
+def test_dead_letter_replay_after_the_cause_is_fixed(client, platform, cams, admin_token):
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    # A camera clock 10 minutes fast is refused; once server time catches up, replay stores it.
+    real_now = platform.clock()
+    ahead = (real_now + timedelta(minutes=10)).isoformat()
+    future = make_read("CAM-A", captured_at=ahead)
+    post(client, cams["CAM-A"], future)
+    dead = client.get("/api/v1/dead-letters", headers=admin).json()["dead_letters"]
+    assert len(dead) == 1 and dead[0]["errors"][0]["field"] == "captured_at"
+    again = client.post(f"/api/v1/dead-letters/{dead[0]['id']}/replay", headers=admin)
+    assert again.status_code == 409 and again.json()["status"] == "still_rejected"
+    platform.clock = lambda: real_now + timedelta(minutes=11)
+    done = client.post(f"/api/v1/dead-letters/{dead[0]['id']}/replay", headers=admin)
+    assert done.status_code == 200 and done.json()["stored"] == 1
+    assert stored_count(platform) == 1
+    assert client.get("/api/v1/dead-letters", headers=admin).json()["dead_letters"] == []

@@ -206,7 +206,7 @@ def test_realtime_paces_reads_to_the_rate_and_stamps_them_now():
 def test_cancellation_flushes_what_is_in_flight():
     server = FakeServer()
     snapshots: list[ClientStats] = []
-    config = SimulationConfig(cameras=12, rate=200, seed=2, flush_interval_s=5.0,
+    config = SimulationConfig(cameras=60, rate=200, seed=2, flush_interval_s=5.0,
                               batch_size=1000, retry=FAST_RETRY)  # runs until cancelled
 
     async def main() -> None:
@@ -214,7 +214,9 @@ def test_cancellation_flushes_what_is_in_flight():
             config, base_url="http://veille.test", admin_token=ADMIN,
             transport=server.transport(), progress=snapshots.append,
         ))
-        await asyncio.sleep(0.6)
+        async with asyncio.timeout(20):  # cancel once reads are flowing (progress ticks)
+            while not snapshots or snapshots[-1].generated < 50:
+                await asyncio.sleep(0.05)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

@@ -7,11 +7,12 @@ the unit of work owns the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from veille.domain.audit import AuditEntry, AuditRecord
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read
 from veille.domain.users import Organisation, User
@@ -132,6 +133,27 @@ class UserRepository(Protocol):
     def revoke_user_tokens(self, user_id: int, now: datetime) -> int: ...
 
 
+class AuditRepository(Protocol):
+    def last(self) -> AuditRecord | None: ...
+
+    def append(self, entry: AuditEntry) -> AuditRecord: ...
+
+    def iter_all(self, *, batch: int = 5000) -> Iterator[AuditRecord]: ...
+
+    def search(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        username: str | None = None,
+        action: str | None = None,
+        case_ref: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRecord]: ...
+
+    def count(self) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving without commit rolls back."""
 
@@ -139,6 +161,7 @@ class UnitOfWork(Protocol):
     cameras: CameraRepository
     dead_letters: DeadLetterRepository
     users: UserRepository
+    audit: AuditRepository
 
     def __enter__(self) -> Self: ...
 

@@ -114,6 +114,9 @@ class Simulation:
                 model=config.model,
                 registry=self.registry,
                 rng=random.Random(f"veille-scenario:{config.seed}:{index}:{label}"),
+                id_rng=random.Random(
+                    f"veille-scenario-ids:{config.seed}:{index}:{self.start.isoformat()}"
+                ),
                 label=label,
             )
             self.injections.append(scenario.inject(ctx))

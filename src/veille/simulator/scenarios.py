@@ -126,7 +126,8 @@ class ScenarioContext:
     start: datetime
     model: TrafficModel
     registry: PlateRegistry
-    rng: random.Random
+    rng: random.Random  # plates, cameras, timings
+    id_rng: random.Random  # read ids (seeded with the start time as well)
     label: str
     _index: dict[str, int] = field(default_factory=dict)
 
@@ -190,7 +191,7 @@ class ScenarioContext:
         captured_at = self.at(offset_s)
         payload = build_payload(
             self.rng,
-            read_id=new_read_id(self.rng),
+            read_id=new_read_id(self.id_rng),
             camera_id=site.camera_id,
             captured_at=captured_at,
             vehicle=vehicle,

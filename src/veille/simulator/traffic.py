@@ -267,6 +267,7 @@ class TrafficModel:
     dwell_s: tuple[float, float] = (300.0, 3600.0)  # parked between two trips
     neighbours: int = 8
     warmup_s: float | None = None  # trips start this long before the start; None: a long trip
+    max_warmup_passages: int = 300_000  # bounds the automatic warm-up (start-up cost)
     confidence_beta: tuple[float, float] = (18.0, 1.5)  # mean about 0.92
     min_confidence: float = 0.35
     misread_probability: float = 0.004  # natural look-alike OCR errors
@@ -394,7 +395,9 @@ class TrafficGenerator:
         self._neighbours = nearest_neighbours(self.sites, k=model.neighbours)
         self._rng = random.Random(f"veille-traffic:{seed}")
         self._vehicle_rng = random.Random(f"veille-vehicles:{seed}")
-        self._id_rng = random.Random(f"veille-read-ids:{seed}")
+        # Read ids depend on the start too: a replay of the same seed and start re-sends the
+        # same ids (the server de-duplicates them), a run at another time gets new ones.
+        self._id_rng = random.Random(f"veille-read-ids:{seed}:{start.isoformat()}")
         self._pool = max(model.min_vehicles, int(rate * model.vehicles_per_read_rate))
         self._commuters = int(self._pool * model.commuter_fraction)
         self._drivers: dict[int, _Driver] = {}
@@ -406,7 +409,9 @@ class TrafficGenerator:
         self._distances: dict[tuple[int, int], float] = {}
         # Trips begin before the start so that the traffic is already flowing at its rate
         # when the stream begins; passages before the start are dropped.
-        warmup = model.warmup_s if model.warmup_s is not None else self._long_trip_s()
+        warmup = model.warmup_s
+        if warmup is None:  # bounded: a sparse network at a high rate would take seconds
+            warmup = min(self._long_trip_s(), model.max_warmup_passages / rate)
         self._next_spawn = -warmup
 
     def _long_trip_s(self) -> float:

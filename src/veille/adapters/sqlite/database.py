@@ -93,9 +93,28 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
 
 
 def split_statements(sql: str) -> list[str]:
-    """Split a migration into statements (our migrations hold no ';' inside literals)."""
-    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into statements.
+
+    Statements end with ';' at the end of a line; a trigger body (BEGIN … END;) is kept
+    whole. Our migrations hold no ';' at a line end inside string literals.
+    """
+    statements: list[str] = []
+    current: list[str] = []
+    in_trigger = False
+    for line in sql.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("--"):
+            continue
+        current.append(line)
+        upper = stripped.upper()
+        if upper.startswith("CREATE TRIGGER"):
+            in_trigger = True
+        if stripped.endswith(";") and (not in_trigger or upper == "END;"):
+            statements.append("\n".join(current).strip().rstrip(";"))
+            current, in_trigger = [], False
+    if current:
+        statements.append("\n".join(current).strip().rstrip(";"))
+    return statements
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

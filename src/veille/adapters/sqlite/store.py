@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any, Self
 
+from veille.adapters.sqlite.audit import SqliteAuditRepository
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import (
     SqliteCameraRepository,
@@ -27,6 +28,7 @@ class SqliteUnitOfWork:
         self.cameras = SqliteCameraRepository(conn)
         self.dead_letters = SqliteDeadLetterRepository(conn)
         self.users = SqliteUserRepository(conn)
+        self.audit = SqliteAuditRepository(conn)
         self._open = False
 
     def __enter__(self) -> Self:

@@ -1,0 +1,125 @@
+"""SQLite audit log repository: appends chained records inside the caller's transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from veille.domain.audit import Actor, AuditEntry, AuditRecord, next_record
+
+_COLUMNS = (
+    "seq, at, actor_username, actor_role, actor_user_id, actor_org_id, actor_ip, actor_agent,"
+    " action, outcome, target, params, result_count, purpose, case_ref, prev_hash, hash"
+)
+
+
+def _record(row: tuple[Any, ...]) -> AuditRecord:
+    entry = AuditEntry(
+        at=datetime.fromisoformat(row[1]),
+        actor=Actor(
+            username=row[2],
+            role=row[3],
+            user_id=row[4],
+            org_id=row[5],
+            ip=row[6],
+            user_agent=row[7],
+        ),
+        action=row[8],
+        outcome=row[9],
+        target=row[10],
+        params=orjson.loads(row[11]),
+        result_count=row[12],
+        purpose=row[13],
+        case_ref=row[14],
+    )
+    return AuditRecord(seq=row[0], entry=entry, prev_hash=row[15], hash=row[16])
+
+
+class SqliteAuditRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def last(self) -> AuditRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return _record(row) if row else None
+
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        """Chain and insert one record. Must run inside a write transaction, which
+        serialises appenders so that no two records claim the same predecessor."""
+        if not self.conn.in_transaction:
+            raise RuntimeError("audit records are written inside the action's transaction")
+        record = next_record(self.last(), entry)
+        a = entry.actor
+        self.conn.execute(
+            f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                record.seq,
+                entry.at.isoformat(),
+                a.username,
+                a.role,
+                a.user_id,
+                a.org_id,
+                a.ip,
+                a.user_agent,
+                entry.action,
+                entry.outcome,
+                entry.target,
+                orjson.dumps(entry.params, option=orjson.OPT_SORT_KEYS).decode(),
+                entry.result_count,
+                entry.purpose,
+                entry.case_ref,
+                record.prev_hash,
+                record.hash,
+            ),
+        )
+        return record
+
+    def iter_all(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
+        """Every record in sequence order, fetched in batches."""
+        after = 0
+        while True:
+            rows = self.conn.execute(
+                f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, batch),
+            ).fetchall()
+            if not rows:
+                return
+            for row in rows:
+                yield _record(row)
+            after = rows[-1][0]
+
+    def search(
+        self,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        username: str | None = None,
+        action: str | None = None,
+        case_ref: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRecord]:
+        clauses, params = [], []
+        for column, op, value in (
+            ("at", ">=", since.isoformat() if since else None),
+            ("at", "<", until.isoformat() if until else None),
+            ("actor_username", "=", username),
+            ("action", "=", action),
+            ("case_ref", "=", case_ref),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_log{where} ORDER BY seq LIMIT ?", (*params, limit)
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM audit_log").fetchone()[0])

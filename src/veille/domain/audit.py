@@ -1,0 +1,142 @@
+"""The audit log as a hash chain: each record's hash covers its content and its predecessor."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted, as the audit log remembers them even after their account is gone."""
+
+    username: str
+    role: str
+    user_id: int | None = None
+    org_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+def system_actor(name: str) -> Actor:
+    """An actor for the command line or a scheduled job (no user account)."""
+    return Actor(username=name, role="system")
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: Actor
+    action: str  # e.g. "auth.sign_in", "reads.search", "camera.retire"
+    outcome: str = "ok"  # ok | refused | failed
+    target: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    result_count: int | None = None
+    purpose: str | None = None
+    case_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    seq: int
+    entry: AuditEntry
+    prev_hash: str
+    hash: str
+
+
+def entry_document(seq: int, entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
+    """Everything the hash covers, as plain JSON values."""
+    a = entry.actor
+    return {
+        "seq": seq,
+        "at": entry.at.isoformat(),
+        "actor": {
+            "username": a.username,
+            "role": a.role,
+            "user_id": a.user_id,
+            "org_id": a.org_id,
+            "ip": a.ip,
+            "user_agent": a.user_agent,
+        },
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "target": entry.target,
+        "params": entry.params,
+        "result_count": entry.result_count,
+        "purpose": entry.purpose,
+        "case_ref": entry.case_ref,
+        "prev_hash": prev_hash,
+    }
+
+
+def chain_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
+    """SHA-256 over the canonical JSON (sorted keys) of the record and its predecessor."""
+    canonical = orjson.dumps(
+        entry_document(seq, entry, prev_hash), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    )
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def next_record(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:
+    seq = previous.seq + 1 if previous else 1
+    prev_hash = previous.hash if previous else GENESIS_HASH
+    return AuditRecord(seq, entry, prev_hash, chain_hash(seq, entry, prev_hash))
+
+
+@dataclass(frozen=True)
+class ChainProblem:
+    seq: int
+    kind: str  # edited | deleted | inserted | reordered | truncated
+    detail: str
+
+    def __str__(self) -> str:
+        return f"record {self.seq}: {self.kind}: {self.detail}"
+
+
+def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
+    """Every break in the chain, in storage order; an empty list means intact.
+
+    An edited record no longer matches its own hash; a deleted one leaves a gap in the
+    sequence and a successor whose `prev_hash` names a record that is not there; an
+    inserted one repeats or skips a number or does not link to its predecessor; swapped
+    records come out of sequence order.
+    """
+    problems: list[ChainProblem] = []
+    previous: AuditRecord | None = None
+    for record in records:
+        expected_seq = previous.seq + 1 if previous else 1
+        expected_prev = previous.hash if previous else GENESIS_HASH
+        own = chain_hash(record.seq, record.entry, record.prev_hash)
+        if own != record.hash:
+            problems.append(
+                ChainProblem(record.seq, "edited", "content does not match its stored hash")
+            )
+        if previous is not None and record.seq < previous.seq:
+            problems.append(
+                ChainProblem(record.seq, "reordered", f"comes after record {previous.seq}")
+            )
+        elif previous is not None and record.seq == previous.seq:
+            problems.append(ChainProblem(record.seq, "inserted", "repeats a sequence number"))
+        elif record.seq > expected_seq:
+            problems.append(
+                ChainProblem(
+                    record.seq, "deleted", f"records {expected_seq}–{record.seq - 1} are missing"
+                )
+            )
+        elif record.prev_hash != expected_prev:
+            problems.append(
+                ChainProblem(
+                    record.seq,
+                    "inserted",
+                    "does not link to the record before it (a record was replaced or inserted)",
+                )
+            )
+        previous = record
+    return problems

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from veille.bootstrap import Platform, bootstrap
+from veille.domain.audit import system_actor
 from veille.entrypoints.api.app import create_app
 from veille.service import cameras as camera_service
 from veille.service import users as user_service
@@ -81,7 +82,11 @@ def register_cameras(platform: Platform, *ids: str, phase: str = "live") -> dict
         for i, cid in enumerate(ids)
     ]
     report = camera_service.import_cameras(
-        uow=platform.uow(), records=records, now=platform.clock(), issue_tokens="all"
+        uow=platform.uow(),
+        records=records,
+        now=platform.clock(),
+        issue_tokens="all",
+        actor=system_actor("test"),
     )
     assert report.applied, report.problems
     platform.camera_cache.clear()

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from veille.domain.authorizations import WindowPolicy
 from veille.domain.reads import ReadRules
 
 
@@ -52,6 +53,37 @@ class Settings(BaseSettings):
         2.0, description="Seconds a verified camera credential is trusted before re-checking."
     )
 
+    open_window_days: int = Field(
+        30, description="Days during which reads are open to designated, trained users."
+    )
+    max_retention_days: int = Field(
+        365, description="Days after which reads are deleted unless a case holds them."
+    )
+    search_purposes: list[str] = Field(
+        default_factory=lambda: [
+            "judicial: investigation of an offence",
+            "judicial: search for a wanted person",
+            "judicial: search for a stolen vehicle or plate",
+            "administrative: missing person",
+            "administrative: public order and safety",
+        ],
+        description="Purposes a search may cite (JSON list in the environment).",
+    )
+    case_ref_pattern: str = Field(
+        r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}",
+        description="Regular expression a case reference must match in full.",
+    )
+    totp_required_roles: list[str] = Field(
+        default_factory=list,
+        description="Roles that must sign in with a TOTP second factor (JSON list).",
+    )
+    session_cookie_secure: bool = Field(
+        True, description="Send the browser session cookie over HTTPS only (Secure flag)."
+    )
+    session_hours: int = Field(12, description="Hours a browser session lasts.")
+    lockout_failures: int = Field(5, description="Wrong passwords in a row before a lock-out.")
+    lockout_minutes: int = Field(15, description="Minutes an account stays locked.")
+
     @property
     def database(self) -> Path:
         return self.database_path or self.data_dir / "veille.db"
@@ -59,6 +91,12 @@ class Settings(BaseSettings):
     @property
     def images(self) -> Path:
         return self.image_dir or self.data_dir / "images"
+
+    def window_policy(self) -> WindowPolicy:
+        return WindowPolicy(
+            open_window=timedelta(days=self.open_window_days),
+            max_retention=timedelta(days=self.max_retention_days),
+        )
 
     def read_rules(self) -> ReadRules:
         return ReadRules(

@@ -301,7 +301,10 @@ def test_csv_blank_lines_are_skipped_and_line_numbers_stay_true():
         ]
     )
     rows = decode_csv(text)
-    assert [(where, rec["camera_id"]) for where, rec in rows] == [("line 2", "A1"), ("line 6", "A6")]
+    assert [(where, rec["camera_id"]) for where, rec in rows] == [
+        ("line 2", "A1"),
+        ("line 6", "A6"),
+    ]
 
 
 def test_csv_cells_are_trimmed_and_short_rows_padded():
@@ -372,7 +375,9 @@ def test_geojson_features_are_numbered_from_1():
 
 
 def test_geojson_feature_without_properties():
-    rows = decode_geojson(collection({"type": "Feature", "id": 3, "geometry": feature()["geometry"]}))
+    rows = decode_geojson(
+        collection({"type": "Feature", "id": 3, "geometry": feature()["geometry"]})
+    )
     assert rows[0][1] == {"camera_id": 3, "lon": 4.367, "lat": 50.846}
 
 

@@ -144,8 +144,7 @@ def test_canonical_forms_differ_iff_some_position_is_not_a_lookalike(
 ):
     # Each position either keeps a look-alike or (sometimes) takes any character.
     other = "".join(
-        data.draw(st.sampled_from(sorted(class_of(ch))) | st.sampled_from(ALPHANUM))
-        for ch in plate
+        data.draw(st.sampled_from(sorted(class_of(ch))) | st.sampled_from(ALPHANUM)) for ch in plate
     )
     differs_somewhere = any(
         not DEFAULT_LOOKALIKES.alike(x, y) for x, y in zip(plate, other, strict=True)

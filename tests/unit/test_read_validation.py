@@ -158,7 +158,9 @@ def test_plate_with_too_many_letters_and_digits():
     assert "more than 12" in error.reason
 
 
-@pytest.mark.parametrize(("value", "type_name"), [("0.9", "str"), (True, "bool"), (None, "NoneType")])
+@pytest.mark.parametrize(
+    ("value", "type_name"), [("0.9", "str"), (True, "bool"), (None, "NoneType")]
+)
 def test_confidence_of_wrong_type(value: Any, type_name: str):
     error = only_error(payload(confidence=value))
     assert error.field == "confidence"
@@ -586,7 +588,11 @@ def test_image_bytes_are_hashed_and_carried():
     assert refs[0].size == len(plate_jpeg)
     assert refs[1].sha256 == hashlib.sha256(overview_png).hexdigest()
     assert refs[1].content_type == "image/png"
-    assert (refs[2].uri, refs[2].sha256, refs[2].size) == ("https://cam.example/ov/1.jpg", None, None)
+    assert (refs[2].uri, refs[2].sha256, refs[2].size) == (
+        "https://cam.example/ov/1.jpg",
+        None,
+        None,
+    )
     assert [(u.ref, u.data) for u in parsed.uploads] == [
         (refs[0], plate_jpeg),
         (refs[1], overview_png),

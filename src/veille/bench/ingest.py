@@ -22,6 +22,7 @@ import orjson
 
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import INSERT_READ, read_row
+from veille.domain.audit import system_actor
 from veille.domain.reads import parse_read
 from veille.entrypoints.server_process import free_port, start_server, stop_server
 
@@ -206,7 +207,11 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
             for c in camera_ids
         ]
         tokens = camera_service.import_cameras(
-            uow=platform.uow(), records=records, now=now, issue_tokens="all"
+            uow=platform.uow(),
+            records=records,
+            now=now,
+            issue_tokens="all",
+            actor=system_actor("bench"),
         ).tokens
         platform.store.close()
         bodies = _bodies(config, per_camera, random.Random(config.seed + 1))

@@ -89,6 +89,7 @@ class ScopeKind(StrEnum):
     ZONE = "zone"
     PROVINCE = "province"
     NATIONAL = "national"
+    DISTRICT = "district"  # a judicial district: prosecutors decide there, see no reads
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,14 @@ class Scope:
     value: str | None = None  # zone or province name; None for national
 
     def covers(self, *, zone: str, province: str) -> bool:
+        """Whether a camera of this zone and province lies inside the scope."""
         if self.kind is ScopeKind.NATIONAL:
             return True
         if self.kind is ScopeKind.PROVINCE:
             return province == self.value
-        return zone == self.value
+        if self.kind is ScopeKind.ZONE:
+            return zone == self.value
+        return False
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,13 @@ users_app = typer.Typer(no_args_is_help=True, help="Accounts.")
 dead_app = typer.Typer(no_args_is_help=True, help="Rejected payloads kept for inspection.")
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table (or --json).")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
+orgs_app = typer.Typer(no_args_is_help=True, help="Organisations: zones, federal police, parquets.")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
 app.add_typer(dead_app, name="dead-letters")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
 
 DataDir = Annotated[
     Path | None,
@@ -41,6 +43,13 @@ def _platform(data_dir: Path | None):
     platform = bootstrap(_settings(data_dir))
     platform.store.initialise()
     return platform
+
+
+def _cli_actor():  # type: ignore[no-untyped-def]
+    """The audit actor of a command-line action: the operating-system user."""
+    from veille.domain.audit import system_actor
+
+    return system_actor(f"cli:{getpass.getuser()}")
 
 
 def _echo_json(value: object) -> None:
@@ -132,14 +141,14 @@ def simulate(
 # ---- users -------------------------------------------------------------------------
 
 
-def _password(password_stdin: bool) -> str:
+def _password(password_stdin: bool, *, confirm: bool = True) -> str:
     if password_stdin:
         return sys.stdin.readline().rstrip("\n")
-    env = os.environ.get("VEILLE_ADMIN_PASSWORD")
+    env = os.environ.get("VEILLE_PASSWORD") or os.environ.get("VEILLE_ADMIN_PASSWORD")
     if env:
         return env
     first = getpass.getpass("Password: ")
-    if getpass.getpass("Again: ") != first:
+    if confirm and getpass.getpass("Again: ") != first:
         typer.echo("passwords differ", err=True)
         raise typer.Exit(2)
     return first
@@ -174,18 +183,24 @@ def user_token(
     username: Annotated[str, typer.Argument(help="Login name.")],
     name: Annotated[str, typer.Option(help="Label of the token.")] = "cli",
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    totp: Annotated[str | None, typer.Option(help="One-time code, when enrolled.")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Sign in and print a bearer token (shown once)."""
+    """Sign in and print a bearer token (shown once). Password: prompt, stdin or
+    $VEILLE_PASSWORD."""
     from veille.service import users as user_service
 
     platform = _platform(data_dir)
+    settings = platform.settings
     try:
         user = user_service.sign_in(
             uow=platform.uow(),
             username=username,
-            password=_password(password_stdin),
+            password=_password(password_stdin, confirm=False),
             now=platform.clock(),
+            totp_code=totp,
+            totp_required_roles=frozenset(settings.totp_required_roles),
+            user_agent="veille-cli",
         )
     except user_service.SignInRefused as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -194,6 +209,198 @@ def user_token(
         uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=name
     )
     typer.echo(token)
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="operator, investigator, hotlist_manager, supervisor,"
+            " prosecutor, administrator, auditor"
+        ),
+    ],
+    org: Annotated[str, typer.Option(help="Organisation id.")],
+    designated: Annotated[bool, typer.Option(help="Designated for ANPR use.")] = False,
+    training_expires: Annotated[
+        str | None, typer.Option(help="Training certificate expiry (ISO date-time).")
+    ] = None,
+    display_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+    password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a user (password: prompt, stdin or $VEILLE_PASSWORD)."""
+    from veille.domain.access import Role
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    try:
+        user = user_service.create_user(
+            uow=platform.uow(),
+            username=username,
+            password=_password(password_stdin),
+            role=Role(role),
+            org_id=org,
+            now=platform.clock(),
+            display_name=display_name,
+            designated=designated,
+            training_expires=_when(training_expires),
+            actor=_cli_actor(),
+        )
+    except (user_service.UserError, ValueError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {user.username} created (user id {user.user_id}, role {user.role.value})")
+
+
+@users_app.command("list")
+def users_list(data_dir: DataDir = None) -> None:
+    """List users with role, organisation, designation and training."""
+    platform = _platform(data_dir)
+    with platform.read_uow() as uow:
+        users = uow.users.list()
+    for u in users:
+        state = "deleted" if u.deleted_at else ("locked" if u.locked(platform.clock()) else "")
+        training = u.training_expires.date().isoformat() if u.training_expires else "none"
+        typer.echo(
+            f"{u.user_id:>4} {u.username:<20} {u.role.value:<16} {u.org_id:<20}"
+            f" designated={'yes' if u.designated else 'no':<3} training={training} {state}"
+        )
+
+
+@users_app.command("update")
+def users_update(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str | None, typer.Option(help="New role.")] = None,
+    org: Annotated[str | None, typer.Option(help="New organisation id.")] = None,
+    designated: Annotated[bool | None, typer.Option(help="Designated for ANPR use.")] = None,
+    training_expires: Annotated[str | None, typer.Option(help="New expiry (ISO).")] = None,
+    unlock: Annotated[bool, typer.Option(help="Lift a lock-out.")] = False,
+    reset_totp: Annotated[bool, typer.Option(help="Remove the second factor.")] = False,
+    new_password: Annotated[bool, typer.Option(help="Set a new password (prompt).")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Change a user; every change is audited."""
+    from veille.domain.access import Role
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    user = _user_named(platform, username)
+    try:
+        user_service.update_user(
+            uow=platform.uow(),
+            user_id=user.user_id,
+            now=platform.clock(),
+            actor=_cli_actor(),
+            role=Role(role) if role else None,
+            org_id=org,
+            designated=designated,
+            training_expires=_when(training_expires),
+            unlock=unlock,
+            reset_totp=reset_totp,
+            password=_password(False) if new_password else None,
+        )
+    except (user_service.UserError, ValueError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {username} updated")
+
+
+@users_app.command("delete")
+def users_delete(username: str, data_dir: DataDir = None) -> None:
+    """Close an account: its tokens and sessions stop working at once."""
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    user = _user_named(platform, username)
+    try:
+        user_service.delete_user(
+            uow=platform.uow(), user_id=user.user_id, now=platform.clock(), actor=_cli_actor()
+        )
+    except user_service.UserError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {username} deleted")
+
+
+@users_app.command("totp")
+def users_totp(username: str, data_dir: DataDir = None) -> None:
+    """Enrol a user's TOTP second factor; prints the secret and otpauth URI once."""
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    user = _user_named(platform, username)
+    secret = user_service.enrol_totp(
+        uow=platform.uow(),
+        user_id=user.user_id,
+        now=platform.clock(),
+        actor=_cli_actor(),
+        confirmed=True,
+    )
+    typer.echo(f"secret: {secret}")
+    typer.echo(f"uri:    {user_service.totp_uri(secret, user.username)}")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    org_id: Annotated[str, typer.Argument(help="Short id, e.g. pz-midi, parquet-bruxelles.")],
+    name: Annotated[str, typer.Option(help="Full name.")],
+    kind: Annotated[str, typer.Option(help="local_zone, federal, judicial or other.")],
+    scope: Annotated[str, typer.Option(help="zone, province, national or district.")],
+    scope_value: Annotated[
+        str | None, typer.Option(help="Zone, province or district name.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an organisation: a police zone, the federal police, a prosecutor's office."""
+    from veille.domain.access import Scope, ScopeKind
+    from veille.service import users as user_service
+
+    platform = _platform(data_dir)
+    try:
+        user_service.create_organisation(
+            uow=platform.uow(),
+            org_id=org_id,
+            name=name,
+            kind=kind,
+            scope=Scope(ScopeKind(scope), scope_value),
+            now=platform.clock(),
+            actor=_cli_actor(),
+        )
+    except (user_service.UserError, ValueError) as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"organisation {org_id} created")
+
+
+@orgs_app.command("list")
+def orgs_list(data_dir: DataDir = None) -> None:
+    """List organisations and their scopes."""
+    with _platform(data_dir).read_uow() as uow:
+        orgs = uow.users.list_orgs()
+    for o in orgs:
+        typer.echo(
+            f"{o.org_id:<24} {o.kind:<11} {o.scope.kind.value}:{o.scope.value or '-'}  {o.name}"
+        )
+
+
+def _when(text: str | None):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    if not text:
+        return None
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _user_named(platform, username: str):  # type: ignore[no-untyped-def]
+    with platform.read_uow() as uow:
+        user = uow.users.by_username(username.strip().lower())
+    if user is None or not user.active:
+        typer.echo(f"no user {username}", err=True)
+        raise typer.Exit(1)
+    return user
 
 
 # ---- cameras -----------------------------------------------------------------------
@@ -219,7 +426,11 @@ def cameras_import(
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
     report = camera_service.import_cameras(
-        uow=platform.uow(), records=records, now=platform.clock(), issue_tokens=issue_tokens
+        uow=platform.uow(),
+        records=records,
+        now=platform.clock(),
+        issue_tokens=issue_tokens,
+        actor=_cli_actor(),
     )
     _echo_json(report.as_dict(with_tokens=False))
     if not report.applied:
@@ -281,7 +492,7 @@ def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
     platform = _platform(data_dir)
     try:
         cam = camera_service.retire_camera(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=_cli_actor()
         )
     except camera_service.CameraNotFound:
         typer.echo(f"no camera {camera_id}", err=True)
@@ -298,7 +509,7 @@ def cameras_token(camera_id: str, data_dir: DataDir = None) -> None:
     platform = _platform(data_dir)
     try:
         token = camera_service.rotate_token(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=_cli_actor()
         )
     except (camera_service.CameraNotFound, CameraInvalid) as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -359,6 +570,7 @@ def dead_replay(
             now=platform.clock(),
             rules=platform.read_rules,
             images=platform.images,
+            actor=_cli_actor(),
         )
         failed += outcome.status != "replayed"
         _echo_json(outcome.as_dict())
@@ -376,7 +588,11 @@ def dead_discard(
 
     platform = _platform(data_dir)
     if not dl_service.discard(
-        uow=platform.uow(), dead_letter_id=dead_letter_id, now=platform.clock(), reason=reason
+        uow=platform.uow(),
+        dead_letter_id=dead_letter_id,
+        now=platform.clock(),
+        reason=reason,
+        actor=_cli_actor(),
     ):
         typer.echo("no open dead letter with that id", err=True)
         raise typer.Exit(1)

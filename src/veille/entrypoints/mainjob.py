@@ -14,6 +14,7 @@ from typing import TextIO
 import orjson
 
 from veille.bootstrap import bootstrap
+from veille.domain.audit import system_actor
 from veille.entrypoints.server_process import start_server, stop_server
 from veille.service import users as user_service
 from veille.settings import Settings
@@ -87,7 +88,12 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
 def _revoke(settings: Settings, token: str) -> None:
     platform = bootstrap(settings)
     try:
-        user_service.revoke_token(uow=platform.uow(), token=token, now=platform.clock())
+        user_service.revoke_token(
+            uow=platform.uow(),
+            token=token,
+            now=platform.clock(),
+            actor=system_actor("main-job"),
+        )
     finally:
         platform.store.close()
 
@@ -203,4 +209,3 @@ def simulate_against(
         return 130
     sys.stdout.write(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return 0 if report.stats.failed == 0 else 1
-

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, CameraInvalid, Phase, camera_from_record
 from veille.service.ports import UnitOfWork
 
@@ -74,6 +75,7 @@ def import_cameras(
     uow: UnitOfWork,
     records: Sequence[tuple[str, dict[str, Any]]],
     now: datetime,
+    actor: Actor,
     issue_tokens: str = "new",
 ) -> ImportReport:
     """Create or update cameras from decoded records, all or nothing.
@@ -126,6 +128,20 @@ def import_cameras(
                 report.updated.append(camera.camera_id)
             if issue_tokens == "all" and kept.phase is not Phase.RETIRED:
                 report.tokens[camera.camera_id] = _issue(uow, camera.camera_id, now)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="camera.import",
+                params={
+                    "created": report.created,
+                    "updated": report.updated,
+                    "unchanged": len(report.unchanged),
+                    "tokens_issued": sorted(report.tokens),
+                },
+                result_count=len(cameras),
+            )
+        )
         uow.commit()
     return report
 
@@ -137,7 +153,7 @@ def _issue(uow: UnitOfWork, camera_id: str, now: datetime) -> str:
     return token
 
 
-def rotate_token(*, uow: UnitOfWork, camera_id: str, now: datetime) -> str:
+def rotate_token(*, uow: UnitOfWork, camera_id: str, now: datetime, actor: Actor) -> str:
     """Issue a new ingest token for a camera; its previous token stops working at once."""
     with uow:
         camera = uow.cameras.get(camera_id)
@@ -146,11 +162,12 @@ def rotate_token(*, uow: UnitOfWork, camera_id: str, now: datetime) -> str:
         if camera.phase is Phase.RETIRED:
             raise CameraInvalid("phase", "a retired camera gets no credential")
         token = _issue(uow, camera_id, now)
+        uow.audit.append(AuditEntry(at=now, actor=actor, action="camera.token", target=camera_id))
         uow.commit()
     return token
 
 
-def retire_camera(*, uow: UnitOfWork, camera_id: str, now: datetime) -> Camera:
+def retire_camera(*, uow: UnitOfWork, camera_id: str, now: datetime, actor: Actor) -> Camera:
     """Retire a camera: it keeps its history but can no longer post reads."""
     with uow:
         camera = uow.cameras.get(camera_id)
@@ -160,13 +177,16 @@ def retire_camera(*, uow: UnitOfWork, camera_id: str, now: datetime) -> Camera:
             camera = camera.retire(now)
             uow.cameras.update(camera)
         uow.cameras.revoke_credentials(camera_id, now)
+        uow.audit.append(AuditEntry(at=now, actor=actor, action="camera.retire", target=camera_id))
         uow.commit()
     return camera
 
 
-def set_phase(*, uow: UnitOfWork, camera_id: str, phase: Phase, now: datetime) -> Camera:
+def set_phase(
+    *, uow: UnitOfWork, camera_id: str, phase: Phase, now: datetime, actor: Actor
+) -> Camera:
     if phase is Phase.RETIRED:
-        return retire_camera(uow=uow, camera_id=camera_id, now=now)
+        return retire_camera(uow=uow, camera_id=camera_id, now=now, actor=actor)
     with uow:
         camera = uow.cameras.get(camera_id)
         if camera is None:
@@ -175,6 +195,15 @@ def set_phase(*, uow: UnitOfWork, camera_id: str, phase: Phase, now: datetime) -
             raise CameraInvalid("phase", "a retired camera stays retired; register a new id")
         camera = replace(camera, phase=phase)
         uow.cameras.update(camera)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="camera.phase",
+                target=camera_id,
+                params={"phase": phase.value},
+            )
+        )
         uow.commit()
     return camera
 

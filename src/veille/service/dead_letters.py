@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from veille.domain.audit import Actor, AuditEntry
 from veille.domain.reads import ReadRules
 from veille.service.ingest import REJECTED, IngestBatch, commit_batches, validate_batch
 from veille.service.ports import DeadLetter, ImageStore, UnitOfWork
@@ -73,6 +74,7 @@ def replay(
     now: datetime,
     rules: ReadRules,
     images: ImageStore | None,
+    actor: Actor,
     commit: Callable[[IngestBatch], list[Any]] | None = None,
 ) -> ReplayOutcome:
     """Run a dead letter's payload through ingest again, as its camera.
@@ -91,7 +93,7 @@ def replay(
     items = _items_of(dl.payload)
     if items is None or dl.camera_id is None:
         errs = ({"field": "(payload)", "reason": "still not a JSON read or list of reads"},)
-        _mark(uow_factory(), dl.id, "open", now, errs)
+        _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
     batch = validate_batch(items, camera_id=dl.camera_id, now=now, rules=rules, images=images)
     if batch.rejected:
@@ -100,7 +102,7 @@ def replay(
             for item in batch.rejected
             for e in item.errors
         )
-        _mark(uow_factory(), dl.id, "open", now, errs)
+        _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
     if commit is not None:
         results = commit(batch)
@@ -116,25 +118,52 @@ def replay(
         "replayed",
         now,
         ({"stored": str(stored), "duplicate": str(duplicate)},),
+        actor,
     )
     return ReplayOutcome(dead_letter_id, "replayed", stored=stored, duplicate=duplicate)
 
 
-def discard(*, uow: UnitOfWork, dead_letter_id: int, now: datetime, reason: str) -> bool:
+def discard(
+    *, uow: UnitOfWork, dead_letter_id: int, now: datetime, reason: str, actor: Actor
+) -> bool:
     with uow:
         dl = uow.dead_letters.get(dead_letter_id)
         if dl is None or dl.status != "open":
             return False
         uow.dead_letters.mark(dead_letter_id, status="discarded", at=now, result=reason)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="dead_letter.discard",
+                target=str(dead_letter_id),
+                params={"reason": reason},
+            )
+        )
         uow.commit()
     return True
 
 
 def _mark(
-    uow: UnitOfWork, dead_letter_id: int, status: str, now: datetime, result: tuple[Any, ...]
+    uow: UnitOfWork,
+    dead_letter_id: int,
+    status: str,
+    now: datetime,
+    result: tuple[Any, ...],
+    actor: Actor,
 ) -> None:
     with uow:
         uow.dead_letters.mark(
             dead_letter_id, status=status, at=now, result=orjson.dumps(list(result)).decode()
+        )
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="dead_letter.replay",
+                target=str(dead_letter_id),
+                outcome="ok" if status == "replayed" else "failed",
+                params={"result": list(result)},
+            )
         )
         uow.commit()

@@ -13,8 +13,10 @@ from datetime import datetime
 from typing import Any, Protocol, Self
 
 from veille.domain.audit import AuditEntry, AuditRecord
+from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read
+from veille.domain.retention import Hold, RetentionCandidate
 from veille.domain.users import Organisation, User
 
 
@@ -46,6 +48,17 @@ class ReadRepository(Protocol):
 
     def by_camera(
         self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
+    ) -> list[Read]: ...
+
+    def find(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        canonical: str | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
     ) -> list[Read]: ...
 
     def count(self) -> int: ...
@@ -154,6 +167,58 @@ class AuditRepository(Protocol):
     def count(self) -> int: ...
 
 
+class AuthorizationRepository(Protocol):
+    def add(self, auth: Authorization) -> int: ...
+
+    def update(self, auth: Authorization) -> None: ...
+
+    def get(self, auth_id: int) -> Authorization | None: ...
+
+    def list(
+        self,
+        *,
+        district: str | None = None,
+        status: str | None = None,
+        involving_user: int | None = None,
+        limit: int = 500,
+    ) -> list[Authorization]: ...
+
+    def approved_for(self, user_id: int) -> list[Authorization]: ...
+
+    def place_hold(
+        self, auth: Authorization, *, camera_ids: frozenset[str], created_by: str, at: datetime
+    ) -> int: ...
+
+
+class HoldRepository(Protocol):
+    """Case holds, and the retention sweep's walk over reads by capture time."""
+
+    def add(
+        self,
+        *,
+        case_ref: str,
+        plates: Iterable[str],
+        camera_ids: Iterable[str],
+        period_start: datetime,
+        period_end: datetime,
+        created_by: str,
+        created_at: datetime,
+        auth_id: int | None = None,
+    ) -> int: ...
+
+    def get(self, hold_id: int) -> Hold | None: ...
+
+    def active(self) -> list[Hold]: ...
+
+    def list(self, *, include_released: bool = False) -> list[Hold]: ...
+
+    def release(self, hold_id: int, *, by: str, at: datetime) -> bool: ...
+
+    def reads_captured_before(
+        self, before: datetime, *, after: tuple[int, int] | None, limit: int
+    ) -> tuple[list[RetentionCandidate], tuple[int, int] | None]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving without commit rolls back."""
 
@@ -162,6 +227,8 @@ class UnitOfWork(Protocol):
     dead_letters: DeadLetterRepository
     users: UserRepository
     audit: AuditRepository
+    holds: HoldRepository
+    authorizations: AuthorizationRepository
 
     def __enter__(self) -> Self: ...
 

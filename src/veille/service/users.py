@@ -7,10 +7,12 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from veille.domain.access import Principal, Role
+from veille.domain.access import Principal, Role, Scope
+from veille.domain.audit import Actor, AuditEntry, system_actor
 from veille.domain.users import FEDERAL, Organisation, User
 from veille.service.ports import UnitOfWork
 
@@ -78,6 +80,7 @@ def create_user(
     display_name: str | None = None,
     designated: bool = False,
     training_expires: datetime | None = None,
+    actor: Actor | None = None,
 ) -> User:
     username = username.strip().lower()
     if (
@@ -107,11 +110,28 @@ def create_user(
             created_at=now,
         )
         user_id = uow.users.add(user)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor or system_actor("setup"),
+                action="user.create",
+                target=username,
+                params={
+                    "user_id": user_id,
+                    "role": role.value,
+                    "org_id": org_id,
+                    "designated": designated,
+                    "training_expires": training_expires.isoformat() if training_expires else None,
+                },
+            )
+        )
         uow.commit()
     return replace(user, user_id=user_id)
 
 
-def create_first_admin(*, uow: UnitOfWork, username: str, password: str, now: datetime) -> User:
+def create_first_admin(
+    *, uow: UnitOfWork, username: str, password: str, now: datetime, actor: Actor | None = None
+) -> User:
     """Create the first administrator of a fresh install (refused once one exists)."""
     ensure_organisation(uow=uow, org=replace(FEDERAL, created_at=now))
     with uow:
@@ -154,6 +174,15 @@ def issue_token(
     return token, csrf
 
 
+def _refuse(uow: UnitOfWork, *, now: datetime, actor: Actor, reason: str) -> None:
+    uow.audit.append(
+        AuditEntry(
+            at=now, actor=actor, action="auth.sign_in", outcome="refused", params={"reason": reason}
+        )
+    )
+    uow.commit()
+
+
 def sign_in(
     *,
     uow: UnitOfWork,
@@ -161,14 +190,38 @@ def sign_in(
     password: str,
     now: datetime,
     policy: LockoutPolicy = LockoutPolicy(),
+    totp_code: str | None = None,
+    totp_required_roles: frozenset[str] = frozenset(),
+    ip: str | None = None,
+    user_agent: str | None = None,
 ) -> User:
-    """Check a password with lock-out after repeated failures; return the user."""
+    """Check a password (and TOTP code) with lock-out after repeated failures.
+
+    Every attempt, accepted or refused, is audited; the refusal message never says
+    whether the username exists.
+    """
+    name = username.strip().lower()
     with uow:
-        user = uow.users.by_username(username.strip().lower())
+        user = uow.users.by_username(name)
         if user is None or not user.active:
             verify_password(_DUMMY_HASH, password)
+            _refuse(
+                uow,
+                now=now,
+                reason="unknown or deleted user",
+                actor=Actor(username=name[:64], role="unknown", ip=ip, user_agent=user_agent),
+            )
             raise SignInRefused("wrong username or password")
+        actor = Actor(
+            username=user.username,
+            role=user.role.value,
+            user_id=user.user_id,
+            org_id=user.org_id,
+            ip=ip,
+            user_agent=user_agent,
+        )
         if user.locked(now):
+            _refuse(uow, now=now, actor=actor, reason="account locked")
             raise SignInRefused("account locked after repeated failures; try later")
         if not verify_password(user.password_hash, password):
             failures = user.failed_logins + 1
@@ -176,13 +229,202 @@ def sign_in(
             uow.users.update(
                 replace(user, failed_logins=0 if locked else failures, locked_until=locked)
             )
-            uow.commit()
+            _refuse(
+                uow,
+                now=now,
+                actor=actor,
+                reason="wrong password" + (" — account locked" if locked else ""),
+            )
             raise SignInRefused("wrong username or password")
-        if user.failed_logins or user.locked_until:
-            user = replace(user, failed_logins=0, locked_until=None)
-            uow.users.update(user)
-            uow.commit()
+        secret = active_totp_secret(user)
+        if secret is None and user.role.value in totp_required_roles:
+            _refuse(uow, now=now, actor=actor, reason="second factor required, none enrolled")
+            raise SignInRefused(
+                "a second factor (TOTP) is required for your role:"
+                " ask an administrator to enrol you"
+            )
+        if secret is not None and not (
+            totp_code and pyotp.TOTP(secret).verify(totp_code.strip(), for_time=now, valid_window=1)
+        ):
+            failures = user.failed_logins + 1
+            locked = now + policy.lock_for if failures >= policy.max_failures else None
+            uow.users.update(
+                replace(user, failed_logins=0 if locked else failures, locked_until=locked)
+            )
+            _refuse(uow, now=now, actor=actor, reason="missing or wrong TOTP code")
+            raise SignInRefused("wrong username, password or one-time code")
+        user = replace(user, failed_logins=0, locked_until=None)
+        uow.users.update(user)
+        uow.audit.append(AuditEntry(at=now, actor=actor, action="auth.sign_in"))
+        uow.commit()
     return user
+
+
+def active_totp_secret(user: User) -> str | None:
+    """The confirmed TOTP secret of a user; a pending enrolment does not count yet."""
+    if user.totp_secret and not user.totp_secret.startswith("pending:"):
+        return user.totp_secret
+    return None
+
+
+def enrol_totp(
+    *, uow: UnitOfWork, user_id: int, now: datetime, actor: Actor, confirmed: bool = False
+) -> str:
+    """A new TOTP secret for a user. Self-enrolment stays pending until a code from it is
+    confirmed; an administrator's enrolment (`confirmed=True`) is active at once."""
+    secret = pyotp.random_base32()
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None or not user.active:
+            raise UserError("no such user")
+        uow.users.update(replace(user, totp_secret=secret if confirmed else f"pending:{secret}"))
+        uow.audit.append(
+            AuditEntry(at=now, actor=actor, action="user.totp_enrol", target=user.username,
+                       params={"by_administrator": confirmed})
+        )
+        uow.commit()
+    return secret
+
+
+def confirm_totp(*, uow: UnitOfWork, user_id: int, code: str, now: datetime, actor: Actor) -> None:
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None or not user.totp_secret or not user.totp_secret.startswith("pending:"):
+            raise UserError("no TOTP enrolment is pending")
+        secret = user.totp_secret.removeprefix("pending:")
+        if not pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1):
+            raise UserError("wrong code: check the device clock and try again")
+        uow.users.update(replace(user, totp_secret=secret))
+        uow.audit.append(
+            AuditEntry(at=now, actor=actor, action="user.totp_confirm", target=user.username)
+        )
+        uow.commit()
+
+
+def totp_uri(secret: str, username: str) -> str:
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name="Veille")
+
+
+def update_user(
+    *,
+    uow: UnitOfWork,
+    user_id: int,
+    now: datetime,
+    actor: Actor,
+    role: Role | None = None,
+    org_id: str | None = None,
+    designated: bool | None = None,
+    training_expires: datetime | None = None,
+    clear_training: bool = False,
+    display_name: str | None = None,
+    password: str | None = None,
+    reset_totp: bool = False,
+    unlock: bool = False,
+) -> User:
+    """Change a user; every change is audited with what changed."""
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None or not user.active:
+            raise UserError("no such user")
+        changes: dict[str, object] = {}
+        if role is not None and role is not user.role:
+            changes["role"] = role.value
+            user = replace(user, role=role)
+        if org_id is not None and org_id != user.org_id:
+            if uow.users.get_org(org_id) is None:
+                raise UserError(f"organisation {org_id!r} does not exist")
+            changes["org_id"] = org_id
+            user = replace(user, org_id=org_id)
+        if designated is not None and designated != user.designated:
+            changes["designated"] = designated
+            user = replace(user, designated=designated)
+        if training_expires is not None or clear_training:
+            changes["training_expires"] = training_expires.isoformat() if training_expires else None
+            user = replace(user, training_expires=training_expires)
+        if display_name:
+            changes["display_name"] = display_name
+            user = replace(user, display_name=display_name)
+        if password is not None:
+            check_password_strength(password)
+            changes["password"] = "changed"
+            user = replace(user, password_hash=hash_password(password))
+            uow.users.revoke_user_tokens(user.user_id, now)
+        if reset_totp:
+            changes["totp"] = "reset"
+            user = replace(user, totp_secret=None)
+        if unlock:
+            changes["unlocked"] = True
+            user = replace(user, failed_logins=0, locked_until=None)
+        uow.users.update(user)
+        uow.audit.append(
+            AuditEntry(
+                at=now, actor=actor, action="user.update", target=user.username, params=changes
+            )
+        )
+        uow.commit()
+    return user
+
+
+def delete_user(*, uow: UnitOfWork, user_id: int, now: datetime, actor: Actor) -> User:
+    """Remove a user's access at once: the account is closed and every token revoked.
+
+    The row stays (deleted_at set) so the audit log's references keep their meaning.
+    """
+    with uow:
+        user = uow.users.get(user_id)
+        if user is None or not user.active:
+            raise UserError("no such user")
+        if user.role is Role.ADMINISTRATOR and uow.users.count_admins() <= 1:
+            raise UserError("the last administrator cannot be deleted")
+        user = replace(user, deleted_at=now)
+        uow.users.update(user)
+        revoked = uow.users.revoke_user_tokens(user.user_id, now)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="user.delete",
+                target=user.username,
+                params={"tokens_revoked": revoked},
+            )
+        )
+        uow.commit()
+    return user
+
+
+def create_organisation(
+    *,
+    uow: UnitOfWork,
+    org_id: str,
+    name: str,
+    kind: str,
+    scope: Scope,
+    now: datetime,
+    actor: Actor,
+) -> Organisation:
+    if kind not in ORG_KINDS:
+        raise UserError(f"kind must be one of {sorted(ORG_KINDS)}")
+    if scope.kind.value != "national" and not scope.value:
+        raise UserError("a zone, province or district scope needs its name")
+    org = Organisation(org_id=org_id, name=name, kind=kind, scope=scope, created_at=now)
+    with uow:
+        if uow.users.get_org(org_id) is not None:
+            raise UserError(f"organisation {org_id!r} exists")
+        uow.users.add_org(org)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="organisation.create",
+                target=org_id,
+                params={"kind": kind, "scope": scope.kind.value, "scope_value": scope.value},
+            )
+        )
+        uow.commit()
+    return org
+
+
+ORG_KINDS = frozenset({"local_zone", "federal", "judicial", "other"})
 
 
 @dataclass(frozen=True)
@@ -210,8 +452,13 @@ def identify(*, uow: UnitOfWork, token: str, now: datetime) -> TokenIdentity | N
     return TokenIdentity(user.principal(org), kind, csrf)
 
 
-def revoke_token(*, uow: UnitOfWork, token: str, now: datetime) -> bool:
+def revoke_token(*, uow: UnitOfWork, token: str, now: datetime, actor: Actor) -> bool:
     with uow:
         changed = uow.users.revoke_token(hash_token(token), now)
+        uow.audit.append(
+            AuditEntry(
+                at=now, actor=actor, action="auth.sign_out", params={"revoked": bool(changed)}
+            )
+        )
         uow.commit()
     return bool(changed)

@@ -209,7 +209,7 @@ class SimulationReport:
             "start": self.start.isoformat().replace("+00:00", "Z"),
             "cameras": self.cameras,
             "seed": self.config.seed,
-            "rate": self.config.rate,
+            "target_rate": self.config.rate,
             "realtime": self.config.realtime,
             **self.stats.as_dict(),
             "ground_truth": [t.as_dict() for t in self.ground_truth],

@@ -205,6 +205,39 @@ class SqliteReadRepository:
         ).fetchall()
         return self._hydrate(rows)
 
+    def find(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        canonical: str | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        """Reads captured in [start, end), narrowed by plates, a canonical form, cameras.
+
+        Each criterion given is served by its (…, captured_at) index.
+        """
+        clauses = ["captured_at >= ?", "captured_at < ?"]
+        params: list[Any] = [to_micros(start), to_micros(end)]
+        for column, values in (("plate", plates), ("camera_id", camera_ids)):
+            if values is not None:
+                wanted = sorted(set(values))
+                if not wanted:
+                    return []
+                clauses.append(f"{column} IN ({','.join('?' * len(wanted))})")
+                params.extend(wanted)
+        if canonical is not None:
+            clauses.append("plate_canonical = ?")
+            params.append(canonical)
+        rows = self.conn.execute(
+            f"SELECT {READ_COLUMNS} FROM reads WHERE {' AND '.join(clauses)}"
+            " ORDER BY captured_at LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return self._hydrate(rows)
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM reads").fetchone()[0])
 

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any, Self
 
 from veille.adapters.sqlite.audit import SqliteAuditRepository
+from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
 from veille.adapters.sqlite.database import connect, migrate
+from veille.adapters.sqlite.holds import SqliteHoldRepository
 from veille.adapters.sqlite.repositories import (
     SqliteCameraRepository,
     SqliteDeadLetterRepository,
@@ -29,6 +31,8 @@ class SqliteUnitOfWork:
         self.dead_letters = SqliteDeadLetterRepository(conn)
         self.users = SqliteUserRepository(conn)
         self.audit = SqliteAuditRepository(conn)
+        self.holds = SqliteHoldRepository(conn)
+        self.authorizations = SqliteAuthorizationRepository(conn)
         self._open = False
 
     def __enter__(self) -> Self:

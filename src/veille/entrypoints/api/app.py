@@ -11,7 +11,17 @@ from starlette.responses import Response
 
 from veille import __version__
 from veille.bootstrap import Platform
-from veille.entrypoints.api import auth, cameras, dead_letters, ingest, system
+from veille.entrypoints.api import (
+    audit,
+    auth,
+    authorizations,
+    cameras,
+    dead_letters,
+    ingest,
+    search,
+    system,
+    users,
+)
 from veille.entrypoints.api.security import assert_every_route_declared, json_response
 
 
@@ -36,7 +46,17 @@ def create_app(platform: Platform) -> FastAPI:
         openapi_url=None,  # served behind authentication at /api/v1/openapi.json
     )
     app.state.platform = platform
-    for module in (system, auth, ingest, cameras, dead_letters):
+    for module in (
+        system,
+        auth,
+        users,
+        ingest,
+        cameras,
+        dead_letters,
+        search,
+        authorizations,
+        audit,
+    ):
         app.include_router(module.router)
 
     @app.exception_handler(HTTPException)

@@ -1,7 +1,8 @@
-"""Sign-in routes: exchange a password for a bearer token, sign out, who am I."""
+"""Sign-in routes: bearer tokens, browser sessions (cookie + CSRF), TOTP, sign-out."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -10,9 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.domain.users import User
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
+    actor_of,
     bearer_token,
+    client_ip,
     error,
     json_response,
     platform_of,
@@ -24,59 +28,151 @@ from veille.service import users as user_service
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
-class TokenRequest(BaseModel):
+class Credentials(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
+    totp: str | None = Field(None, max_length=12, description="One-time code, when enrolled.")
     name: str = Field("api", max_length=64, description="A label for the token.")
 
 
-@router.post("/token", summary="Exchange username and password for a bearer token")
-async def issue_token(body: TokenRequest, request: Request, _: Any = Depends(public())) -> Response:
-    """Answers 401 for a wrong name or password, and locks the account after repeated failures."""
-    platform = platform_of(request)
+class TotpCode(BaseModel):
+    code: str = Field(max_length=12)
 
-    def run() -> str:
-        user = user_service.sign_in(
+
+async def _sign_in(request: Request, body: Credentials) -> User:
+    platform = platform_of(request)
+    settings = platform.settings
+
+    def run() -> User:
+        return user_service.sign_in(
             uow=platform.uow(),
             username=body.username,
             password=body.password,
+            totp_code=body.totp,
             now=platform.clock(),
+            policy=user_service.LockoutPolicy(
+                max_failures=settings.lockout_failures,
+                lock_for=timedelta(minutes=settings.lockout_minutes),
+            ),
+            totp_required_roles=frozenset(settings.totp_required_roles),
+            ip=client_ip(request),
+            user_agent=request.headers.get("user-agent"),
         )
-        token, _csrf = user_service.issue_token(
-            uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=body.name
-        )
-        return token
 
     try:
-        token = await run_in_threadpool(run)
+        return await run_in_threadpool(run)
     except user_service.SignInRefused as exc:
         raise error(401, "sign_in_refused", str(exc)) from None
+
+
+@router.post("/token", summary="Exchange username, password (and TOTP) for a bearer token")
+async def issue_token(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
+    """For API clients. Answers 401 for a wrong name, password or code; locks the account
+    after repeated failures. The token is shown once and lasts 90 days."""
+    platform = platform_of(request)
+    user = await _sign_in(request, body)
+    token, _csrf = user_service.issue_token(
+        uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=body.name
+    )
     return json_response({"token": token, "token_type": "bearer"})
 
 
-@router.post("/sign-out", summary="Revoke the token of this request")
-def sign_out(request: Request, _: Principal = Depends(requires(Permission.SELF))) -> Response:
+@router.post("/session", summary="Sign in a browser: session cookie and CSRF token")
+async def open_session(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
+    """Sets an HttpOnly, SameSite=Strict (and, by default, Secure) session cookie and
+    returns the CSRF token the browser must send as `X-CSRF-Token` on every change."""
+    platform = platform_of(request)
+    user = await _sign_in(request, body)
+    hours = platform.settings.session_hours
+    token, csrf = user_service.issue_token(
+        uow=platform.uow(),
+        user_id=user.user_id,
+        now=platform.clock(),
+        name="browser session",
+        kind="session",
+        ttl=timedelta(hours=hours),
+    )
+    response = json_response({"csrf_token": csrf, "expires_in_s": hours * 3600})
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=hours * 3600,
+        httponly=True,
+        secure=platform.settings.session_cookie_secure,
+        samesite="strict",
+        path="/",
+    )
+    return response
+
+
+@router.post("/sign-out", summary="Revoke the token or session of this request")
+def sign_out(
+    request: Request, principal: Principal = Depends(requires(Permission.SELF))
+) -> Response:
     platform = platform_of(request)
     token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     if token:
-        user_service.revoke_token(uow=platform.uow(), token=token, now=platform.clock())
+        user_service.revoke_token(
+            uow=platform.uow(),
+            token=token,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+        )
     response = json_response({"signed_out": True})
-    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
 @router.get("/me", summary="The signed-in user")
 def me(principal: Principal = Depends(requires(Permission.SELF))) -> Response:
-    return json_response(
-        {
-            "user_id": principal.user_id,
-            "username": principal.username,
-            "role": principal.role.value,
-            "org_id": principal.org_id,
-            "scope": {"kind": principal.scope.kind.value, "value": principal.scope.value},
-            "designated": principal.designated,
-            "training_expires": principal.training_expires.isoformat()
-            if principal.training_expires
-            else None,
-        }
+    return json_response(principal_json(principal))
+
+
+@router.post("/totp/enrol", summary="Start enrolling a TOTP second factor")
+def totp_enrol(
+    request: Request, principal: Principal = Depends(requires(Permission.SELF))
+) -> Response:
+    """Returns a new secret and its otpauth:// URI (for an authenticator app); it becomes
+    active once a code from it is confirmed."""
+    platform = platform_of(request)
+    secret = user_service.enrol_totp(
+        uow=platform.uow(),
+        user_id=principal.user_id,
+        now=platform.clock(),
+        actor=actor_of(request, principal),
     )
+    return json_response(
+        {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
+    )
+
+
+@router.post("/totp/confirm", summary="Confirm the TOTP enrolment with a code")
+def totp_confirm(
+    body: TotpCode, request: Request, principal: Principal = Depends(requires(Permission.SELF))
+) -> Response:
+    platform = platform_of(request)
+    try:
+        user_service.confirm_totp(
+            uow=platform.uow(),
+            user_id=principal.user_id,
+            code=body.code,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+        )
+    except user_service.UserError as exc:
+        raise error(400, "totp_not_confirmed", str(exc)) from None
+    return json_response({"totp": "active"})
+
+
+def principal_json(principal: Principal) -> dict[str, Any]:
+    return {
+        "user_id": principal.user_id,
+        "username": principal.username,
+        "role": principal.role.value,
+        "org_id": principal.org_id,
+        "scope": {"kind": principal.scope.kind.value, "value": principal.scope.value},
+        "designated": principal.designated,
+        "training_expires": principal.training_expires.isoformat()
+        if principal.training_expires
+        else None,
+    }

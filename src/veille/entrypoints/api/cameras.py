@@ -10,9 +10,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.adapters.camera_import import ImportFormatError, decode, decode_records
-from veille.domain.access import Permission
+from veille.domain.access import Permission, Principal
 from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
-from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import cameras as camera_service
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
@@ -52,11 +52,18 @@ async def _json_body(request: Request) -> Any:
 
 
 def _run_import(
-    request: Request, records: list[tuple[str, dict[str, Any]]], issue_tokens: str
+    request: Request,
+    records: list[tuple[str, dict[str, Any]]],
+    issue_tokens: str,
+    principal: Principal,
 ) -> Response:
     platform = platform_of(request)
     report = camera_service.import_cameras(
-        uow=platform.uow(), records=records, now=platform.clock(), issue_tokens=issue_tokens
+        uow=platform.uow(),
+        records=records,
+        now=platform.clock(),
+        issue_tokens=issue_tokens,
+        actor=actor_of(request, principal),
     )
     platform.camera_cache.clear()
     return json_response(report.as_dict(), status=200 if report.applied else 422)
@@ -64,20 +71,20 @@ def _run_import(
 
 @router.post("", summary="Register one camera")
 async def create_camera(
-    request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+    request: Request, principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE))
 ) -> Response:
     """Register (or update) one camera; a new camera's ingest token is in `tokens`, once."""
     body = await _json_body(request)
     if not isinstance(body, dict):
         raise error(400, "bad_shape", "body must be one camera object")
-    return await run_in_threadpool(_run_import, request, [("body", body)], "new")
+    return await run_in_threadpool(_run_import, request, [("body", body)], "new", principal)
 
 
 @router.post("/import", summary="Import cameras from CSV, GeoJSON or JSON records")
 async def import_cameras(
     request: Request,
     issue_tokens: str = Query("new", pattern="^(new|all|none)$"),
-    _: Any = Depends(requires(Permission.CAMERAS_MANAGE)),
+    principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     """Create or update many cameras at once, all or nothing.
 
@@ -102,18 +109,23 @@ async def import_cameras(
         raise error(422, "bad_import_file", str(exc), where=exc.where) from None
     except UnicodeDecodeError:
         raise error(400, "bad_encoding", "import files must be UTF-8") from None
-    return await run_in_threadpool(_run_import, request, records, issue_tokens)
+    return await run_in_threadpool(_run_import, request, records, issue_tokens, principal)
 
 
 @router.post("/{camera_id}/retire", summary="Retire a camera")
 def retire_camera(
-    camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+    camera_id: str,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     """The camera keeps its history, its credential is revoked and it can post no more."""
     platform = platform_of(request)
     try:
         cam = camera_service.retire_camera(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+            uow=platform.uow(),
+            camera_id=camera_id,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
         )
     except camera_service.CameraNotFound:
         raise error(404, "not_found", f"no camera {camera_id}") from None
@@ -126,12 +138,16 @@ def change_phase(
     camera_id: str,
     phase: Phase,
     request: Request,
-    _: Any = Depends(requires(Permission.CAMERAS_MANAGE)),
+    principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     platform = platform_of(request)
     try:
         cam = camera_service.set_phase(
-            uow=platform.uow(), camera_id=camera_id, phase=phase, now=platform.clock()
+            uow=platform.uow(),
+            camera_id=camera_id,
+            phase=phase,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
         )
     except camera_service.CameraNotFound:
         raise error(404, "not_found", f"no camera {camera_id}") from None
@@ -143,13 +159,18 @@ def change_phase(
 
 @router.post("/{camera_id}/token", summary="Issue a new ingest token")
 def rotate_token(
-    camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_MANAGE))
+    camera_id: str,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     """A fresh ingest token for the camera, shown once; the previous one stops working."""
     platform = platform_of(request)
     try:
         token = camera_service.rotate_token(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock()
+            uow=platform.uow(),
+            camera_id=camera_id,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
         )
     except camera_service.CameraNotFound:
         raise error(404, "not_found", f"no camera {camera_id}") from None

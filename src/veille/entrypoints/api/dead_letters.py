@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from veille.domain.access import Permission
-from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
@@ -32,7 +32,7 @@ def list_dead_letters(
 async def replay(
     dead_letter_id: int,
     request: Request,
-    _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
+    principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
     platform = platform_of(request)
 
@@ -46,6 +46,7 @@ async def replay(
         now=platform.clock(),
         rules=platform.read_rules,
         images=platform.images,
+        actor=actor_of(request, principal),
         commit=via_writer,
     )
     if outcome.status == "not_found":
@@ -58,11 +59,15 @@ def discard(
     dead_letter_id: int,
     request: Request,
     reason: str = Query(..., min_length=3, max_length=500),
-    _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
+    principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
     platform = platform_of(request)
     if not dl_service.discard(
-        uow=platform.uow(), dead_letter_id=dead_letter_id, now=platform.clock(), reason=reason
+        uow=platform.uow(),
+        dead_letter_id=dead_letter_id,
+        now=platform.clock(),
+        reason=reason,
+        actor=actor_of(request, principal),
     ):
         raise error(409, "not_open", "no open dead letter with that id")
     return json_response({"discarded": dead_letter_id})

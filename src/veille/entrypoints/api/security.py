@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal, decide
+from veille.domain.audit import Actor
 from veille.domain.cameras import Camera
 from veille.service import users as user_service
 
@@ -40,6 +41,22 @@ def error(status: int, code: str, message: str, **extra: Any) -> HTTPException:
 
 def platform_of(request: Request) -> Platform:
     return request.app.state.platform
+
+
+def client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def actor_of(request: Request, principal: Principal) -> Actor:
+    """The audit actor for a request: the user, their role and organisation, where from."""
+    return Actor(
+        username=principal.username,
+        role=principal.role.value,
+        user_id=principal.user_id,
+        org_id=principal.org_id,
+        ip=client_ip(request),
+        user_agent=(request.headers.get("user-agent") or "")[:256] or None,
+    )
 
 
 def bearer_token(request: Request) -> str | None:

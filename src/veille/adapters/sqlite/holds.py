@@ -1,0 +1,143 @@
+"""SQLite case holds, and the retention sweep's walk over reads by capture time."""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from veille.adapters.sqlite.repositories import from_micros, to_micros
+from veille.domain.retention import Hold, RetentionCandidate
+
+_COLUMNS = (
+    "hold_id, case_ref, auth_id, plates, camera_ids, period_start, period_end,"
+    " created_by, created_at, released_at, released_by"
+)
+ReadCursor = tuple[int, int]  # (captured_at in microseconds, reads.id) of the last read seen
+_BEFORE_ALL: ReadCursor = (-(2**63), 0)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _utc(text: str) -> datetime:
+    """A stored moment; one written without an offset is UTC (the store's convention)."""
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return _utc(text) if text else None
+
+
+def _hold(row: tuple[Any, ...]) -> Hold:
+    return Hold(
+        hold_id=row[0],
+        case_ref=row[1],
+        auth_id=row[2],
+        plates=frozenset(orjson.loads(row[3])),
+        camera_ids=frozenset(orjson.loads(row[4])),
+        period_start=_utc(row[5]),
+        period_end=_utc(row[6]),
+        created_by=row[7],
+        created_at=_dt(row[8]),
+        released_at=_dt(row[9]),
+        released_by=row[10],
+    )
+
+
+class SqliteHoldRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def add(
+        self,
+        *,
+        case_ref: str,
+        plates: Iterable[str],
+        camera_ids: Iterable[str],
+        period_start: datetime,
+        period_end: datetime,
+        created_by: str,
+        created_at: datetime,
+        auth_id: int | None = None,
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO case_holds (case_ref, auth_id, plates, camera_ids, period_start,"
+            " period_end, created_by, created_at) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                case_ref,
+                auth_id,
+                orjson.dumps(sorted(set(plates))).decode(),
+                orjson.dumps(sorted(set(camera_ids))).decode(),
+                _iso(period_start),
+                _iso(period_end),
+                created_by,
+                _iso(created_at),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def get(self, hold_id: int) -> Hold | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM case_holds WHERE hold_id = ?", (hold_id,)
+        ).fetchone()
+        return _hold(row) if row else None
+
+    def active(self) -> list[Hold]:
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM case_holds WHERE released_at IS NULL ORDER BY hold_id"
+        )
+        return [_hold(r) for r in rows]
+
+    def list(self, *, include_released: bool = False) -> list[Hold]:
+        if not include_released:
+            return self.active()
+        rows = self.conn.execute(f"SELECT {_COLUMNS} FROM case_holds ORDER BY hold_id")
+        return [_hold(r) for r in rows]
+
+    def release(self, hold_id: int, *, by: str, at: datetime) -> bool:
+        """Release an active hold; False when there is no active hold with that id."""
+        return (
+            self.conn.execute(
+                "UPDATE case_holds SET released_at = ?, released_by = ?"
+                " WHERE hold_id = ? AND released_at IS NULL",
+                (_iso(at), by, hold_id),
+            ).rowcount
+            == 1
+        )
+
+    def reads_captured_before(
+        self, before: datetime, *, after: ReadCursor | None, limit: int
+    ) -> tuple[list[RetentionCandidate], ReadCursor | None]:
+        """The next `limit` reads captured before `before`, oldest first, after a cursor.
+
+        Walks the `reads_captured` index (its entries are ordered by capture time, then
+        row id), so every page costs one index range scan whatever was deleted before it.
+        Returns the page and the cursor of its last read (None when the page is empty).
+        """
+        last_ts, last_id = after or _BEFORE_ALL
+        rows = self.conn.execute(
+            "SELECT id, read_id, plate, camera_id, captured_at FROM reads"
+            " WHERE captured_at >= ? AND captured_at < ?"
+            " AND NOT (captured_at = ? AND id <= ?)"
+            " ORDER BY captured_at, id LIMIT ?",
+            (last_ts, to_micros(before), last_ts, last_id, limit),
+        ).fetchall()
+        if not rows:
+            return [], None
+        page = [
+            RetentionCandidate(
+                read_id=uuid.UUID(bytes=row[1]),
+                plate=row[2],
+                camera_id=row[3],
+                captured_at=from_micros(row[4]),
+            )
+            for row in rows
+        ]
+        return page, (rows[-1][4], rows[-1][0])

@@ -1,0 +1,111 @@
+"""Audit log routes for the data-protection officer: search, export, verify."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from veille.domain.access import Permission, Principal
+from veille.domain.audit import Actor
+from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.service import audit as audit_service
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
+
+
+def _actor(principal: Principal, request: Request) -> Actor:
+    return Actor(
+        username=principal.username,
+        role=principal.role.value,
+        user_id=principal.user_id,
+        org_id=principal.org_id,
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+@router.get("/records", summary="Search the audit log")
+def records(
+    request: Request,
+    since: datetime | None = Query(None, description="From this time (ISO 8601)."),
+    until: datetime | None = Query(None, description="Before this time (ISO 8601)."),
+    user: str | None = Query(None, description="Only this username."),
+    action: str | None = Query(None, description="Only this action, e.g. reads.search."),
+    case: str | None = Query(None, description="Only this case reference."),
+    limit: int = Query(100, ge=1, le=10_000),
+    principal: Principal = Depends(requires(Permission.AUDIT_READ)),
+) -> Response:
+    """Matching records, oldest first, every field; the search is itself audited."""
+    platform = platform_of(request)
+    found = audit_service.search(
+        uow=platform.uow(),
+        read_uow=platform.read_uow(),
+        actor=_actor(principal, request),
+        now=platform.clock(),
+        since=since,
+        until=until,
+        username=user,
+        action=action,
+        case_ref=case,
+        limit=limit,
+    )
+    return json_response([audit_service.record_to_json(r) for r in found])
+
+
+@router.get("/export", summary="Export the audit log as CSV or JSON")
+def export(
+    request: Request,
+    fmt: str = Query("csv", alias="format", pattern="^(csv|json)$"),
+    since: datetime | None = Query(None, description="From this time (ISO 8601)."),
+    until: datetime | None = Query(None, description="Before this time (ISO 8601)."),
+    user: str | None = Query(None, description="Only this username."),
+    action: str | None = Query(None, description="Only this action."),
+    case: str | None = Query(None, description="Only this case reference."),
+    principal: Principal = Depends(requires(Permission.AUDIT_READ)),
+) -> Response:
+    """Every matching record with every field, as a download; the export is audited."""
+    platform = platform_of(request)
+    now = platform.clock()
+    text = audit_service.export(
+        uow=platform.uow(),
+        read_uow=platform.read_uow(),
+        actor=_actor(principal, request),
+        now=now,
+        fmt="csv" if fmt == "csv" else "json",
+        since=since,
+        until=until,
+        username=user,
+        action=action,
+        case_ref=case,
+    )
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    name = f"veille-audit-{now:%Y%m%dT%H%M%SZ}.{fmt}"
+    return Response(
+        content=text.encode("utf-8"),
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/verify", summary="Verify the audit log's hash chain")
+def verify(
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUDIT_READ)),
+) -> Response:
+    """Check every record and the anchors in the data folder; `ok` is false on any break."""
+    platform = platform_of(request)
+    path = audit_service.default_anchor_path(platform.settings.data_dir)
+    try:
+        anchors = audit_service.read_anchors(path) if path.exists() else []
+    except audit_service.AnchorFileError as exc:
+        raise error(500, "anchor_file", str(exc)) from None
+    report = audit_service.verify(
+        uow=platform.uow(),
+        read_uow=platform.read_uow(),
+        actor=_actor(principal, request),
+        now=platform.clock(),
+        anchors=anchors,
+    )
+    return json_response(report.as_dict())

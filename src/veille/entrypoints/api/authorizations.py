@@ -1,0 +1,192 @@
+"""Authorization routes: investigators request access beyond the window, prosecutors decide."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from veille.domain.access import Permission, Principal
+from veille.domain.authorizations import Area, AuthorizationError
+from veille.entrypoints.api.search import legal_policy
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.service import authorizations as auth_service
+
+router = APIRouter(prefix="/api/v1/authorizations", tags=["authorizations"])
+
+
+class AreaIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    radius_m: float = Field(gt=0, le=50_000)
+
+
+class RequestIn(BaseModel):
+    case_ref: str
+    purpose: str
+    justification: str = Field(min_length=20, max_length=10_000)
+    district: str = Field(min_length=2, max_length=100, description="Judicial district.")
+    investigators: list[int] = Field(default_factory=list, description="Other user ids.")
+    plates: list[str] = Field(default_factory=list, max_length=100)
+    camera_ids: list[str] = Field(default_factory=list, max_length=1000)
+    area: AreaIn | None = None
+    period_start: datetime
+    period_end: datetime
+    hold: bool = Field(False, description="Also keep these reads past the maximum retention.")
+
+
+class ApproveIn(BaseModel):
+    reasons: str = Field(min_length=10, max_length=10_000)
+    expires_at: datetime
+    conditions: str | None = Field(None, max_length=10_000)
+
+
+class ReasonsIn(BaseModel):
+    reasons: str = Field(min_length=10, max_length=10_000)
+
+
+@router.post("", summary="Request access to reads older than the open window")
+def request_authorization(
+    body: RequestIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
+) -> Response:
+    """A written, reasoned request bound to a case, a judicial purpose, plates and/or
+    areas and a period; it goes to the prosecutor of the named judicial district."""
+    platform = platform_of(request)
+    policy = legal_policy(platform)
+    try:
+        auth = auth_service.request_authorization(
+            uow=platform.uow(),
+            principal=principal,
+            actor=actor_of(request, principal),
+            request=auth_service.AuthorizationRequest(
+                case_ref=body.case_ref,
+                purpose=body.purpose,
+                justification=body.justification,
+                district=body.district,
+                investigators=frozenset(body.investigators),
+                plates=frozenset(body.plates),
+                camera_ids=frozenset(body.camera_ids),
+                area=Area(**body.area.model_dump()) if body.area else None,
+                period_start=body.period_start,
+                period_end=body.period_end,
+                hold=body.hold,
+            ),
+            judicial_purposes=frozenset(p for p in policy.purposes if p.startswith("judicial")),
+            case_ref_ok=policy.case_ref_pattern.fullmatch(body.case_ref) is not None,
+            now=platform.clock(),
+        )
+    except AuthorizationError as exc:
+        raise error(422, "invalid_request", str(exc)) from None
+    return json_response(auth_service.summary(auth), status=201)
+
+
+@router.get("/mine", summary="My requests and the authorizations naming me")
+def mine(
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
+) -> Response:
+    found = auth_service.list_for_investigator(
+        uow=platform_of(request).read_uow(), principal=principal
+    )
+    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+
+
+@router.get("/district", summary="Requests of my judicial district (prosecutors)")
+def district(
+    request: Request,
+    status: str | None = Query(None, pattern="^(pending|approved|refused|revoked)$"),
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
+) -> Response:
+    try:
+        found = auth_service.list_for_prosecutor(
+            uow=platform_of(request).read_uow(), principal=principal, status=status
+        )
+    except AuthorizationError as exc:
+        raise error(403, "forbidden", str(exc)) from None
+    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+
+
+def _decide(
+    request: Request,
+    principal: Principal,
+    auth_id: int,
+    *,
+    approve: bool,
+    reasons: str,
+    expires_at: datetime | None = None,
+    conditions: str | None = None,
+) -> Response:
+    platform = platform_of(request)
+    try:
+        auth = auth_service.decide_authorization(
+            uow=platform.uow(),
+            principal=principal,
+            actor=actor_of(request, principal),
+            auth_id=auth_id,
+            approve=approve,
+            reasons=reasons,
+            now=platform.clock(),
+            expires_at=expires_at,
+            conditions=conditions,
+        )
+    except auth_service.AuthorizationNotFound:
+        raise error(404, "not_found", f"no authorization {auth_id}") from None
+    except AuthorizationError as exc:
+        raise error(409, "conflict", str(exc)) from None
+    return json_response(auth_service.summary(auth))
+
+
+@router.post("/{auth_id}/approve", summary="Approve a request (prosecutor of its district)")
+def approve(
+    auth_id: int,
+    body: ApproveIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
+) -> Response:
+    return _decide(
+        request,
+        principal,
+        auth_id,
+        approve=True,
+        reasons=body.reasons,
+        expires_at=body.expires_at,
+        conditions=body.conditions,
+    )
+
+
+@router.post("/{auth_id}/refuse", summary="Refuse a request, with reasons")
+def refuse(
+    auth_id: int,
+    body: ReasonsIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
+) -> Response:
+    return _decide(request, principal, auth_id, approve=False, reasons=body.reasons)
+
+
+@router.post("/{auth_id}/revoke", summary="Revoke an approved authorization")
+def revoke(
+    auth_id: int,
+    body: ReasonsIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
+) -> Response:
+    platform = platform_of(request)
+    try:
+        auth = auth_service.revoke_authorization(
+            uow=platform.uow(),
+            principal=principal,
+            actor=actor_of(request, principal),
+            auth_id=auth_id,
+            reasons=body.reasons,
+            now=platform.clock(),
+        )
+    except auth_service.AuthorizationNotFound:
+        raise error(404, "not_found", f"no authorization {auth_id}") from None
+    except AuthorizationError as exc:
+        raise error(409, "conflict", str(exc)) from None
+    return json_response(auth_service.summary(auth))

@@ -1,0 +1,143 @@
+"""Search routes: every one goes through the query service (purpose, case, scope, audit)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, field_validator
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.bootstrap import Platform
+from veille.domain.access import Permission, Principal
+from veille.domain.plates import normalise
+from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
+from veille.service import queries
+
+router = APIRouter(prefix="/api/v1/search", tags=["search"])
+T = TypeVar("T")
+
+
+class Lawful(BaseModel):
+    """What every search must say: why (purpose) and for which case."""
+
+    purpose: str | None = Field(None, description="One of the configured purposes.")
+    case_ref: str | None = Field(None, description="The case or notice reference.")
+    start: datetime
+    end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone (Z or an offset)")
+        return value
+
+
+class PlateSearch(Lawful):
+    plate: str = Field(min_length=1, max_length=32)
+    lookalike: bool = Field(False, description="Also every look-alike of the plate.")
+
+
+class CameraSearch(Lawful):
+    camera_id: str = Field(min_length=1, max_length=64)
+
+
+def legal_policy(platform: Platform) -> queries.LegalPolicy:
+    settings = platform.settings
+    return queries.LegalPolicy(
+        purposes=frozenset(settings.search_purposes),
+        case_ref_pattern=re.compile(settings.case_ref_pattern),
+        window=settings.window_policy(),
+    )
+
+
+async def run_lawful(
+    request: Request,
+    principal: Principal,
+    body: Lawful,
+    *,
+    action: str,
+    params: dict[str, Any],
+    execute: Callable[[queries.ReadAccess], tuple[T, int]],
+) -> T:
+    """Run one analysis through the query service; refusals become 403 / 422."""
+    platform = platform_of(request)
+    ctx = queries.QueryContext(
+        principal=principal,
+        purpose=body.purpose,
+        case_ref=body.case_ref,
+        ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    if body.end <= body.start:
+        raise error(422, "bad_period", "end must be after start")
+    try:
+        return await run_in_threadpool(
+            queries.run_query,
+            uow_factory=platform.uow,
+            ctx=ctx,
+            now=platform.clock(),
+            policy=legal_policy(platform),
+            action=action,
+            params={**params, "start": body.start.isoformat(), "end": body.end.isoformat()},
+            execute=execute,
+        )
+    except queries.QueryRefused as exc:
+        status = 403 if exc.code == "forbidden" else 422
+        raise error(status, exc.code, str(exc)) from None
+
+
+@router.post("/plate", summary="Passages of a plate (exact or look-alike) in a period")
+async def search_plate(
+    body: PlateSearch,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.READS_SEARCH)),
+) -> Response:
+    """Requires a purpose and a case reference. Returns only what the caller may see:
+    the open window within their scope, plus what their approved authorizations cover."""
+    plate = normalise(body.plate)
+    if not plate:
+        raise error(422, "bad_plate", "the plate has no letters or digits")
+    canonical = platform_of(request).read_rules.lookalikes.canonical(plate)
+    passages = await run_lawful(
+        request,
+        principal,
+        body,
+        action="reads.search.plate",
+        params={"plate": plate, "lookalike": body.lookalike},
+        execute=lambda access: queries.plate_history(
+            access=access,
+            plate=plate,
+            start=body.start,
+            end=body.end,
+            lookalike=body.lookalike,
+            canonical=canonical,
+        ),
+    )
+    return json_response({"plate": plate, "count": len(passages), "passages": passages})
+
+
+@router.post("/camera", summary="Passages at a camera in a period")
+async def search_camera(
+    body: CameraSearch,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.READS_SEARCH)),
+) -> Response:
+    passages = await run_lawful(
+        request,
+        principal,
+        body,
+        action="reads.search.camera",
+        params={"camera_id": body.camera_id},
+        execute=lambda access: queries.camera_history(
+            access=access, camera_id=body.camera_id, start=body.start, end=body.end
+        ),
+    )
+    return json_response(
+        {"camera_id": body.camera_id, "count": len(passages), "passages": passages}
+    )

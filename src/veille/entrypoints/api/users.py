@@ -1,0 +1,204 @@
+"""Account administration: organisations and users (administrators only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
+from veille.domain.users import Organisation, User
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.service import users as user_service
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+class OrganisationIn(BaseModel):
+    org_id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$")
+    name: str = Field(min_length=2, max_length=200)
+    kind: str = Field(description="local_zone, federal, judicial or other")
+    scope_kind: ScopeKind
+    scope_value: str | None = Field(None, description="Zone, province or district name.")
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(min_length=12, max_length=1024)
+    role: Role
+    org_id: str
+    display_name: str | None = None
+    designated: bool = False
+    training_expires: datetime | None = None
+
+
+class UserPatch(BaseModel):
+    role: Role | None = None
+    org_id: str | None = None
+    designated: bool | None = None
+    training_expires: datetime | None = None
+    clear_training: bool = False
+    display_name: str | None = None
+    password: str | None = Field(None, min_length=12, max_length=1024)
+    reset_totp: bool = False
+    unlock: bool = False
+
+
+def org_json(org: Organisation) -> dict[str, Any]:
+    return {
+        "org_id": org.org_id,
+        "name": org.name,
+        "kind": org.kind,
+        "scope": {"kind": org.scope.kind.value, "value": org.scope.value},
+    }
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "user_id": user.user_id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role.value,
+        "org_id": user.org_id,
+        "designated": user.designated,
+        "training_expires": user.training_expires.isoformat() if user.training_expires else None,
+        "totp": "active" if user_service.active_totp_secret(user) else "none",
+        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
+        "created_at": user.created_at.isoformat(),
+        "deleted_at": user.deleted_at.isoformat() if user.deleted_at else None,
+    }
+
+
+@router.get("/organisations", summary="List organisations")
+def list_orgs(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
+    with platform_of(request).read_uow() as uow:
+        orgs = uow.users.list_orgs()
+    return json_response({"organisations": [org_json(o) for o in orgs]})
+
+
+@router.post("/organisations", summary="Create an organisation (zone, federal, judicial)")
+def create_org(
+    body: OrganisationIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    try:
+        org = user_service.create_organisation(
+            uow=platform.uow(),
+            org_id=body.org_id,
+            name=body.name,
+            kind=body.kind,
+            scope=Scope(body.scope_kind, body.scope_value),
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+        )
+    except user_service.UserError as exc:
+        raise error(409, "conflict", str(exc)) from None
+    return json_response(org_json(org), status=201)
+
+
+@router.get("/users", summary="List users")
+def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
+    with platform_of(request).read_uow() as uow:
+        users = uow.users.list()
+    return json_response({"users": [user_json(u) for u in users]})
+
+
+@router.post("/users", summary="Create a user")
+async def create_user(
+    body: UserIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    """The password is hashed with argon2id and never returned or logged."""
+    platform = platform_of(request)
+    try:
+        user = await run_in_threadpool(
+            lambda: user_service.create_user(
+                uow=platform.uow(),
+                username=body.username,
+                password=body.password,
+                role=body.role,
+                org_id=body.org_id,
+                now=platform.clock(),
+                display_name=body.display_name,
+                designated=body.designated,
+                training_expires=body.training_expires,
+                actor=actor_of(request, principal),
+            )
+        )
+    except user_service.UserError as exc:
+        raise error(422, "invalid_user", str(exc)) from None
+    return json_response(user_json(user), status=201)
+
+
+@router.patch("/users/{user_id}", summary="Change a user's role, designation, training …")
+async def update_user(
+    user_id: int,
+    body: UserPatch,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    try:
+        user = await run_in_threadpool(
+            lambda: user_service.update_user(
+                uow=platform.uow(),
+                user_id=user_id,
+                now=platform.clock(),
+                actor=actor_of(request, principal),
+                **body.model_dump(),
+            )
+        )
+    except user_service.UserError as exc:
+        raise error(422, "invalid_change", str(exc)) from None
+    return json_response(user_json(user))
+
+
+@router.delete("/users/{user_id}", summary="Delete a user: every session stops at once")
+def delete_user(
+    user_id: int,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    try:
+        user = user_service.delete_user(
+            uow=platform.uow(),
+            user_id=user_id,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+        )
+    except user_service.UserError as exc:
+        raise error(409, "conflict", str(exc)) from None
+    return json_response(user_json(user))
+
+
+@router.post("/users/{user_id}/totp", summary="Enrol a user's TOTP second factor")
+def enrol_user_totp(
+    user_id: int,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    """For roles that must use a second factor: the secret is handed to the user, who
+    confirms it with a code (`POST /api/v1/auth/totp/confirm`) or signs in with it."""
+    platform = platform_of(request)
+    try:
+        secret = user_service.enrol_totp(
+            uow=platform.uow(),
+            user_id=user_id,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+            confirmed=True,
+        )
+    except user_service.UserError as exc:
+        raise error(404, "not_found", str(exc)) from None
+    with platform.read_uow() as uow:
+        user = uow.users.get(user_id)
+    name = user.username if user else str(user_id)
+    return json_response({"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)})

@@ -1,0 +1,212 @@
+"""`veille jobs` (scheduled jobs on demand) and `veille holds` (case holds) commands."""
+
+from __future__ import annotations
+
+import getpass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from veille.domain.audit import Actor, system_actor
+from veille.domain.retention import Hold
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: list them, run one now.")
+holds_app = typer.Typer(
+    no_args_is_help=True, help="Case holds: keep reads past the maximum retention for a case."
+)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="JSON output.")]
+
+
+def _platform(data_dir: Path | None) -> Any:
+    from veille.bootstrap import bootstrap
+    from veille.settings import Settings
+
+    platform = bootstrap(Settings(data_dir=data_dir) if data_dir else Settings())
+    platform.store.initialise()
+    return platform
+
+
+def _actor() -> Actor:
+    return system_actor(f"cli:{getpass.getuser()}")
+
+
+def _echo_json(value: object) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 date or date-time; without an offset it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date or date-time: {text!r}") from None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def hold_to_json(hold: Hold) -> dict[str, Any]:
+    return {
+        "hold_id": hold.hold_id,
+        "case_ref": hold.case_ref,
+        "plates": sorted(hold.plates),
+        "camera_ids": sorted(hold.camera_ids),
+        "period_start": hold.period_start.isoformat(),
+        "period_end": hold.period_end.isoformat(),
+        "auth_id": hold.auth_id,
+        "created_by": hold.created_by,
+        "created_at": hold.created_at.isoformat() if hold.created_at else None,
+        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+        "released_by": hold.released_by,
+    }
+
+
+# ---- jobs ----------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(as_json: AsJson = False) -> None:
+    """The schedule table."""
+    from veille.service.jobs import JOBS
+
+    if as_json:
+        _echo_json(
+            [
+                {"name": j.name, "every_s": j.every.total_seconds(), "description": j.description}
+                for j in JOBS.values()
+            ]
+        )
+        return
+    typer.echo(f"{'job':<14} {'every':<10} description")
+    for job in JOBS.values():
+        typer.echo(f"{job.name:<14} {_every(job.every.total_seconds()):<10} {job.description}")
+
+
+def _every(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+@jobs_app.command("run")
+def jobs_run(
+    name: Annotated[str, typer.Argument(help="Job name (see `veille jobs list`).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Report what would be done; change nothing.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Run one job now, whatever its schedule (idempotent, audited). Prints its report."""
+    from veille.service.jobs import JOBS, run_job
+
+    if name not in JOBS:
+        typer.echo(f"no job {name!r}; jobs: {', '.join(JOBS)}", err=True)
+        raise typer.Exit(2)
+    platform = _platform(data_dir)
+    try:
+        report = run_job(name, platform, dry_run=dry_run)
+    finally:
+        platform.store.close()
+    _echo_json(report.as_dict())
+
+
+# ---- holds ---------------------------------------------------------------------------
+
+
+@holds_app.command("add")
+def holds_add(
+    case: Annotated[str, typer.Option("--case", help="Case reference the hold serves.")],
+    start: Annotated[str, typer.Option("--start", help="Period start, ISO 8601 (UTC if bare).")],
+    end: Annotated[str, typer.Option("--end", help="Period end (excluded), ISO 8601.")],
+    plate: Annotated[
+        list[str] | None, typer.Option("--plate", help="A plate to keep (repeat for more).")
+    ] = None,
+    camera: Annotated[
+        list[str] | None, typer.Option("--camera", help="A camera id to keep (repeat).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Place a case hold: reads of these plates and/or cameras in [start, end) are kept."""
+    from veille.domain.retention import HoldInvalid
+    from veille.service.retention import place_hold
+
+    platform = _platform(data_dir)
+    try:
+        hold = place_hold(
+            uow=platform.uow(),
+            case_ref=case,
+            plates=plate or [],
+            camera_ids=camera or [],
+            start=parse_moment(start),
+            end=parse_moment(end),
+            actor=_actor(),
+            now=platform.clock(),
+        )
+    except HoldInvalid as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        platform.store.close()
+    typer.echo(f"hold {hold.hold_id} placed for case {hold.case_ref}")
+
+
+@holds_app.command("list")
+def holds_list(
+    include_released: Annotated[
+        bool, typer.Option("--all", help="Include released holds.")
+    ] = False,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List case holds (audited: they name plates under investigation)."""
+    from veille.service.retention import list_holds
+
+    platform = _platform(data_dir)
+    try:
+        holds = list_holds(
+            uow=platform.uow(),
+            actor=_actor(),
+            now=platform.clock(),
+            include_released=include_released,
+        )
+    finally:
+        platform.store.close()
+    if as_json:
+        _echo_json([hold_to_json(h) for h in holds])
+        return
+    for h in holds:
+        state = f"released {h.released_at:%Y-%m-%d}" if h.released_at else "active"
+        typer.echo(
+            f"#{h.hold_id:<5} {h.case_ref:<20} {h.period_start:%Y-%m-%d %H:%M}"
+            f" → {h.period_end:%Y-%m-%d %H:%M}  plates: {','.join(sorted(h.plates)) or 'any'}"
+            f"  cameras: {','.join(sorted(h.camera_ids)) or 'any'}  {state}"
+        )
+    typer.echo(f"{len(holds)} holds")
+
+
+@holds_app.command("release")
+def holds_release(
+    hold_id: Annotated[int, typer.Argument(help="Hold id.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Release a hold: its reads fall under the normal retention at the next run."""
+    from veille.service.retention import HoldNotFound, release_hold
+
+    platform = _platform(data_dir)
+    try:
+        hold = release_hold(
+            uow=platform.uow(), hold_id=hold_id, actor=_actor(), now=platform.clock()
+        )
+    except HoldNotFound as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    finally:
+        platform.store.close()
+    typer.echo(f"hold {hold.hold_id} (case {hold.case_ref}) released")

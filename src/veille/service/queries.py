@@ -1,0 +1,257 @@
+"""The query service: the one way to read stored reads — purpose, case, scope, window, audit.
+
+Every analysis (plate history, camera over time, and the investigation toolbox) runs
+through `run_query`. It checks the caller's permission, training and designation, the
+purpose and case reference, works out which slices of the store the caller may see (the
+open window within their scope, plus what their approved authorizations cover), runs the
+analysis against a `ReadAccess` limited to those slices, and writes the audit record in
+the same transaction that read the data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from veille.domain.access import Permission, Principal, ScopeKind, decide
+from veille.domain.audit import Actor, AuditEntry
+from veille.domain.authorizations import Slice, WindowPolicy, visible_slices
+from veille.domain.cameras import Camera
+from veille.domain.reads import Read
+from veille.service.ports import UnitOfWork
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LegalPolicy:
+    """The configurable legal frame of every query."""
+
+    purposes: frozenset[str]
+    case_ref_pattern: re.Pattern[str]
+    window: WindowPolicy
+
+    def check(self, *, purpose: str | None, case_ref: str | None) -> str | None:
+        """None when purpose and case are acceptable, else why not."""
+        if not purpose or purpose not in self.purposes:
+            return "a purpose from the configured list is required"
+        if not case_ref or not self.case_ref_pattern.fullmatch(case_ref):
+            return "a case reference is required (e.g. a notice or file number)"
+        return None
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """Who asks, why, and from where."""
+
+    principal: Principal
+    purpose: str | None
+    case_ref: str | None
+    ip: str | None = None
+    user_agent: str | None = None
+
+    def actor(self) -> Actor:
+        p = self.principal
+        return Actor(
+            username=p.username,
+            role=p.role.value,
+            user_id=p.user_id,
+            org_id=p.org_id,
+            ip=self.ip,
+            user_agent=self.user_agent,
+        )
+
+
+class QueryRefused(Exception):
+    """The query was not run; `code` is machine-readable, the message says why."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ReadAccess:
+    """The reads a query may touch: every method returns only reads inside the slices."""
+
+    def __init__(self, uow: UnitOfWork, slices: list[Slice], cameras: dict[str, Camera]):
+        self._uow = uow
+        self.slices = slices
+        self.cameras = cameras
+
+    def find(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        canonical: str | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        """Reads in [start, end) matching the criteria, limited to the visible slices."""
+        wanted_plates = frozenset(plates) if plates is not None else None
+        wanted_cameras = frozenset(camera_ids) if camera_ids is not None else None
+        found: dict[Any, Read] = {}
+        for s in self.slices:
+            lo, hi = max(start, s.start), min(end, s.end)
+            if hi <= lo:
+                continue
+            s_plates = _meet(wanted_plates, s.plates)
+            s_cameras = _meet(wanted_cameras, s.camera_ids)
+            if (s_plates is not None and not s_plates) or (s_cameras is not None and not s_cameras):
+                continue
+            for read in self._uow.reads.find(
+                start=lo,
+                end=hi,
+                plates=s_plates,
+                canonical=canonical,
+                camera_ids=s_cameras,
+                limit=limit,
+            ):
+                if s.area is not None:
+                    cam = self.cameras.get(read.camera_id)
+                    if cam is None or not s.area.contains(cam.lat, cam.lon):
+                        continue
+                found[read.read_id] = read
+        return sorted(found.values(), key=lambda r: (r.captured_at, str(r.read_id)))[:limit]
+
+    def visible(self, read: Read) -> bool:
+        cam = self.cameras.get(read.camera_id)
+        lat, lon = (cam.lat, cam.lon) if cam else (float("nan"), float("nan"))
+        return any(
+            s.contains(
+                plate=read.plate,
+                camera_id=read.camera_id,
+                lat=lat,
+                lon=lon,
+                captured_at=read.captured_at,
+            )
+            for s in self.slices
+        )
+
+
+def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return a & b
+
+
+def scope_cameras(principal: Principal, cameras: Iterable[Camera]) -> frozenset[str] | None:
+    """The cameras inside the user's scope; None for a national scope (all of them)."""
+    if principal.scope.kind is ScopeKind.NATIONAL:
+        return None
+    return frozenset(
+        c.camera_id for c in cameras if principal.scope.covers(zone=c.zone, province=c.province)
+    )
+
+
+def run_query(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: QueryContext,
+    now: datetime,
+    policy: LegalPolicy,
+    action: str,
+    params: dict[str, Any],
+    execute: Callable[[ReadAccess], tuple[T, int]],
+    permission: Permission = Permission.READS_SEARCH,
+) -> T:
+    """Run one analysis lawfully; refusals are audited too, then raised as QueryRefused."""
+    refusal = decide(ctx.principal, permission, now)
+    code = "forbidden"
+    if refusal is None:
+        refusal = policy.check(purpose=ctx.purpose, case_ref=ctx.case_ref)
+        code = "purpose_and_case_required"
+    if refusal is not None:
+        with uow_factory() as uow:
+            uow.audit.append(
+                AuditEntry(
+                    at=now,
+                    actor=ctx.actor(),
+                    action=action,
+                    outcome="refused",
+                    params={**params, "refusal": refusal},
+                    purpose=ctx.purpose,
+                    case_ref=ctx.case_ref,
+                )
+            )
+            uow.commit()
+        raise QueryRefused(code, refusal)
+    with uow_factory() as uow:  # one write transaction: the data read and its audit record
+        cameras = {c.camera_id: c for c in uow.cameras.list()}
+        slices = visible_slices(
+            user_id=ctx.principal.user_id,
+            now=now,
+            policy=policy.window,
+            scope_cameras=scope_cameras(ctx.principal, cameras.values()),
+            authorizations=uow.authorizations.approved_for(ctx.principal.user_id),
+        )
+        result, count = execute(ReadAccess(uow, slices, cameras))
+        used = sorted({s.auth_id for s in slices if s.auth_id is not None})
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=ctx.actor(),
+                action=action,
+                params={**params, "authorizations": used},
+                result_count=count,
+                purpose=ctx.purpose,
+                case_ref=ctx.case_ref,
+            )
+        )
+        uow.commit()
+    return result
+
+
+def passage_json(read: Read, cameras: dict[str, Camera]) -> dict[str, Any]:
+    """One passage as investigators see it: camera, place, time, plate, confidence, images."""
+    cam = cameras.get(read.camera_id)
+    return {
+        "read_id": str(read.read_id),
+        "plate": read.plate,
+        "plate_raw": read.plate_raw,
+        "country": read.country,
+        "captured_at": read.captured_at.isoformat().replace("+00:00", "Z"),
+        "camera_id": read.camera_id,
+        "camera_name": cam.name if cam else None,
+        "zone": cam.zone if cam else None,
+        "lat": cam.lat if cam else None,
+        "lon": cam.lon if cam else None,
+        "confidence": read.confidence,
+        "direction": read.direction,
+        "images": [
+            {"kind": i.kind, "sha256": i.sha256, "uri": i.uri, "content_type": i.content_type}
+            for i in read.images
+        ],
+    }
+
+
+def plate_history(
+    *,
+    access: ReadAccess,
+    plate: str,
+    start: datetime,
+    end: datetime,
+    lookalike: bool,
+    canonical: str,
+    limit: int = 5000,
+) -> tuple[list[dict[str, Any]], int]:
+    """Passages of a plate (exact, or every look-alike of it) in a time range."""
+    if lookalike:
+        reads = access.find(start=start, end=end, canonical=canonical, limit=limit)
+    else:
+        reads = access.find(start=start, end=end, plates=[plate], limit=limit)
+    return [passage_json(r, access.cameras) for r in reads], len(reads)
+
+
+def camera_history(
+    *, access: ReadAccess, camera_id: str, start: datetime, end: datetime, limit: int = 5000
+) -> tuple[list[dict[str, Any]], int]:
+    """Passages at one camera in a time range."""
+    reads = access.find(start=start, end=end, camera_ids=[camera_id], limit=limit)
+    return [passage_json(r, access.cameras) for r in reads], len(reads)

@@ -1,0 +1,148 @@
+"""The audit API end to end: only the auditor reads, exports and verifies the log."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from veille.bootstrap import Platform
+from veille.domain.access import Role
+from veille.entrypoints.api import audit
+from veille.entrypoints.api.app import create_app
+from veille.entrypoints.api.security import assert_every_route_declared, iter_api_routes
+from veille.service import audit as audit_service
+from veille.service import users as user_service
+
+pytestmark = pytest.mark.e2e
+
+USER_AGENT = "dpo-browser/1.0"
+
+
+def audit_app(platform: Platform) -> FastAPI:
+    """The full app once the lead has registered the audit router; until then, a small one."""
+    app = create_app(platform)
+    if any(path.startswith("/api/v1/audit") for path, _ in iter_api_routes(app.routes)):
+        return app
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        platform.start()
+        yield
+
+    small = FastAPI(lifespan=lifespan)
+    small.state.platform = platform
+    small.include_router(audit.router)
+    assert_every_route_declared(small)
+    return small
+
+
+@pytest.fixture
+def api(platform: Platform) -> Iterator[TestClient]:
+    with TestClient(audit_app(platform)) as client:
+        yield client
+
+
+@pytest.fixture
+def auditor_token(platform: Platform, admin_token: str) -> str:
+    dpo = user_service.create_user(
+        uow=platform.uow(),
+        username="dpo",
+        password="a long password 123",
+        role=Role.AUDITOR,
+        org_id="federal",
+        now=platform.clock(),
+    )
+    token, _ = user_service.issue_token(uow=platform.uow(), user_id=dpo.user_id, now=platform.clock())
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+
+
+ROUTES = ["/api/v1/audit/records", "/api/v1/audit/export?format=csv", "/api/v1/audit/verify"]
+
+
+@pytest.mark.parametrize("url", ROUTES)
+def test_only_the_auditor_may_read_the_log(api, admin_token, auditor_token, url):
+    assert api.get(url).status_code == 401
+    assert api.get(url, headers=bearer("vu_not-a-token")).status_code == 401
+    assert api.get(url, headers=bearer(admin_token)).status_code == 403
+    assert api.get(url, headers=bearer(auditor_token)).status_code == 200
+
+
+def test_records_are_filtered_and_the_search_is_audited(api, platform, auditor_token):
+    user_service.sign_in(
+        uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
+    )
+    with pytest.raises(user_service.SignInRefused):
+        user_service.sign_in(uow=platform.uow(), username="dpo", password="wrong", now=platform.clock())
+    resp = api.get(
+        "/api/v1/audit/records",
+        params={"user": "dpo", "action": "auth.sign_in"},
+        headers=bearer(auditor_token),
+    )
+    assert resp.status_code == 200
+    rows = resp.json()
+    assert [(r["actor_username"], r["outcome"]) for r in rows] == [
+        ("dpo", "ok"),
+        ("dpo", "refused"),
+    ]
+    assert rows[0]["actor_role"] == "auditor" and rows[0]["actor_org_id"] == "federal"
+    with platform.read_uow() as uow:
+        last = uow.audit.last()
+    assert last.entry.action == "audit.search"
+    assert last.entry.result_count == 2
+    assert last.entry.params == {"user": "dpo", "action": "auth.sign_in", "limit": 100}
+    assert last.entry.actor.username == "dpo" and last.entry.actor.role == "auditor"
+    assert last.entry.actor.user_agent == USER_AGENT and last.entry.actor.ip == "testclient"
+    assert api.get("/api/v1/audit/records?limit=0", headers=bearer(auditor_token)).status_code == 422
+
+
+def test_csv_export_is_a_download_with_a_header(api, platform, auditor_token):
+    user_service.sign_in(
+        uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
+    )
+    resp = api.get("/api/v1/audit/export", params={"format": "csv"}, headers=bearer(auditor_token))
+    assert resp.status_code == 200
+    assert resp.headers["content-type"].startswith("text/csv")
+    assert resp.headers["content-disposition"].startswith('attachment; filename="veille-audit-')
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert resp.text.splitlines()[0] == ",".join(audit_service.EXPORT_COLUMNS)
+    assert [(r["seq"], r["action"], r["actor_username"]) for r in rows] == [
+        ("1", "auth.sign_in", "dpo")
+    ]
+    with platform.read_uow() as uow:
+        last = uow.audit.last()
+    assert (last.seq, last.entry.action, last.entry.result_count) == (2, "audit.export", 1)
+    assert last.entry.params == {"format": "csv"}
+
+    as_json = api.get("/api/v1/audit/export?format=json", headers=bearer(auditor_token))
+    assert as_json.headers["content-type"] == "application/json"
+    assert [r["action"] for r in as_json.json()] == ["auth.sign_in", "audit.export"]
+    bad = api.get("/api/v1/audit/export?format=xlsx", headers=bearer(auditor_token))
+    assert bad.status_code == 422
+
+
+def test_verify_reports_the_chain_and_the_anchors(api, platform, auditor_token):
+    anchors = audit_service.default_anchor_path(platform.settings.data_dir)
+    anchor = audit_service.write_anchor(uow=platform.uow(), path=anchors, now=platform.clock())
+    resp = api.get("/api/v1/audit/verify", headers=bearer(auditor_token))
+    assert resp.status_code == 200
+    body = resp.json()
+    assert body == {
+        "ok": True,
+        "records": 1,
+        "head": {"seq": anchor.seq, "hash": anchor.hash},
+        "anchors_checked": 1,
+        "problems": [],
+    }
+    with platform.read_uow() as uow:
+        last = uow.audit.last()
+    assert last.entry.action == "audit.verify" and last.entry.actor.username == "dpo"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
@@ -58,8 +59,15 @@ def auditor_token(platform: Platform, admin_token: str) -> str:
         org_id="federal",
         now=platform.clock(),
     )
-    token, _ = user_service.issue_token(uow=platform.uow(), user_id=dpo.user_id, now=platform.clock())
+    token, _ = user_service.issue_token(
+        uow=platform.uow(), user_id=dpo.user_id, now=platform.clock()
+    )
     return token
+
+
+def whole_log(platform: Platform) -> list:
+    with platform.read_uow() as uow:
+        return list(uow.audit.iter_all())
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -82,7 +90,9 @@ def test_records_are_filtered_and_the_search_is_audited(api, platform, auditor_t
         uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
     )
     with pytest.raises(user_service.SignInRefused):
-        user_service.sign_in(uow=platform.uow(), username="dpo", password="wrong", now=platform.clock())
+        user_service.sign_in(
+            uow=platform.uow(), username="dpo", password="wrong", now=platform.clock()
+        )
     resp = api.get(
         "/api/v1/audit/records",
         params={"user": "dpo", "action": "auth.sign_in"},
@@ -102,30 +112,34 @@ def test_records_are_filtered_and_the_search_is_audited(api, platform, auditor_t
     assert last.entry.params == {"user": "dpo", "action": "auth.sign_in", "limit": 100}
     assert last.entry.actor.username == "dpo" and last.entry.actor.role == "auditor"
     assert last.entry.actor.user_agent == USER_AGENT and last.entry.actor.ip == "testclient"
-    assert api.get("/api/v1/audit/records?limit=0", headers=bearer(auditor_token)).status_code == 422
+    assert (
+        api.get("/api/v1/audit/records?limit=0", headers=bearer(auditor_token)).status_code == 422
+    )
 
 
 def test_csv_export_is_a_download_with_a_header(api, platform, auditor_token):
     user_service.sign_in(
         uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
     )
+    before = whole_log(platform)
     resp = api.get("/api/v1/audit/export", params={"format": "csv"}, headers=bearer(auditor_token))
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/csv")
     assert resp.headers["content-disposition"].startswith('attachment; filename="veille-audit-')
     rows = list(csv.DictReader(io.StringIO(resp.text)))
     assert resp.text.splitlines()[0] == ",".join(audit_service.EXPORT_COLUMNS)
-    assert [(r["seq"], r["action"], r["actor_username"]) for r in rows] == [
-        ("1", "auth.sign_in", "dpo")
+    assert [(int(r["seq"]), r["action"], r["hash"]) for r in rows] == [
+        (r.seq, r.entry.action, r.hash) for r in before
     ]
-    with platform.read_uow() as uow:
-        last = uow.audit.last()
-    assert (last.seq, last.entry.action, last.entry.result_count) == (2, "audit.export", 1)
+    assert (rows[-1]["action"], rows[-1]["actor_username"]) == ("auth.sign_in", "dpo")
+    last = whole_log(platform)[-1]
+    assert last.seq == len(before) + 1
+    assert (last.entry.action, last.entry.result_count) == ("audit.export", len(before))
     assert last.entry.params == {"format": "csv"}
 
     as_json = api.get("/api/v1/audit/export?format=json", headers=bearer(auditor_token))
     assert as_json.headers["content-type"] == "application/json"
-    assert [r["action"] for r in as_json.json()] == ["auth.sign_in", "audit.export"]
+    assert [r["action"] for r in as_json.json()][-2:] == ["auth.sign_in", "audit.export"]
     bad = api.get("/api/v1/audit/export?format=xlsx", headers=bearer(auditor_token))
     assert bad.status_code == 422
 
@@ -138,7 +152,7 @@ def test_verify_reports_the_chain_and_the_anchors(api, platform, auditor_token):
     body = resp.json()
     assert body == {
         "ok": True,
-        "records": 1,
+        "records": anchor.seq,
         "head": {"seq": anchor.seq, "hash": anchor.hash},
         "anchors_checked": 1,
         "problems": [],
@@ -146,3 +160,16 @@ def test_verify_reports_the_chain_and_the_anchors(api, platform, auditor_token):
     with platform.read_uow() as uow:
         last = uow.audit.last()
     assert last.entry.action == "audit.verify" and last.entry.actor.username == "dpo"
+
+
+def test_verify_names_an_edited_record(api, platform, auditor_token):
+    first = whole_log(platform)[0]
+    conn = sqlite3.connect(platform.settings.database, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("UPDATE audit_log SET actor_username = 'nobody' WHERE seq = ?", (first.seq,))
+    conn.close()
+    body = api.get("/api/v1/audit/verify", headers=bearer(auditor_token)).json()
+    assert body["ok"] is False
+    assert body["problems"][0]["seq"] == first.seq
+    assert body["problems"][0]["kind"] == "edited"
+    assert body["problems"][0]["message"].startswith(f"record {first.seq}: edited:")

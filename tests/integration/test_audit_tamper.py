@@ -345,7 +345,5 @@ def test_csv_cells_cannot_become_spreadsheet_formulas(platform):
     )
     row = list(csv.DictReader(io.StringIO(text)))[-1]
     assert row["actor_username"] == "'=HYPERLINK(1)" and row["actor_user_agent"] == "'@SUM(A1)"
-    as_json = orjson.loads(
-        audit_service.export(uow=platform.uow(), actor=DPO, now=T0, fmt="json")
-    )
+    as_json = orjson.loads(audit_service.export(uow=platform.uow(), actor=DPO, now=T0, fmt="json"))
     assert as_json[30]["actor_username"] == "=HYPERLINK(1)"  # JSON keeps the exact value

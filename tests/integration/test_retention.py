@@ -305,9 +305,11 @@ def test_cli_holds_and_jobs(tmp_path: Path) -> None:
 
     placed = runner.invoke(
         holds_app,
-        ["add", "--case", "PV-9", "--plate", "1-abc-123", "--camera", "CAM-A"]
-        + ["--start", (old - timedelta(days=1)).date().isoformat()]
-        + ["--end", (old + timedelta(days=1)).isoformat(), *args],
+        [
+            *("add", "--case", "PV-9", "--plate", "1-abc-123", "--camera", "CAM-A"),
+            *("--start", (old - timedelta(days=1)).date().isoformat()),
+            *("--end", (old + timedelta(days=1)).isoformat(), *args),
+        ],
     )
     assert placed.exit_code == 0, placed.output
     listed = runner.invoke(holds_app, ["list", "--json", *args])
@@ -324,9 +326,10 @@ def test_cli_holds_and_jobs(tmp_path: Path) -> None:
 
     released = runner.invoke(holds_app, ["release", str(hold["hold_id"]), *args])
     assert released.exit_code == 0, released.output
-    assert orjson.loads(runner.invoke(jobs_app, ["run", "retention", *args]).output)[
-        "deleted_reads"
-    ] == 1
+    assert (
+        orjson.loads(runner.invoke(jobs_app, ["run", "retention", *args]).output)["deleted_reads"]
+        == 1
+    )
     assert runner.invoke(holds_app, ["release", str(hold["hold_id"]), *args]).exit_code == 1
     assert runner.invoke(jobs_app, ["run", "nope", *args]).exit_code == 2
     refused = runner.invoke(
@@ -344,3 +347,49 @@ def test_cli_holds_and_jobs(tmp_path: Path) -> None:
     assert actions.count("retention.purge") == 2 and actions.count("retention.dry_run") == 1
     assert {"hold.place", "hold.list", "hold.release"} <= set(actions)
     assert all(a.startswith("cli:") for a in actors)
+
+
+def test_scheduler_runs_a_job_when_its_time_has_come(store: Fixture) -> None:
+    from veille.service.jobs import JOBS, JobScheduler
+
+    platform = store.platform
+    platform.clock = lambda: NOW
+    scheduler = JobScheduler(platform, clock=lambda: NOW)
+    assert scheduler.due(NOW) == list(JOBS)
+
+    first = scheduler.tick(NOW)
+    assert first["retention"].deleted_reads == sum(not _survives(r) for r in store.reads)
+    assert scheduler.tick(NOW + timedelta(hours=23)) == {}
+    again = scheduler.tick(NOW + timedelta(hours=24))
+    assert again["retention"].deleted_reads == 0
+    assert len(_audit(platform, PURGE)) == 2
+
+
+def test_scheduler_keeps_going_after_a_failed_job(platform: Platform) -> None:
+    from veille.service.jobs import Job, JobScheduler
+
+    calls: list[str] = []
+
+    def broken(_platform, **_kwargs):
+        calls.append("broken")
+        raise RuntimeError("disk full")
+
+    def fine(_platform, **_kwargs):
+        calls.append("fine")
+        return "ok"
+
+    scheduler = JobScheduler(
+        platform,
+        jobs={
+            "broken": Job("broken", timedelta(hours=1), broken),
+            "fine": Job("fine", timedelta(hours=1), fine),
+        },
+        clock=lambda: NOW,
+    )
+    assert scheduler.tick(NOW) == {"fine": "ok"}
+    assert scheduler.last_error == {"broken": "RuntimeError: disk full"}
+    assert scheduler.tick(NOW + timedelta(minutes=30)) == {}  # not retried every poll
+    scheduler.tick(NOW + timedelta(hours=1))
+    assert calls == ["broken", "fine", "broken", "fine"]
+    scheduler.start()  # the thread polls after poll_s (60 s): start and stop cleanly
+    scheduler.stop(timeout=5)

@@ -336,11 +336,6 @@ def test_reimport_as_retired_revokes_the_token(store: SqliteStore):
     assert authenticate_camera(uow=store.uow(), token=token, any_phase=True) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: import_cameras revives a retired camera (phase live + a working token with "
-    "issue_tokens='all'), though set_phase says 'a retired camera stays retired'",
-)
 def test_reimport_does_not_revive_a_retired_camera(store: SqliteStore):
     register(store, "CAM-A")
     retire_camera(actor=ACTOR, uow=store.uow(), camera_id="CAM-A", now=NOW)
@@ -357,11 +352,6 @@ def test_reimport_does_not_revive_a_retired_camera(store: SqliteStore):
         assert authenticate_camera(uow=store.uow(), token=token) is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a camera created already retired is issued an ingest token "
-    "(rotate_token: 'a retired camera gets no credential')",
-)
 def test_camera_imported_as_retired_gets_no_token(store: SqliteStore):
     report = import_cameras(
         actor=ACTOR, uow=store.uow(), records=lines(camera("CAM-R", phase="retired")), now=NOW
@@ -470,12 +460,6 @@ def test_rejected_items_report_their_read_id_and_errors(store: SqliteStore):
     assert {e["field"] for e in item.as_dict()["errors"]} == {"lane", "plate"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="BUG: parse_read raises TypeError on an unhashable direction/kind, so validate_batch "
-    "fails the whole batch (good reads lost, nothing dead-lettered) instead of rejecting one item",
-)
 def test_one_malformed_item_does_not_sink_the_batch(store: SqliteStore):
     good = make_read("CAM-A")
     bad = make_read("CAM-A", direction=["approaching"])

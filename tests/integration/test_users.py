@@ -15,6 +15,7 @@ from veille.domain.access import Role
 from veille.domain.audit import system_actor
 from veille.domain.users import User
 from veille.service.users import (
+    REFUSED,
     LockoutPolicy,
     SignInRefused,
     UserError,
@@ -162,13 +163,13 @@ def test_sign_in_with_the_right_password(store: SqliteStore, admin: User):
 def test_unknown_user_and_wrong_password_give_the_same_message(store: SqliteStore, admin: User):
     wrong_password = refused(store, WRONG, NOW)
     unknown_user = refused(store, ADMIN_PASSWORD, NOW, username="nobody")
-    assert wrong_password == unknown_user == "wrong username or password"
+    assert wrong_password == unknown_user == REFUSED
 
 
 def test_lock_out_after_five_failures(store: SqliteStore, admin: User):
     for minute in range(4):
         assert refused(store, WRONG, NOW + timedelta(minutes=minute)) == (
-            "wrong username or password"
+            REFUSED
         )
     assert stored_user(store, admin.user_id).failed_logins == 4
     fifth = NOW + timedelta(minutes=4)
@@ -184,12 +185,6 @@ def test_lock_out_after_five_failures(store: SqliteStore, admin: User):
     assert (cleared.failed_logins, cleared.locked_until) == (0, None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the 'account locked' message is only ever given for existing users, so five "
-    "failed sign-ins tell whether a username exists (SignInRefused: 'never says whether the "
-    "user exists')",
-)
 def test_lock_out_does_not_reveal_whether_the_user_exists(store: SqliteStore, admin: User):
     for _ in range(5):
         refused(store, WRONG, NOW)
@@ -229,7 +224,7 @@ def test_deleted_user_cannot_sign_in(store: SqliteStore, admin: User):
     with store.uow() as uow:
         uow.users.update(dataclasses.replace(user, deleted_at=NOW))
         uow.commit()
-    assert refused(store, ADMIN_PASSWORD, NOW) == "wrong username or password"
+    assert refused(store, ADMIN_PASSWORD, NOW) == REFUSED
 
 
 # --- tokens -----------------------------------------------------------------------------

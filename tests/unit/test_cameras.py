@@ -113,11 +113,6 @@ def test_camera_id_pattern(camera_id: str):
     assert "1–64" in error.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: blank vendor/protocol ('  ') become '' instead of the defaults; a CSV "
-    "export and re-import then changes them (empty cell -> default)",
-)
 def test_blank_vendor_and_protocol_take_the_defaults():
     camera = camera_from_record(record(vendor="  ", protocol="\r"), now=NOW)
     assert (camera.vendor, camera.protocol) == ("unknown", "veille-json")
@@ -320,10 +315,6 @@ def test_csv_quoted_cells_keep_commas():
     assert rows[0][1]["name"] == "Loi, sortie 3"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): a quoted cell spanning lines is reported at its last line, not its first",
-)
 def test_csv_line_number_of_a_record_spanning_lines_is_where_it_starts():
     text = HEADER + "\n" + csv_row(name='"Loi\nsortie 3"') + "\n"
     rows = decode_csv(text)
@@ -430,11 +421,6 @@ def test_geojson_item_that_is_not_a_feature():
     assert "Feature" in error.reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a non-object geometry or properties crashes decode_geojson "
-    "(AttributeError / ValueError / silently dict('ab')) instead of ImportFormatError",
-)
 @pytest.mark.parametrize(
     "bad",
     [
@@ -460,9 +446,7 @@ def test_decode_records_numbers_records_and_refuses_non_objects():
 
 camera_ids = st.from_regex(CAMERA_ID, fullmatch=True)
 free_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=20)
-# Blank-but-not-empty vendor/protocol are a known bug (see the xfail above): keep them out
-# of the round trip so that it checks everything else.
-vendor_text = free_text.filter(lambda t: t == "" or t.strip() != "")
+vendor_text = free_text
 cameras = st.builds(
     lambda cid, name, lat, lon, heading, zone, province, vendor, protocol, phase: (
         camera_from_record(

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 POLICY = RetentionPolicy()
-PLATES = ["1ABC123", "2XYZ999", "AB123CD", "M AB1234".replace(" ", "")]
+PLATES = ["1ABC123", "2XYZ999", "AB123CD", "MAB1234"]
 CAMERAS = ["BXL-001", "BXL-002", "ANT-007"]
 
 moments = st.datetimes(
@@ -50,7 +50,9 @@ def test_default_policy_keeps_twelve_months() -> None:
     assert POLICY.cutoff(NOW) == NOW - timedelta(days=365)
 
 
-@given(captured=moments, plate=plates, camera=cameras, hs=st.lists(holds(), max_size=4), age=max_ages)
+@given(
+    captured=moments, plate=plates, camera=cameras, hs=st.lists(holds(), max_size=4), age=max_ages
+)
 def test_nothing_younger_than_the_cutoff_is_deleted(captured, plate, camera, hs, age) -> None:
     policy = RetentionPolicy(max_age=age)
     if captured >= policy.cutoff(NOW):
@@ -59,7 +61,9 @@ def test_nothing_younger_than_the_cutoff_is_deleted(captured, plate, camera, hs,
         )
 
 
-@given(captured=moments, plate=plates, camera=cameras, hs=st.lists(holds(), max_size=4), age=max_ages)
+@given(
+    captured=moments, plate=plates, camera=cameras, hs=st.lists(holds(), max_size=4), age=max_ages
+)
 def test_older_reads_are_deleted_unless_an_active_hold_keeps_them(
     captured, plate, camera, hs, age
 ) -> None:
@@ -105,7 +109,13 @@ def test_released_hold_keeps_nothing() -> None:
     assert kept_by(**args, holds=[hold]) == hold
     assert not must_delete(**args, now=NOW, policy=POLICY, holds=[hold])
     released = Hold(
-        1, "PV-1", frozenset({"1ABC123"}), frozenset(), old, old + timedelta(days=1), released_at=NOW
+        1,
+        "PV-1",
+        frozenset({"1ABC123"}),
+        frozenset(),
+        old,
+        old + timedelta(days=1),
+        released_at=NOW,
     )
     assert kept_by(**args, holds=[released]) is None
     assert must_delete(**args, now=NOW, policy=POLICY, holds=[released])
@@ -131,4 +141,6 @@ def test_check_hold_refuses(case_ref, plates_, cameras_, days, reason) -> None:
 
 
 def test_check_hold_accepts_camera_only_hold() -> None:
-    check_hold(case_ref="PV-1", plates=[], camera_ids=["BXL-001"], start=NOW, end=NOW + timedelta(1))
+    check_hold(
+        case_ref="PV-1", plates=[], camera_ids=["BXL-001"], start=NOW, end=NOW + timedelta(1)
+    )

@@ -44,12 +44,15 @@ def decode_csv(text: str) -> list[tuple[str, dict[str, Any]]]:
     if unknown:
         raise ImportFormatError("line 1", f"unknown column(s): {', '.join(sorted(unknown))}")
     out = []
+    start = reader.line_num + 1  # a record starts on the line after the previous one ended
     for row in reader:
+        where = f"line {start}"
+        start = reader.line_num + 1
         if None in row:  # more cells than header columns
-            raise ImportFormatError(f"line {reader.line_num}", "more cells than columns")
+            raise ImportFormatError(where, "more cells than columns")
         if not any((v or "").strip() for v in row.values()):
             continue
-        out.append((f"line {reader.line_num}", {k: (v or "").strip() for k, v in row.items()}))
+        out.append((where, {k: (v or "").strip() for k, v in row.items()}))
     return out
 
 
@@ -69,11 +72,21 @@ def decode_geojson(text: str) -> list[tuple[str, dict[str, Any]]]:
         where = f"feature {i}"
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             raise ImportFormatError(where, "must be a GeoJSON Feature")
-        geometry = feature.get("geometry") or {}
-        coords = geometry.get("coordinates")
-        if geometry.get("type") != "Point" or not isinstance(coords, list) or len(coords) < 2:
+        geometry = feature.get("geometry")
+        coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+        if (
+            not isinstance(geometry, dict)
+            or geometry.get("type") != "Point"
+            or not isinstance(coords, list)
+            or len(coords) < 2
+        ):
             raise ImportFormatError(where, "geometry must be a Point [lon, lat]")
-        props = dict(feature.get("properties") or {})
+        properties = feature.get("properties")
+        if properties is None:
+            properties = {}
+        if not isinstance(properties, dict):
+            raise ImportFormatError(where, "properties must be an object")
+        props = dict(properties)
         if "camera_id" not in props and feature.get("id") is not None:
             props["camera_id"] = feature["id"]
         props["lon"], props["lat"] = coords[0], coords[1]

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from veille.bench.ingest import LETTERS, machine_description
 from veille.domain.plates import canonical
 from veille.domain.retention import RetentionPolicy
 from veille.service.ingest import STORED, validate_batch
+from veille.service.jobs import RETENTION_BATCH_SIZE, RETENTION_PAUSE_S
 from veille.service.retention import RetentionReport, run_retention
 
 
@@ -32,10 +33,14 @@ class RetentionBenchConfig:
     batch: int = 1000  # reads per ingest submission
     submitters: int = 4  # concurrent submitting threads (requests in flight)
     baseline_reads: int = 100_000  # reads ingested to measure the rate without the job
-    job_batch_size: int = 2000
-    pause_s: float = 0.0
+    job_batch_size: int = RETENTION_BATCH_SIZE  # as the scheduled job runs
+    pause_s: float = RETENTION_PAUSE_S
     synchronous: str = "FULL"
     seed: int = 11
+
+
+# country, confidence, direction, lane, make, colour, type, details
+_CONSTANT = ("BE", 0.9, "approaching", 1, None, None, None, None)
 
 
 def _prefill(platform: Any, config: RetentionBenchConfig, now: datetime) -> dict[str, Any]:
@@ -63,10 +68,8 @@ def _prefill(platform: Any, config: RetentionBenchConfig, now: datetime) -> dict
             rid = uuid.UUID(int=rng.getrandbits(128), version=4).bytes
             plate = rng.choice(plates)
             micros = to_micros(captured)
-            rows.append(
-                (rid, f"BENCH-{i % 450:05d}", micros, micros, plate, plate, canonical(plate))
-                + ("BE", 0.9, "approaching", 1, None, None, None, None)
-            )
+            camera = f"BENCH-{i % 450:05d}"
+            rows.append((rid, camera, micros, micros, plate, plate, canonical(plate), *_CONSTANT))
             if i < config.old_reads and rng.random() < config.old_image_share:
                 for position, kind in enumerate(("plate", "overview")):
                     data = f"{kind} image of read {i}".encode()
@@ -262,9 +265,18 @@ def print_table(result: dict[str, Any]) -> None:
         ("ingest reads/s without the job", f"{before['reads_per_s']:,}"),
         ("ingest reads/s while the job runs", f"{during['reads_per_s']:,}"),
         ("ratio during / without", f"{result['ratio']:.2f}"),
-        ("batch latency p50 without / during (ms)", f"{before['batch_p50_ms']}/{during['batch_p50_ms']}"),
-        ("batch latency p99 without / during (ms)", f"{before['batch_p99_ms']}/{during['batch_p99_ms']}"),
-        ("batch latency max without / during (ms)", f"{before['batch_max_ms']}/{during['batch_max_ms']}"),
+        (
+            "batch latency p50 without / during (ms)",
+            f"{before['batch_p50_ms']}/{during['batch_p50_ms']}",
+        ),
+        (
+            "batch latency p99 without / during (ms)",
+            f"{before['batch_p99_ms']}/{during['batch_p99_ms']}",
+        ),
+        (
+            "batch latency max without / during (ms)",
+            f"{before['batch_max_ms']}/{during['batch_max_ms']}",
+        ),
         ("job: reads deleted", f"{job['deleted_reads']:,}"),
         ("job: image files deleted", f"{job['deleted_image_files']:,}"),
         ("job: seconds", f"{job['seconds']}"),

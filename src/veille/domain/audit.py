@@ -109,28 +109,26 @@ def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
     records come out of sequence order.
     """
     problems: list[ChainProblem] = []
-    previous: AuditRecord | None = None
+    hashes: dict[int, str] = {0: GENESIS_HASH}  # seq -> hash of the records seen so far
+    highest = 0
     for record in records:
-        expected_seq = previous.seq + 1 if previous else 1
-        expected_prev = previous.hash if previous else GENESIS_HASH
-        own = chain_hash(record.seq, record.entry, record.prev_hash)
-        if own != record.hash:
+        if chain_hash(record.seq, record.entry, record.prev_hash) != record.hash:
             problems.append(
                 ChainProblem(record.seq, "edited", "content does not match its stored hash")
             )
-        if previous is not None and record.seq < previous.seq:
-            problems.append(
-                ChainProblem(record.seq, "reordered", f"comes after record {previous.seq}")
-            )
-        elif previous is not None and record.seq == previous.seq:
+        if record.seq in hashes:
             problems.append(ChainProblem(record.seq, "inserted", "repeats a sequence number"))
-        elif record.seq > expected_seq:
+        elif record.seq < highest:
+            problems.append(
+                ChainProblem(record.seq, "reordered", f"comes after record {highest}")
+            )
+        elif record.seq > highest + 1:
             problems.append(
                 ChainProblem(
-                    record.seq, "deleted", f"records {expected_seq}–{record.seq - 1} are missing"
+                    record.seq, "deleted", f"records {highest + 1}–{record.seq - 1} are missing"
                 )
             )
-        elif record.prev_hash != expected_prev:
+        elif record.prev_hash != hashes[record.seq - 1]:
             problems.append(
                 ChainProblem(
                     record.seq,
@@ -138,5 +136,6 @@ def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
                     "does not link to the record before it (a record was replaced or inserted)",
                 )
             )
-        previous = record
+        hashes.setdefault(record.seq, record.hash)
+        highest = max(highest, record.seq)
     return problems

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ VEHICLE_FIELDS = ("make", "colour", "type")
 MAX_PLATE_RAW = 32
 MAX_CANDIDATES = 10
 MAX_IMAGES = 4
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
 _KNOWN_FIELDS = frozenset(
     {
         "read_id",
@@ -183,11 +185,13 @@ def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
         if not isinstance(item, dict):
             errors.append(FieldError(where, "must be an object with plate and confidence"))
             continue
-        plate = _text(item.get("plate"), f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
+        raw = item.get("plate")
         conf = _confidence(item.get("confidence"), f"{where}.confidence", errors)
-        if plate is None or not normalise(plate):
+        if raw is None or (isinstance(raw, str) and not normalise(raw)):
             errors.append(FieldError(f"{where}.plate", "missing or has no letters or digits"))
-        elif conf is not None:
+            continue
+        plate = _text(raw, f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
+        if plate is not None and conf is not None:
             out.append(Candidate(normalise(plate), conf))
     return tuple(out)
 
@@ -209,11 +213,11 @@ def _images(value: Any, rules: ReadRules, errors: list[FieldError]):
             errors.append(FieldError(where, "must be an object"))
             continue
         kind = item.get("kind", "other")
-        if kind not in IMAGE_KINDS:
+        if not isinstance(kind, str) or kind not in IMAGE_KINDS:
             errors.append(FieldError(f"{where}.kind", f"must be one of {sorted(IMAGE_KINDS)}"))
             continue
         ctype = item.get("content_type", "image/jpeg")
-        if ctype not in IMAGE_TYPES:
+        if not isinstance(ctype, str) or ctype not in IMAGE_TYPES:
             errors.append(
                 FieldError(f"{where}.content_type", f"must be one of {sorted(IMAGE_TYPES)}")
             )
@@ -310,20 +314,25 @@ def parse_read(
             elif captured_at < now - rules.max_age:
                 errors.append(FieldError("captured_at", f"is older than {rules.max_age.days} days"))
 
-    plate_raw = _text(payload.get("plate"), "plate", errors, max_len=MAX_PLATE_RAW)
-    plate = normalise(plate_raw) if plate_raw else ""
-    if "plate" not in payload or payload.get("plate") is None:
+    raw_plate = payload.get("plate")
+    plate_raw: str | None = None
+    plate = ""
+    if raw_plate is None:
         errors.append(FieldError("plate", "is required"))
-    elif plate_raw is not None and not plate:
-        errors.append(FieldError("plate", "has no letters or digits"))
-    elif plate_raw is None and isinstance(payload.get("plate"), str):
-        errors.append(FieldError("plate", "is empty"))
-    elif len(plate) > 12:
-        errors.append(FieldError("plate", "more than 12 letters and digits"))
+    else:
+        plate_raw = _text(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
+        if plate_raw is not None:
+            plate = normalise(plate_raw)
+            if not plate:
+                errors.append(FieldError("plate", "has no letters or digits"))
+            elif len(plate) > 12:
+                errors.append(FieldError("plate", "more than 12 letters and digits"))
+        elif isinstance(raw_plate, str) and not raw_plate.strip():
+            errors.append(FieldError("plate", "is empty"))
 
     country = payload.get("country")
     if country is not None:
-        if not isinstance(country, str) or len(country) != 2 or not country.isalpha():
+        if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
             errors.append(FieldError("country", "must be a two-letter country code"))
             country = None
         else:
@@ -340,7 +349,7 @@ def parse_read(
     direction = payload.get("direction", "unknown")
     if direction is None:
         direction = "unknown"
-    if direction not in DIRECTIONS:
+    if not isinstance(direction, str) or direction not in DIRECTIONS:
         errors.append(FieldError("direction", f"must be one of {sorted(DIRECTIONS)}"))
 
     lane = payload.get("lane")
@@ -349,7 +358,8 @@ def parse_read(
     ):
         errors.append(FieldError("lane", "must be a whole number from 1 to 99"))
 
-    vehicle = payload.get("vehicle") or {}
+    vehicle = payload.get("vehicle")
+    vehicle = {} if vehicle is None else vehicle
     make = colour = vtype = None
     if not isinstance(vehicle, dict):
         errors.append(FieldError("vehicle", "must be an object with make, colour, type"))
@@ -365,7 +375,8 @@ def parse_read(
 
     images, uploads = _images(payload.get("images"), rules, errors)
 
-    extra = payload.get("extra") or {}
+    extra = payload.get("extra")
+    extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         errors.append(FieldError("extra", "must be an object (vendor fields kept as they are)"))
 

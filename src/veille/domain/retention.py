@@ -68,7 +68,12 @@ class RetentionCandidate:
 
 
 def check_hold(
-    *, case_ref: str, plates: Iterable[str], camera_ids: Iterable[str], start: datetime, end: datetime
+    *,
+    case_ref: str,
+    plates: Iterable[str],
+    camera_ids: Iterable[str],
+    start: datetime,
+    end: datetime,
 ) -> None:
     """Refuse a hold without a case, with an empty period, or with no plate and no camera.
 

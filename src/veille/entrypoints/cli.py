@@ -11,6 +11,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from veille.entrypoints.cli_audit import audit_app
 from veille.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -20,12 +21,15 @@ dead_app = typer.Typer(no_args_is_help=True, help="Rejected payloads kept for in
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print a table (or --json).")
 db_app = typer.Typer(no_args_is_help=True, help="Database maintenance.")
 orgs_app = typer.Typer(no_args_is_help=True, help="Organisations: zones, federal police, parquets.")
+docs_app = typer.Typer(no_args_is_help=True, help="Pages of docs/ generated from the code.")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
 app.add_typer(dead_app, name="dead-letters")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(docs_app, name="docs")
+app.add_typer(audit_app, name="audit")
 
 DataDir = Annotated[
     Path | None,
@@ -640,6 +644,19 @@ def bench_ingest(
         _echo_json(result)
     else:
         print_table(result)
+
+
+@docs_app.command("permissions")
+def docs_permissions() -> None:
+    """Print the API permission matrix (docs/permissions.md) from the code."""
+    import tempfile
+
+    from veille.bootstrap import bootstrap
+    from veille.entrypoints.api.app import create_app
+    from veille.entrypoints.api.matrix import matrix_markdown
+
+    with tempfile.TemporaryDirectory() as tmp:
+        typer.echo(matrix_markdown(create_app(bootstrap(Settings(data_dir=Path(tmp))))), nl=False)
 
 
 def main() -> None:

@@ -346,9 +346,7 @@ def _anchor_problem(anchor: Anchor, stored: str | None, head_seq: int) -> list[C
             )
         ]
     if stored is None:
-        return [
-            ChainProblem(anchor.seq, "deleted", f"the record anchored on {when} is missing")
-        ]
+        return [ChainProblem(anchor.seq, "deleted", f"the record anchored on {when} is missing")]
     if stored != anchor.hash:
         return [
             ChainProblem(

@@ -110,8 +110,17 @@ def import_cameras(
             if existing is None:
                 uow.cameras.add(camera)
                 report.created.append(camera.camera_id)
-                if issue_tokens in ("new", "all"):
+                if issue_tokens in ("new", "all") and camera.phase is not Phase.RETIRED:
                     report.tokens[camera.camera_id] = _issue(uow, camera.camera_id, now)
+                continue
+            if existing.phase is Phase.RETIRED and camera.phase is not Phase.RETIRED:
+                report.problems.append(
+                    ImportProblem(
+                        seen[camera.camera_id],
+                        "phase",
+                        "a retired camera stays retired; register it under a new id",
+                    )
+                )
                 continue
             kept = replace(
                 camera,
@@ -128,6 +137,12 @@ def import_cameras(
                 report.updated.append(camera.camera_id)
             if issue_tokens == "all" and kept.phase is not Phase.RETIRED:
                 report.tokens[camera.camera_id] = _issue(uow, camera.camera_id, now)
+        if report.problems:  # all or nothing: roll back what this import changed
+            report.created.clear()
+            report.updated.clear()
+            report.unchanged.clear()
+            report.tokens.clear()
+            return report
         uow.audit.append(
             AuditEntry(
                 at=now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,6 +13,8 @@ import orjson
 
 from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected, ReadRules, parse_read
 from veille.service.ports import ImageStore, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 STORED = "stored"
 DUPLICATE = "duplicate"
@@ -72,7 +75,12 @@ def validate_batch(
     for index, item in enumerate(items):
         try:
             parsed: ParsedRead = parse_read(item, camera_id=camera_id, now=now, rules=rules)
-        except ReadRejected as rejected:
+        except Exception as failure:  # one bad item must never sink its batch
+            if isinstance(failure, ReadRejected):
+                rejected = failure
+            else:
+                log.exception("validation of item %d from %s failed unexpectedly", index, camera_id)
+                rejected = ReadRejected([FieldError("(read)", "could not be validated; kept")])
             rid = item.get("read_id") if isinstance(item, dict) else None
             batch.rejected.append(
                 RejectedItem(

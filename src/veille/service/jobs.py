@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Batches of 2000 reads with a 50 ms pause after each let the ingest writer in between
+# batches: SQLite's busy handler is not fair, and a job that re-takes the write lock at
+# once starves the writer (docs/retention.md has the measurement).
+RETENTION_BATCH_SIZE = 2000
+RETENTION_PAUSE_S = 0.05
+
 
 @dataclass(frozen=True)
 class Job:
@@ -45,6 +51,8 @@ def retention_job(
         images=platform.images,
         now=platform.clock(),
         policy=retention_policy(platform),
+        batch_size=RETENTION_BATCH_SIZE,
+        pause_s=RETENTION_PAUSE_S,
         dry_run=dry_run,
         should_stop=should_stop,
     )

@@ -48,6 +48,11 @@ class SignInRefused(Exception):
     """Sign-in failed; the message never says whether the user exists."""
 
 
+# One message for every refusal (unknown user, wrong password or code, lock-out), so that
+# an attacker learns nothing about which usernames exist.
+REFUSED = "wrong username, password or one-time code, or the account is locked for a while"
+
+
 @dataclass(frozen=True)
 class LockoutPolicy:
     max_failures: int = 5
@@ -211,7 +216,7 @@ def sign_in(
                 reason="unknown or deleted user",
                 actor=Actor(username=name[:64], role="unknown", ip=ip, user_agent=user_agent),
             )
-            raise SignInRefused("wrong username or password")
+            raise SignInRefused(REFUSED)
         actor = Actor(
             username=user.username,
             role=user.role.value,
@@ -222,7 +227,7 @@ def sign_in(
         )
         if user.locked(now):
             _refuse(uow, now=now, actor=actor, reason="account locked")
-            raise SignInRefused("account locked after repeated failures; try later")
+            raise SignInRefused(REFUSED)
         if not verify_password(user.password_hash, password):
             failures = user.failed_logins + 1
             locked = now + policy.lock_for if failures >= policy.max_failures else None
@@ -235,7 +240,7 @@ def sign_in(
                 actor=actor,
                 reason="wrong password" + (" — account locked" if locked else ""),
             )
-            raise SignInRefused("wrong username or password")
+            raise SignInRefused(REFUSED)
         secret = active_totp_secret(user)
         if secret is None and user.role.value in totp_required_roles:
             _refuse(uow, now=now, actor=actor, reason="second factor required, none enrolled")
@@ -252,7 +257,7 @@ def sign_in(
                 replace(user, failed_logins=0 if locked else failures, locked_until=locked)
             )
             _refuse(uow, now=now, actor=actor, reason="missing or wrong TOTP code")
-            raise SignInRefused("wrong username, password or one-time code")
+            raise SignInRefused(REFUSED)
         user = replace(user, failed_logins=0, locked_until=None)
         uow.users.update(user)
         uow.audit.append(AuditEntry(at=now, actor=actor, action="auth.sign_in"))

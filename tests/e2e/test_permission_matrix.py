@@ -1,0 +1,142 @@
+"""Walk every route with every role, with no credentials, an expired certificate, a revoked
+token, a deleted user's token and a camera token: the answers must follow the matrix."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import register_cameras
+from veille.bootstrap import Platform
+from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.audit import system_actor
+from veille.domain.users import FEDERAL
+from veille.entrypoints.api.app import create_app
+from veille.entrypoints.api.matrix import RouteAccess, matrix_markdown, route_table
+from veille.entrypoints.api.security import CAMERA, PUBLIC
+from veille.service import users as user_service
+
+pytestmark = pytest.mark.e2e
+
+ACTOR = system_actor("test")
+PASSWORD = "a long enough password"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
+
+
+def concrete(path: str) -> str:
+    """A path with placeholders filled by values that exist nowhere (no side effects)."""
+    path = path.replace("{phase}", "testing")
+    return re.sub(r"\{[^}]+\}", "999999", path)
+
+
+def call(client: TestClient, row: RouteAccess, headers: dict[str, str]):
+    return client.request(row.method, concrete(row.path), headers=headers, json={})
+
+
+@pytest.fixture
+def people(platform: Platform) -> dict[str, int]:
+    """One designated, trained user per role (prosecutor in a judicial district)."""
+    now = platform.clock()
+    user_service.ensure_organisation(uow=platform.uow(), org=replace(FEDERAL, created_at=now))
+    user_service.create_organisation(
+        uow=platform.uow(), org_id="parquet-bxl", name="Parquet de Bruxelles", kind="judicial",
+        scope=Scope(ScopeKind.DISTRICT, "Bruxelles"), now=now, actor=ACTOR,
+    )
+    ids = {}
+    for role in Role:
+        user = user_service.create_user(
+            uow=platform.uow(), username=f"u-{role.value}", password=PASSWORD, role=role,
+            org_id="parquet-bxl" if role is Role.PROSECUTOR else "federal", now=now,
+            designated=True, training_expires=now + timedelta(days=365), actor=ACTOR,
+        )
+        ids[role.value] = user.user_id
+    return ids
+
+
+def bearer(platform: Platform, user_id: int) -> dict[str, str]:
+    token, _ = user_service.issue_token(uow=platform.uow(), user_id=user_id, now=platform.clock())
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_every_route_answers_as_the_matrix_says(client, platform, people):
+    rows = route_table(client.app)
+    assert len(rows) >= 30
+    for row in rows:
+        anonymous = call(client, row, {})
+        if row.access == PUBLIC:
+            assert anonymous.status_code not in (401, 403), row
+        else:
+            assert anonymous.status_code == 401, (row, anonymous.text)
+        for role in Role:
+            resp = call(client, row, bearer(platform, people[role.value]))
+            if row.access == CAMERA:
+                assert resp.status_code == 401, (row, role)  # a user is not a camera
+            elif row.allows(role):
+                assert resp.status_code not in (401, 403), (row, role, resp.text)
+            else:
+                assert resp.status_code == 403, (row, role, resp.text)
+                assert resp.json()["error"]["code"] == "forbidden"
+
+
+def test_expired_or_missing_training_blocks_every_data_route(client, platform, people):
+    data_rows = [r for r in route_table(client.app) if r.needs_training]
+    assert data_rows
+    for when in (platform.clock() - timedelta(days=1), None):
+        user_service.update_user(
+            uow=platform.uow(), user_id=people["investigator"], now=platform.clock(),
+            actor=ACTOR, training_expires=when, clear_training=when is None,
+        )
+        for row in data_rows:
+            resp = call(client, row, bearer(platform, people["investigator"]))
+            assert resp.status_code == 403, row
+            assert "training" in resp.json()["error"]["message"]
+    # and a user who is not designated is refused as well
+    user_service.update_user(
+        uow=platform.uow(), user_id=people["supervisor"], now=platform.clock(), actor=ACTOR,
+        designated=False,
+    )
+    search = next(r for r in data_rows if r.path == "/api/v1/search/plate")
+    resp = call(client, search, bearer(platform, people["supervisor"]))
+    assert resp.status_code == 403 and "designated" in resp.json()["error"]["message"]
+
+
+def test_revoked_token_and_deleted_user_get_401_everywhere(client, platform, people):
+    rows = [r for r in route_table(client.app) if r.access not in (PUBLIC, CAMERA)]
+    headers = bearer(platform, people["administrator"])
+    assert client.post("/api/v1/auth/sign-out", headers=headers).status_code == 200
+    for row in rows:
+        assert call(client, row, headers).status_code == 401, row
+    auditor = bearer(platform, people["auditor"])
+    assert client.get("/api/v1/auth/me", headers=auditor).status_code == 200
+    user_service.delete_user(
+        uow=platform.uow(), user_id=people["auditor"], now=platform.clock(), actor=ACTOR
+    )
+    for row in rows:
+        assert call(client, row, auditor).status_code == 401, row
+
+
+def test_camera_token_opens_no_user_route(client, platform, people):
+    cam = register_cameras(platform, "CAM-M")["CAM-M"]
+    for row in route_table(client.app):
+        if row.access not in (PUBLIC, CAMERA):
+            assert call(client, row, cam.headers).status_code == 401, row
+
+
+def test_an_undeclared_route_stops_the_app_from_starting(platform):
+    app = create_app(platform)
+    app.add_api_route("/api/v1/forgotten", lambda: {"oops": True}, methods=["GET"])
+    from veille.entrypoints.api.security import assert_every_route_declared
+
+    with pytest.raises(RuntimeError, match="/api/v1/forgotten"):
+        assert_every_route_declared(app)
+
+
+def test_published_matrix_matches_the_code(client):
+    assert DOCS.read_text(encoding="utf-8") == matrix_markdown(client.app), (
+        "docs/permissions.md is stale: run `veille docs permissions > docs/permissions.md`"
+    )

@@ -44,15 +44,26 @@ def people(platform: Platform) -> dict[str, int]:
     now = platform.clock()
     user_service.ensure_organisation(uow=platform.uow(), org=replace(FEDERAL, created_at=now))
     user_service.create_organisation(
-        uow=platform.uow(), org_id="parquet-bxl", name="Parquet de Bruxelles", kind="judicial",
-        scope=Scope(ScopeKind.DISTRICT, "Bruxelles"), now=now, actor=ACTOR,
+        uow=platform.uow(),
+        org_id="parquet-bxl",
+        name="Parquet de Bruxelles",
+        kind="judicial",
+        scope=Scope(ScopeKind.DISTRICT, "Bruxelles"),
+        now=now,
+        actor=ACTOR,
     )
     ids = {}
     for role in Role:
         user = user_service.create_user(
-            uow=platform.uow(), username=f"u-{role.value}", password=PASSWORD, role=role,
-            org_id="parquet-bxl" if role is Role.PROSECUTOR else "federal", now=now,
-            designated=True, training_expires=now + timedelta(days=365), actor=ACTOR,
+            uow=platform.uow(),
+            username=f"u-{role.value}",
+            password=PASSWORD,
+            role=role,
+            org_id="parquet-bxl" if role is Role.PROSECUTOR else "federal",
+            now=now,
+            designated=True,
+            training_expires=now + timedelta(days=365),
+            actor=ACTOR,
         )
         ids[role.value] = user.user_id
     return ids
@@ -88,8 +99,12 @@ def test_expired_or_missing_training_blocks_every_data_route(client, platform, p
     assert data_rows
     for when in (platform.clock() - timedelta(days=1), None):
         user_service.update_user(
-            uow=platform.uow(), user_id=people["investigator"], now=platform.clock(),
-            actor=ACTOR, training_expires=when, clear_training=when is None,
+            uow=platform.uow(),
+            user_id=people["investigator"],
+            now=platform.clock(),
+            actor=ACTOR,
+            training_expires=when,
+            clear_training=when is None,
         )
         for row in data_rows:
             resp = call(client, row, bearer(platform, people["investigator"]))
@@ -97,7 +112,10 @@ def test_expired_or_missing_training_blocks_every_data_route(client, platform, p
             assert "training" in resp.json()["error"]["message"]
     # and a user who is not designated is refused as well
     user_service.update_user(
-        uow=platform.uow(), user_id=people["supervisor"], now=platform.clock(), actor=ACTOR,
+        uow=platform.uow(),
+        user_id=people["supervisor"],
+        now=platform.clock(),
+        actor=ACTOR,
         designated=False,
     )
     search = next(r for r in data_rows if r.path == "/api/v1/search/plate")

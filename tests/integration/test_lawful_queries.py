@@ -49,8 +49,13 @@ CAMERAS = [
 
 def principal(user_id: int = 7, scope: Scope = Scope(ScopeKind.NATIONAL)) -> Principal:
     return Principal(
-        user_id=user_id, username=f"inv{user_id}", role=Role.INVESTIGATOR, org_id="federal",
-        scope=scope, designated=True, training_expires=NOW + timedelta(days=300),
+        user_id=user_id,
+        username=f"inv{user_id}",
+        role=Role.INVESTIGATOR,
+        org_id="federal",
+        scope=scope,
+        designated=True,
+        training_expires=NOW + timedelta(days=300),
     )
 
 
@@ -60,8 +65,19 @@ def make_store(folder: Path) -> SqliteStore:
     with store.uow() as uow:
         for cid, zone, lat, lon in CAMERAS:
             uow.cameras.add(
-                Camera(cid, cid, lat, lon, None, zone, "Bruxelles-Capitale", "v", "veille-json",
-                       Phase.LIVE, NOW - timedelta(days=400))
+                Camera(
+                    cid,
+                    cid,
+                    lat,
+                    lon,
+                    None,
+                    zone,
+                    "Bruxelles-Capitale",
+                    "v",
+                    "veille-json",
+                    Phase.LIVE,
+                    NOW - timedelta(days=400),
+                )
             )
         uow.commit()
     return store
@@ -77,8 +93,12 @@ def add_reads(store: SqliteStore, rng: random.Random, n: int) -> list[Read]:
                 read_id=uuid.UUID(int=rng.getrandbits(128), version=4),
                 camera_id=rng.choice(CAMERAS)[0],
                 captured_at=NOW - age,
-                plate_raw=plate, plate=plate, plate_canonical=canonical(plate), country="BE",
-                confidence=0.9, received_at=NOW - age,
+                plate_raw=plate,
+                plate=plate,
+                plate_canonical=canonical(plate),
+                country="BE",
+                confidence=0.9,
+                received_at=NOW - age,
             )
         )
     with store.uow() as uow:
@@ -96,12 +116,26 @@ def approve(store: SqliteStore, auth: Authorization) -> Authorization:
 
 def authorization(**kw) -> Authorization:
     base = dict(
-        auth_id=0, case_ref="PV-2026-001", purpose=PURPOSE, justification="x" * 30,
-        district="Bruxelles", requested_by=7, requested_by_name="inv7", requested_at=NOW,
-        investigators=frozenset({7}), plates=frozenset(), camera_ids=frozenset(), area=None,
-        period_start=NOW - timedelta(days=200), period_end=NOW - timedelta(days=100),
-        hold_requested=False, status=AuthorizationStatus.APPROVED, decided_by=99,
-        decided_by_name="proc", decided_at=NOW, decision_reasons="reasoned",
+        auth_id=0,
+        case_ref="PV-2026-001",
+        purpose=PURPOSE,
+        justification="x" * 30,
+        district="Bruxelles",
+        requested_by=7,
+        requested_by_name="inv7",
+        requested_at=NOW,
+        investigators=frozenset({7}),
+        plates=frozenset(),
+        camera_ids=frozenset(),
+        area=None,
+        period_start=NOW - timedelta(days=200),
+        period_end=NOW - timedelta(days=100),
+        hold_requested=False,
+        status=AuthorizationStatus.APPROVED,
+        decided_by=99,
+        decided_by_name="proc",
+        decided_at=NOW,
+        decision_reasons="reasoned",
         expires_at=NOW + timedelta(days=30),
     )
     base.update(kw)
@@ -110,8 +144,13 @@ def authorization(**kw) -> Authorization:
 
 def lawful(store, who, *, execute, purpose=PURPOSE, case_ref="PV-2026-001", now=NOW):
     return run_query(
-        uow_factory=store.uow, ctx=QueryContext(who, purpose, case_ref), now=now, policy=POLICY,
-        action="reads.search.test", params={}, execute=execute,
+        uow_factory=store.uow,
+        ctx=QueryContext(who, purpose, case_ref),
+        now=now,
+        policy=POLICY,
+        action="reads.search.test",
+        params={},
+        execute=execute,
     )
 
 
@@ -148,8 +187,9 @@ auth_strategy = st.builds(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 10_000), auths=st.lists(auth_strategy, max_size=3),
-       zone_scope=st.booleans())
+@given(
+    seed=st.integers(0, 10_000), auths=st.lists(auth_strategy, max_size=3), zone_scope=st.booleans()
+)
 def test_no_query_returns_a_read_older_than_the_window_unless_an_authorization_covers_it(
     seed, auths, zone_scope
 ):
@@ -158,17 +198,32 @@ def test_no_query_returns_a_read_older_than_the_window_unless_an_authorization_c
         store = make_store(Path(tmp))
         add_reads(store, rng, 150)
         stored = [approve(store, a) for a in auths]
-        who = principal(7, Scope(ScopeKind.ZONE, "Midi") if zone_scope else Scope(ScopeKind.NATIONAL))
+        who = principal(
+            7, Scope(ScopeKind.ZONE, "Midi") if zone_scope else Scope(ScopeKind.NATIONAL)
+        )
         positions = {c[0]: (c[2], c[3]) for c in CAMERAS}
         zones = {c[0]: c[1] for c in CAMERAS}
         queries = [
             lambda a: everything(a),
-            lambda a: plate_history(access=a, plate="1ABC123", start=NOW - timedelta(days=400),
-                                    end=NOW, lookalike=False, canonical=canonical("1ABC123")),
-            lambda a: plate_history(access=a, plate="1ABC123", start=NOW - timedelta(days=400),
-                                    end=NOW, lookalike=True, canonical=canonical("1ABC123")),
-            lambda a: camera_history(access=a, camera_id="C-MIDI-1",
-                                     start=NOW - timedelta(days=400), end=NOW),
+            lambda a: plate_history(
+                access=a,
+                plate="1ABC123",
+                start=NOW - timedelta(days=400),
+                end=NOW,
+                lookalike=False,
+                canonical=canonical("1ABC123"),
+            ),
+            lambda a: plate_history(
+                access=a,
+                plate="1ABC123",
+                start=NOW - timedelta(days=400),
+                end=NOW,
+                lookalike=True,
+                canonical=canonical("1ABC123"),
+            ),
+            lambda a: camera_history(
+                access=a, camera_id="C-MIDI-1", start=NOW - timedelta(days=400), end=NOW
+            ),
         ]
         for query in queries:
             result = lawful(store, who, execute=query)
@@ -176,7 +231,8 @@ def test_no_query_returns_a_read_older_than_the_window_unless_an_authorization_c
                 plate = item.plate if isinstance(item, Read) else item["plate"]
                 camera_id = item.camera_id if isinstance(item, Read) else item["camera_id"]
                 captured = (
-                    item.captured_at if isinstance(item, Read)
+                    item.captured_at
+                    if isinstance(item, Read)
                     else datetime.fromisoformat(item["captured_at"].replace("Z", "+00:00"))
                 )
                 if zone_scope:
@@ -186,8 +242,9 @@ def test_no_query_returns_a_read_older_than_the_window_unless_an_authorization_c
                 lat, lon = positions[camera_id]
                 assert any(
                     a.usable_by(7, NOW)
-                    and a.covers(plate=plate, camera_id=camera_id, lat=lat, lon=lon,
-                                 captured_at=captured)
+                    and a.covers(
+                        plate=plate, camera_id=camera_id, lat=lat, lon=lon, captured_at=captured
+                    )
                     for a in stored
                 ), f"{plate} at {camera_id} {captured} returned without cover"
         store.close()
@@ -204,7 +261,8 @@ def test_window_hides_old_reads_and_an_authorization_opens_exactly_its_cover(tmp
     auth = approve(store, authorization(plates=frozenset({"2XYZ999"})))
     seen = lawful(store, who, execute=lambda a: (everything(a)[0], 0))
     opened = {
-        r.read_id for r in reads
+        r.read_id
+        for r in reads
         if r.plate == "2XYZ999" and auth.period_start <= r.captured_at < auth.period_end
     }
     assert opened, "the fixture should hold old reads of that plate"
@@ -256,9 +314,16 @@ def test_each_search_leaves_exactly_one_audit_record_with_who_why_and_count(tmp_
     add_reads(store, random.Random(4), 200)
     auth = approve(store, authorization(plates=frozenset({"1ABC123"})))
     found = lawful(
-        store, principal(),
-        execute=lambda a: plate_history(access=a, plate="1ABC123", start=NOW - timedelta(days=400),
-                                        end=NOW, lookalike=False, canonical=canonical("1ABC123")),
+        store,
+        principal(),
+        execute=lambda a: plate_history(
+            access=a,
+            plate="1ABC123",
+            start=NOW - timedelta(days=400),
+            end=NOW,
+            lookalike=False,
+            canonical=canonical("1ABC123"),
+        ),
     )
     records = audit_records(store)
     assert len(records) == 1

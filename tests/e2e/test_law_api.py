@@ -305,7 +305,7 @@ def test_totp_required_role_and_codes(client, platform, org_setup):
 
 
 def test_self_enrolment_is_pending_until_confirmed(client, platform, org_setup):
-    user, headers = make_user(platform, "olga", Role.OPERATOR)
+    _, headers = make_user(platform, "olga", Role.OPERATOR)
     enrol = client.post("/api/v1/auth/totp/enrol", headers=headers).json()
     assert enrol["otpauth_uri"].startswith("otpauth://totp/Veille:olga")
     # still pending: password alone signs in

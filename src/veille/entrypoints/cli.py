@@ -119,6 +119,11 @@ def simulate(
         list[str] | None,
         typer.Option(help="Inject a scenario: route, convoy, near-point, misread, clone."),
     ] = None,
+    fast: Annotated[
+        bool, typer.Option(help="As fast as the server takes it: a history ending about now.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option(help="Reads per request at most (1–1000).")] = 200,
+    concurrency: Annotated[int, typer.Option(help="Parallel HTTP connections.")] = 8,
 ) -> None:
     """Drive simulated cameras against a running server, as the cameras themselves would."""
     from veille.entrypoints.mainjob import simulate_against
@@ -138,6 +143,9 @@ def simulate(
             duration=duration,
             total=total,
             scenarios=scenario or [],
+            realtime=not fast,
+            batch_size=batch_size,
+            concurrency=concurrency,
         )
     )
 
@@ -657,6 +665,14 @@ def docs_permissions() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         typer.echo(matrix_markdown(create_app(bootstrap(Settings(data_dir=Path(tmp))))), nl=False)
+
+
+@docs_app.command("configuration")
+def docs_configuration() -> None:
+    """Print the settings reference (docs/configuration.md) from the code."""
+    from veille.settings import settings_markdown
+
+    typer.echo(settings_markdown(), nl=False)
 
 
 def main() -> None:

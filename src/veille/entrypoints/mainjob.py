@@ -190,6 +190,9 @@ def simulate_against(
     duration: float | None,
     total: int | None,
     scenarios: list[str],
+    realtime: bool = True,
+    batch_size: int = 200,
+    concurrency: int = 8,
 ) -> int:
     """`veille simulate`: drive the cameras against a server that is already running."""
     config = SimulationConfig(
@@ -199,6 +202,9 @@ def simulate_against(
         duration_s=duration,
         total=total,
         scenarios=tuple(scenarios),
+        realtime=realtime,
+        batch_size=batch_size,
+        concurrency=concurrency,
     )
     progress = ProgressLine(sys.stdout)
     report = _run_until_interrupted(

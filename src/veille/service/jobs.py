@@ -35,8 +35,8 @@ class Job:
 
 
 def retention_policy(platform: Platform) -> RetentionPolicy:
-    """The maximum retention of the settings (VEILLE_MAX_READ_AGE_DAYS)."""
-    return RetentionPolicy(max_age=timedelta(days=platform.settings.max_read_age_days))
+    """The maximum retention of the settings (VEILLE_MAX_RETENTION_DAYS)."""
+    return RetentionPolicy(max_age=timedelta(days=platform.settings.max_retention_days))
 
 
 def retention_job(

@@ -45,7 +45,8 @@ def matrix_markdown(app: FastAPI) -> str:
     lines = [
         "# Permission matrix",
         "",
-        "Generated from the code by `veille docs permissions`; `tests/e2e/test_permission_matrix.py`",
+        "Generated from the code by `veille docs permissions`;"
+        " `tests/e2e/test_permission_matrix.py`",
         "calls every route with every role and checks this table. ✓ = allowed, · = refused",
         "(403). Without credentials every route but the public ones answers 401; `camera`",
         "routes take only a camera's ingest token. Routes marked † also need the user to be",

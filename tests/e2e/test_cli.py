@@ -1,0 +1,227 @@
+"""The `veille` command: cameras, users, dead letters, docs, and the main job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from veille.adapters.sqlite.database import connect
+from veille.entrypoints.cli import app
+from veille.entrypoints.server_process import free_port
+from veille.simulator.network import build_network, network_csv, network_geojson
+
+pytestmark = pytest.mark.e2e
+runner = CliRunner()
+
+
+def veille(data: Path, *args: str, stdin: str | None = None):
+    result = runner.invoke(app, [*args, "--data-dir", str(data)], input=stdin)
+    return result
+
+
+def test_camera_lifecycle_from_csv_and_geojson(tmp_path):
+    data = tmp_path / "var"
+    sites = build_network(cameras=12, seed=3)
+    csv_file = tmp_path / "cams.csv"
+    csv_file.write_text(network_csv(sites[:6]))
+    geo_file = tmp_path / "cams.geojson"
+    geo_file.write_text(json.dumps(network_geojson(sites[6:])))
+    tokens = tmp_path / "tokens.json"
+
+    done = veille(data, "cameras", "import", str(csv_file), "--tokens-out", str(tokens))
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output.split("\n6 ingest tokens")[0])["created"] == 6
+    assert oct(tokens.stat().st_mode & 0o777) == "0o600"
+    assert len(json.loads(tokens.read_text())) == 6
+    shown_once = veille(data, "cameras", "import", str(geo_file))
+    assert shown_once.exit_code == 0 and "ingest tokens (shown once)" in shown_once.output
+
+    listed = veille(data, "cameras", "list", "--json")
+    assert len(json.loads(listed.output)) == 12
+    first = sites[0].camera_id
+    shown = json.loads(veille(data, "cameras", "show", first).output)
+    assert shown["camera_id"] == first and shown["phase"] == "live"
+
+    token = veille(data, "cameras", "token", first).output.strip()
+    assert token.startswith("vc_")
+    assert veille(data, "cameras", "retire", first).exit_code == 0
+    assert json.loads(veille(data, "cameras", "show", first).output)["phase"] == "retired"
+    assert veille(data, "cameras", "token", first).exit_code == 1  # retired: no credential
+    assert veille(data, "cameras", "show", "NOPE").exit_code == 1
+
+
+def test_bad_camera_file_applies_nothing_and_says_where(tmp_path):
+    data = tmp_path / "var"
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "camera_id,lat,lon,zone,province\n"
+        "OK-1,50.85,4.35,Midi,Bruxelles-Capitale\n"
+        "BAD-1,48.85,2.35,Midi,Bruxelles-Capitale\n"
+    )
+    result = veille(data, "cameras", "import", str(bad))
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["applied"] is False
+    assert report["problems"] == [
+        {"where": "line 3", "field": "lat/lon", "reason": "(48.85, 2.35) is outside Belgium"}
+    ]
+    assert json.loads(veille(data, "cameras", "list", "--json").output) == []
+
+
+def test_first_admin_token_and_users(tmp_path, monkeypatch):
+    data = tmp_path / "var"
+    monkeypatch.setenv("VEILLE_PASSWORD", "a long admin password")
+    assert veille(data, "users", "create-admin", "--username", "root").exit_code == 0
+    again = veille(data, "users", "create-admin", "--username", "other")
+    assert again.exit_code == 1 and "already exists" in again.output
+    token = veille(data, "users", "token", "root")
+    assert token.exit_code == 0 and token.output.strip().startswith("vu_")
+    assert (
+        veille(
+            data,
+            "orgs",
+            "create",
+            "pz-midi",
+            "--name",
+            "Zone Midi",
+            "--kind",
+            "local_zone",
+            "--scope",
+            "zone",
+            "--scope-value",
+            "Midi",
+        ).exit_code
+        == 0
+    )
+    made = veille(
+        data,
+        "users",
+        "create",
+        "ines",
+        "--role",
+        "investigator",
+        "--org",
+        "pz-midi",
+        "--designated",
+        "--training-expires",
+        "2099-01-01",
+    )
+    assert made.exit_code == 0, made.output
+    listing = veille(data, "users", "list").output
+    assert "ines" in listing and "investigator" in listing and "designated=yes" in listing
+    assert veille(data, "users", "delete", "ines").exit_code == 0
+    assert "deleted" in veille(data, "users", "list").output
+    monkeypatch.setenv("VEILLE_PASSWORD", "wrong password here")
+    assert veille(data, "users", "token", "root").exit_code == 1
+
+
+def test_dead_letters_list_and_replay_from_the_cli(tmp_path):
+    from datetime import timedelta
+
+    from tests.conftest import make_read, register_cameras
+    from veille.bootstrap import bootstrap
+    from veille.service.ingest import commit_batches, validate_batch
+    from veille.settings import Settings
+
+    data = tmp_path / "var"
+    platform = bootstrap(Settings(data_dir=data))
+    platform.store.initialise()
+    register_cameras(platform, "CAM-A")
+    now = platform.clock()
+    ahead = make_read("CAM-A", captured_at=(now + timedelta(minutes=2)).isoformat())
+    bad = make_read("CAM-A", confidence=7, captured_at=(now - timedelta(minutes=20)).isoformat())
+    batch = validate_batch(
+        [ahead, bad],
+        camera_id="CAM-A",
+        now=now - timedelta(minutes=10),
+        rules=platform.read_rules,
+        images=None,
+    )
+    commit_batches(platform.uow(), [batch])
+    platform.store.close()
+
+    listed = veille(data, "dead-letters", "list")
+    assert "captured_at: is in the future" in listed.output
+    assert "confidence: must be between 0 and 1" in listed.output
+    replayed = veille(data, "dead-letters", "replay", "--all")
+    assert replayed.exit_code == 1  # one is still bad
+    outcomes = [
+        json.loads(chunk) for chunk in replayed.output.replace("}\n{", "}\x00{").split("\x00")
+    ]
+    assert sorted(o["status"] for o in outcomes) == ["replayed", "still_rejected"]
+    still = json.loads(veille(data, "dead-letters", "list", "--json").output)
+    assert len(still) == 1 and still[0]["errors"][0]["field"] == "confidence"
+    assert (
+        veille(
+            data,
+            "dead-letters",
+            "discard",
+            str(still[0]["id"]),
+            "--reason",
+            "camera firmware bug, fixed",
+        ).exit_code
+        == 0
+    )
+    assert json.loads(veille(data, "dead-letters", "list", "--json").output) == []
+
+
+def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
+    data = tmp_path / "var"
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "veille",
+            "run",
+            "--data-dir",
+            str(data),
+            "--port",
+            str(port),
+            "--cameras",
+            "60",
+            "--rate",
+            "150",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if (
+            "reads/s" in line
+            and "stored" in line
+            and int(line.split("stored")[1].split("|")[0].replace(",", "")) > 200
+        ):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    text = "".join(lines) + out
+    assert proc.returncode == 0, text
+    assert "First administrator created" in text
+    assert "Server stopped" in text
+    conn = connect(data / "veille.db")
+    cameras = conn.execute("SELECT count(*) FROM cameras").fetchone()[0]
+    reads = conn.execute("SELECT count(*) FROM reads").fetchone()[0]
+    conn.close()
+    assert cameras == 60
+    assert reads > 200
+    truth = data / "ground-truth.json"
+    if truth.exists():  # written when the run ends by itself; Ctrl-C may end it first
+        assert "ground_truth" in orjson.loads(truth.read_bytes())

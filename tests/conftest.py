@@ -24,7 +24,7 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", image_fsync=False)
+    return Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
 
 
 @pytest.fixture

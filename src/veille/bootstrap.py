@@ -7,12 +7,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
+from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.images import FolderImageStore
+from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
+from veille.domain.access import Scope, ScopeKind
+from veille.domain.alerts import Alert
 from veille.domain.cameras import Camera
-from veille.domain.reads import ReadRules
+from veille.domain.reads import Read, ReadRules
+from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
+from veille.service.alerts import AlertEvent
+from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
@@ -60,6 +68,11 @@ class Platform:
     writer: GroupCommitWriter
     read_rules: ReadRules
     camera_cache: CameraCredentialCache
+    matcher: HotlistMatcher
+    hotlist_watcher: MatcherWatcher
+    alert_bus: AlertBus
+    webhooks: WebhookDispatcher
+    mqtt: MqttPublisher | None = None
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
 
@@ -82,14 +95,42 @@ class Platform:
     def start(self) -> None:
         if not self.started:
             self.store.initialise()
+            self.hotlist_watcher.start()
+            self.webhooks.start()
+            if self.mqtt is not None:
+                self.mqtt.start()
             self.writer.start()
             self.started = True
 
     def stop(self) -> None:
         if self.started:
             self.writer.stop()
+            self.hotlist_watcher.stop()
+            self.webhooks.stop()
+            if self.mqtt is not None:
+                self.mqtt.stop()
             self.store.close()
             self.started = False
+
+    def webhook_targets(self, alert: Alert) -> list[dict[str, Any]]:
+        """Active webhooks whose scope covers the alert's camera; never for covert hits."""
+        if alert.covert:
+            return []
+        with self.read_uow() as uow:
+            hooks = uow.alerts.webhooks()
+        return [
+            h
+            for h in hooks
+            if h["active"]
+            and Scope(ScopeKind(h["scope_kind"]), h["scope_value"]).covers(
+                zone=alert.zone, province=alert.province
+            )
+        ]
+
+    def record_delivery(self, **fields: Any) -> None:
+        with self.uow() as uow:
+            uow.alerts.record_delivery(**fields)
+            uow.commit()
 
 
 def bootstrap(
@@ -106,12 +147,47 @@ def bootstrap(
         return SqliteUnitOfWork(writer_conn[0].conn)
 
     writer = GroupCommitWriter(writer_uow, max_rows=settings.writer_max_rows)
-    return Platform(
+    rules = settings.read_rules()
+    matcher = HotlistMatcher(rules.lookalikes)
+
+    def match_fresh(uow: SqliteUnitOfWork, fresh: list[Read]) -> list[AlertEvent]:
+        return alert_service.record_hits(
+            uow=uow, reads=fresh, match=matcher.match, cameras=uow.cameras.get, now=clock()
+        )
+
+    writer.in_transaction.append(match_fresh)  # type: ignore[arg-type]
+    bus = AlertBus(lambda event: alert_service.alert_json(event.alert, event.read))
+    platform = Platform(
         settings=settings,
         store=store,
         images=FolderImageStore(settings.images, fsync=settings.image_fsync),
         writer=writer,
-        read_rules=settings.read_rules(),
+        read_rules=rules,
         camera_cache=CameraCredentialCache(settings.camera_cache_s),
+        matcher=matcher,
+        hotlist_watcher=MatcherWatcher(
+            matcher, lambda: store.uow(write=False), settings.hotlist_refresh_s
+        ),
+        alert_bus=bus,
+        webhooks=None,  # type: ignore[arg-type]  # set just below: it needs the platform
         clock=clock,
     )
+    platform.webhooks = WebhookDispatcher(
+        targets=platform.webhook_targets,
+        to_json=lambda event: alert_service.alert_json(event.alert, event.read),
+        record=platform.record_delivery,
+        attempts=settings.webhook_attempts,
+        backoff_s=settings.webhook_backoff_s,
+    )
+    if settings.mqtt_host:
+        platform.mqtt = MqttPublisher(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            prefix=settings.mqtt_topic_prefix,
+            to_json=lambda event: alert_service.alert_json(event.alert, event.read),
+        )
+    writer.after_commit.append(bus.publish)
+    writer.after_commit.append(platform.webhooks.publish)
+    if platform.mqtt is not None:
+        writer.after_commit.append(platform.mqtt.publish)
+    return platform

@@ -83,6 +83,24 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(5, description="Wrong passwords in a row before a lock-out.")
     lockout_minutes: int = Field(15, description="Minutes an account stays locked.")
 
+    run_jobs: bool = Field(
+        True, description="Run the scheduled jobs (retention, audit anchors) in the server."
+    )
+    hotlist_refresh_s: float = Field(
+        0.5, description="Seconds between checks for hotlist changes made by any process."
+    )
+    mqtt_host: str | None = Field(
+        None, description="MQTT broker to publish alerts to (e.g. 127.0.0.1); unset: off."
+    )
+    mqtt_port: int = Field(1883, description="MQTT broker port.")
+    mqtt_topic_prefix: str = Field(
+        "veille/alerts", description="Alerts are published under <prefix>/<zone>."
+    )
+    webhook_attempts: int = Field(5, description="Delivery attempts per webhook and alert.")
+    webhook_backoff_s: float = Field(
+        0.5, description="First retry delay of a webhook delivery; doubles each attempt."
+    )
+
     @property
     def database(self) -> Path:
         return self.database_path or self.data_dir / "veille.db"

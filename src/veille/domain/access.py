@@ -31,6 +31,7 @@ class Permission(StrEnum):
     AUTHORIZATIONS_DECIDE = "authorizations:decide"
     AUDIT_READ = "audit:read"
     RETENTION_RUN = "retention:run"
+    INTEGRATIONS_MANAGE = "integrations:manage"  # webhooks to outside dispatch systems
     SELF = "self"  # see and manage one's own account and tokens
 
 
@@ -79,6 +80,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.INGEST_MONITOR,
             Permission.DEAD_LETTERS_MANAGE,
             Permission.RETENTION_RUN,
+            Permission.INTEGRATIONS_MANAGE,
         }
     ),
     Role.AUDITOR: frozenset({Permission.SELF, Permission.AUDIT_READ}),

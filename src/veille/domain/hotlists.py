@@ -163,8 +163,10 @@ def _text(record: Mapping[str, Any], name: str, limit: int, where: str) -> str:
 
 def _plate(record: Mapping[str, Any], where: str) -> str:
     raw = record.get("plate")
-    if not isinstance(raw, str) or not raw.strip():
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise EntryInvalid("plate", "is required", where)
+    if not isinstance(raw, str):
+        raise EntryInvalid("plate", f"must be text, got {type(raw).__name__}", where)
     if "?" not in raw and "*" not in raw:
         plate = normalise(raw)
         if not plate:
@@ -176,7 +178,9 @@ def _plate(record: Mapping[str, Any], where: str) -> str:
     fixed = sum(ch not in "?*" for ch in pattern)
     if fixed < MIN_WILDCARD_FIXED:
         raise EntryInvalid(
-            "plate", f"a wildcard pattern needs at least {MIN_WILDCARD_FIXED} fixed characters", where
+            "plate",
+            f"a wildcard pattern needs at least {MIN_WILDCARD_FIXED} fixed characters",
+            where,
         )
     if len(pattern) > MAX_PATTERN_CHARS:
         raise EntryInvalid("plate", f"a pattern is at most {MAX_PATTERN_CHARS} characters", where)
@@ -305,7 +309,9 @@ def _by_key(entries: Iterable[HotlistEntry], side: str) -> dict[EntryKey, Hotlis
     return keyed
 
 
-def diff_lists(old_entries: Iterable[HotlistEntry], new_entries: Iterable[HotlistEntry]) -> ListDiff:
+def diff_lists(
+    old_entries: Iterable[HotlistEntry], new_entries: Iterable[HotlistEntry]
+) -> ListDiff:
     """Compare a list's entries before and after a full replacement (keys must be unique)."""
     old, new = _by_key(old_entries, "old"), _by_key(new_entries, "new")
     added = tuple(entry for key, entry in new.items() if key not in old)

@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from veille.entrypoints.cli_audit import audit_app
+from veille.entrypoints.cli_jobs import holds_app, jobs_app
 from veille.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -30,6 +31,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(docs_app, name="docs")
 app.add_typer(audit_app, name="audit")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(holds_app, name="holds")
 
 DataDir = Annotated[
     Path | None,
@@ -673,6 +676,37 @@ def docs_configuration() -> None:
     from veille.settings import settings_markdown
 
     typer.echo(settings_markdown(), nl=False)
+
+
+@bench_app.command("retention")
+def bench_retention(
+    old: Annotated[int, typer.Option(help="Reads captured 12–14 months ago.")] = 300_000,
+    recent: Annotated[int, typer.Option(help="Reads of the last 12 months (kept).")] = 50_000,
+    submitters: Annotated[int, typer.Option(help="Concurrent ingest threads.")] = 4,
+    batch: Annotated[int, typer.Option(help="Reads per ingest submission.")] = 1000,
+    job_batch: Annotated[int, typer.Option(help="Reads per retention transaction.")] = 2000,
+    pause: Annotated[float, typer.Option(help="Seconds the job pauses between batches.")] = 0.05,
+    synchronous: Annotated[str, typer.Option(help="SQLite synchronous level.")] = "FULL",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Ingest reads/s without, then with, the retention job deleting old reads."""
+    from veille.bench.retention import RetentionBenchConfig, print_table, run_retention_bench
+
+    result = run_retention_bench(
+        RetentionBenchConfig(
+            old_reads=old,
+            recent_reads=recent,
+            submitters=submitters,
+            batch=batch,
+            job_batch_size=job_batch,
+            pause_s=pause,
+            synchronous=synchronous,
+        )
+    )
+    if as_json:
+        _echo_json(result)
+    else:
+        print_table(result)
 
 
 def main() -> None:

@@ -8,18 +8,29 @@ import secrets
 import signal
 import sys
 import time
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 from typing import TextIO
 
+import httpx
 import orjson
 
 from veille.bootstrap import bootstrap
+from veille.domain.access import Role
 from veille.domain.audit import system_actor
+from veille.domain.hotlists import Category, Hotlist
+from veille.domain.users import FEDERAL
 from veille.entrypoints.server_process import start_server, stop_server
+from veille.service import hotlists as hotlist_service
 from veille.service import users as user_service
 from veille.settings import Settings
 from veille.simulator.client import ClientStats
-from veille.simulator.runner import SimulationConfig, SimulationReport, run_simulation
+from veille.simulator.runner import (
+    SimulationConfig,
+    SimulationReport,
+    generate_reads,
+    run_simulation,
+)
 
 DEMO_SCENARIOS = ("route", "convoy", "near-point", "misread", "clone")
 
@@ -99,11 +110,119 @@ def _revoke(settings: Settings, token: str) -> None:
 
 
 async def _simulate(
-    config: SimulationConfig, *, base_url: str, admin_token: str, progress: ProgressLine
+    config: SimulationConfig,
+    *,
+    base_url: str,
+    admin_token: str,
+    progress: ProgressLine,
+    operator_token: str | None = None,
 ) -> SimulationReport:
-    return await run_simulation(
-        config, base_url=base_url, admin_token=admin_token, progress=progress
-    )
+    watcher = None
+    if operator_token:
+        watcher = asyncio.create_task(_show_alerts(base_url, operator_token, progress.out))
+    try:
+        return await run_simulation(
+            config, base_url=base_url, admin_token=admin_token, progress=progress
+        )
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await watcher
+
+
+async def _show_alerts(base_url: str, token: str, out: TextIO) -> None:
+    """Follow the live alert channel as an operator and print each alert as it arrives."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with (
+        httpx.AsyncClient(base_url=base_url, timeout=None) as client,
+        client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp,
+    ):
+        async for line in resp.aiter_lines():
+            if not line.startswith("data: "):
+                continue
+            alert = orjson.loads(line[6:])
+            received = alert.get("read", {}).get("received_at")
+            lag = ""
+            if received:
+                sent = datetime.fromisoformat(received).timestamp()
+                lag = f" {1000 * (alert['published_at'] - sent):.0f} ms after receipt"
+            camera = alert.get("read", {}).get("camera_id", alert["camera_id"])
+            if alert["event"] == "new":
+                out.write(
+                    f"\n  ALERT #{alert['alert_id']} {alert['plate']} — {alert['category']}"
+                    f" [{alert['match']['kind']}] at {camera} ({alert['zone']}){lag}:"
+                    f" {alert['entry'].get('instructions') or '-'}\n"
+                )
+            else:  # a repeat hit joins the open alert: shown, not rung again
+                out.write(
+                    f"\n    alert #{alert['alert_id']} {alert['plate']} seen again at {camera}"
+                    f" (hit {alert['hit_count']}){lag}\n"
+                )
+            out.flush()
+
+
+def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
+    """A demo hotlist of vehicles the simulation will drive past cameras, and an operator
+    account whose live channel the main job follows; returns the operator's token."""
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    actor = system_actor("main-job")
+    now = platform.clock()
+    try:
+        preview = Counter(payload["plate"] for _, payload in generate_reads(config, now, 3000))
+        plates = [plate for plate, _ in preview.most_common(8)]
+        hotlist_service.save_list(
+            uow=platform.uow(),
+            now=now,
+            actor=actor,
+            hotlist=Hotlist(
+                "demo-stolen", "Demo: stolen vehicles", Category.STOLEN_VEHICLE, FEDERAL.org_id
+            ),
+        )
+        hotlist_service.import_list(
+            uow=platform.uow(),
+            list_id="demo-stolen",
+            now=now,
+            actor=actor,
+            records=[
+                (
+                    f"demo {i}",
+                    {
+                        "plate": plate,
+                        "priority": 1 + i % 3,
+                        "source_ref": f"DEMO-{i:03d}",
+                        "instructions": "Demo entry: compare the image, then decide.",
+                    },
+                )
+                for i, plate in enumerate(plates)
+            ],
+        )
+        with platform.read_uow() as uow:
+            operator = uow.users.by_username("operator")
+        if operator is None:
+            operator = user_service.create_user(
+                uow=platform.uow(),
+                username="operator",
+                password=secrets.token_urlsafe(18),
+                role=Role.OPERATOR,
+                org_id=FEDERAL.org_id,
+                now=now,
+                designated=True,
+                training_expires=now + timedelta(days=365),
+                actor=actor,
+                display_name="Demo control-room operator",
+            )
+        token, _ = user_service.issue_token(
+            uow=platform.uow(),
+            user_id=operator.user_id,
+            now=now,
+            name="main job live channel",
+            ttl=timedelta(days=1),
+        )
+    finally:
+        platform.store.close()
+    return token
 
 
 def _run_until_interrupted(coro_factory) -> SimulationReport | None:  # type: ignore[no-untyped-def]
@@ -152,6 +271,11 @@ def run_main_job(
     config = SimulationConfig(
         cameras=cameras, rate=rate, seed=seed, duration_s=duration, scenarios=DEMO_SCENARIOS
     )
+    operator_token = _prepare_demo(settings, config)
+    out.write(
+        "Demo hotlist 'demo-stolen' loaded with vehicles the simulation drives past cameras;"
+        " their alerts are printed below as the operator's live channel receives them.\n"
+    )
     out.write(
         f"Simulating {cameras} cameras over Brussels' six police zones at {rate:g} reads/s"
         f" (seed {seed}); scenarios: {', '.join(DEMO_SCENARIOS)}. Ctrl-C stops.\n"
@@ -160,13 +284,20 @@ def run_main_job(
     report = None
     try:
         report = _run_until_interrupted(
-            lambda: _simulate(config, base_url=base_url, admin_token=token, progress=progress)
+            lambda: _simulate(
+                config,
+                base_url=base_url,
+                admin_token=token,
+                progress=progress,
+                operator_token=operator_token,
+            )
         )
     finally:
         out.write("\nStopping: the server finishes its last commits...\n")
         code = stop_server(server)
         with contextlib.suppress(Exception):
             _revoke(settings, token)
+            _revoke(settings, operator_token)
     if report is not None:
         truth = settings.data_dir / "ground-truth.json"
         truth.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))

@@ -16,6 +16,7 @@ from veille.domain.authorizations import (
     validate_request,
 )
 from veille.domain.plates import normalise
+from veille.domain.retention import HoldInvalid, check_hold
 from veille.service.ports import UnitOfWork
 
 
@@ -183,8 +184,25 @@ def decide_authorization(
                     c.camera_id for c in uow.cameras.list() if decided.area.contains(c.lat, c.lon)
                 }
                 cameras = cameras & inside if cameras else inside
-            hold_id = uow.authorizations.place_hold(
-                decided, camera_ids=frozenset(cameras), created_by=principal.username, at=now
+            try:
+                check_hold(
+                    case_ref=decided.case_ref,
+                    plates=decided.plates,
+                    camera_ids=cameras,
+                    start=decided.period_start,
+                    end=decided.period_end,
+                )
+            except HoldInvalid as exc:  # e.g. an area with no camera and no plate named
+                raise AuthorizationError(f"cannot place the requested hold: {exc}") from None
+            hold_id = uow.holds.add(
+                case_ref=decided.case_ref,
+                plates=decided.plates,
+                camera_ids=cameras,
+                period_start=decided.period_start,
+                period_end=decided.period_end,
+                created_by=principal.username,
+                created_at=now,
+                auth_id=decided.auth_id,
             )
         uow.audit.append(
             AuditEntry(

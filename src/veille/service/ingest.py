@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -116,7 +116,10 @@ def _dump(item: Any) -> str:
 
 
 def commit_batches(
-    uow: UnitOfWork, batches: Sequence[IngestBatch]
+    uow: UnitOfWork,
+    batches: Sequence[IngestBatch],
+    *,
+    in_transaction: Callable[[UnitOfWork, list[Read]], None] | None = None,
 ) -> tuple[list[list[ItemResult]], list[Read]]:
     """Store the accepted reads of several batches in one transaction (group commit).
 
@@ -133,6 +136,12 @@ def commit_batches(
                     seen_ids.add(read.read_id)
                     candidates.append(read)
         fresh = uow.reads.add_new(candidates)
+        if in_transaction is not None and fresh:
+            try:
+                with uow.savepoint("after_reads"):
+                    in_transaction(uow, fresh)
+            except Exception:  # matching must never cost a read: the reads still commit
+                log.exception("in-transaction step after storing %d reads failed", len(fresh))
         stored_now = {id(read) for read in fresh}
         all_results: list[list[ItemResult]] = []
         for batch in batches:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -185,10 +186,6 @@ class AuthorizationRepository(Protocol):
 
     def approved_for(self, user_id: int) -> list[Authorization]: ...
 
-    def place_hold(
-        self, auth: Authorization, *, camera_ids: frozenset[str], created_by: str, at: datetime
-    ) -> int: ...
-
 
 class HoldRepository(Protocol):
     """Case holds, and the retention sweep's walk over reads by capture time."""
@@ -237,6 +234,8 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
+
+    def savepoint(self, name: str) -> AbstractContextManager[None]: ...
 
 
 class ImageStore(Protocol):

@@ -141,10 +141,9 @@ def run_retention(
                     orphans = uow.reads.unreferenced(hashes) if hashes else set()
                     tally.images += len(orphans)
                 last = len(page) < batch_size
-                if last and not dry_run:
-                    uow.audit.append(_entry(now, actor, action, tally, cutoff, batch_size))
-                    uow.commit()
-                elif not dry_run:
+                if not dry_run:
+                    if last:
+                        uow.audit.append(_entry(now, actor, action, tally, cutoff, batch_size))
                     uow.commit()
             # after the commit: a file goes only once no committed read points at it
             tally.files_deleted += sum(images.delete(sha) for sha in sorted(orphans))

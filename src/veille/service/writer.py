@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from veille.domain.reads import Read
 from veille.service.ingest import (
@@ -78,6 +79,10 @@ class GroupCommitWriter:
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.on_stored = on_stored if on_stored is not None else []
+        # Runs inside the ingest transaction on the newly stored reads (hotlist matching
+        # writes its alerts there) and returns events to publish once committed.
+        self.in_transaction: list[Callable[[UnitOfWork, list[Read]], list[Any]]] = []
+        self.after_commit: list[Callable[[list[Any]], None]] = []
         self.counters = IngestCounters()
 
     def start(self) -> None:
@@ -122,8 +127,16 @@ class GroupCommitWriter:
 
     def _commit(self, jobs: list[tuple[IngestBatch, Future[list[ItemResult]]]]) -> None:
         batches = [batch for batch, _ in jobs]
+        events: list[Any] = []
+
+        def steps(uow: UnitOfWork, fresh: list[Read]) -> None:
+            for step in self.in_transaction:
+                events.extend(step(uow, fresh))
+
         try:
-            results, fresh = commit_batches(self._uow_factory(), batches)
+            results, fresh = commit_batches(
+                self._uow_factory(), batches, in_transaction=steps if self.in_transaction else None
+            )
         except Exception as exc:  # the store failed: nobody is acknowledged
             log.exception("group commit of %d batches failed", len(batches))
             for _, future in jobs:
@@ -133,6 +146,12 @@ class GroupCommitWriter:
         for (_, future), batch_results in zip(jobs, results, strict=True):
             self.counters.add(batch_results)
             future.set_result(batch_results)
+        if events:
+            for publish in self.after_commit:
+                try:
+                    publish(events)
+                except Exception:  # telling the world must never undo or block ingest
+                    log.exception("after-commit publisher failed")
         if fresh:
             for listener in self.on_stored:
                 try:

@@ -141,27 +141,3 @@ class SqliteAuthorizationRepository:
             (AuthorizationStatus.APPROVED.value,),
         )
         return [a for a in map(_row_to_auth, rows) if user_id in a.investigators]
-
-    def place_hold(
-        self, auth: Authorization, *, camera_ids: frozenset[str], created_by: str, at: datetime
-    ) -> int:
-        """Keep the reads this authorization covers past the maximum retention.
-
-        `camera_ids` is the authorization's cameras with its area resolved to the cameras
-        inside it, so that the hold keeps exactly what the authorization covers.
-        """
-        cur = self.conn.execute(
-            "INSERT INTO case_holds (case_ref, auth_id, plates, camera_ids, period_start,"
-            " period_end, created_by, created_at) VALUES (?,?,?,?,?,?,?,?)",
-            (
-                auth.case_ref,
-                auth.auth_id,
-                _json(auth.plates),
-                _json(camera_ids),
-                auth.period_start.isoformat(),
-                auth.period_end.isoformat(),
-                created_by,
-                at.isoformat(),
-            ),
-        )
-        return int(cur.lastrowid or 0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Self
 
+from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
 from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.holds import SqliteHoldRepository
+from veille.adapters.sqlite.hotlists import SqliteHotlistRepository
 from veille.adapters.sqlite.repositories import (
     SqliteCameraRepository,
     SqliteDeadLetterRepository,
@@ -33,6 +36,8 @@ class SqliteUnitOfWork:
         self.audit = SqliteAuditRepository(conn)
         self.holds = SqliteHoldRepository(conn)
         self.authorizations = SqliteAuthorizationRepository(conn)
+        self.hotlists = SqliteHotlistRepository(conn)
+        self.alerts = SqliteAlertRepository(conn)
         self._open = False
 
     def __enter__(self) -> Self:
@@ -52,6 +57,18 @@ class SqliteUnitOfWork:
         if self._open:
             self.conn.execute("ROLLBACK")
             self._open = False
+
+    @contextlib.contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """A nested step: if it fails, only its own writes are undone."""
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute(f"ROLLBACK TO {name}")
+            self.conn.execute(f"RELEASE {name}")
+            raise
+        self.conn.execute(f"RELEASE {name}")
 
 
 class SqliteStore:

@@ -12,17 +12,20 @@ from starlette.responses import Response
 from veille import __version__
 from veille.bootstrap import Platform
 from veille.entrypoints.api import (
+    alerts,
     audit,
     auth,
     authorizations,
     cameras,
     dead_letters,
+    hotlists,
     ingest,
     search,
     system,
     users,
 )
 from veille.entrypoints.api.security import assert_every_route_declared, json_response
+from veille.service.jobs import JobScheduler
 
 
 def create_app(platform: Platform) -> FastAPI:
@@ -31,9 +34,14 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform.start()
+        scheduler = JobScheduler(platform) if platform.settings.run_jobs else None
+        if scheduler is not None:
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()  # first: a running job needs the store
             platform.stop()
 
     app = FastAPI(
@@ -56,6 +64,8 @@ def create_app(platform: Platform) -> FastAPI:
         search,
         authorizations,
         audit,
+        hotlists,
+        alerts,
     ):
         app.include_router(module.router)
 

@@ -1,0 +1,195 @@
+"""Alerts to outside dispatch systems: signed webhooks with retries, and MQTT publishing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import orjson
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Veille-Signature"
+TIMESTAMP_HEADER = "X-Veille-Timestamp"
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 over "<timestamp>.<body>": the receiver recomputes it with the shared
+    secret and refuses old timestamps, so a captured request cannot be replayed later."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)
+
+
+class WebhookDispatcher:
+    """Delivers alert events to the registered webhooks from a background thread.
+
+    Each delivery is retried with exponential backoff; every final result (delivered or
+    failed, with the HTTP status or error) is recorded through `record`.
+    """
+
+    def __init__(
+        self,
+        *,
+        targets: Callable[[Any], list[dict[str, Any]]],
+        to_json: Callable[[Any], dict[str, Any]],
+        record: Callable[..., None],
+        attempts: int = 5,
+        backoff_s: float = 0.5,
+        timeout_s: float = 5.0,
+    ):
+        self._targets = targets
+        self._to_json = to_json
+        self._record = record
+        self.attempts = attempts
+        self.backoff_s = backoff_s
+        self.timeout_s = timeout_s
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, workers: int = 2) -> None:
+        self._stop.clear()
+        for i in range(workers):
+            t = threading.Thread(target=self._run, name=f"veille-webhooks-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(10)
+        self._threads.clear()
+
+    def publish(self, events: list[Any]) -> None:
+        for event in events:
+            for target in self._targets(event.alert):
+                self._queue.put((target, event))
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=self.timeout_s) as client:
+            while not self._stop.is_set():
+                item = self._queue.get()
+                if item is None:
+                    return
+                target, event = item
+                self._deliver(client, target, event)
+
+    def _deliver(self, client: httpx.Client, target: dict[str, Any], event: Any) -> None:
+        body = orjson.dumps({"event": event.kind, **self._to_json(event)})
+        status: int | None = None
+        error: str | None = None
+        for attempt in range(1, self.attempts + 1):
+            timestamp = str(int(time.time()))
+            try:
+                resp = client.post(
+                    target["url"],
+                    content=body,
+                    headers={
+                        "Content-Type": "application/json",
+                        TIMESTAMP_HEADER: timestamp,
+                        SIGNATURE_HEADER: sign(target["secret"], timestamp, body),
+                    },
+                )
+                status, error = resp.status_code, None
+                if 200 <= resp.status_code < 300:
+                    self._finish(target, event, attempt, "delivered", status, None)
+                    return
+                error = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                status, error = None, f"{type(exc).__name__}: {exc}"[:500]
+            if attempt < self.attempts and not self._stop.wait(self.backoff_s * 2 ** (attempt - 1)):
+                continue
+            break
+        log.warning(
+            "webhook %s failed for alert %s: %s", target["name"], event.alert.alert_id, error
+        )
+        self._finish(target, event, self.attempts, "failed", status, error)
+
+    def _finish(
+        self,
+        target: dict[str, Any],
+        event: Any,
+        attempts: int,
+        status: str,
+        http_status: int | None,
+        error: str | None,
+    ) -> None:
+        try:
+            self._record(
+                webhook_id=target["webhook_id"],
+                alert_id=event.alert.alert_id,
+                event=event.kind,
+                attempts=attempts,
+                status=status,
+                http_status=http_status,
+                error=error,
+                now=datetime.now(UTC),
+            )
+        except Exception:
+            log.exception("could not record a webhook delivery")
+
+
+class MqttPublisher:
+    """Publishes alert events to an MQTT broker (QoS 1) under `<prefix>/<zone>`."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        prefix: str,
+        to_json: Callable[[Any], dict[str, Any]],
+        client_id: str = "veille",
+    ):
+        import paho.mqtt.client as mqtt
+
+        self.prefix = prefix.rstrip("/")
+        self._to_json = to_json
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+        )
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._connected = threading.Event()
+        self._client.on_connect = lambda *args: self._connected.set()
+        self._client.on_disconnect = lambda *args: self._connected.clear()
+        self._host, self._port = host, port
+
+    def start(self, wait_s: float = 5.0) -> None:
+        """Connect in the background; wait a little so the first alerts are not queued."""
+        self._client.connect_async(self._host, self._port, keepalive=30)
+        self._client.loop_start()
+        if not self._connected.wait(wait_s):
+            log.warning(
+                "MQTT broker %s:%s not reachable yet; alerts queue until it is",
+                self._host,
+                self._port,
+            )
+
+    def stop(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def topic(self, alert: Any) -> str:
+        zone = "".join(c if c.isalnum() else "-" for c in alert.zone.lower()).strip("-")
+        return f"{self.prefix}/{zone or 'unknown'}"
+
+    def publish(self, events: list[Any]) -> None:
+        for event in events:
+            if event.alert.covert:
+                continue  # covert hits never leave the system by a shared broker
+            payload = orjson.dumps({"event": event.kind, **self._to_json(event)})
+            self._client.publish(self.topic(event.alert), payload, qos=1)

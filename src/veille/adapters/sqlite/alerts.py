@@ -1,0 +1,290 @@
+"""SQLite repository for alerts, their hits and workflow events, and webhooks. Never commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from veille.adapters.sqlite.repositories import to_micros
+from veille.domain.alerts import Alert, AlertStatus
+from veille.domain.audit import Actor
+
+_COLUMNS = (
+    "alert_id, opened_at, last_hit_at, status, read_id, camera_id, zone, province, plate,"
+    " country, list_id, entry_id, category, priority, match_kind, distance, covert, owner_org,"
+    " hit_count, entry, decision, reason, outcome, closed_at"
+)
+
+
+def _dt(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _alert(row: tuple[Any, ...]) -> Alert:
+    return Alert(
+        alert_id=row[0],
+        opened_at=datetime.fromisoformat(row[1]),
+        last_hit_at=datetime.fromisoformat(row[2]),
+        status=AlertStatus(row[3]),
+        read_id=row[4],
+        camera_id=row[5],
+        zone=row[6],
+        province=row[7],
+        plate=row[8],
+        country=row[9],
+        list_id=row[10],
+        entry_id=row[11],
+        category=row[12],
+        priority=row[13],
+        match_kind=row[14],
+        distance=row[15],
+        covert=bool(row[16]),
+        owner_org=row[17],
+        hit_count=row[18],
+        entry=orjson.loads(row[19]),
+        decision=row[20],
+        reason=row[21],
+        outcome=row[22],
+        closed_at=_dt(row[23]),
+    )
+
+
+def _params(a: Alert) -> tuple[Any, ...]:
+    return (
+        a.opened_at.isoformat(),
+        a.last_hit_at.isoformat(),
+        a.status.value,
+        a.read_id,
+        a.camera_id,
+        a.zone,
+        a.province,
+        a.plate,
+        a.country,
+        a.list_id,
+        a.entry_id,
+        a.category,
+        a.priority,
+        a.match_kind,
+        a.distance,
+        int(a.covert),
+        a.owner_org,
+        a.hit_count,
+        orjson.dumps(a.entry).decode(),
+        a.decision,
+        a.reason,
+        a.outcome,
+        a.closed_at.isoformat() if a.closed_at else None,
+    )
+
+
+class SqliteAlertRepository:
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def add(self, alert: Alert) -> int:
+        cur = self.conn.execute(
+            f"INSERT INTO alerts ({_COLUMNS.split(', ', 1)[1]})"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            _params(alert),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update(self, alert: Alert) -> None:
+        names = [n.strip() for n in _COLUMNS.split(",")[1:]]
+        self.conn.execute(
+            f"UPDATE alerts SET {', '.join(f'{n} = ?' for n in names)} WHERE alert_id = ?",
+            (*_params(alert), alert.alert_id),
+        )
+
+    def get(self, alert_id: int) -> Alert | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        return _alert(row) if row else None
+
+    def open_for(self, entry_id: str, plate: str) -> Alert | None:
+        """The alert still open for this entry and plate, if any."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE entry_id = ? AND plate = ?"
+            " AND status IN ('open', 'acknowledged', 'confirmed')"
+            " ORDER BY alert_id DESC LIMIT 1",
+            (entry_id, plate),
+        ).fetchone()
+        return _alert(row) if row else None
+
+    def add_hit(
+        self, alert_id: int, read_id: bytes, camera_id: str, captured_at: datetime, match_kind: str
+    ) -> None:
+        self.conn.execute(
+            "INSERT OR IGNORE INTO alert_hits (alert_id, read_id, camera_id, captured_at,"
+            " match_kind) VALUES (?,?,?,?,?)",
+            (alert_id, read_id, camera_id, to_micros(captured_at), match_kind),
+        )
+
+    def hits(self, alert_id: int) -> list[tuple[bytes, str, int, str]]:
+        return [
+            tuple(r)  # type: ignore[misc]
+            for r in self.conn.execute(
+                "SELECT read_id, camera_id, captured_at, match_kind FROM alert_hits"
+                " WHERE alert_id = ? ORDER BY captured_at",
+                (alert_id,),
+            )
+        ]
+
+    def list(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Alert]:
+        clauses, params = [], []
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if since:
+            clauses.append("opened_at >= ?")
+            params.append(since.isoformat())
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts{where} ORDER BY alert_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_alert(r) for r in rows]
+
+    def add_event(
+        self,
+        alert_id: int,
+        *,
+        at: datetime,
+        actor: Actor,
+        action: str,
+        reason: str | None = None,
+        outcome: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO alert_events (alert_id, at, actor_username, actor_role, actor_user_id,"
+            " action, reason, outcome, note) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                alert_id,
+                at.isoformat(),
+                actor.username,
+                actor.role,
+                actor.user_id,
+                action,
+                reason,
+                outcome,
+                note,
+            ),
+        )
+
+    def events(self, alert_id: int) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT at, actor_username, actor_role, action, reason, outcome, note"
+            " FROM alert_events WHERE alert_id = ? ORDER BY event_id",
+            (alert_id,),
+        )
+        keys = ("at", "by", "role", "action", "reason", "outcome", "note")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def report(self, *, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
+        """(list_id, zone, status, outcome, reason, count) over alerts opened in the period."""
+        return self.conn.execute(
+            "SELECT list_id, zone, status, coalesce(outcome, ''), coalesce(reason, ''), count(*)"
+            " FROM alerts WHERE opened_at >= ? AND opened_at < ?"
+            " GROUP BY list_id, zone, status, outcome, reason ORDER BY list_id, zone",
+            (since.isoformat(), until.isoformat()),
+        ).fetchall()
+
+    def misreads_by_camera(self, *, since: datetime, until: datetime) -> list[tuple[str, int, int]]:
+        """(camera_id, decided alerts, rejected as misread) over the period."""
+        return self.conn.execute(
+            "SELECT camera_id, sum(decision IS NOT NULL),"
+            " sum(decision = 'rejected' AND reason = 'misread')"
+            " FROM alerts WHERE opened_at >= ? AND opened_at < ?"
+            " GROUP BY camera_id ORDER BY camera_id",
+            (since.isoformat(), until.isoformat()),
+        ).fetchall()
+
+    # webhooks ---------------------------------------------------------------------------
+    def add_webhook(
+        self,
+        *,
+        name: str,
+        url: str,
+        secret: str,
+        scope_kind: str,
+        scope_value: str | None,
+        now: datetime,
+    ) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO webhooks (name, url, secret, scope_kind, scope_value, active,"
+            " created_at) VALUES (?,?,?,?,?,1,?)",
+            (name, url, secret, scope_kind, scope_value, now.isoformat()),
+        )
+        return int(cur.lastrowid or 0)
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        rows = self.conn.execute(
+            "SELECT webhook_id, name, url, secret, scope_kind, scope_value, active"
+            " FROM webhooks ORDER BY webhook_id"
+        )
+        keys = ("webhook_id", "name", "url", "secret", "scope_kind", "scope_value", "active")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def set_webhook_active(self, webhook_id: int, active: bool) -> int:
+        return self.conn.execute(
+            "UPDATE webhooks SET active = ? WHERE webhook_id = ?", (int(active), webhook_id)
+        ).rowcount
+
+    def record_delivery(
+        self,
+        *,
+        webhook_id: int,
+        alert_id: int,
+        event: str,
+        attempts: int,
+        status: str,
+        http_status: int | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        self.conn.execute(
+            "INSERT INTO webhook_deliveries (webhook_id, alert_id, event, attempts, status,"
+            " http_status, error, created_at, delivered_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                webhook_id,
+                alert_id,
+                event,
+                attempts,
+                status,
+                http_status,
+                error,
+                now.isoformat(),
+                now.isoformat() if status == "delivered" else None,
+            ),
+        )
+
+    def deliveries(self, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        where = " WHERE status = ?" if status else ""
+        rows = self.conn.execute(
+            "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
+            f" error, created_at FROM webhook_deliveries{where} ORDER BY delivery_id DESC LIMIT ?",
+            (status, limit) if status else (limit,),
+        )
+        keys = (
+            "delivery_id",
+            "webhook_id",
+            "alert_id",
+            "event",
+            "attempts",
+            "status",
+            "http_status",
+            "error",
+            "at",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]

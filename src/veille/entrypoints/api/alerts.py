@@ -1,0 +1,271 @@
+"""Alert routes: the live channel (SSE), the alert list, evidence, the officer's decisions."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import Response, StreamingResponse
+
+from veille.domain.access import Permission, Principal, ScopeKind
+from veille.domain.alerts import Outcome, RejectReason, WorkflowError
+from veille.domain.audit import AuditEntry
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.service import alerts as alert_service
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+VIEW = requires(Permission.ALERTS_VIEW)
+DECIDE = requires(Permission.ALERTS_DECIDE)
+HEARTBEAT_S = 15.0
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class RejectIn(BaseModel):
+    reason: RejectReason
+    note: str | None = Field(None, max_length=2000)
+
+
+class OutcomeIn(BaseModel):
+    outcome: Outcome
+    note: str | None = Field(None, max_length=2000)
+
+
+class NoteIn(BaseModel):
+    note: str | None = Field(None, max_length=2000)
+
+
+class WebhookIn(BaseModel):
+    name: str = Field(min_length=2, max_length=100)
+    url: str = Field(pattern=r"^https?://", max_length=2000)
+    scope_kind: ScopeKind = ScopeKind.NATIONAL
+    scope_value: str | None = None
+
+
+@router.get("/alerts/stream", summary="Live alerts (server-sent events)")
+async def stream(request: Request, principal: Principal = Depends(VIEW)) -> StreamingResponse:
+    """Each event is one JSON document: the alert (new, or a repeat hit added to an open
+    alert), the read with links to its images, and the entry's details and instructions.
+    Only alerts of cameras in the caller's scope; covert ones only for their owners."""
+    bus = platform_of(request).alert_bus
+    sub = bus.subscribe(lambda alert: alert_service.visible_to(alert, principal))
+
+    async def events() -> AsyncIterator[bytes]:
+        try:
+            yield b": connected\n\n"
+            while True:
+                try:
+                    payload = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    if await request.is_disconnected():
+                        return
+                    yield b": heartbeat\n\n"
+                    continue
+                yield b"event: alert\ndata: " + payload + b"\n\n"
+        finally:
+            bus.unsubscribe(sub)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/alerts", summary="Alerts I may see, newest first")
+def list_alerts(
+    request: Request,
+    status: str = Query("open,acknowledged,confirmed", description="Comma-separated statuses."),
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(VIEW),
+) -> Response:
+    statuses = tuple(s for s in status.split(",") if s) or None
+    found = alert_service.alerts_for(
+        uow=platform_of(request).read_uow(), principal=principal, statuses=statuses, limit=limit
+    )
+    return json_response({"alerts": [alert_service.alert_json(a) for a in found]})
+
+
+@router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
+def show_alert(alert_id: int, request: Request, principal: Principal = Depends(VIEW)) -> Response:
+    try:
+        detail = alert_service.alert_detail(
+            uow=platform_of(request).read_uow(), alert_id=alert_id, principal=principal
+        )
+    except alert_service.AlertNotFound:
+        raise error(404, "not_found", f"no alert {alert_id}") from None
+    return json_response(detail)
+
+
+@router.get("/alerts/{alert_id}/images/{sha256}", summary="An image of an alert's read")
+def alert_image(
+    alert_id: int, sha256: str, request: Request, principal: Principal = Depends(VIEW)
+) -> Response:
+    """Only images of the reads that hit this alert; every view is audited."""
+    platform = platform_of(request)
+    if not _SHA256.fullmatch(sha256):
+        raise error(404, "not_found", "no such image")
+    with platform.uow() as uow:
+        alert = uow.alerts.get(alert_id)
+        if alert is None or not alert_service.visible_to(alert, principal):
+            raise error(404, "not_found", f"no alert {alert_id}")
+        read_ids = [uuid.UUID(bytes=h[0]) for h in uow.alerts.hits(alert_id)]
+        if sha256 not in uow.reads.image_hashes(read_ids):
+            raise error(404, "not_found", "no such image for this alert")
+        uow.audit.append(
+            AuditEntry(
+                at=platform.clock(),
+                actor=actor_of(request, principal),
+                action="alert.image_view",
+                target=str(alert_id),
+                params={"sha256": sha256},
+            )
+        )
+        uow.commit()
+    data = platform.images.get(sha256)
+    if data is None:
+        raise error(404, "not_found", "image file missing")
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+def _decide(
+    request: Request, principal: Principal, alert_id: int, action: str, **kw: object
+) -> Response:
+    platform = platform_of(request)
+    try:
+        alert = alert_service.decide(
+            uow=platform.uow(),
+            alert_id=alert_id,
+            principal=principal,
+            actor=actor_of(request, principal),
+            action=action,
+            now=platform.clock(),
+            **kw,  # type: ignore[arg-type]
+        )
+    except alert_service.AlertNotFound:
+        raise error(404, "not_found", f"no alert {alert_id}") from None
+    except WorkflowError as exc:
+        raise error(409, "workflow", str(exc)) from None
+    return json_response(alert_service.alert_json(alert))
+
+
+@router.post("/alerts/{alert_id}/acknowledge", summary="Take the alert")
+def acknowledge(
+    alert_id: int, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
+) -> Response:
+    return _decide(request, principal, alert_id, "acknowledge", note=body.note)
+
+
+@router.post("/alerts/{alert_id}/confirm", summary="Confirm: the image matches the entry")
+def confirm(
+    alert_id: int, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
+) -> Response:
+    return _decide(request, principal, alert_id, "confirm", note=body.note)
+
+
+@router.post("/alerts/{alert_id}/reject", summary="Reject: misread, wrong country …")
+def reject(
+    alert_id: int, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
+) -> Response:
+    return _decide(request, principal, alert_id, "reject", reason=body.reason, note=body.note)
+
+
+@router.post("/alerts/{alert_id}/outcome", summary="Record what happened")
+def outcome(
+    alert_id: int, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
+) -> Response:
+    return _decide(request, principal, alert_id, "outcome", outcome=body.outcome, note=body.note)
+
+
+@router.get("/alert-reports", summary="Hits by list, zone and outcome; misreads per camera")
+def reports(
+    request: Request,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
+) -> Response:
+    platform = platform_of(request)
+    until = until or platform.clock()
+    since = since or until - timedelta(days=30)
+    return json_response(
+        alert_service.hits_report(uow=platform.read_uow(), since=since, until=until)
+    )
+
+
+@router.get("/webhooks", summary="Webhooks to outside dispatch systems")
+def list_webhooks(
+    request: Request, principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE))
+) -> Response:
+    with platform_of(request).read_uow() as uow:
+        hooks = uow.alerts.webhooks()
+    return json_response(
+        {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
+    )
+
+
+@router.post("/webhooks", summary="Register a webhook (its signing secret is shown once)")
+def add_webhook(
+    body: WebhookIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    secret = secrets.token_urlsafe(32)
+    with platform.uow() as uow:
+        webhook_id = uow.alerts.add_webhook(
+            name=body.name,
+            url=body.url,
+            secret=secret,
+            scope_kind=body.scope_kind.value,
+            scope_value=body.scope_value,
+            now=platform.clock(),
+        )
+        uow.audit.append(
+            AuditEntry(
+                at=platform.clock(),
+                actor=actor_of(request, principal),
+                action="webhook.add",
+                target=str(webhook_id),
+                params={"name": body.name, "url": body.url, "scope": body.scope_kind.value},
+            )
+        )
+        uow.commit()
+    return json_response({"webhook_id": webhook_id, "secret": secret}, status=201)
+
+
+@router.post("/webhooks/{webhook_id}/disable", summary="Stop delivering to a webhook")
+def disable_webhook(
+    webhook_id: int,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+) -> Response:
+    platform = platform_of(request)
+    with platform.uow() as uow:
+        if not uow.alerts.set_webhook_active(webhook_id, False):
+            raise error(404, "not_found", f"no webhook {webhook_id}")
+        uow.audit.append(
+            AuditEntry(
+                at=platform.clock(),
+                actor=actor_of(request, principal),
+                action="webhook.disable",
+                target=str(webhook_id),
+            )
+        )
+        uow.commit()
+    return json_response({"disabled": webhook_id})
+
+
+@router.get("/webhooks/deliveries", summary="Webhook delivery log (failures first)")
+def deliveries(
+    request: Request,
+    status: str | None = Query(None, pattern="^(delivered|failed)$"),
+    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+) -> Response:
+    with platform_of(request).read_uow() as uow:
+        found = uow.alerts.deliveries(status=status)
+    return json_response({"deliveries": found})

@@ -1,0 +1,432 @@
+"""Hotlist use cases: lists and entries, atomic full imports, and the live matcher."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from veille.domain.audit import Actor, AuditEntry
+from veille.domain.hotlists import (
+    KIND_RANK,
+    EntryInvalid,
+    Hit,
+    Hotlist,
+    HotlistEntry,
+    diff_lists,
+    entry_from_record,
+)
+from veille.domain.matcher import HotlistIndex, IndexBuildError
+from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable
+from veille.service.ports import UnitOfWork
+
+log = logging.getLogger(__name__)
+
+ENTRY_COLUMNS = (
+    "plate",
+    "country",
+    "priority",
+    "valid_from",
+    "valid_until",
+    "source_ref",
+    "instructions",
+    "covert",
+    "entry_id",
+)
+
+
+class HotlistError(ValueError):
+    """A hotlist change the rules refuse; the message says why."""
+
+
+@dataclass
+class ImportReport:
+    list_id: str
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def applied(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "list_id": self.list_id,
+            "applied": self.applied,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "problems": self.problems,
+        }
+
+
+def decode_entries(text: str, fmt: str) -> list[tuple[str, dict[str, Any]]]:
+    """Entries of an import file, each with where it is: CSV (header first) or JSON."""
+    if fmt == "csv":
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+        header = set(reader.fieldnames or ())
+        if "plate" not in header:
+            raise HotlistError("line 1: the CSV header needs a plate column")
+        unknown = header - set(ENTRY_COLUMNS)
+        if unknown:
+            raise HotlistError(f"line 1: unknown column(s): {', '.join(sorted(unknown))}")
+        out, start = [], reader.line_num + 1
+        for row in reader:
+            where, start = f"line {start}", reader.line_num + 1
+            if None in row:
+                raise HotlistError(f"{where}: more cells than columns")
+            if any((v or "").strip() for v in row.values()):
+                out.append((where, {k: (v or "").strip() for k, v in row.items()}))
+        return out
+    if fmt == "json":
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise HotlistError(f"not valid JSON: {exc}") from None
+        items = doc.get("entries") if isinstance(doc, dict) else doc
+        if not isinstance(items, list):
+            raise HotlistError('JSON must be a list of entries or {"entries": [...]}')
+        out = []
+        for i, item in enumerate(items, start=1):
+            if not isinstance(item, dict):
+                raise HotlistError(f"entry {i}: must be an object")
+            out.append((f"entry {i}", item))
+        return out
+    raise HotlistError("format must be csv or json")
+
+
+def _audit(
+    uow: UnitOfWork,
+    *,
+    now: datetime,
+    actor: Actor,
+    action: str,
+    target: str,
+    params: dict[str, Any],
+) -> None:
+    uow.audit.append(AuditEntry(at=now, actor=actor, action=action, target=target, params=params))
+
+
+def save_list(*, uow: UnitOfWork, hotlist: Hotlist, now: datetime, actor: Actor) -> Hotlist:
+    """Create or change a list's definition (category, owner, matching tolerance)."""
+    with uow:
+        existing = uow.hotlists.get_list(hotlist.list_id)
+        if existing is not None and existing.owner_org != hotlist.owner_org:
+            raise HotlistError("a list keeps its owning organisation")
+        wildcards = sum(1 for e in uow.hotlists.entries(hotlist.list_id) if e.is_wildcard)
+        if wildcards > hotlist.max_wildcards:
+            raise HotlistError(f"the list already holds {wildcards} wildcard entries")
+        uow.hotlists.save_list(hotlist, now)
+        uow.hotlists.note_change(hotlist.list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.save",
+            target=hotlist.list_id,
+            params={
+                "category": hotlist.category.value,
+                "owner_org": hotlist.owner_org,
+                "max_edits": hotlist.max_edits,
+                "lookalike": hotlist.lookalike,
+                "created": existing is None,
+            },
+        )
+        uow.commit()
+    return hotlist
+
+
+def delete_list(*, uow: UnitOfWork, list_id: str, now: datetime, actor: Actor) -> None:
+    with uow:
+        if uow.hotlists.get_list(list_id) is None:
+            raise HotlistError(f"no hotlist {list_id}")
+        removed = uow.hotlists.count_entries(list_id)
+        uow.hotlists.delete_list(list_id)
+        uow.hotlists.note_change(list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.delete",
+            target=list_id,
+            params={"entries_removed": removed},
+        )
+        uow.commit()
+
+
+def put_entry(
+    *, uow: UnitOfWork, list_id: str, record: dict[str, Any], now: datetime, actor: Actor
+) -> HotlistEntry:
+    """Create or edit one entry (same entry_id, or same plate and country, replaces it)."""
+    with uow:
+        hotlist = uow.hotlists.get_list(list_id)
+        if hotlist is None:
+            raise HotlistError(f"no hotlist {list_id}")
+        entry = entry_from_record(record, hotlist=hotlist, where="entry")
+        existing = uow.hotlists.get_entry(list_id, entry.entry_id)
+        if entry.is_wildcard and (existing is None or not existing.is_wildcard):
+            wildcards = sum(1 for e in uow.hotlists.entries(list_id) if e.is_wildcard)
+            if wildcards >= hotlist.max_wildcards:
+                raise HotlistError(
+                    f"list {list_id} allows {hotlist.max_wildcards} wildcard entries"
+                )
+        uow.hotlists.put_entries([entry], now)
+        uow.hotlists.note_change(list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.entry_put",
+            target=list_id,
+            params={"entry_id": entry.entry_id, "plate": entry.plate, "created": existing is None},
+        )
+        uow.commit()
+    return entry
+
+
+def expire_entry(
+    *, uow: UnitOfWork, list_id: str, entry_id: str, now: datetime, actor: Actor
+) -> HotlistEntry:
+    """End an entry's validity now: it no longer hits, and stays on record."""
+    with uow:
+        entry = uow.hotlists.get_entry(list_id, entry_id)
+        if entry is None:
+            raise HotlistError(f"no entry {entry_id} in {list_id}")
+        entry = replace(entry, valid_until=now)
+        uow.hotlists.put_entries([entry], now)
+        uow.hotlists.note_change(list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.entry_expire",
+            target=list_id,
+            params={"entry_id": entry_id},
+        )
+        uow.commit()
+    return entry
+
+
+def delete_entry(
+    *, uow: UnitOfWork, list_id: str, entry_id: str, now: datetime, actor: Actor
+) -> None:
+    with uow:
+        if not uow.hotlists.delete_entry(list_id, entry_id):
+            raise HotlistError(f"no entry {entry_id} in {list_id}")
+        uow.hotlists.note_change(list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.entry_delete",
+            target=list_id,
+            params={"entry_id": entry_id},
+        )
+        uow.commit()
+
+
+def import_list(
+    *,
+    uow: UnitOfWork,
+    list_id: str,
+    records: Sequence[tuple[str, dict[str, Any]]],
+    now: datetime,
+    actor: Actor,
+) -> ImportReport:
+    """Replace a whole list atomically and report what was added, changed and removed.
+
+    Every record is validated first; a bad line is reported with where it is and nothing
+    of the import is applied. National lists are refreshed in full this way.
+    """
+    report = ImportReport(list_id)
+    with uow:
+        hotlist = uow.hotlists.get_list(list_id)
+        if hotlist is None:
+            raise HotlistError(f"no hotlist {list_id}")
+        entries: list[HotlistEntry] = []
+        keys: dict[str, str] = {}
+        for where, record in records:
+            try:
+                entry = entry_from_record(record, hotlist=hotlist, where=where)
+            except EntryInvalid as exc:
+                report.problems.append({"where": where, "field": exc.field, "reason": exc.reason})
+                continue
+            if entry.entry_id in keys:
+                report.problems.append(
+                    {
+                        "where": where,
+                        "field": "plate",
+                        "reason": f"same entry as {keys[entry.entry_id]}",
+                    }
+                )
+                continue
+            keys[entry.entry_id] = where
+            entries.append(entry)
+        wildcards = sum(1 for e in entries if e.is_wildcard)
+        if wildcards > hotlist.max_wildcards:
+            report.problems.append(
+                {
+                    "where": "file",
+                    "field": "plate",
+                    "reason": f"{wildcards} wildcard entries; the list allows "
+                    f"{hotlist.max_wildcards}",
+                }
+            )
+        if report.problems:
+            return report
+        diff = diff_lists(uow.hotlists.entries(list_id), entries)
+        report.added, report.changed, report.removed = (
+            len(diff.added),
+            len(diff.changed),
+            len(diff.removed),
+        )
+        report.unchanged = len(entries) - report.added - report.changed
+        uow.hotlists.replace_entries(list_id, entries, now)
+        uow.hotlists.note_change(list_id, now)
+        _audit(
+            uow,
+            now=now,
+            actor=actor,
+            action="hotlist.import",
+            target=list_id,
+            params={k: v for k, v in report.as_dict().items() if k != "problems"},
+        )
+        uow.commit()
+    return report
+
+
+class HotlistMatcher:
+    """One index per list, swapped whole: a change to one list rebuilds only that list,
+    and matching never waits for a rebuild. `refresh` picks up changes made by any process
+    (the store's change counter)."""
+
+    def __init__(self, lookalikes: LookalikeTable = DEFAULT_LOOKALIKES):
+        self.lookalikes = lookalikes
+        self._indexes: dict[str, HotlistIndex] = {}
+        self._seen_change = -1
+        self._lock = threading.Lock()  # one refresh at a time; matching takes no lock
+
+    @property
+    def lists(self) -> list[Hotlist]:
+        return [hl for index in self._indexes.values() for hl in index.lists]
+
+    def entry_count(self) -> int:
+        return sum(len(index) for index in self._indexes.values())
+
+    def match(
+        self, *, plate: str, plate_canonical: str, country: str | None, now: datetime
+    ) -> list[Hit]:
+        indexes = self._indexes  # read once: one consistent set of lists per read
+        hits: list[Hit] = []
+        for index in indexes.values():
+            hits.extend(
+                index.match(plate=plate, plate_canonical=plate_canonical, country=country, now=now)
+            )
+        if len(hits) > 1:
+            hits.sort(key=lambda h: (h.entry.priority, KIND_RANK[h.kind]))
+        return hits
+
+    def refresh(self, uow_factory: Callable[[], UnitOfWork]) -> set[str]:
+        """Rebuild the lists changed since the last refresh; return their ids."""
+        with self._lock:
+            with uow_factory() as uow:
+                if self._seen_change < 0:
+                    latest = uow.hotlists.latest_change()
+                    changed = {hl.list_id for hl in uow.hotlists.lists()}
+                else:
+                    latest, changed = uow.hotlists.changes_since(self._seen_change)
+                if not changed:
+                    return set()
+                fresh = dict(self._indexes)
+                for list_id in changed:
+                    hotlist = uow.hotlists.get_list(list_id)
+                    if hotlist is None:
+                        fresh.pop(list_id, None)
+                        continue
+                    try:
+                        fresh[list_id] = HotlistIndex.build(
+                            [hotlist], uow.hotlists.entries(list_id), lookalikes=self.lookalikes
+                        )
+                    except IndexBuildError:
+                        log.exception(
+                            "hotlist %s could not be indexed; keeping the old one", list_id
+                        )
+            self._indexes = fresh
+            self._seen_change = latest
+            return changed
+
+
+class MatcherWatcher:
+    """Polls the store's hotlist changes so that every process sees a change within
+    `interval` seconds (the scale-out deployment adds a NATS notification)."""
+
+    def __init__(
+        self, matcher: HotlistMatcher, uow_factory: Callable[[], UnitOfWork], interval: float = 0.5
+    ):
+        self.matcher = matcher
+        self.uow_factory = uow_factory
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.matcher.refresh(self.uow_factory)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="veille-hotlists", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.matcher.refresh(self.uow_factory)
+            except Exception:  # keep watching: a failed refresh keeps the current lists
+                log.exception("hotlist refresh failed")
+
+
+def entries_json(entries: Iterable[HotlistEntry]) -> list[dict[str, Any]]:
+    return [entry_json(e) for e in entries]
+
+
+def entry_json(e: HotlistEntry) -> dict[str, Any]:
+    return {
+        "entry_id": e.entry_id,
+        "list_id": e.list_id,
+        "plate": e.plate,
+        "country": e.country,
+        "priority": e.priority,
+        "valid_from": e.valid_from.isoformat() if e.valid_from else None,
+        "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+        "source_ref": e.source_ref,
+        "instructions": e.instructions,
+        "covert": e.covert,
+    }
+
+
+def list_json(h: Hotlist) -> dict[str, Any]:
+    return {
+        "list_id": h.list_id,
+        "name": h.name,
+        "category": h.category.value,
+        "owner_org": h.owner_org,
+        "max_edits": h.max_edits,
+        "lookalike": h.lookalike,
+        "max_wildcards": h.max_wildcards,
+        "default_priority": h.default_priority,
+    }

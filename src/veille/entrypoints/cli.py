@@ -12,6 +12,7 @@ import orjson
 import typer
 
 from veille.entrypoints.cli_audit import audit_app
+from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
 from veille.settings import Settings
 
@@ -33,6 +34,8 @@ app.add_typer(docs_app, name="docs")
 app.add_typer(audit_app, name="audit")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(holds_app, name="holds")
+app.add_typer(hotlists_app, name="hotlists")
+app.add_typer(alerts_app, name="alerts")
 
 DataDir = Annotated[
     Path | None,
@@ -676,6 +679,27 @@ def docs_configuration() -> None:
     from veille.settings import settings_markdown
 
     typer.echo(settings_markdown(), nl=False)
+
+
+@bench_app.command("alerts")
+def bench_alerts(
+    background_rate: Annotated[
+        float, typer.Option(help="Other reads/s ingested meanwhile.")
+    ] = 5000,
+    probes: Annotated[int, typer.Option(help="Listed reads whose alerts are timed.")] = 300,
+    entries: Annotated[int, typer.Option(help="Hotlist entries.")] = 10_000,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Time from the server receiving a listed read to its alert on the live channel."""
+    from veille.bench.alerts import AlertBenchConfig, print_table, run_alert_bench
+
+    result = run_alert_bench(
+        AlertBenchConfig(background_rate=background_rate, probes=probes, hotlist_entries=entries)
+    )
+    if as_json:
+        _echo_json(result)
+    else:
+        print_table(result)
 
 
 @bench_app.command("retention")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -119,7 +120,7 @@ def clone_pairs(
     """
     ordered = sorted(passages, key=lambda p: (p.at, p.read_id))
     found: list[ClonePair] = []
-    for a, b in zip(ordered, ordered[1:], strict=False):
+    for a, b in itertools.pairwise(ordered):
         metres = distance_m(a, b)
         if metres < min_distance_m:
             continue
@@ -203,7 +204,7 @@ class Leg:
 def journey_legs(passages: Sequence[Passage], *, gap_s: float) -> list[Leg]:
     """The legs between consecutive passages (already in time order)."""
     legs = []
-    for a, b in zip(passages, passages[1:], strict=False):
+    for a, b in itertools.pairwise(passages):
         seconds = (b.at - a.at).total_seconds()
         same_place = a.lat == b.lat and a.lon == b.lon
         bearing = 0.0 if same_place else bearing_deg(a.lat, a.lon, b.lat, b.lon)

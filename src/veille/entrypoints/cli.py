@@ -12,6 +12,13 @@ import orjson
 import typer
 
 from veille.entrypoints.cli_audit import audit_app
+from veille.entrypoints.cli_common import (
+    DataDir,
+    cli_actor,
+    echo_json,
+    open_platform,
+    settings_for,
+)
 from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
 from veille.settings import Settings
@@ -37,34 +44,6 @@ app.add_typer(holds_app, name="holds")
 app.add_typer(hotlists_app, name="hotlists")
 app.add_typer(alerts_app, name="alerts")
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
-]
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir else Settings()
-
-
-def _platform(data_dir: Path | None):
-    from veille.bootstrap import bootstrap
-
-    platform = bootstrap(_settings(data_dir))
-    platform.store.initialise()
-    return platform
-
-
-def _cli_actor():  # type: ignore[no-untyped-def]
-    """The audit actor of a command-line action: the operating-system user."""
-    from veille.domain.audit import system_actor
-
-    return system_actor(f"cli:{getpass.getuser()}")
-
-
-def _echo_json(value: object) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
-
 
 @app.command()
 def serve(
@@ -78,7 +57,7 @@ def serve(
     from veille.bootstrap import bootstrap
     from veille.entrypoints.api.app import create_app
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     platform = bootstrap(settings)
     uvicorn.run(
         create_app(platform),
@@ -104,7 +83,7 @@ def run(
     """The main job: the platform on the embedded store with a simulated camera network."""
     from veille.entrypoints.mainjob import run_main_job
 
-    settings = _settings(data_dir)
+    settings = settings_for(data_dir)
     if port:
         settings = settings.model_copy(update={"port": port})
     sys.exit(run_main_job(settings, cameras=cameras, rate=rate, seed=seed, duration=duration))
@@ -182,7 +161,7 @@ def create_admin(
     $VEILLE_ADMIN_PASSWORD)."""
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         user = user_service.create_first_admin(
             uow=platform.uow(),
@@ -208,7 +187,7 @@ def user_token(
     $VEILLE_PASSWORD."""
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     settings = platform.settings
     try:
         user = user_service.sign_in(
@@ -252,7 +231,7 @@ def users_create(
     from veille.domain.access import Role
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         user = user_service.create_user(
             uow=platform.uow(),
@@ -264,7 +243,7 @@ def users_create(
             display_name=display_name,
             designated=designated,
             training_expires=_when(training_expires),
-            actor=_cli_actor(),
+            actor=cli_actor(),
         )
     except (user_service.UserError, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -275,7 +254,7 @@ def users_create(
 @users_app.command("list")
 def users_list(data_dir: DataDir = None) -> None:
     """List users with role, organisation, designation and training."""
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     with platform.read_uow() as uow:
         users = uow.users.list()
     for u in users:
@@ -303,14 +282,14 @@ def users_update(
     from veille.domain.access import Role
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     user = _user_named(platform, username)
     try:
         user_service.update_user(
             uow=platform.uow(),
             user_id=user.user_id,
             now=platform.clock(),
-            actor=_cli_actor(),
+            actor=cli_actor(),
             role=Role(role) if role else None,
             org_id=org,
             designated=designated,
@@ -330,11 +309,11 @@ def users_delete(username: str, data_dir: DataDir = None) -> None:
     """Close an account: its tokens and sessions stop working at once."""
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     user = _user_named(platform, username)
     try:
         user_service.delete_user(
-            uow=platform.uow(), user_id=user.user_id, now=platform.clock(), actor=_cli_actor()
+            uow=platform.uow(), user_id=user.user_id, now=platform.clock(), actor=cli_actor()
         )
     except user_service.UserError as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -347,13 +326,13 @@ def users_totp(username: str, data_dir: DataDir = None) -> None:
     """Enrol a user's TOTP second factor; prints the secret and otpauth URI once."""
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     user = _user_named(platform, username)
     secret = user_service.enrol_totp(
         uow=platform.uow(),
         user_id=user.user_id,
         now=platform.clock(),
-        actor=_cli_actor(),
+        actor=cli_actor(),
         confirmed=True,
     )
     typer.echo(f"secret: {secret}")
@@ -375,7 +354,7 @@ def orgs_create(
     from veille.domain.access import Scope, ScopeKind
     from veille.service import users as user_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         user_service.create_organisation(
             uow=platform.uow(),
@@ -384,7 +363,7 @@ def orgs_create(
             kind=kind,
             scope=Scope(ScopeKind(scope), scope_value),
             now=platform.clock(),
-            actor=_cli_actor(),
+            actor=cli_actor(),
         )
     except (user_service.UserError, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -395,7 +374,7 @@ def orgs_create(
 @orgs_app.command("list")
 def orgs_list(data_dir: DataDir = None) -> None:
     """List organisations and their scopes."""
-    with _platform(data_dir).read_uow() as uow:
+    with open_platform(data_dir).read_uow() as uow:
         orgs = uow.users.list_orgs()
     for o in orgs:
         typer.echo(
@@ -437,7 +416,7 @@ def cameras_import(
     from veille.adapters.camera_import import ImportFormatError, decode, guess_format
     from veille.service import cameras as camera_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         records = decode(file.read_text("utf-8"), guess_format(file.name))
     except ImportFormatError as exc:
@@ -448,9 +427,9 @@ def cameras_import(
         records=records,
         now=platform.clock(),
         issue_tokens=issue_tokens,
-        actor=_cli_actor(),
+        actor=cli_actor(),
     )
-    _echo_json(report.as_dict(with_tokens=False))
+    echo_json(report.as_dict(with_tokens=False))
     if not report.applied:
         raise typer.Exit(1)
     if report.tokens:
@@ -475,9 +454,9 @@ def cameras_list(
     from veille.domain.cameras import camera_to_json
     from veille.service import cameras as camera_service
 
-    cams = camera_service.list_cameras(uow=_platform(data_dir).uow(), zone=zone, phase=phase)
+    cams = camera_service.list_cameras(uow=open_platform(data_dir).uow(), zone=zone, phase=phase)
     if as_json:
-        _echo_json([camera_to_json(c) for c in cams])
+        echo_json([camera_to_json(c) for c in cams])
         return
     typer.echo(f"{'camera':<22} {'phase':<8} {'zone':<36} {'lat':>9} {'lon':>9}  vendor")
     for c in cams:
@@ -495,11 +474,11 @@ def cameras_show(camera_id: str, data_dir: DataDir = None) -> None:
     from veille.service import cameras as camera_service
 
     try:
-        cam = camera_service.get_camera(uow=_platform(data_dir).uow(), camera_id=camera_id)
+        cam = camera_service.get_camera(uow=open_platform(data_dir).uow(), camera_id=camera_id)
     except camera_service.CameraNotFound:
         typer.echo(f"no camera {camera_id}", err=True)
         raise typer.Exit(1) from None
-    _echo_json(camera_to_json(cam))
+    echo_json(camera_to_json(cam))
 
 
 @cameras_app.command("retire")
@@ -507,10 +486,10 @@ def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
     """Retire a camera: history kept, credential revoked, no more posting."""
     from veille.service import cameras as camera_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         cam = camera_service.retire_camera(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=_cli_actor()
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=cli_actor()
         )
     except camera_service.CameraNotFound:
         typer.echo(f"no camera {camera_id}", err=True)
@@ -524,10 +503,10 @@ def cameras_token(camera_id: str, data_dir: DataDir = None) -> None:
     from veille.domain.cameras import CameraInvalid
     from veille.service import cameras as camera_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         token = camera_service.rotate_token(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=_cli_actor()
+            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=cli_actor()
         )
     except (camera_service.CameraNotFound, CameraInvalid) as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -549,10 +528,10 @@ def dead_list(
     from veille.service import dead_letters as dl_service
 
     items = dl_service.list_dead_letters(
-        uow=_platform(data_dir).uow(), status=None if status == "all" else status, limit=limit
+        uow=open_platform(data_dir).uow(), status=None if status == "all" else status, limit=limit
     )
     if as_json:
-        _echo_json([dl_service.dead_letter_to_json(d) for d in items])
+        echo_json([dl_service.dead_letter_to_json(d) for d in items])
         return
     for d in items:
         first = d.errors[0] if d.errors else {}
@@ -573,7 +552,7 @@ def dead_replay(
     """Run dead letters through ingest again (after fixing the cause)."""
     from veille.service import dead_letters as dl_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     targets = list(ids or [])
     if all_open:
         targets += [d.id for d in dl_service.list_dead_letters(uow=platform.uow(), limit=100_000)]
@@ -588,10 +567,10 @@ def dead_replay(
             now=platform.clock(),
             rules=platform.read_rules,
             images=platform.images,
-            actor=_cli_actor(),
+            actor=cli_actor(),
         )
         failed += outcome.status != "replayed"
-        _echo_json(outcome.as_dict())
+        echo_json(outcome.as_dict())
     raise typer.Exit(1 if failed else 0)
 
 
@@ -604,13 +583,13 @@ def dead_discard(
     """Mark a dead letter as discarded, with the reason."""
     from veille.service import dead_letters as dl_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     if not dl_service.discard(
         uow=platform.uow(),
         dead_letter_id=dead_letter_id,
         now=platform.clock(),
         reason=reason,
-        actor=_cli_actor(),
+        actor=cli_actor(),
     ):
         typer.echo("no open dead letter with that id", err=True)
         raise typer.Exit(1)
@@ -625,7 +604,7 @@ def db_migrate(data_dir: DataDir = None) -> None:
     """Apply pending migrations."""
     from veille.adapters.sqlite.database import schema_version
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     typer.echo(f"schema at version {schema_version(platform.store.connection())}")
 
 
@@ -655,7 +634,7 @@ def bench_ingest(
         )
     )
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         print_table(result)
 
@@ -697,7 +676,7 @@ def bench_alerts(
         AlertBenchConfig(background_rate=background_rate, probes=probes, hotlist_entries=entries)
     )
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         print_table(result)
 
@@ -728,7 +707,7 @@ def bench_retention(
         )
     )
     if as_json:
-        _echo_json(result)
+        echo_json(result)
     else:
         print_table(result)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import os
 from datetime import datetime
 from enum import StrEnum
@@ -11,20 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veille.domain.audit import Actor, system_actor
-from veille.settings import Settings
+from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
 
 if TYPE_CHECKING:
-    from veille.bootstrap import Platform
+    pass
 
 audit_app = typer.Typer(
     no_args_is_help=True, help="Audit log: verify the chain, export it, anchor its head."
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
-]
 AnchorsFile = Annotated[
     Path | None,
     typer.Option("--anchors", help="Anchor file (default: <data-dir>/audit-anchors.jsonl)."),
@@ -34,26 +28,6 @@ AnchorsFile = Annotated[
 class Format(StrEnum):
     csv = "csv"
     json = "json"
-
-
-def _settings(data_dir: Path | None) -> Settings:
-    return Settings(data_dir=data_dir) if data_dir else Settings()
-
-
-def _platform(data_dir: Path | None) -> Platform:
-    from veille.bootstrap import bootstrap
-
-    platform = bootstrap(_settings(data_dir))
-    platform.store.initialise()
-    return platform
-
-
-def _cli_actor() -> Actor:
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return system_actor(f"cli:{user}")
 
 
 def _instant(value: str | None, option: str) -> datetime | None:
@@ -74,7 +48,7 @@ def verify(data_dir: DataDir = None, anchors: AnchorsFile = None) -> None:
     """
     from veille.service import audit as audit_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     path = anchors or audit_service.default_anchor_path(platform.settings.data_dir)
     if anchors is not None and not path.exists():
         typer.echo(f"no anchor file {path}", err=True)
@@ -84,7 +58,7 @@ def verify(data_dir: DataDir = None, anchors: AnchorsFile = None) -> None:
         report = audit_service.verify(
             uow=platform.uow(),
             read_uow=platform.read_uow(),
-            actor=_cli_actor(),
+            actor=cli_actor(),
             now=platform.clock(),
             anchors=known,
         )
@@ -121,12 +95,12 @@ def export(
     from veille.service import audit as audit_service
 
     start, end = _instant(since, "--since"), _instant(until, "--until")
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         text = audit_service.export(
             uow=platform.uow(),
             read_uow=platform.read_uow(),
-            actor=_cli_actor(),
+            actor=cli_actor(),
             now=platform.clock(),
             fmt=fmt.value,
             since=start,
@@ -151,11 +125,11 @@ def anchor(data_dir: DataDir = None, anchors: AnchorsFile = None) -> None:
     """Append the chain head to the anchor file; run it on a schedule and copy the file away."""
     from veille.service import audit as audit_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     path = anchors or audit_service.default_anchor_path(platform.settings.data_dir)
     try:
         written = audit_service.write_anchor(
-            uow=platform.uow(), path=path, now=platform.clock(), actor=_cli_actor()
+            uow=platform.uow(), path=path, now=platform.clock(), actor=cli_actor()
         )
     finally:
         platform.store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -10,28 +9,10 @@ from typing import Annotated
 import orjson
 import typer
 
-from veille.domain.audit import system_actor
-from veille.settings import Settings
+from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
 
 hotlists_app = typer.Typer(no_args_is_help=True, help="Hotlists: lists of wanted plates.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: reports.")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
-]
-
-
-def _platform(data_dir: Path | None):  # type: ignore[no-untyped-def]
-    from veille.bootstrap import bootstrap
-
-    platform = bootstrap(Settings(data_dir=data_dir) if data_dir else Settings())
-    platform.store.initialise()
-    return platform
-
-
-def _actor():  # type: ignore[no-untyped-def]
-    return system_actor(f"cli:{getpass.getuser()}")
 
 
 def _fail(message: str) -> None:
@@ -61,7 +42,7 @@ def create(
     from veille.domain.hotlists import Category, Hotlist
     from veille.service import hotlists as hotlist_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hotlist = Hotlist(
             list_id,
@@ -73,7 +54,7 @@ def create(
             max_wildcards=max_wildcards,
         )
         hotlist_service.save_list(
-            uow=platform.uow(), hotlist=hotlist, now=platform.clock(), actor=_actor()
+            uow=platform.uow(), hotlist=hotlist, now=platform.clock(), actor=cli_actor()
         )
     except (ValueError, hotlist_service.HotlistError) as exc:
         _fail(str(exc))
@@ -83,7 +64,7 @@ def create(
 @hotlists_app.command("list")
 def list_lists(data_dir: DataDir = None) -> None:
     """Every hotlist with its entry count."""
-    with _platform(data_dir).read_uow() as uow:
+    with open_platform(data_dir).read_uow() as uow:
         for h in uow.hotlists.lists():
             typer.echo(
                 f"{h.list_id:<20} {h.category.value:<22} owner={h.owner_org:<16}"
@@ -103,7 +84,7 @@ def import_file(
     """Replace the whole list from a file, atomically; prints added/changed/removed."""
     from veille.service import hotlists as hotlist_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     fmt = "csv" if file.suffix.lower() == ".csv" else "json"
     try:
         records = hotlist_service.decode_entries(file.read_text("utf-8"), fmt)
@@ -112,7 +93,7 @@ def import_file(
             list_id=list_id,
             records=records,
             now=platform.clock(),
-            actor=_actor(),
+            actor=cli_actor(),
         )
     except hotlist_service.HotlistError as exc:
         _fail(str(exc))
@@ -126,7 +107,7 @@ def entries(list_id: str, data_dir: DataDir = None) -> None:
     """The entries of a list, as JSON."""
     from veille.service import hotlists as hotlist_service
 
-    with _platform(data_dir).read_uow() as uow:
+    with open_platform(data_dir).read_uow() as uow:
         found = uow.hotlists.entries(list_id)
     typer.echo(
         orjson.dumps(hotlist_service.entries_json(found), option=orjson.OPT_INDENT_2).decode()
@@ -158,14 +139,14 @@ def add(
         "instructions": instructions,
         "covert": covert,
     }
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         entry = hotlist_service.put_entry(
             uow=platform.uow(),
             list_id=list_id,
             record={k: v for k, v in record.items() if v is not None},
             now=platform.clock(),
-            actor=_actor(),
+            actor=cli_actor(),
         )
     except (EntryInvalid, hotlist_service.HotlistError) as exc:
         _fail(str(exc))
@@ -177,14 +158,14 @@ def expire(list_id: str, entry_id: str, data_dir: DataDir = None) -> None:
     """End an entry's validity now (it stays on record)."""
     from veille.service import hotlists as hotlist_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hotlist_service.expire_entry(
             uow=platform.uow(),
             list_id=list_id,
             entry_id=entry_id,
             now=platform.clock(),
-            actor=_actor(),
+            actor=cli_actor(),
         )
     except hotlist_service.HotlistError as exc:
         _fail(str(exc))
@@ -196,14 +177,14 @@ def delete_entry(list_id: str, entry_id: str, data_dir: DataDir = None) -> None:
     """Delete one entry."""
     from veille.service import hotlists as hotlist_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hotlist_service.delete_entry(
             uow=platform.uow(),
             list_id=list_id,
             entry_id=entry_id,
             now=platform.clock(),
-            actor=_actor(),
+            actor=cli_actor(),
         )
     except hotlist_service.HotlistError as exc:
         _fail(str(exc))
@@ -215,10 +196,10 @@ def delete(list_id: str, data_dir: DataDir = None) -> None:
     """Delete a list and its entries."""
     from veille.service import hotlists as hotlist_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hotlist_service.delete_list(
-            uow=platform.uow(), list_id=list_id, now=platform.clock(), actor=_actor()
+            uow=platform.uow(), list_id=list_id, now=platform.clock(), actor=cli_actor()
         )
     except hotlist_service.HotlistError as exc:
         _fail(str(exc))
@@ -233,7 +214,7 @@ def report(
     """Hits by list, zone and outcome, and the misread rate per camera (JSON)."""
     from veille.service import alerts as alert_service
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     until = platform.clock()
     found = alert_service.hits_report(
         uow=platform.read_uow(), since=until - timedelta(days=days), until=until

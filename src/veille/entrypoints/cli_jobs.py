@@ -2,40 +2,21 @@
 
 from __future__ import annotations
 
-import getpass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
 
-from veille.domain.audit import Actor, system_actor
 from veille.domain.retention import Hold
+from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: list them, run one now.")
 holds_app = typer.Typer(
     no_args_is_help=True, help="Case holds: keep reads past the maximum retention for a case."
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="JSON output.")]
-
-
-def _platform(data_dir: Path | None) -> Any:
-    from veille.bootstrap import bootstrap
-    from veille.settings import Settings
-
-    platform = bootstrap(Settings(data_dir=data_dir) if data_dir else Settings())
-    platform.store.initialise()
-    return platform
-
-
-def _actor() -> Actor:
-    return system_actor(f"cli:{getpass.getuser()}")
 
 
 def _echo_json(value: object) -> None:
@@ -109,7 +90,7 @@ def jobs_run(
     if name not in JOBS:
         typer.echo(f"no job {name!r}; jobs: {', '.join(JOBS)}", err=True)
         raise typer.Exit(2)
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         report = run_job(name, platform, dry_run=dry_run)
     finally:
@@ -137,7 +118,7 @@ def holds_add(
     from veille.domain.retention import HoldInvalid
     from veille.service.retention import place_hold
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hold = place_hold(
             uow=platform.uow(),
@@ -146,7 +127,7 @@ def holds_add(
             camera_ids=camera or [],
             start=parse_moment(start),
             end=parse_moment(end),
-            actor=_actor(),
+            actor=cli_actor(),
             now=platform.clock(),
         )
     except HoldInvalid as exc:
@@ -168,11 +149,11 @@ def holds_list(
     """List case holds (audited: they name plates under investigation)."""
     from veille.service.retention import list_holds
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         holds = list_holds(
             uow=platform.uow(),
-            actor=_actor(),
+            actor=cli_actor(),
             now=platform.clock(),
             include_released=include_released,
         )
@@ -199,10 +180,10 @@ def holds_release(
     """Release a hold: its reads fall under the normal retention at the next run."""
     from veille.service.retention import HoldNotFound, release_hold
 
-    platform = _platform(data_dir)
+    platform = open_platform(data_dir)
     try:
         hold = release_hold(
-            uow=platform.uow(), hold_id=hold_id, actor=_actor(), now=platform.clock()
+            uow=platform.uow(), hold_id=hold_id, actor=cli_actor(), now=platform.clock()
         )
     except HoldNotFound as exc:
         typer.echo(str(exc), err=True)

@@ -62,6 +62,29 @@ class ReadRepository(Protocol):
         limit: int = 10_000,
     ) -> list[Read]: ...
 
+    def find_prefix(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        prefix: str,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]: ...
+
+    def distinct_plates(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        prefix: str | None = None,
+        min_cameras: int = 1,
+        limit: int = 1_000_000,
+    ) -> list[str]: ...
+
     def count(self) -> int: ...
 
     def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]: ...

@@ -11,14 +11,14 @@ the same transaction that read the data.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.audit import Actor, AuditEntry
-from veille.domain.authorizations import Slice, WindowPolicy, visible_slices
+from veille.domain.authorizations import Area, Slice, WindowPolicy, visible_slices
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read
 from veille.service.ports import UnitOfWork
@@ -117,6 +117,86 @@ class ReadAccess:
                         continue
                 found[read.read_id] = read
         return sorted(found.values(), key=lambda r: (r.captured_at, str(r.read_id)))[:limit]
+
+    def find_prefix(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        prefix: str,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        """Reads in [start, end) whose plate starts with `prefix`, within the visible slices."""
+        found: dict[Any, Read] = {}
+        for lo, hi, s_plates, s_cameras, area in self._parts(start, end, plates, camera_ids):
+            for read in self._uow.reads.find_prefix(
+                start=lo, end=hi, prefix=prefix, plates=s_plates, camera_ids=s_cameras, limit=limit
+            ):
+                cam = self.cameras.get(read.camera_id)
+                if area is not None and (cam is None or not area.contains(cam.lat, cam.lon)):
+                    continue
+                found[read.read_id] = read
+        return sorted(found.values(), key=lambda r: (r.captured_at, str(r.read_id)))[:limit]
+
+    def distinct_plates(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        prefix: str | None = None,
+        min_cameras: int = 1,
+    ) -> list[str]:
+        """Distinct plates of the visible reads in [start, end) (sorted).
+
+        `min_cameras` is exact with one slice; across several slices a plate's cameras may
+        be split between them, so the bound is then left to the caller.
+        """
+        parts = list(self._parts(start, end, plates, camera_ids))
+        bound = min_cameras if len(parts) == 1 else 1
+        found: set[str] = set()
+        for lo, hi, s_plates, s_cameras, area in parts:
+            if area is not None:  # an area is a set of cameras: those standing inside it
+                inside = frozenset(
+                    c.camera_id for c in self.cameras.values() if area.contains(c.lat, c.lon)
+                )
+                s_cameras = inside if s_cameras is None else s_cameras & inside
+            found.update(
+                self._uow.reads.distinct_plates(
+                    start=lo,
+                    end=hi,
+                    plates=s_plates,
+                    camera_ids=s_cameras,
+                    prefix=prefix,
+                    min_cameras=bound,
+                )
+            )
+        return sorted(found)
+
+    def _parts(
+        self,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None,
+        camera_ids: Iterable[str] | None,
+    ) -> Iterator[
+        tuple[datetime, datetime, frozenset[str] | None, frozenset[str] | None, Area | None]
+    ]:
+        """Each visible slice cut to the period and criteria, as `find` cuts them."""
+        wanted_plates = frozenset(plates) if plates is not None else None
+        wanted_cameras = frozenset(camera_ids) if camera_ids is not None else None
+        for s in self.slices:
+            lo, hi = max(start, s.start), min(end, s.end)
+            if hi <= lo:
+                continue
+            s_plates = _meet(wanted_plates, s.plates)
+            s_cameras = _meet(wanted_cameras, s.camera_ids)
+            if (s_plates is not None and not s_plates) or (s_cameras is not None and not s_cameras):
+                continue
+            yield lo, hi, s_plates, s_cameras, s.area
 
     def visible(self, read: Read) -> bool:
         cam = self.cameras.get(read.camera_id)

@@ -238,6 +238,70 @@ class SqliteReadRepository:
         ).fetchall()
         return self._hydrate(rows)
 
+    def find_prefix(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        prefix: str,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        """Reads in [start, end) whose plate starts with `prefix` (a plate-index range scan)."""
+        clauses, params = _plate_range(prefix)
+        clauses += ["captured_at >= ?", "captured_at < ?"]
+        params += [to_micros(start), to_micros(end)]
+        for column, values in (("plate", plates), ("camera_id", camera_ids)):
+            if values is not None:
+                wanted = sorted(set(values))
+                if not wanted:
+                    return []
+                clauses.append(f"{column} IN ({','.join('?' * len(wanted))})")
+                params.extend(wanted)
+        rows = self.conn.execute(
+            f"SELECT {READ_COLUMNS} FROM reads"
+            f" WHERE {' AND '.join(clauses)} ORDER BY captured_at LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return self._hydrate(rows)
+
+    def distinct_plates(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        prefix: str | None = None,
+        min_cameras: int = 1,
+        limit: int = 1_000_000,
+    ) -> list[str]:
+        """Distinct plates read in [start, end), optionally at given cameras, with a prefix,
+        or seen at `min_cameras` distinct cameras or more."""
+        clauses = ["captured_at >= ?", "captured_at < ?"]
+        params: list[Any] = [to_micros(start), to_micros(end)]
+        if prefix:
+            more, values = _plate_range(prefix)
+            clauses += more
+            params += values
+        for column, wanted_values in (("plate", plates), ("camera_id", camera_ids)):
+            if wanted_values is not None:
+                wanted = sorted(set(wanted_values))
+                if not wanted:
+                    return []
+                clauses.append(f"{column} IN ({','.join('?' * len(wanted))})")
+                params.extend(wanted)
+        having = " HAVING count(DISTINCT camera_id) >= ?" if min_cameras > 1 else ""
+        if having:
+            params.append(min_cameras)
+        rows = self.conn.execute(
+            f"SELECT plate FROM reads WHERE {' AND '.join(clauses)}"
+            f" GROUP BY plate{having} ORDER BY plate LIMIT ?",
+            (*params, limit),
+        )
+        return [row[0] for row in rows]
+
     def count(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM reads").fetchone()[0])
 
@@ -278,6 +342,12 @@ class SqliteReadRepository:
                 )
             )
         return set(wanted) - still
+
+
+def _plate_range(prefix: str) -> tuple[list[str], list[Any]]:
+    """`plate >= prefix AND plate < successor`: a prefix as a range on the plate index."""
+    successor = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return ["plate >= ?", "plate < ?"], [prefix, successor]
 
 
 _CAMERA_COLUMNS = (

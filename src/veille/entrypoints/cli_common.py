@@ -1,0 +1,47 @@
+"""What every `veille` sub-command shares: the data folder option, the platform, the actor."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import orjson
+import typer
+
+from veille.domain.audit import Actor, system_actor
+from veille.settings import Settings
+
+if TYPE_CHECKING:
+    from veille.bootstrap import Platform
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data folder (default: $VEILLE_DATA_DIR or ./var)."),
+]
+
+
+def settings_for(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def open_platform(data_dir: Path | None) -> Platform:
+    """The platform over the store in `data_dir`, migrated; nothing started."""
+    from veille.bootstrap import bootstrap
+
+    platform = bootstrap(settings_for(data_dir))
+    platform.store.initialise()
+    return platform
+
+
+def cli_actor() -> Actor:
+    """The audit actor of a command-line action: the operating-system user."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return system_actor(f"cli:{user}")
+
+
+def echo_json(value: object) -> None:
+    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from veille.domain.retention import Hold
-from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
+from veille.entrypoints.cli_common import DataDir, cli_actor, echo_json, open_platform
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: list them, run one now.")
 holds_app = typer.Typer(
@@ -17,10 +16,6 @@ holds_app = typer.Typer(
 )
 
 AsJson = Annotated[bool, typer.Option("--json", help="JSON output.")]
-
-
-def _echo_json(value: object) -> None:
-    typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
 
 
 def parse_moment(text: str) -> datetime:
@@ -57,7 +52,7 @@ def jobs_list(as_json: AsJson = False) -> None:
     from veille.service.jobs import JOBS
 
     if as_json:
-        _echo_json(
+        echo_json(
             [
                 {"name": j.name, "every_s": j.every.total_seconds(), "description": j.description}
                 for j in JOBS.values()
@@ -95,7 +90,7 @@ def jobs_run(
         report = run_job(name, platform, dry_run=dry_run)
     finally:
         platform.store.close()
-    _echo_json(report.as_dict())
+    echo_json(report.as_dict())
 
 
 # ---- holds ---------------------------------------------------------------------------
@@ -160,7 +155,7 @@ def holds_list(
     finally:
         platform.store.close()
     if as_json:
-        _echo_json([hold_to_json(h) for h in holds])
+        echo_json([hold_to_json(h) for h in holds])
         return
     for h in holds:
         state = f"released {h.released_at:%Y-%m-%d}" if h.released_at else "active"

@@ -156,12 +156,18 @@ def bench_reads(config: MatcherBenchConfig, index: HotlistIndex) -> Reads:
             else:
                 continue
         else:
-            plate = _be_plate(rng, FIRST_DIGITS)
-            canonical = DEFAULT_LOOKALIKES.canonical(plate)
-            if index.match(plate=plate, plate_canonical=canonical, country="BE", now=NOW):
-                continue  # a background read is a car on no list
+            plate = _background_plate(rng, index)
         reads.append((plate, DEFAULT_LOOKALIKES.canonical(plate), "BE"))
     return reads
+
+
+def _background_plate(rng: random.Random, index: HotlistIndex) -> str:
+    """A uniformly random BE plate that hits nothing: a car on no list."""
+    while True:
+        plate = _be_plate(rng, FIRST_DIGITS)
+        canonical = DEFAULT_LOOKALIKES.canonical(plate)
+        if not index.match(plate=plate, plate_canonical=canonical, country="BE", now=NOW):
+            return plate
 
 
 def natural_hit_shares(index: HotlistIndex, reads: int, seed: int) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import os
 import random
@@ -167,9 +168,9 @@ class Vehicle:
     country: str
     make: str
     colour: str
-    kind: str
+    vtype: str
+    kind: str  # commuter, regular, occasional or planted
     home: int  # camera index where its trips usually start
-    route: tuple[int, ...] = ()  # a commuter's fixed route home -> work
 
 
 def _plate(rng: random.Random) -> tuple[str, str, str]:
@@ -205,6 +206,7 @@ def _new_vehicle(rng: random.Random, taken: set[str], kind: str, home: int) -> V
         rng.choice(_MAKES),
         rng.choice(_COLOURS),
         rng.choice(_TYPES),
+        kind,
         home,
     )
 
@@ -222,6 +224,9 @@ def _minute_weights() -> list[float]:
         total += w
         cumulative.append(total)
     return cumulative
+
+
+Route = tuple[tuple[int, float], ...] | list[tuple[int, float]]  # (camera, metres from previous)
 
 
 class _TripMaker:
@@ -245,7 +250,7 @@ class _TripMaker:
             seen.add(here)
         return route
 
-    def passages(self, t0: int, vidx: int, route: list[tuple[int, float]]) -> list[tuple[int, ...]]:
+    def passages(self, t0: int, vidx: int, route: Route) -> list[tuple[int, int, int]]:
         rng = self.rng
         t = t0
         out = []
@@ -285,9 +290,7 @@ def load_or_generate(
     return generate(spec, path=path, now=now or datetime.now(UTC), log=log)
 
 
-def generate(
-    spec: StoreSpec, *, path: Path, now: datetime, log: Any = None
-) -> GeneratedStore:
+def generate(spec: StoreSpec, *, path: Path, now: datetime, log: Any = None) -> GeneratedStore:
     """Write a fresh store at `path` (built under a temporary name, then renamed)."""
     started = time.perf_counter()
     say = log or (lambda _msg: None)
@@ -321,7 +324,7 @@ def generate(
     written = 0
     per_plate: dict[int, int] = {}
     end = to_micros(now)
-    for day in range(spec.days):
+    for day in range(plan.buckets):
         events = plan.expand_day(day)
         events = [e for e in events if first_day <= e[0] < end]
         events.sort()
@@ -332,7 +335,7 @@ def generate(
         conn.executemany(INSERT_READ, rows)
         conn.execute("COMMIT")
         written += len(rows)
-        say(f"day {day + 1}/{spec.days}: {written} reads")
+        say(f"day {day + 1}/{plan.buckets}: {written} reads")
     for statement in READ_INDEXES:
         conn.execute(statement)
         say(statement.split(" ON ")[0])
@@ -379,21 +382,19 @@ class _Plan:
         self.rng = rng
         self.cameras = cameras
         self.near = near
-        self.first_day = first_day
+        self.window_start = first_day
+        self.first_day = first_day - first_day % DAY_US  # midnight UTC: buckets are dates
+        self.buckets = spec.days + 1  # the first and last date are partly in the window
         self.trips = _TripMaker(rng, near)
         self.vehicles: list[Vehicle] = []
         self.taken: set[str] = set()
-        # (start micros, vehicle, route or None for a fresh walk) per day
-        self.by_day: list[list[tuple[int, int, tuple[int, ...] | None]]] = [
-            [] for _ in range(spec.days)
-        ]
-        self.planted: list[list[tuple[int, int, int]]] = [[] for _ in range(spec.days)]
+        # (start micros, vehicle, fixed route or None for a fresh walk) per day
+        self.by_day: list[list[tuple[int, int, Route | None]]] = [[] for _ in range(self.buckets)]
+        self.planted: list[list[tuple[int, int, int]]] = [[] for _ in range(self.buckets)]
         self.trip_count = 0
         self.minutes = _minute_weights()
         # busy places: a few cameras draw far more trips than others
-        self.popularity = list(
-            __import__("itertools").accumulate(rng.lognormvariate(0, 1.0) for _ in cameras)
-        )
+        self.popularity = list(itertools.accumulate(rng.lognormvariate(0, 1.0) for _ in cameras))
 
     def _camera(self) -> int:
         return bisect.bisect(self.popularity, self.rng.random() * self.popularity[-1])
@@ -409,60 +410,60 @@ class _Plan:
 
     def population(self) -> None:
         """Vehicles until the expected reads reach the target: commuters, regulars, others."""
-        rng, days = self.rng, self.spec.days
+        rng, days = self.rng, self.buckets
+        kept = self.spec.days / self.buckets  # trips on the parts of dates outside the window
         expected = 0.0
         while expected < self.spec.reads:
             x = rng.random()
             if x < 0.05:
                 v = _new_vehicle(rng, self.taken, "commuter", self._camera())
-                v.route = tuple(c for c, _ in self.trips.walk(v.home, rng.choice((1, 2, 2, 3))))
                 vidx = self._add(v)
+                out = tuple(self.trips.walk(v.home, rng.choice((1, 1, 1, 2, 2))))
+                back = _reverse(out)
                 for day in range(days):
                     if not self._weekday(day):
                         continue
-                    for direction, hour in ((1, 7.8), (-1, 17.4)):
-                        if rng.random() < 0.6:
+                    for route, hour in ((out, 7.8), (back, 17.4)):
+                        if rng.random() < 0.35:
                             minute = int((hour + rng.gauss(0, 0.6) - 1) * 60) % 1440
                             t0 = self.first_day + day * DAY_US + minute * MINUTE_US
-                            self._trip(day, t0, vidx, v.route[::direction])
-                expected += 0.6 * 2 * days * 5 / 7 * len(v.route)
+                            self._trip(day, t0, vidx, route)
+                expected += 0.35 * 2 * days * 5 / 7 * len(out) * kept
             else:
                 kind = "regular" if x < 0.25 else "occasional"
                 v = _new_vehicle(rng, self.taken, kind, self._camera())
                 vidx = self._add(v)
-                n = 1 + int(rng.expovariate(1 / 7)) if kind == "regular" else (
-                    1 if rng.random() < 0.8 else 2
+                n = (
+                    1 + int(rng.expovariate(1 / 4))
+                    if kind == "regular"
+                    else (1 if rng.random() < 0.8 else 2)
                 )
                 for _ in range(n):
                     day = rng.randrange(days)
                     self._trip(day, self._start(day), vidx, None)
-                expected += n * 2.2
+                expected += n * 2.15 * kept
 
     def _add(self, v: Vehicle) -> int:
         self.vehicles.append(v)
         return len(self.vehicles) - 1
 
-    def _trip(self, day: int, t0: int, vidx: int, route: tuple[int, ...] | None) -> None:
+    def _trip(self, day: int, t0: int, vidx: int, route: Route | None) -> None:
         self.by_day[day].append((t0, vidx, route))
         self.trip_count += 1
 
-    def expand_day(self, day: int) -> list[tuple[int, ...]]:
-        events: list[tuple[int, ...]] = list(self.planted[day])
-        trips, near, vehicles, rng = self.trips, self.near, self.vehicles, self.rng
+    def expand_day(self, day: int) -> list[tuple[int, int, int]]:
+        events: list[tuple[int, int, int]] = list(self.planted[day])
+        trips, vehicles, rng = self.trips, self.vehicles, self.rng
         for t0, vidx, route in self.by_day[day]:
             if route is None:
                 v = vehicles[vidx]
                 start = v.home if v.kind == "regular" and rng.random() < 0.7 else self._camera()
-                walk = trips.walk(start, _trip_length(rng))
-            else:
-                walk = [(route[0], 0.0)]
-                for a, b in zip(route, route[1:], strict=False):
-                    walk.append((b, next((m for j, m in near[a] if j == b), 2000.0) * 1.8))
-            events.extend(trips.passages(t0, vidx, walk))
+                route = trips.walk(start, _trip_length(rng))
+            events.extend(trips.passages(t0, vidx, route))
         self.by_day[day] = []
         return events
 
-    def rows(self, events: list[tuple[int, ...]]) -> list[tuple[Any, ...]]:
+    def rows(self, events: list[tuple[int, int, int]]) -> list[tuple[Any, ...]]:
         """Rows in INSERT_READ's column order; read ids rise with time (as UUIDv7 would)."""
         rng, vehicles, cameras = self.rng, self.vehicles, self.cameras
         rows = []
@@ -488,7 +489,7 @@ class _Plan:
                     1 + (t >> 3) % 3,
                     v.make,
                     v.colour,
-                    v.kind_type if hasattr(v, "kind_type") else _vehicle_type(v),
+                    v.vtype,
                     None,
                 )
             )
@@ -502,33 +503,28 @@ class _Plan:
             v.plate, v.raw = plate, plate
         return self._add(v)
 
-    def _plant(self, day: int, vidx: int, walk: list[tuple[int, float]], t0: int, lag_s: float):
-        for t, _, cam in self.trips.passages(t0, vidx, walk):
-            self.planted[day].append((t + int(lag_s * 1e6), vidx, cam))
+    def _plant(self, day: int, vidx: int, walk: Route, t0: int) -> None:
+        self.planted[day].extend(self.trips.passages(t0, vidx, walk))
 
     def _time(self, day: int, hour: float) -> int:
         return self.first_day + day * DAY_US + int(hour * 60) * MINUTE_US
 
     def plant(self, now: datetime) -> dict[str, Any]:
         """A convoy, three scenes with known visitors and a cloned plate; their parameters."""
-        rng, days = self.rng, self.spec.days
+        rng, days = self.rng, self.buckets
         # convoy: the partner follows the target 10–40 s behind on 6 of its 8 trips
         target = self._planted_vehicle(self._camera())
         partner = self._planted_vehicle(self._camera())
         convoy_days = sorted(rng.sample(range(1, days - 1), 8))
         shared = 0
         for n, day in enumerate(convoy_days):
-            # replay each walk with the same random state for both vehicles
             walk = self.trips.walk(self.vehicles[target].home if n % 2 else self._camera(), 5)
-            t0 = self._time(day, rng.uniform(7, 20))
-            self._plant(day, target, walk, t0, 0)
+            passages = self.trips.passages(self._time(day, rng.uniform(7, 20)), target, walk)
+            self.planted[day].extend(passages)
             if n < 6:
-                lag = rng.uniform(10, 40)
-                self.planted[day].extend(
-                    (t + int(lag * 1e6), partner, cam)
-                    for t, _, cam in [e for e in self.planted[day] if e[1] == target][-5:]
-                )
-                shared += 5
+                lag = int(rng.uniform(10, 40) * 1e6)
+                self.planted[day].extend((t + lag, partner, cam) for t, _, cam in passages)
+                shared += len(passages)
         # three scenes, one camera each in three towns, 1 h on three days
         scene_cams = [self._camera() for _ in range(3)]
         scene_days = sorted(rng.sample(range(2, days - 1), 3))
@@ -560,19 +556,19 @@ class _Plan:
         self.vehicles[clone].country = self.vehicles[first].country
         clone_day = days - 2
         t0 = self._time(clone_day, 9.5)
-        self._plant(clone_day, first, self.trips.walk(ant, 3), t0, 0)
-        self._plant(clone_day, clone, self.trips.walk(lie, 3), t0 + 20 * MINUTE_US, 0)
+        self._plant(clone_day, first, self.trips.walk(ant, 3), t0)
+        self._plant(clone_day, clone, self.trips.walk(lie, 3), t0 + 20 * MINUTE_US)
         for vidx in (first, clone):
             for day in rng.sample(range(days - 1), 6):
                 walk = self.trips.walk(self.vehicles[vidx].home, 3)
-                self._plant(day, vidx, walk, self._start(day), 0)
+                self._plant(day, vidx, walk, self._start(day))
         return {
             "convoy": {
                 "target": self.vehicles[target].plate,
                 "partner": self.vehicles[partner].plate,
                 "trips_together": 6,
                 "shared_passages": shared,
-                "start": _iso(self.first_day),
+                "start": _iso(self.window_start),
                 "end": now.isoformat(),
             },
             "scenes": {
@@ -594,13 +590,18 @@ class _Plan:
         )
 
 
-def _vehicle_type(v: Vehicle) -> str:
-    return _TYPES[hash(v.plate) % len(_TYPES)]
+def _reverse(route: Route) -> Route:
+    """The same road driven back: each hop keeps its length."""
+    cams = [c for c, _ in route][::-1]
+    metres = [0.0, *[m for _, m in route][1:][::-1]]
+    return tuple(zip(cams, metres, strict=True))
 
 
 def _misread(plate: str, rng: random.Random, classes: tuple[frozenset[str], ...]) -> str:
     """The plate with one character swapped for a look-alike, as OCR gets it wrong."""
-    spots = [(i, cls) for i, ch in enumerate(plate) for cls in classes if ch in cls and len(cls) > 1]
+    spots = [
+        (i, cls) for i, ch in enumerate(plate) for cls in classes if ch in cls and len(cls) > 1
+    ]
     if not spots:
         return plate
     i, cls = rng.choice(spots)

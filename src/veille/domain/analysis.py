@@ -252,3 +252,35 @@ def rare_visitors(window_counts: Mapping[str, int], baseline: Iterable[str]) -> 
     """Plates seen at the place in the window that were never seen there in the baseline."""
     known = set(baseline)
     return {plate: n for plate, n in window_counts.items() if plate not in known}
+
+
+@dataclass(frozen=True, slots=True)
+class CloneFinding:
+    """A recorded clone suspicion: one plate, two passages too far apart for their time."""
+
+    plate: str
+    first_read_id: str
+    second_read_id: str
+    first_camera_id: str
+    second_camera_id: str
+    first_at: datetime
+    second_at: datetime
+    distance_m: float
+    implied_kmh: float | None  # None: both passages at the same instant
+    found_at: datetime
+    finding_id: int | None = None
+
+    @classmethod
+    def of(cls, pair: ClonePair, *, found_at: datetime) -> CloneFinding:
+        return cls(
+            plate=pair.first.plate,
+            first_read_id=pair.first.read_id,
+            second_read_id=pair.second.read_id,
+            first_camera_id=pair.first.camera_id,
+            second_camera_id=pair.second.camera_id,
+            first_at=pair.first.at,
+            second_at=pair.second.at,
+            distance_m=pair.distance_m,
+            implied_kmh=None if math.isinf(pair.implied_kmh) else pair.implied_kmh,
+            found_at=found_at,
+        )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from veille.domain.analysis import CloneFinding
 from veille.domain.audit import AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
@@ -239,6 +240,18 @@ class HoldRepository(Protocol):
     ) -> tuple[list[RetentionCandidate], tuple[int, int] | None]: ...
 
 
+class CloneFindingRepository(Protocol):
+    """Clone suspicions recorded by the standing clone sweep."""
+
+    def add_many(self, findings: Sequence[CloneFinding]) -> int: ...
+
+    def list(
+        self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
+    ) -> list[CloneFinding]: ...
+
+    def purge(self, *, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every repository; leaving without commit rolls back."""
 
@@ -249,6 +262,7 @@ class UnitOfWork(Protocol):
     audit: AuditRepository
     holds: HoldRepository
     authorizations: AuthorizationRepository
+    clone_findings: CloneFindingRepository
 
     def __enter__(self) -> Self: ...
 

@@ -13,6 +13,7 @@ from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
 from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
 from veille.adapters.sqlite.database import connect, migrate
+from veille.adapters.sqlite.findings import SqliteCloneFindingRepository
 from veille.adapters.sqlite.holds import SqliteHoldRepository
 from veille.adapters.sqlite.hotlists import SqliteHotlistRepository
 from veille.adapters.sqlite.repositories import (
@@ -38,6 +39,7 @@ class SqliteUnitOfWork:
         self.authorizations = SqliteAuthorizationRepository(conn)
         self.hotlists = SqliteHotlistRepository(conn)
         self.alerts = SqliteAlertRepository(conn)
+        self.clone_findings = SqliteCloneFindingRepository(conn)
         self._open = False
 
     def __enter__(self) -> Self:

@@ -1,0 +1,1176 @@
+"""The investigation analyses, each `fn(access, **params) -> (result, count)` for run_query."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from veille.domain import analysis as maths
+from veille.domain.audit import AuditEntry, system_actor
+from veille.domain.cameras import Camera
+from veille.domain.geography import haversine_m
+from veille.domain.plates import (
+    DEFAULT_LOOKALIKES,
+    LookalikeTable,
+    normalise,
+    wildcard_regex,
+    within_distance,
+)
+from veille.domain.reads import Read
+from veille.service.ports import UnitOfWork
+from veille.service.queries import QueryContext, ReadAccess, passage_json
+
+if TYPE_CHECKING:
+    from veille.bootstrap import Platform
+
+Result = dict[str, Any]
+KINDS = ("plate", "area", "journey", "convoy", "scenes", "rare-visitors", "clones")
+MODES = ("exact", "wildcard", "lookalike", "edit")
+MIN_WILDCARD_LITERALS = 2  # "*" alone would be a blanket search of every plate
+MAX_EDITS = 2
+MAX_SCENES = 20
+PLATE_CHUNK = 400  # plates per "IN (...)" query
+MAX_ROWS = 100_000  # reads one step of an analysis may load
+
+
+class AnalysisError(ValueError):
+    """Parameters an analysis cannot run with; raised before any read is touched."""
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _plate(text: str) -> str:
+    plate = normalise(text)
+    if not plate:
+        raise AnalysisError("the plate has no letters or digits")
+    return plate
+
+
+def _passage(read: Read, cameras: dict[str, Camera]) -> maths.Passage | None:
+    cam = cameras.get(read.camera_id)
+    if cam is None:
+        return None
+    return maths.Passage(
+        str(read.read_id), read.plate, read.camera_id, cam.lat, cam.lon, read.captured_at
+    )
+
+
+def _chunks(items: Sequence[str], size: int = PLATE_CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _find_plates(
+    access: ReadAccess, plates: Sequence[str], *, start: datetime, end: datetime, limit: int
+) -> list[Read]:
+    reads: list[Read] = []
+    for chunk in _chunks(sorted(set(plates))):
+        reads.extend(access.find(start=start, end=end, plates=chunk, limit=limit))
+    reads.sort(key=lambda r: (r.captured_at, str(r.read_id)))
+    return reads
+
+
+def _visible_cameras(access: ReadAccess) -> dict[str, Camera]:
+    """Cameras some visible slice may return reads of (no use querying the others)."""
+    if any(s.camera_ids is None for s in access.slices):
+        return dict(access.cameras)
+    ids = set().union(*(s.camera_ids or () for s in access.slices))
+    return {cid: cam for cid, cam in access.cameras.items() if cid in ids}
+
+
+def _place_selector(
+    *,
+    lat: float | None,
+    lon: float | None,
+    radius_m: float | None,
+    polygon: list[Any] | None = None,
+    camera_ids: Sequence[str] | None = None,
+) -> Callable[[Camera], bool]:
+    """One of point + radius, a GeoJSON polygon, or a camera list, as a camera test."""
+    circle = lat is not None or lon is not None or radius_m is not None
+    given = sum([circle, polygon is not None, camera_ids is not None])
+    if given != 1:
+        raise AnalysisError("give exactly one of lat/lon/radius_m, polygon or camera_ids")
+    if circle:
+        if lat is None or lon is None or radius_m is None or not 0 < radius_m <= 50_000:
+            raise AnalysisError("a circle needs lat, lon and a radius_m of 0–50,000 m")
+        return lambda c: haversine_m(lat, lon, c.lat, c.lon) <= radius_m
+    if polygon is not None:
+        problem = maths.validate_polygon(polygon)
+        if problem:
+            raise AnalysisError(problem)
+        return lambda c: maths.in_polygon(c.lon, c.lat, polygon)
+    wanted = set(camera_ids or ())
+    if not wanted:
+        raise AnalysisError("camera_ids must name at least one camera")
+    return lambda c: c.camera_id in wanted
+
+
+def _vehicles(reads: Iterable[Read], cameras: dict[str, Camera]) -> list[dict[str, Any]]:
+    """Reads grouped by plate: count, cameras, first and last passage; by first passage."""
+    grouped: dict[str, list[Read]] = defaultdict(list)
+    for read in reads:
+        grouped[read.plate].append(read)
+    rows = []
+    for plate, seen in grouped.items():
+        seen.sort(key=lambda r: (r.captured_at, str(r.read_id)))
+        rows.append(
+            {
+                "plate": plate,
+                "count": len(seen),
+                "cameras": sorted({r.camera_id for r in seen}),
+                "first": passage_json(seen[0], cameras),
+                "last": passage_json(seen[-1], cameras),
+            }
+        )
+    rows.sort(key=lambda v: (v["first"]["captured_at"], v["plate"]))
+    return rows
+
+
+# --- plate search ------------------------------------------------------------------
+
+
+def plate_search(
+    access: ReadAccess,
+    *,
+    plate: str,
+    start: datetime,
+    end: datetime,
+    mode: str = "exact",
+    max_edits: int = 1,
+    country: str | None = None,
+    limit: int = 1000,
+    lookalikes: LookalikeTable = DEFAULT_LOOKALIKES,
+) -> tuple[Result, int]:
+    """Passages of a plate: exact, wildcard (`?` one character, `*` any run), look-alike
+    (same canonical form) or within `max_edits` edits (a dropped or extra character)."""
+    if mode not in MODES:
+        raise AnalysisError(f"mode must be one of {', '.join(MODES)}")
+    if mode == "wildcard":
+        try:
+            regex = wildcard_regex(plate)
+        except ValueError as exc:
+            raise AnalysisError(str(exc)) from None
+        query = re.sub(r"[^A-Z0-9?*]", "", plate.upper())
+        if len(re.sub(r"[?*]", "", query)) < MIN_WILDCARD_LITERALS:
+            raise AnalysisError(
+                f"a pattern needs at least {MIN_WILDCARD_LITERALS} letters or digits"
+            )
+    else:
+        query = _plate(plate)
+    if mode == "edit" and not 0 <= max_edits <= MAX_EDITS:
+        raise AnalysisError(f"max_edits must be between 0 and {MAX_EDITS}")
+    wanted_country = country.upper() if country else None
+    fetch = limit + 1
+    if mode == "exact":
+        reads = access.find(start=start, end=end, plates=[query], limit=fetch)
+    elif mode == "lookalike":
+        reads = access.find(
+            start=start, end=end, canonical=lookalikes.canonical(query), limit=fetch
+        )
+    elif mode == "wildcard":
+        prefix = re.split(r"[?*]", query, maxsplit=1)[0]
+        if prefix and query == prefix + "*":  # a plain prefix: one range scan of the plate index
+            reads = access.find_prefix(start=start, end=end, prefix=prefix, limit=fetch)
+        else:
+            plates = access.distinct_plates(start=start, end=end, prefix=prefix or None)
+            matching = [p for p in plates if regex.fullmatch(p)]
+            reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
+    else:
+        canon = lookalikes.canonical(query)
+        matching = [
+            p
+            for p in access.distinct_plates(start=start, end=end)
+            if abs(len(p) - len(query)) <= max_edits
+            and (
+                within_distance(p, query, max_edits)
+                or within_distance(lookalikes.canonical(p), canon, max_edits)
+            )
+        ]
+        reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
+    if wanted_country:  # reads whose country the camera could not tell are kept
+        reads = [r for r in reads if r.country in (None, wanted_country)]
+    truncated = len(reads) > limit
+    reads = reads[:limit]
+    passages = [passage_json(r, access.cameras) for r in reads]
+    result = {
+        "analysis": "plate",
+        "mode": mode,
+        "query": query,
+        "max_edits": max_edits if mode == "edit" else None,
+        "country": wanted_country,
+        "count": len(passages),
+        "truncated": truncated,
+        "plates": sorted({r.plate for r in reads}),
+        "passages": passages,
+    }
+    return result, len(passages)
+
+
+# --- area and time -----------------------------------------------------------------
+
+
+def area_time(
+    access: ReadAccess,
+    *,
+    start: datetime,
+    end: datetime,
+    lat: float | None = None,
+    lon: float | None = None,
+    radius_m: float | None = None,
+    polygon: list[Any] | None = None,
+    camera_ids: Sequence[str] | None = None,
+    limit_per_camera: int = 20_000,
+) -> tuple[Result, int]:
+    """Vehicles seen at the cameras of a place (circle, polygon or list) in a period."""
+    inside = _place_selector(
+        lat=lat, lon=lon, radius_m=radius_m, polygon=polygon, camera_ids=camera_ids
+    )
+    cams = sorted(cid for cid, cam in _visible_cameras(access).items() if inside(cam))
+    reads: list[Read] = []
+    truncated = False
+    for cid in cams:  # one query per camera on its (camera_id, captured_at) index
+        found = access.find(start=start, end=end, camera_ids=[cid], limit=limit_per_camera + 1)
+        truncated |= len(found) > limit_per_camera
+        reads.extend(found[:limit_per_camera])
+    vehicles = _vehicles(reads, access.cameras)
+    result = {
+        "analysis": "area",
+        "place": {
+            "lat": lat,
+            "lon": lon,
+            "radius_m": radius_m,
+            "polygon": polygon,
+            "camera_ids": sorted(camera_ids) if camera_ids is not None else None,
+        },
+        "cameras": cams,
+        "reads": len(reads),
+        "count": len(vehicles),
+        "truncated": truncated,
+        "vehicles": vehicles,
+    }
+    return result, len(vehicles)
+
+
+# --- journey -----------------------------------------------------------------------
+
+
+def journey(
+    access: ReadAccess,
+    *,
+    plate: str,
+    start: datetime,
+    end: datetime,
+    gap_minutes: float = 30.0,
+    limit: int = 5000,
+) -> tuple[Result, int]:
+    """A plate's passages in time order, the legs between them (distance, speed,
+    direction), the gaps longer than `gap_minutes`, and a GeoJSON map of it."""
+    if gap_minutes <= 0:
+        raise AnalysisError("gap_minutes must be positive")
+    target = _plate(plate)
+    reads = access.find(start=start, end=end, plates=[target], limit=limit)
+    passages = [passage_json(r, access.cameras) for r in reads]
+    for seq, item in enumerate(passages, start=1):
+        item["seq"] = seq
+    points = [p for p in (_passage(r, access.cameras) for r in reads) if p is not None]
+    legs = maths.journey_legs(points, gap_s=gap_minutes * 60)
+    leg_rows = [
+        {
+            "from_read_id": leg.start.read_id,
+            "to_read_id": leg.end.read_id,
+            "from_camera_id": leg.start.camera_id,
+            "to_camera_id": leg.end.camera_id,
+            "from_at": _iso(leg.start.at),
+            "to_at": _iso(leg.end.at),
+            "distance_m": round(leg.distance_m, 1),
+            "seconds": leg.seconds,
+            "speed_kmh": None if leg.speed_kmh == float("inf") else round(leg.speed_kmh, 1),
+            "bearing_deg": round(leg.bearing_deg, 1),
+            "direction": leg.direction,
+            "gap": leg.gap,
+        }
+        for leg in legs
+    ]
+    overall = None
+    if len(points) > 1 and (points[0].lat, points[0].lon) != (points[-1].lat, points[-1].lon):
+        a, b = points[0], points[-1]
+        overall = maths.compass(maths.bearing_deg(a.lat, a.lon, b.lat, b.lon))
+    result = {
+        "analysis": "journey",
+        "plate": target,
+        "gap_minutes": gap_minutes,
+        "count": len(passages),
+        "cameras": [p.camera_id for p in points],
+        "direction": overall,
+        "trips": len(maths.split_trips(points, gap_s=gap_minutes * 60)),
+        "distance_m": round(sum(leg.distance_m for leg in legs if not leg.gap), 1),
+        "passages": passages,
+        "legs": leg_rows,
+        "gaps": [row for row in leg_rows if row["gap"]],
+        "geojson": journey_geojson(target, passages),
+    }
+    return result, len(passages)
+
+
+def journey_geojson(plate: str, passages: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Points for the passages (in order) and one LineString through them."""
+    placed = [p for p in passages if p.get("lat") is not None]
+    features: list[dict[str, Any]] = [_point(p, seq=p.get("seq")) for p in placed]
+    if len(placed) > 1:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {
+                    "type": "LineString",
+                    "coordinates": [[p["lon"], p["lat"]] for p in placed],
+                },
+                "properties": {"plate": plate, "kind": "route", "passages": len(placed)},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+# --- convoy ------------------------------------------------------------------------
+
+
+def convoy(
+    access: ReadAccess,
+    *,
+    plate: str,
+    start: datetime,
+    end: datetime,
+    window_s: float = 60.0,
+    min_cameras: int = 3,
+    limit: int = 50,
+    max_target_passages: int = 1000,
+    lookalikes: LookalikeTable = DEFAULT_LOOKALIKES,
+) -> tuple[Result, int]:
+    """Vehicles that passed the target's cameras within ±`window_s` of it, at `min_cameras`
+    distinct cameras or more, ranked by co-occurrences discounted by how busy each was."""
+    if not 0 < window_s <= 3600:
+        raise AnalysisError("window_s must be between 0 and 3600 seconds")
+    if min_cameras < 1:
+        raise AnalysisError("min_cameras must be at least 1")
+    target = _plate(plate)
+    canon = lookalikes.canonical(target)
+    delta = timedelta(seconds=window_s)
+    own = access.find(start=start, end=end, plates=[target], limit=max_target_passages)
+    windows: list[maths.CoWindow] = []
+    seen_with: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    last_at: dict[str, datetime] = {}
+    for read in own:
+        previous = last_at.get(read.camera_id)
+        if previous is not None and read.captured_at - previous <= delta:
+            continue  # the same passage read twice (two lanes, a retry): one co-occurrence
+        last_at[read.camera_id] = read.captured_at
+        around = access.find(
+            start=read.captured_at - delta,
+            end=read.captured_at + delta + timedelta(microseconds=1),
+            camera_ids=[read.camera_id],
+        )
+        nearest: dict[str, Read] = {}
+        for other in around:
+            if other.plate_canonical == canon:  # the target itself, or a misread of it
+                continue
+            best = nearest.get(other.plate)
+            gap = abs((other.captured_at - read.captured_at).total_seconds())
+            if best is None or gap < abs((best.captured_at - read.captured_at).total_seconds()):
+                nearest[other.plate] = other
+        window = maths.CoWindow(read.camera_id, read.captured_at, frozenset(nearest))
+        windows.append(window)
+        weight = maths.cooccurrence_weight(len(window.plates))
+        for other_plate, other in nearest.items():
+            seen_with[other_plate].append(
+                {
+                    "camera_id": read.camera_id,
+                    "target_at": _iso(read.captured_at),
+                    "at": _iso(other.captured_at),
+                    "seconds_apart": round(
+                        (other.captured_at - read.captured_at).total_seconds(), 3
+                    ),
+                    "busy": len(window.plates),
+                    "weight": round(weight, 4),
+                    "read_id": str(other.read_id),
+                }
+            )
+    ranked = maths.score_companions(windows, min_cameras=min_cameras)
+    companions = [
+        {
+            "rank": rank,
+            "plate": c.plate,
+            "score": round(c.score, 4),
+            "cameras": len(c.cameras),
+            "camera_ids": list(c.cameras),
+            "co_occurrences": c.co_occurrences,
+            "passages": seen_with[c.plate],
+        }
+        for rank, c in enumerate(ranked[:limit], start=1)
+    ]
+    result = {
+        "analysis": "convoy",
+        "plate": target,
+        "window_s": window_s,
+        "min_cameras": min_cameras,
+        "target_passages": len(windows),
+        "target_cameras": sorted({w.camera_id for w in windows}),
+        "count": len(companions),
+        "candidates": len(ranked),
+        "companions": companions,
+    }
+    return result, len(companions)
+
+
+# --- several scenes ----------------------------------------------------------------
+
+
+def several_scenes(
+    access: ReadAccess,
+    *,
+    scenes: Sequence[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    min_scenes: int = 2,
+) -> tuple[Result, int]:
+    """Plates seen at `min_scenes` or more of the scenes (each a circle and a period,
+    cut to [start, end)), with the passages at each scene."""
+    if not 2 <= len(scenes) <= MAX_SCENES:
+        raise AnalysisError(f"give between 2 and {MAX_SCENES} scenes")
+    if not 1 <= min_scenes <= len(scenes):
+        raise AnalysisError("min_scenes must be between 1 and the number of scenes")
+    selectors = []
+    for n, scene in enumerate(scenes):
+        if scene["end"] <= scene["start"]:
+            raise AnalysisError(f"scene {n}: its end must come after its start")
+        selectors.append(
+            _place_selector(lat=scene["lat"], lon=scene["lon"], radius_m=scene["radius_m"])
+        )
+    visible = _visible_cameras(access)
+    described, plates_per_scene, periods = [], [], []
+    for n, (scene, inside) in enumerate(zip(scenes, selectors, strict=True)):
+        cams = sorted(cid for cid, cam in visible.items() if inside(cam))
+        lo, hi = max(scene["start"], start), min(scene["end"], end)
+        periods.append((lo, hi, cams))
+        plates = (
+            access.distinct_plates(start=lo, end=hi, camera_ids=cams) if cams and lo < hi else []
+        )
+        plates_per_scene.append(plates)
+        described.append(
+            {
+                "index": n,
+                "lat": scene["lat"],
+                "lon": scene["lon"],
+                "radius_m": scene["radius_m"],
+                "start": _iso(lo),
+                "end": _iso(hi),
+                "cameras": cams,
+                "plates": len(plates),
+            }
+        )
+    matches = maths.plates_at_scenes(plates_per_scene, min_scenes=min_scenes)
+    passages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for n, (lo, hi, cams) in enumerate(periods):
+        wanted = [p for p, at in matches.items() if n in at]
+        for chunk in _chunks(sorted(wanted)):
+            for read in access.find(
+                start=lo, end=hi, plates=chunk, camera_ids=cams, limit=MAX_ROWS
+            ):
+                passages[read.plate].append({"scene": n, **passage_json(read, access.cameras)})
+    rows = [
+        {"plate": p, "scenes": at, "count": len(at), "passages": passages[p]}
+        for p, at in sorted(matches.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+    result = {
+        "analysis": "scenes",
+        "min_scenes": min_scenes,
+        "scenes": described,
+        "count": len(rows),
+        "plates": rows,
+    }
+    return result, len(rows)
+
+
+# --- rare visitors -----------------------------------------------------------------
+
+
+def rare_visitors(
+    access: ReadAccess,
+    *,
+    start: datetime,
+    end: datetime,
+    baseline_start: datetime,
+    baseline_end: datetime,
+    lat: float | None = None,
+    lon: float | None = None,
+    radius_m: float | None = None,
+    camera_ids: Sequence[str] | None = None,
+    limit_per_camera: int = 20_000,
+) -> tuple[Result, int]:
+    """Plates seen at the place in [start, end) that were never seen there in the baseline.
+
+    The baseline covers only what the caller may see: reads older than the open window
+    count only where an authorization opens them (`baseline.visible_from` says so).
+    """
+    if baseline_end <= baseline_start:
+        raise AnalysisError("the baseline must end after it starts")
+    inside = _place_selector(lat=lat, lon=lon, radius_m=radius_m, camera_ids=camera_ids)
+    cams = sorted(cid for cid, cam in _visible_cameras(access).items() if inside(cam))
+    reads: list[Read] = []
+    for cid in cams:
+        reads.extend(access.find(start=start, end=end, camera_ids=[cid], limit=limit_per_camera))
+    counts: dict[str, int] = defaultdict(int)
+    for read in reads:
+        counts[read.plate] += 1
+    known: list[str] = []
+    if cams:
+        for chunk in _chunks(sorted(counts)):
+            known.extend(
+                access.distinct_plates(
+                    start=baseline_start, end=baseline_end, plates=chunk, camera_ids=cams
+                )
+            )
+    rare = maths.rare_visitors(counts, known)
+    visitors = _vehicles((r for r in reads if r.plate in rare), access.cameras)
+    visible_from = min((s.start for s in access.slices), default=baseline_start)
+    result = {
+        "analysis": "rare-visitors",
+        "place": {
+            "lat": lat,
+            "lon": lon,
+            "radius_m": radius_m,
+            "camera_ids": sorted(camera_ids) if camera_ids is not None else None,
+        },
+        "cameras": cams,
+        "baseline": {
+            "start": _iso(baseline_start),
+            "end": _iso(baseline_end),
+            "visible_from": _iso(max(visible_from, baseline_start)),
+            "clipped": visible_from > baseline_start,
+        },
+        "window_plates": len(counts),
+        "count": len(visitors),
+        "visitors": visitors,
+    }
+    return result, len(visitors)
+
+
+# --- cloned plates -----------------------------------------------------------------
+
+
+def _clone_pairs(
+    reads: Iterable[Read],
+    cameras: dict[str, Camera],
+    *,
+    max_speed_kmh: float,
+    min_distance_m: float,
+) -> list[maths.ClonePair]:
+    by_plate: dict[str, list[maths.Passage]] = defaultdict(list)
+    for read in reads:
+        passage = _passage(read, cameras)
+        if passage is not None:
+            by_plate[read.plate].append(passage)
+    pairs: list[maths.ClonePair] = []
+    for passages in by_plate.values():
+        pairs.extend(
+            maths.clone_pairs(passages, max_speed_kmh=max_speed_kmh, min_distance_m=min_distance_m)
+        )
+    return pairs
+
+
+def cloned_plates(
+    access: ReadAccess,
+    *,
+    start: datetime,
+    end: datetime,
+    plate: str | None = None,
+    max_speed_kmh: float = 180.0,
+    min_distance_m: float = 2000.0,
+    max_plates: int = 50_000,
+) -> tuple[Result, int]:
+    """Plates read at two places too far apart for the time between: one plate, or a sweep
+    over every plate seen at two cameras or more in the period."""
+    if max_speed_kmh <= 0 or min_distance_m < 0:
+        raise AnalysisError("max_speed_kmh must be positive and min_distance_m not negative")
+    if plate is not None:
+        plates = [_plate(plate)]
+    else:
+        plates = access.distinct_plates(start=start, end=end, min_cameras=2)
+    truncated = len(plates) > max_plates
+    plates = plates[:max_plates]
+    by_id: dict[str, Read] = {}
+    pairs: list[maths.ClonePair] = []
+    for chunk in _chunks(plates):
+        reads = access.find(start=start, end=end, plates=chunk, limit=MAX_ROWS)
+        by_id.update((str(r.read_id), r) for r in reads)
+        pairs.extend(
+            _clone_pairs(
+                reads, access.cameras, max_speed_kmh=max_speed_kmh, min_distance_m=min_distance_m
+            )
+        )
+    pairs.sort(key=lambda p: (p.first.at, p.first.plate))
+    findings = [
+        {
+            "plate": p.first.plate,
+            "first": passage_json(by_id[p.first.read_id], access.cameras),
+            "second": passage_json(by_id[p.second.read_id], access.cameras),
+            "distance_m": round(p.distance_m, 1),
+            "seconds": p.seconds,
+            "implied_kmh": None if p.implied_kmh == float("inf") else round(p.implied_kmh, 1),
+        }
+        for p in pairs
+    ]
+    result = {
+        "analysis": "clones",
+        "plate": plates[0] if plate is not None else None,
+        "max_speed_kmh": max_speed_kmh,
+        "min_distance_m": min_distance_m,
+        "plates_checked": len(plates),
+        "truncated": truncated,
+        "count": len(findings),
+        "findings": findings,
+    }
+    return result, len(findings)
+
+
+@dataclass(frozen=True)
+class CloneSweepReport:
+    period_start: datetime
+    period_end: datetime
+    plates: int
+    findings: int
+    recorded: int
+    purged: int
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period_start": _iso(self.period_start),
+            "period_end": _iso(self.period_end),
+            "plates": self.plates,
+            "findings": self.findings,
+            "recorded": self.recorded,
+            "purged": self.purged,
+            "dry_run": self.dry_run,
+        }
+
+
+def run_clone_sweep(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    read_uow_factory: Callable[[], UnitOfWork],
+    now: datetime,
+    lookback: timedelta,
+    open_window: timedelta,
+    keep_findings: timedelta,
+    max_speed_kmh: float = 180.0,
+    min_distance_m: float = 2000.0,
+    dry_run: bool = False,
+) -> CloneSweepReport:
+    """The standing clone analysis: recent reads (never older than the open window),
+    findings recorded once per pair of reads, findings past `keep_findings` purged,
+    and one audit record. Reading happens in a snapshot that never blocks ingest."""
+    start = now - min(lookback, open_window)
+    with read_uow_factory() as uow:
+        cameras = {c.camera_id: c for c in uow.cameras.list()}
+        plates = uow.reads.distinct_plates(start=start, end=now, min_cameras=2)
+        pairs: list[maths.ClonePair] = []
+        for chunk in _chunks(plates):
+            reads = uow.reads.find(start=start, end=now, plates=chunk, limit=MAX_ROWS)
+            pairs.extend(
+                _clone_pairs(
+                    reads, cameras, max_speed_kmh=max_speed_kmh, min_distance_m=min_distance_m
+                )
+            )
+    findings = [maths.CloneFinding.of(p, found_at=now) for p in pairs]
+    recorded = purged = 0
+    with uow_factory() as uow:
+        if not dry_run:
+            recorded = uow.clone_findings.add_many(findings)
+            purged = uow.clone_findings.purge(before=now - keep_findings)
+        report = CloneSweepReport(start, now, len(plates), len(findings), recorded, purged, dry_run)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=system_actor("job:clone-sweep"),
+                action="analysis.clone_sweep",
+                params={
+                    **report.as_dict(),
+                    "max_speed_kmh": max_speed_kmh,
+                    "min_distance_m": min_distance_m,
+                },
+                result_count=recorded,
+            )
+        )
+        uow.commit()
+    return report
+
+
+CLONE_SWEEP_LOOKBACK = timedelta(hours=2)  # run it hourly: each pass overlaps the last
+
+
+def clone_sweep_job(
+    platform: Platform,
+    *,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """The clone sweep as a scheduled job (`veille jobs run clone-sweep`)."""
+    settings = platform.settings
+    return run_clone_sweep(
+        uow_factory=platform.uow,
+        read_uow_factory=platform.read_uow,
+        now=platform.clock(),
+        lookback=CLONE_SWEEP_LOOKBACK,
+        open_window=timedelta(days=settings.open_window_days),
+        keep_findings=timedelta(days=settings.max_retention_days),
+        dry_run=dry_run,
+    ).as_dict()
+
+
+# --- exports -----------------------------------------------------------------------
+
+
+def record_export(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: QueryContext,
+    now: datetime,
+    kind: str,
+    fmt: str,
+    sha256: str,
+    count: int,
+    params: dict[str, Any],
+) -> None:
+    """Audit an export as its own action, with the hash of the exported result."""
+    with uow_factory() as uow:
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=ctx.actor(),
+                action="analysis.export",
+                target=kind,
+                params={**params, "analysis": kind, "format": fmt, "sha256": sha256},
+                result_count=count,
+                purpose=ctx.purpose,
+                case_ref=ctx.case_ref,
+            )
+        )
+        uow.commit()
+
+
+def _point(passage: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    props = {k: v for k, v in passage.items() if k not in ("lat", "lon", "images")}
+    props["images"] = [i.get("sha256") or i.get("uri") for i in passage.get("images", [])]
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [passage["lon"], passage["lat"]]},
+        "properties": {**props, **{k: v for k, v in extra.items() if v is not None}},
+    }
+
+
+def canonical_json(result: Result) -> bytes:
+    """The canonical JSON of a result: sorted keys, no spaces, UTF-8 (what the hash covers).
+
+    Python's standard library reproduces it:
+    `json.dumps(r, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()`.
+    """
+    text = json.dumps(
+        result, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    return text.encode("utf-8")
+
+
+def result_sha256(result: Result) -> str:
+    return hashlib.sha256(canonical_json(result)).hexdigest()
+
+
+def _images(passage: dict[str, Any]) -> str:
+    return " ".join(i.get("sha256") or i.get("uri") or "" for i in passage.get("images", []))
+
+
+_PASSAGE_COLUMNS = (
+    "captured_at",
+    "plate",
+    "plate_raw",
+    "country",
+    "camera_id",
+    "camera_name",
+    "zone",
+    "lat",
+    "lon",
+    "confidence",
+    "direction",
+)
+
+
+def table(result: Result, kind: str) -> tuple[list[str], list[list[Any]]]:
+    """The result as one table (header, rows): what CSV, HTML and PDF show."""
+    if kind == "plate":
+        header = [*_PASSAGE_COLUMNS, "images", "read_id"]
+        rows = [
+            [*(p[c] for c in _PASSAGE_COLUMNS), _images(p), p["read_id"]]
+            for p in result["passages"]
+        ]
+    elif kind in ("area", "rare-visitors"):
+        header = ["plate", "count", "first_at", "first_camera", "last_at", "last_camera", "cameras"]
+        key = "vehicles" if kind == "area" else "visitors"
+        rows = [
+            [
+                v["plate"],
+                v["count"],
+                v["first"]["captured_at"],
+                v["first"]["camera_id"],
+                v["last"]["captured_at"],
+                v["last"]["camera_id"],
+                " ".join(v["cameras"]),
+            ]
+            for v in result[key]
+        ]
+    elif kind == "journey":
+        header = [
+            "seq",
+            "captured_at",
+            "camera_id",
+            "camera_name",
+            "lat",
+            "lon",
+            "distance_m",
+            "seconds",
+            "speed_kmh",
+            "direction",
+            "gap",
+        ]
+        legs = [None, *result["legs"]]
+        rows = [
+            [p["seq"], p["captured_at"], p["camera_id"], p["camera_name"], p["lat"], p["lon"]]
+            + (
+                [leg[k] for k in ("distance_m", "seconds", "speed_kmh", "direction", "gap")]
+                if leg
+                else [None] * 5
+            )
+            for p, leg in zip(result["passages"], legs, strict=False)
+        ]
+    elif kind == "convoy":
+        header = ["rank", "plate", "score", "cameras", "co_occurrences", "camera_ids"]
+        rows = [
+            [
+                c["rank"],
+                c["plate"],
+                c["score"],
+                c["cameras"],
+                c["co_occurrences"],
+                " ".join(c["camera_ids"]),
+            ]
+            for c in result["companions"]
+        ]
+    elif kind == "scenes":
+        header = ["plate", "scenes", "scene_indexes", "passages"]
+        rows = [
+            [r["plate"], r["count"], " ".join(str(s) for s in r["scenes"]), len(r["passages"])]
+            for r in result["plates"]
+        ]
+    elif kind == "clones":
+        header = [
+            "plate",
+            "first_at",
+            "first_camera",
+            "second_at",
+            "second_camera",
+            "distance_m",
+            "seconds",
+            "implied_kmh",
+            "first_images",
+            "second_images",
+            "first_read_id",
+            "second_read_id",
+        ]
+        rows = [
+            [
+                f["plate"],
+                f["first"]["captured_at"],
+                f["first"]["camera_id"],
+                f["second"]["captured_at"],
+                f["second"]["camera_id"],
+                f["distance_m"],
+                f["seconds"],
+                f["implied_kmh"],
+                _images(f["first"]),
+                _images(f["second"]),
+                f["first"]["read_id"],
+                f["second"]["read_id"],
+            ]
+            for f in result["findings"]
+        ]
+    else:
+        raise AnalysisError(f"unknown analysis {kind!r}")
+    return header, rows
+
+
+def _cell(value: Any) -> Any:
+    # A spreadsheet runs a cell starting with = + - @ as a formula: camera names are free text.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def export_csv(result: Result, kind: str) -> str:
+    """The result table as CSV (RFC 4180, header row, CRLF line ends)."""
+    header, rows = table(result, kind)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([_cell(v) for v in row] for row in rows)
+    return out.getvalue()
+
+
+def export_geojson(result: Result, kind: str, *, sha256: str | None = None) -> dict[str, Any]:
+    """The result on a map: a FeatureCollection (coordinates [lon, lat]) whose `veille`
+    member names the analysis and the SHA-256 of the result."""
+    features: list[dict[str, Any]] = []
+    if kind == "plate":
+        features = [_point(p) for p in result["passages"] if p["lat"] is not None]
+    elif kind in ("area", "rare-visitors"):
+        for v in result["vehicles" if kind == "area" else "visitors"]:
+            for role in ("first", "last"):
+                if v[role]["lat"] is not None:
+                    features.append(_point(v[role], role=role, count=v["count"]))
+    elif kind == "journey":
+        features = list(result["geojson"]["features"])
+    elif kind == "convoy":
+        features = [
+            _point(p, seq=p["seq"]) for p in result.get("target", []) if p["lat"] is not None
+        ]
+        features += [
+            {
+                "type": "Feature",
+                "geometry": None,
+                "properties": {k: v for k, v in c.items() if k != "passages"},
+            }
+            for c in result["companions"]
+        ]
+    elif kind == "scenes":
+        features = [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [s["lon"], s["lat"]]},
+                "properties": {
+                    "kind": "scene",
+                    **{k: v for k, v in s.items() if k not in ("lat", "lon")},
+                },
+            }
+            for s in result["scenes"]
+        ]
+        features += [
+            _point(p, scene=p["scene"])
+            for r in result["plates"]
+            for p in r["passages"]
+            if p["lat"] is not None
+        ]
+    elif kind == "clones":
+        for f in result["findings"]:
+            a, b = f["first"], f["second"]
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {
+                        "type": "LineString",
+                        "coordinates": [[a["lon"], a["lat"]], [b["lon"], b["lat"]]],
+                    },
+                    "properties": {
+                        "plate": f["plate"],
+                        "first_at": a["captured_at"],
+                        "second_at": b["captured_at"],
+                        "first_camera": a["camera_id"],
+                        "second_camera": b["camera_id"],
+                        "distance_m": f["distance_m"],
+                        "seconds": f["seconds"],
+                        "implied_kmh": f["implied_kmh"],
+                    },
+                }
+            )
+    else:
+        raise AnalysisError(f"unknown analysis {kind!r}")
+    return {
+        "type": "FeatureCollection",
+        "features": features,
+        "veille": {"analysis": kind, "sha256": sha256 or result_sha256(result)},
+    }
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What a report says about the query: for the case file."""
+
+    kind: str
+    query: dict[str, Any]
+    purpose: str | None
+    case_ref: str | None
+    user: str
+    generated_at: datetime
+    sha256: str
+
+
+def report_header(
+    *,
+    result: Result,
+    kind: str,
+    query: dict[str, Any],
+    purpose: str | None,
+    case_ref: str | None,
+    user: str,
+    generated_at: datetime,
+) -> ReportHeader:
+    return ReportHeader(kind, query, purpose, case_ref, user, generated_at, result_sha256(result))
+
+
+def _summary(head: ReportHeader) -> list[tuple[str, str]]:
+    return [
+        ("Analysis", head.kind),
+        ("Case", head.case_ref or ""),
+        ("Purpose", head.purpose or ""),
+        ("User", head.user),
+        ("Generated", _iso(head.generated_at)),
+        ("Query", json.dumps(head.query, sort_keys=True, ensure_ascii=False, default=str)),
+        ("Result SHA-256", head.sha256),
+    ]
+
+
+def report_html(
+    *,
+    result: Result,
+    kind: str,
+    query: dict[str, Any],
+    purpose: str | None,
+    case_ref: str | None,
+    user: str,
+    generated_at: datetime,
+) -> str:
+    """A self-contained HTML report: the query, why, who, when, the result table, its
+    hash, and the result itself (to re-hash) in a `<script type="application/json">`."""
+    head = report_header(
+        result=result,
+        kind=kind,
+        query=query,
+        purpose=purpose,
+        case_ref=case_ref,
+        user=user,
+        generated_at=generated_at,
+    )
+    header, rows = table(result, kind)
+    esc = html.escape
+    summary = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary(head))
+    thead = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(str(_cell(v)))}</td>" for v in row) + "</tr>" for row in rows
+    )
+    embedded = json.dumps(result, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>Veille {esc(kind)} report {esc(head.case_ref or '')}</title>"
+        "<style>body{font-family:sans-serif;font-size:12px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:2px 4px;text-align:left}</style></head><body>"
+        f"<h1>Veille analysis report: {esc(kind)}</h1>"
+        f'<table class="summary">{summary}</table>'
+        f"<h2>Result ({len(rows)} rows)</h2>"
+        f'<table class="result"><thead><tr>{thead}</tr></thead><tbody>{body}</tbody></table>'
+        "<p>The SHA-256 is that of the canonical JSON of the result (sorted keys, no spaces, "
+        "UTF-8) embedded below; the audit log records it with the export.</p>"
+        f'<script type="application/json" id="veille-result">{embedded}</script>'
+        "</body></html>\n"
+    )
+
+
+_PUNCTUATION = str.maketrans(
+    {
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2026": "...",
+        "\u2022": "*",
+        "\u20ac": "EUR",
+        "\u00a0": " ",
+    }
+)
+
+
+def latin1(text: str) -> str:
+    """Text a PDF core font can draw: Latin-1 kept, accents stripped from the rest, '?' last."""
+    out = []
+    for ch in str(text).translate(_PUNCTUATION):
+        try:
+            ch.encode("latin-1")
+            out.append(ch)
+        except UnicodeEncodeError:
+            base = unicodedata.normalize("NFKD", ch).encode("latin-1", "ignore").decode("latin-1")
+            out.append("".join(c for c in base if not unicodedata.combining(c)) or "?")
+    return "".join(out)
+
+
+PDF_MAX_ROWS = 2000  # beyond, the PDF says so: the CSV export has every row
+
+
+def report_pdf(
+    *,
+    result: Result,
+    kind: str,
+    query: dict[str, Any],
+    purpose: str | None,
+    case_ref: str | None,
+    user: str,
+    generated_at: datetime,
+) -> bytes:
+    """The report as PDF (A4 landscape, core font), with the result attached as JSON."""
+    from fpdf import FPDF  # a heavy import, only when a PDF is asked for
+
+    head = report_header(
+        result=result,
+        kind=kind,
+        query=query,
+        purpose=purpose,
+        case_ref=case_ref,
+        user=user,
+        generated_at=generated_at,
+    )
+    header, rows = table(result, kind)
+    pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_title(latin1(f"Veille {kind} report {head.case_ref or ''}"))
+    pdf.set_creator("Veille")
+    pdf.set_creation_date(head.generated_at)
+    pdf.add_page()
+    pdf.set_font("Helvetica", "B", 14)
+    pdf.cell(0, 8, latin1(f"Veille analysis report: {kind}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=9)
+    for label, value in _summary(head):
+        pdf.multi_cell(0, 5, latin1(f"{label}: {value}"), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("Helvetica", "B", 10)
+    pdf.cell(0, 6, f"Result ({len(rows)} rows)", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("Helvetica", size=6)
+    if rows:
+        with pdf.table(first_row_as_headings=True, line_height=3) as grid:
+            for row in [header, *rows[:PDF_MAX_ROWS]]:
+                cells = grid.row()
+                for value in row:
+                    cells.cell(latin1(str(_cell(value))))
+    if len(rows) > PDF_MAX_ROWS:
+        pdf.set_font("Helvetica", "I", 8)
+        pdf.cell(0, 6, f"First {PDF_MAX_ROWS} of {len(rows)} rows; the CSV export has all.")
+    pdf.embed_file(
+        bytes=canonical_json(result), basename="result.json", mime_type="application/json"
+    )
+    return bytes(pdf.output())

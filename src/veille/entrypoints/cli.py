@@ -681,6 +681,23 @@ def bench_alerts(
         print_table(result)
 
 
+@bench_app.command("matcher")
+def bench_matcher(
+    entries: Annotated[int, typer.Option(help="Hotlist entries to index.")] = 1_000_000,
+    reads: Annotated[int, typer.Option(help="Reads to match (0.5 % of them hits).")] = 200_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated lists and reads.")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Hotlist matcher: index build time, memory, µs per read, rebuild while matching."""
+    from veille.bench.matcher import print_table, run_matcher_bench
+
+    result = run_matcher_bench(entries=entries, reads=reads, seed=seed)
+    if as_json:
+        echo_json(result)
+    else:
+        print_table(result)
+
+
 @bench_app.command("retention")
 def bench_retention(
     old: Annotated[int, typer.Option(help="Reads captured 12–14 months ago.")] = 300_000,

@@ -426,6 +426,9 @@ def convoy(
         "min_cameras": min_cameras,
         "target_passages": len(windows),
         "target_cameras": sorted({w.camera_id for w in windows}),
+        "target": [
+            {"seq": n, **passage_json(r, access.cameras)} for n, r in enumerate(own, start=1)
+        ],
         "count": len(companions),
         "candidates": len(ranked),
         "companions": companions,
@@ -925,6 +928,10 @@ def _cell(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 def export_csv(result: Result, kind: str) -> str:
     """The result table as CSV (RFC 4180, header row, CRLF line ends)."""
     header, rows = table(result, kind)
@@ -1073,9 +1080,9 @@ def report_html(
     summary = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in _summary(head))
     thead = "".join(f"<th>{esc(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{esc(str(_cell(v)))}</td>" for v in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{esc(_text(v))}</td>" for v in row) + "</tr>" for row in rows
     )
-    embedded = json.dumps(result, ensure_ascii=False, sort_keys=True).replace("</", "<\\/")
+    embedded = json.dumps(result, ensure_ascii=False, sort_keys=True).replace("<", "\\u003c")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>Veille {esc(kind)} report {esc(head.case_ref or '')}</title>"
@@ -1092,26 +1099,23 @@ def report_html(
     )
 
 
-_PUNCTUATION = str.maketrans(
-    {
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2026": "...",
-        "\u2022": "*",
-        "\u20ac": "EUR",
-        "\u00a0": " ",
-    }
+# Characters with no Latin-1 form and no accent to strip: spelled out by hand.
+_TRANSLITERATE = str.maketrans(
+    dict(
+        zip(
+            "\u2018\u2019\u201c\u201d\u2013\u2014\u2022\u00a0\u0141\u0142\u0110\u0111\u0131",
+            "''\"\"--* LlDdi",
+            strict=True,
+        )
+    )
+    | {"\u2026": "...", "\u20ac": "EUR", "\u0152": "OE", "\u0153": "oe"}
 )
 
 
 def latin1(text: str) -> str:
     """Text a PDF core font can draw: Latin-1 kept, accents stripped from the rest, '?' last."""
     out = []
-    for ch in str(text).translate(_PUNCTUATION):
+    for ch in str(text).translate(_TRANSLITERATE):
         try:
             ch.encode("latin-1")
             out.append(ch)
@@ -1166,7 +1170,7 @@ def report_pdf(
             for row in [header, *rows[:PDF_MAX_ROWS]]:
                 cells = grid.row()
                 for value in row:
-                    cells.cell(latin1(str(_cell(value))))
+                    cells.cell(latin1(_text(value)))
     if len(rows) > PDF_MAX_ROWS:
         pdf.set_font("Helvetica", "I", 8)
         pdf.cell(0, 6, f"First {PDF_MAX_ROWS} of {len(rows)} rows; the CSV export has all.")

@@ -306,14 +306,29 @@ def import_list(
     return report
 
 
-class HotlistMatcher:
-    """One index per list, swapped whole: a change to one list rebuilds only that list,
-    and matching never waits for a rebuild. `refresh` picks up changes made by any process
-    (the store's change counter)."""
+# A list this large gets an index of its own (national lists, refreshed in full); all
+# smaller lists share one index, so a read is matched against few indexes (each index
+# costs its own deletion variants and lookups: one index per list measured 29 µs per read
+# against 10 µs for one shared index) and a change to a small list rebuilds in ~0.1 s.
+LARGE_LIST_ENTRIES = 50_000
+SMALL_LISTS = "(small lists)"
 
-    def __init__(self, lookalikes: LookalikeTable = DEFAULT_LOOKALIKES):
+
+class HotlistMatcher:
+    """Indexes swapped whole: each large list in its own, every other list in a shared
+    one. A change rebuilds only the index holding the changed list, off to the side, and
+    matching never waits. `refresh` picks up changes made by any process (the store's
+    change counter)."""
+
+    def __init__(
+        self,
+        lookalikes: LookalikeTable = DEFAULT_LOOKALIKES,
+        large_list_entries: int = LARGE_LIST_ENTRIES,
+    ):
         self.lookalikes = lookalikes
+        self.large_list_entries = large_list_entries
         self._indexes: dict[str, HotlistIndex] = {}
+        self._small: frozenset[str] = frozenset()
         self._seen_change = -1
         self._lock = threading.Lock()  # one refresh at a time; matching takes no lock
 
@@ -338,33 +353,54 @@ class HotlistMatcher:
         return hits
 
     def refresh(self, uow_factory: Callable[[], UnitOfWork]) -> set[str]:
-        """Rebuild the lists changed since the last refresh; return their ids."""
+        """Rebuild the indexes holding lists changed since the last refresh; return the
+        ids of the changed lists."""
         with self._lock:
             with uow_factory() as uow:
                 if self._seen_change < 0:
                     latest = uow.hotlists.latest_change()
-                    changed = {hl.list_id for hl in uow.hotlists.lists()}
+                    changed = {hl.list_id for hl in uow.hotlists.lists()} | {SMALL_LISTS}
                 else:
                     latest, changed = uow.hotlists.changes_since(self._seen_change)
                 if not changed:
                     return set()
-                fresh = dict(self._indexes)
-                for list_id in changed:
-                    hotlist = uow.hotlists.get_list(list_id)
-                    if hotlist is None:
-                        fresh.pop(list_id, None)
-                        continue
-                    try:
-                        fresh[list_id] = HotlistIndex.build(
-                            [hotlist], uow.hotlists.entries(list_id), lookalikes=self.lookalikes
-                        )
-                    except IndexBuildError:
-                        log.exception(
-                            "hotlist %s could not be indexed; keeping the old one", list_id
-                        )
+                lists = {hl.list_id: hl for hl in uow.hotlists.lists()}
+                large = {
+                    list_id
+                    for list_id in lists
+                    if uow.hotlists.count_entries(list_id) >= self.large_list_entries
+                }
+                small = frozenset(lists) - large
+                fresh = {k: v for k, v in self._indexes.items() if k in large and k not in changed}
+                for list_id in large - fresh.keys():
+                    self._build(fresh, list_id, [lists[list_id]], uow.hotlists.entries(list_id))
+                if small != self._small or changed & (small | {SMALL_LISTS}):
+                    self._build(
+                        fresh,
+                        SMALL_LISTS,
+                        [lists[i] for i in sorted(small)],
+                        (e for i in sorted(small) for e in uow.hotlists.entries(i)),
+                    )
+                elif SMALL_LISTS in self._indexes:
+                    fresh[SMALL_LISTS] = self._indexes[SMALL_LISTS]
             self._indexes = fresh
+            self._small = small
             self._seen_change = latest
-            return changed
+            return changed - {SMALL_LISTS}
+
+    def _build(
+        self,
+        into: dict[str, HotlistIndex],
+        key: str,
+        lists: list[Hotlist],
+        entries: Iterable[HotlistEntry],
+    ) -> None:
+        try:
+            into[key] = HotlistIndex.build(lists, entries, lookalikes=self.lookalikes)
+        except IndexBuildError:
+            log.exception("hotlists %s could not be indexed; keeping the previous index", key)
+            if key in self._indexes:
+                into[key] = self._indexes[key]
 
 
 class MatcherWatcher:

@@ -1,0 +1,337 @@
+"""`veille bench search`: latency of each analysis through `run_query` at 1 M and 10 M reads."""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from veille.adapters.sqlite.repositories import from_micros
+from veille.adapters.sqlite.store import SqliteStore
+from veille.bench.ingest import machine_description
+from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
+from veille.domain.access import Principal, Role, Scope, ScopeKind
+from veille.domain.authorizations import WindowPolicy
+from veille.service import analyses
+from veille.service.queries import LegalPolicy, QueryContext, ReadAccess, run_query
+
+PURPOSE = "judicial: investigation of an offence"
+HEAVY_SHARE = 8  # heavy analyses (convoy, scenes, clone sweep) run repeats // 8 times, ≥ 3
+
+Execute = Callable[[ReadAccess], tuple[Any, int]]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One analysis to time: its name, target, and a maker of (params, execute) per run."""
+
+    name: str
+    target_ms: float | None
+    heavy: bool
+    make: Callable[[int], tuple[dict[str, Any], Execute]]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """Nearest-rank percentile (p95 of 40 runs is the 38th fastest)."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _sample(conn: Any, rng: random.Random, count: int) -> list[tuple[str, str, int]]:
+    """(plate, camera, captured_at µs) of random reads: read-weighted, as searches are."""
+    top = conn.execute("SELECT max(id) FROM reads").fetchone()[0]
+    ids = [rng.randint(1, top) for _ in range(count)]
+    marks = ",".join("?" * len(ids))
+    rows = conn.execute(
+        f"SELECT plate, camera_id, captured_at FROM reads WHERE id IN ({marks})", ids
+    ).fetchall()
+    rng.shuffle(rows)
+    return rows
+
+
+def _cases(store: SqliteStore, gen: GeneratedStore, rng: random.Random, runs: int) -> list[Case]:
+    now = gen.now_dt
+    month = (now - timedelta(days=30), now)
+    conn = store.connection()
+    plates = [row[0] for row in _sample(conn, rng, runs * 2 + 4)]
+    places = _sample(conn, rng, runs + 2)
+    cams = {
+        cid: (lat, lon) for cid, lat, lon in conn.execute("SELECT camera_id, lat, lon FROM cameras")
+    }
+    convoy = gen.patterns["convoy"]
+    scenes = gen.patterns["scenes"]["scenes"]
+    clone = gen.patterns["clone"]
+    day = (datetime.fromisoformat(clone["day_start"]), datetime.fromisoformat(clone["day_end"]))
+
+    def plate(n: int) -> tuple[dict[str, Any], Execute]:
+        p = plates[n % len(plates)]
+        return {"plate": p, "mode": "exact"}, lambda a: analyses.plate_search(
+            a, plate=p, mode="exact", start=month[0], end=month[1]
+        )
+
+    def area(n: int) -> tuple[dict[str, Any], Execute]:
+        _, cid, at = places[n % len(places)]
+        lat, lon = cams[cid]
+        mid = from_micros(at)
+        lo, hi = mid - timedelta(minutes=30), mid + timedelta(minutes=30)
+        return {"lat": lat, "lon": lon, "radius_m": 1000}, lambda a: analyses.area_time(
+            a, start=lo, end=hi, lat=lat, lon=lon, radius_m=1000
+        )
+
+    def journey(n: int) -> tuple[dict[str, Any], Execute]:
+        p = plates[-1 - n % len(plates)]
+        return {"plate": p}, lambda a: analyses.journey(a, plate=p, start=month[0], end=month[1])
+
+    def convoy_case(_n: int) -> tuple[dict[str, Any], Execute]:
+        p = convoy["target"]
+        return {"plate": p}, lambda a: analyses.convoy(
+            a, plate=p, start=month[0], end=month[1], window_s=60, min_cameras=3
+        )
+
+    def scenes_case(_n: int) -> tuple[dict[str, Any], Execute]:
+        given = [
+            {
+                "lat": s["lat"],
+                "lon": s["lon"],
+                "radius_m": s["radius_m"],
+                "start": datetime.fromisoformat(s["start"]),
+                "end": datetime.fromisoformat(s["end"]),
+            }
+            for s in scenes
+        ]
+        return {"scenes": 3}, lambda a: analyses.several_scenes(
+            a, scenes=given, start=month[0], end=month[1], min_scenes=2
+        )
+
+    def clones(_n: int) -> tuple[dict[str, Any], Execute]:
+        return {"sweep": "one day"}, lambda a: analyses.cloned_plates(a, start=day[0], end=day[1])
+
+    def overhead(_n: int) -> tuple[dict[str, Any], Execute]:
+        return {}, lambda a: (None, 0)
+
+    return [
+        Case("query overhead (no analysis)", None, False, overhead),
+        Case("plate search, exact, 30 days", 10, False, plate),
+        Case("area and time, 1 km, 1 h", 100, False, area),
+        Case("journey, 30 days", 20, False, journey),
+        Case("convoy, 30 days", 1000, True, convoy_case),
+        Case("three scenes", 500, True, scenes_case),
+        Case("cloned-plate sweep, one day", 10_000, True, clones),
+    ]
+
+
+def _principal(now: datetime) -> Principal:
+    return Principal(
+        user_id=1,
+        username="bench-investigator",
+        role=Role.INVESTIGATOR,
+        org_id="federal",
+        scope=Scope(ScopeKind.NATIONAL),
+        designated=True,
+        training_expires=now + timedelta(days=365),
+    )
+
+
+def _time_case(
+    case: Case, store: SqliteStore, now: datetime, runs: int, warmup: int
+) -> dict[str, Any]:
+    ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref="BENCH/2026/001")
+    policy = LegalPolicy(
+        purposes=frozenset({PURPOSE}),
+        case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
+        window=WindowPolicy(),
+    )
+    timings: list[float] = []
+    inside: list[float] = []  # the analysis alone, inside run_query's transaction
+    rows: list[int] = []
+    first_ms = None
+    for n in range(warmup + runs):
+        params, execute = case.make(n)
+        counted: list[float] = []
+
+        def counting(access: ReadAccess, execute: Execute = execute, out: list[float] = counted):
+            began = time.perf_counter()
+            result, count = execute(access)
+            out.extend((count, (time.perf_counter() - began) * 1000))
+            return result, count
+
+        started = time.perf_counter()
+        run_query(
+            uow_factory=store.uow,
+            ctx=ctx,
+            now=now,
+            policy=policy,
+            action=f"bench.{case.name.split(',')[0].replace(' ', '_')}",
+            params=params,
+            execute=counting,
+        )
+        elapsed = (time.perf_counter() - started) * 1000
+        if n < warmup:
+            first_ms = elapsed if first_ms is None else first_ms
+            continue
+        timings.append(elapsed)
+        rows.append(int(counted[0]))
+        inside.append(counted[1])
+    p95 = _percentile(timings, 0.95)
+    return {
+        "analysis": case.name,
+        "runs": runs,
+        "first_ms": round(first_ms or 0.0, 2),
+        "p50_ms": round(statistics.median(timings), 2),
+        "p95_ms": round(p95, 2),
+        "max_ms": round(max(timings), 2),
+        "analysis_p50_ms": round(statistics.median(inside), 2),
+        "analysis_p95_ms": round(_percentile(inside, 0.95), 2),
+        "rows_p50": int(statistics.median(rows)),
+        "rows_max": max(rows),
+        "target_ms": case.target_ms,
+        "passed": None if case.target_ms is None else p95 <= case.target_ms,
+    }
+
+
+def _planted_found(store: SqliteStore, gen: GeneratedStore) -> dict[str, bool]:
+    """Whether each analysis finds what the generator planted (a sanity check, not timed)."""
+    now = gen.now_dt
+    month = (now - timedelta(days=30), now)
+    p = gen.patterns
+    ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref="BENCH/2026/001")
+    policy = LegalPolicy(
+        purposes=frozenset({PURPOSE}),
+        case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
+        window=WindowPolicy(),
+    )
+
+    def run(execute: Execute) -> Any:
+        return run_query(
+            uow_factory=store.uow,
+            ctx=ctx,
+            now=now,
+            policy=policy,
+            action="bench.check",
+            params={},
+            execute=execute,
+        )
+
+    conv = run(
+        lambda a: analyses.convoy(a, plate=p["convoy"]["target"], start=month[0], end=month[1])
+    )
+    scenes = [
+        {
+            **{k: s[k] for k in ("lat", "lon", "radius_m")},
+            "start": datetime.fromisoformat(s["start"]),
+            "end": datetime.fromisoformat(s["end"]),
+        }
+        for s in p["scenes"]["scenes"]
+    ]
+    sc = run(lambda a: analyses.several_scenes(a, scenes=scenes, start=month[0], end=month[1]))
+    day = [datetime.fromisoformat(p["clone"][k]) for k in ("day_start", "day_end")]
+    cl = run(lambda a: analyses.cloned_plates(a, start=day[0], end=day[1]))
+    at_three = {r["plate"] for r in sc["plates"] if r["count"] == 3}
+    return {
+        "convoy_partner_ranked_first": bool(conv["companions"])
+        and conv["companions"][0]["plate"] == p["convoy"]["partner"],
+        "scene_visitors_found": set(p["scenes"]["at_all_three"]) <= at_three
+        and set(p["scenes"]["at_two"]) <= {r["plate"] for r in sc["plates"]},
+        "clone_found": p["clone"]["plate"] in {f["plate"] for f in cl["findings"]},
+    }
+
+
+def bench_store(gen: GeneratedStore, *, repeats: int, seed: int, warmup: int = 2) -> dict[str, Any]:
+    """Time every analysis on one generated store."""
+    store = SqliteStore(Path(gen.path))
+    try:
+        rng = random.Random(seed)
+        heavy_runs = max(3, repeats // HEAVY_SHARE)
+        results = []
+        for case in _cases(store, gen, rng, repeats):
+            runs = heavy_runs if case.heavy else repeats
+            results.append(_time_case(case, store, gen.now_dt, runs, 1 if case.heavy else warmup))
+        found = _planted_found(store, gen)
+    finally:
+        store.close()
+    return {
+        "reads": gen.reads,
+        "cameras": gen.cameras,
+        "vehicles": gen.vehicles,
+        "store": gen.path,
+        "store_mib": round(Path(gen.path).stat().st_size / 2**20),
+        "generation_s": gen.generation_s,
+        "stats": gen.stats,
+        "planted_found": found,
+        "analyses": results,
+    }
+
+
+def run_search_bench(
+    sizes: tuple[int, ...] = (1_000_000, 10_000_000),
+    repeats: int = 40,
+    seed: int = 2026,
+    folder: Path = DEFAULT_FOLDER,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Generate (or reuse) a store per size, time each analysis, compare the sizes."""
+    say = log or (lambda _msg: None)
+    per_size = []
+    for size in sizes:
+        say(f"store of {size:,} reads…")
+        gen = load_or_generate(StoreSpec(reads=size, seed=seed), folder=folder, log=say)
+        say(f"timing analyses on {gen.reads:,} reads…")
+        per_size.append(bench_store(gen, repeats=repeats, seed=seed))
+    growth = []
+    if len(per_size) > 1:
+        small, large = per_size[0], per_size[-1]
+        store_ratio = large["reads"] / small["reads"]
+        for a, b in zip(small["analyses"], large["analyses"], strict=True):
+            growth.append(
+                {
+                    "analysis": a["analysis"],
+                    "p95_small_ms": a["p95_ms"],
+                    "p95_large_ms": b["p95_ms"],
+                    "latency_ratio": round(b["p95_ms"] / a["p95_ms"], 2) if a["p95_ms"] else None,
+                    "store_ratio": round(store_ratio, 2),
+                }
+            )
+    return {
+        "benchmark": "search",
+        "machine": machine_description(),
+        "repeats": repeats,
+        "seed": seed,
+        "synchronous": "FULL",
+        "sizes": per_size,
+        "growth": growth,
+    }
+
+
+def print_table(result: dict[str, Any]) -> None:
+    m = result["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, SQLite {m['sqlite']}")
+    for size in result["sizes"]:
+        print(
+            f"\nstore: {size['reads']:,} reads, {size['cameras']:,} cameras,"
+            f" {size['vehicles']:,} vehicles, {size['store_mib']:,} MiB"
+        )
+        print(f"  planted patterns found: {size['planted_found']}")
+        header = f"  {'analysis':34} {'runs':>4} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}"
+        print(header + f" {'rows':>6} {'target':>8}  ok  {'analysis alone p50/p95 ms':>26}")
+        for a in size["analyses"]:
+            target = f"{a['target_ms']:g}" if a["target_ms"] is not None else "-"
+            ok = {True: "yes", False: "NO", None: ""}[a["passed"]]
+            print(
+                f"  {a['analysis']:34} {a['runs']:>4} {a['p50_ms']:>9.1f} {a['p95_ms']:>9.1f}"
+                f" {a['max_ms']:>9.1f} {a['rows_p50']:>6} {target:>8}  {ok:3}"
+                f" {a['analysis_p50_ms']:>12.1f} / {a['analysis_p95_ms']:<9.1f}"
+            )
+    if result["growth"]:
+        print("\ngrowth of p95 from the smallest to the largest store")
+        for g in result["growth"]:
+            print(
+                f"  {g['analysis']:34} {g['p95_small_ms']:>9.1f} -> {g['p95_large_ms']:>9.1f} ms"
+                f"  ×{g['latency_ratio']} (store ×{g['store_ratio']})"
+            )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
+from veille.adapters.camera_import import encode_csv, encode_geojson
 from veille.domain.geography import BRUSSELS_REGION, BRUSSELS_ZONES, PoliceZone
 
 # (vendor, protocol, weight): the camera families a Brussels network mixes in practice.
@@ -30,18 +31,6 @@ ZONE_CODES: dict[str, str] = {
 }
 
 DEFAULT_JITTER_M = 1500.0
-CSV_COLUMNS = (
-    "camera_id",
-    "name",
-    "lat",
-    "lon",
-    "heading",
-    "zone",
-    "province",
-    "vendor",
-    "protocol",
-    "phase",
-)
 _M_PER_DEG_LAT = 111_320.0
 
 
@@ -157,29 +146,12 @@ def camera_records(sites: Sequence[CameraSite]) -> list[dict[str, Any]]:
 
 def network_csv(sites: Sequence[CameraSite]) -> str:
     """The network as CSV text with a header row (the CSV camera import format)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for site in sites:
-        writer.writerow(site.record())
-    return out.getvalue()
+    return encode_csv(site.record() for site in sites)
 
 
 def network_geojson(sites: Sequence[CameraSite]) -> dict[str, Any]:
     """The network as a GeoJSON FeatureCollection (coordinates in lon, lat order)."""
-    features = []
-    for site in sites:
-        properties = site.record()
-        lat, lon = properties.pop("lat"), properties.pop("lon")
-        features.append(
-            {
-                "type": "Feature",
-                "id": site.camera_id,
-                "geometry": {"type": "Point", "coordinates": [lon, lat]},
-                "properties": properties,
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+    return orjson.loads(encode_geojson(site.record() for site in sites))
 
 
 def nearest_neighbours(sites: Sequence[CameraSite], *, k: int = 8) -> list[tuple[int, ...]]:

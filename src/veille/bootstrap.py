@@ -21,6 +21,7 @@ from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service.alerts import AlertEvent
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
+from veille.service.queries import CameraDirectory
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
@@ -73,6 +74,7 @@ class Platform:
     alert_bus: AlertBus
     webhooks: WebhookDispatcher
     mqtt: MqttPublisher | None = None
+    cameras: CameraDirectory = field(default_factory=CameraDirectory)
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
 

@@ -364,3 +364,24 @@ def test_pdf_text_is_transliterated_for_the_core_font():
 
     assert latin1("Łódź — “Chaussée” … 5€") == 'Lódz - "Chaussée" ... 5EUR'
     assert latin1("東") == "?"
+
+
+def test_the_clone_sweep_job_runs_on_the_platform_and_is_audited(platform, world):
+    from veille.service.analyses import clone_sweep_job
+
+    now = platform.clock()
+    recent = [
+        read("MIDI-1", "9QQQ999", now - timedelta(minutes=30)),
+        read("LIEGE-1", "9QQQ999", now - timedelta(minutes=25)),
+    ]
+    with platform.uow() as uow:
+        uow.reads.add_many(recent)
+        uow.commit()
+    report = clone_sweep_job(platform)
+    assert report.recorded == 1 and report.as_dict()["findings"] == 1  # day-old clone: too old
+    assert clone_sweep_job(platform).recorded == 0
+    with platform.read_uow() as uow:
+        [finding] = uow.clone_findings.list()
+    assert (finding.plate, finding.second_camera_id) == ("9QQQ999", "LIEGE-1")
+    sweeps = [e for e in audit(platform) if e.action == "analysis.clone_sweep"]
+    assert [e.result_count for e in sweeps] == [1, 0]

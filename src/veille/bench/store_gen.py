@@ -8,6 +8,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,7 +278,11 @@ def store_path(spec: StoreSpec, folder: Path = DEFAULT_FOLDER) -> Path:
 
 
 def load_or_generate(
-    spec: StoreSpec, *, folder: Path = DEFAULT_FOLDER, now: datetime | None = None, log: Any = None
+    spec: StoreSpec,
+    *,
+    folder: Path = DEFAULT_FOLDER,
+    now: datetime | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> GeneratedStore:
     """The cached store for this spec, generated first if missing or outdated."""
     path = store_path(spec, folder)
@@ -290,7 +295,9 @@ def load_or_generate(
     return generate(spec, path=path, now=now or datetime.now(UTC), log=log)
 
 
-def generate(spec: StoreSpec, *, path: Path, now: datetime, log: Any = None) -> GeneratedStore:
+def generate(
+    spec: StoreSpec, *, path: Path, now: datetime, log: Callable[[str], None] | None = None
+) -> GeneratedStore:
     """Write a fresh store at `path` (built under a temporary name, then renamed)."""
     started = time.perf_counter()
     say = log or (lambda _msg: None)

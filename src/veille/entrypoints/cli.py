@@ -11,6 +11,7 @@ from typing import Annotated
 import orjson
 import typer
 
+from veille.entrypoints.cli_analyses import analyses_app
 from veille.entrypoints.cli_audit import audit_app
 from veille.entrypoints.cli_common import (
     DataDir,
@@ -43,6 +44,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(holds_app, name="holds")
 app.add_typer(hotlists_app, name="hotlists")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(analyses_app, name="analyse")
 
 
 @app.command()
@@ -692,6 +694,40 @@ def bench_matcher(
     from veille.bench.matcher import print_table, run_matcher_bench
 
     result = run_matcher_bench(entries=entries, reads=reads, seed=seed)
+    if as_json:
+        echo_json(result)
+    else:
+        print_table(result)
+
+
+@bench_app.command("search")
+def bench_search(
+    sizes: Annotated[
+        str, typer.Option(help="Store sizes in reads, comma-separated (1000000 for a quick run).")
+    ] = "1000000,10000000",
+    repeats: Annotated[
+        int, typer.Option(help="Timed runs per analysis (convoy, scenes, sweep: fewer).")
+    ] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the generated stores (cache name).")] = 2026,
+    stores: Annotated[Path, typer.Option(help="Folder where generated stores are cached.")] = Path(
+        "/tmp/veille-bench-stores"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Latency (p50/p95) of each analysis through the query service at 1 M and 10 M reads."""
+    from veille.bench.search import print_table, run_search_bench
+
+    try:
+        wanted = tuple(int(s.strip().replace("_", "")) for s in sizes.split(",") if s.strip())
+    except ValueError:
+        raise typer.BadParameter("sizes must be whole numbers of reads, comma-separated") from None
+    result = run_search_bench(
+        sizes=wanted,
+        repeats=repeats,
+        seed=seed,
+        folder=stores,
+        log=lambda message: typer.echo(message, err=True),
+    )
     if as_json:
         echo_json(result)
     else:

@@ -90,7 +90,7 @@ def jobs_run(
         report = run_job(name, platform, dry_run=dry_run)
     finally:
         platform.store.close()
-    echo_json(report.as_dict())
+    echo_json(report.as_dict() if report is not None else {"dry_run": True, "done": None})
 
 
 # ---- holds ---------------------------------------------------------------------------

@@ -728,7 +728,7 @@ def clone_sweep_job(
     *,
     dry_run: bool = False,
     should_stop: Callable[[], bool] | None = None,
-) -> dict[str, Any]:
+) -> CloneSweepReport:
     """The clone sweep as a scheduled job (`veille jobs run clone-sweep`)."""
     settings = platform.settings
     return run_clone_sweep(
@@ -739,7 +739,7 @@ def clone_sweep_job(
         open_window=timedelta(days=settings.open_window_days),
         keep_findings=timedelta(days=settings.max_retention_days),
         dry_run=dry_run,
-    ).as_dict()
+    )
 
 
 # --- exports -----------------------------------------------------------------------

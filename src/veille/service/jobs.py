@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from veille.domain.audit import system_actor
 from veille.domain.retention import RetentionPolicy
+from veille.service.analyses import clone_sweep_job
 from veille.service.audit import default_anchor_path, write_anchor
 from veille.service.retention import RetentionReport, run_retention
 
@@ -68,13 +69,13 @@ def audit_anchor_job(
 ) -> Any:
     """Write the audit log's head to the anchor file, so truncation can be detected."""
     if dry_run:
-        return {"dry_run": True}
+        return None
     return write_anchor(
         uow=platform.uow(),
         path=default_anchor_path(platform.settings.data_dir),
         now=platform.clock(),
         actor=system_actor("job:audit-anchor"),
-    ).as_dict()
+    )
 
 
 JOBS: dict[str, Job] = {
@@ -83,6 +84,12 @@ JOBS: dict[str, Job] = {
         every=timedelta(hours=24),
         run=retention_job,
         description="Delete reads and images past the maximum retention unless a case holds them.",
+    ),
+    "clone-sweep": Job(
+        name="clone-sweep",
+        every=timedelta(hours=1),
+        run=clone_sweep_job,
+        description="Record plates seen too far apart too fast (last 2 h, within the window).",
     ),
     "audit-anchor": Job(
         name="audit-anchor",

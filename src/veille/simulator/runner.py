@@ -49,6 +49,7 @@ class SimulationConfig:
     realtime: bool = True  # --fast sets False: as fast as possible, history before now
     start: datetime | None = None  # --start, virtual clock start (fast mode only)
     flush_interval_s: float = 0.5  # a camera's partial batch leaves after this long
+    progress_interval_s: float = 1.0  # how often `progress` receives the counts
     model: TrafficModel = field(default_factory=TrafficModel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -257,6 +258,7 @@ async def run_simulation(
             pace_from=simulation.start if config.realtime else None,
             batch_size=config.batch_size,
             flush_interval_s=config.flush_interval_s,
+            progress_interval_s=config.progress_interval_s,
             concurrency=config.concurrency,
             retry=config.retry,
             progress=progress,

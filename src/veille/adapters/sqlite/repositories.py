@@ -443,6 +443,10 @@ class SqliteCameraRepository:
             (now.isoformat(), camera_id),
         ).rowcount
 
+    def version(self) -> int:
+        """Bumped by every change to any camera (triggers in migration 0007)."""
+        return int(self.conn.execute("SELECT version FROM camera_version").fetchone()[0])
+
     def camera_for_token(self, token_hash: str) -> Camera | None:
         row = self.conn.execute(
             f"SELECT {', '.join('c.' + c.strip() for c in _CAMERA_COLUMNS.split(','))}"

@@ -13,6 +13,7 @@ from veille import __version__
 from veille.bootstrap import Platform
 from veille.entrypoints.api import (
     alerts,
+    analyses,
     audit,
     auth,
     authorizations,
@@ -66,6 +67,7 @@ def create_app(platform: Platform) -> FastAPI:
         audit,
         hotlists,
         alerts,
+        analyses,
     ):
         app.include_router(module.router)
 

@@ -86,6 +86,7 @@ async def run_lawful(
             action=action,
             params={**params, "start": body.start.isoformat(), "end": body.end.isoformat()},
             execute=execute,
+            cameras=platform.cameras,
         )
     except queries.QueryRefused as exc:
         status = 403 if exc.code == "forbidden" else 422

@@ -273,6 +273,7 @@ def _planted_found(store: SqliteStore, gen: GeneratedStore) -> dict[str, bool]:
 def bench_store(gen: GeneratedStore, *, repeats: int, seed: int, warmup: int = 2) -> dict[str, Any]:
     """Time every analysis on one generated store."""
     store = SqliteStore(Path(gen.path))
+    store.initialise()  # a cached store may predate the latest migrations
     try:
         rng = random.Random(seed)
         heavy_runs = max(3, repeats // HEAVY_SHARE)

@@ -197,7 +197,7 @@ def test_realtime_paces_reads_to_the_rate_and_stamps_them_now():
     began = time.monotonic()
     report = run(config, server)
     elapsed = time.monotonic() - began
-    assert 0.9 <= elapsed < 3.0
+    assert elapsed >= 0.9  # paced to real time (no upper bound: that would time the machine)
     assert 30 <= report.stats.stored <= 100
     assert len(server.stored) == report.stats.stored
     assert abs(report.start - datetime.now(UTC)) < timedelta(seconds=5)

@@ -209,3 +209,16 @@ def test_dead_letter_replay_after_the_cause_is_fixed(client, platform, cams, adm
     assert done.status_code == 200 and done.json()["stored"] == 1
     assert stored_count(platform) == 1
     assert client.get("/api/v1/dead-letters", headers=admin).json()["dead_letters"] == []
+
+
+def test_phase_changes_over_the_api(client, platform, admin_token):
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    cam = register_cameras(platform, "CAM-P", phase="planned")["CAM-P"]
+    assert post(client, cam, make_read("CAM-P"))[0] == 403
+    moved = client.post("/api/v1/cameras/CAM-P/phase/testing", headers=admin)
+    assert moved.status_code == 200 and moved.json()["phase"] == "testing"
+    assert post(client, cam, make_read("CAM-P"))[0] == 200  # takes effect at once
+    assert client.post("/api/v1/cameras/CAM-P/retire", headers=admin).status_code == 200
+    back = client.post("/api/v1/cameras/CAM-P/phase/live", headers=admin)
+    assert back.status_code == 409 and "retired" in back.json()["error"]["message"]
+    assert client.post("/api/v1/cameras/NOPE/phase/live", headers=admin).status_code == 404

@@ -112,6 +112,28 @@ async def import_cameras(
     return await run_in_threadpool(_run_import, request, records, issue_tokens, principal)
 
 
+def _change(
+    request: Request, principal: Principal, camera_id: str, use_case: Any, **params: Any
+) -> Any:
+    """Run one camera change as the caller; unknown camera → 404, refused change → 409.
+    Verified credentials are forgotten at once, so the change applies to the next read."""
+    platform = platform_of(request)
+    try:
+        result = use_case(
+            uow=platform.uow(),
+            camera_id=camera_id,
+            now=platform.clock(),
+            actor=actor_of(request, principal),
+            **params,
+        )
+    except camera_service.CameraNotFound:
+        raise error(404, "not_found", f"no camera {camera_id}") from None
+    except CameraInvalid as exc:
+        raise error(409, "conflict", exc.reason) from None
+    platform.camera_cache.clear()
+    return result
+
+
 @router.post("/{camera_id}/retire", summary="Retire a camera")
 def retire_camera(
     camera_id: str,
@@ -119,17 +141,7 @@ def retire_camera(
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     """The camera keeps its history, its credential is revoked and it can post no more."""
-    platform = platform_of(request)
-    try:
-        cam = camera_service.retire_camera(
-            uow=platform.uow(),
-            camera_id=camera_id,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-        )
-    except camera_service.CameraNotFound:
-        raise error(404, "not_found", f"no camera {camera_id}") from None
-    platform.camera_cache.clear()
+    cam = _change(request, principal, camera_id, camera_service.retire_camera)
     return json_response(camera_to_json(cam))
 
 
@@ -140,20 +152,7 @@ def change_phase(
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
-    platform = platform_of(request)
-    try:
-        cam = camera_service.set_phase(
-            uow=platform.uow(),
-            camera_id=camera_id,
-            phase=phase,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-        )
-    except camera_service.CameraNotFound:
-        raise error(404, "not_found", f"no camera {camera_id}") from None
-    except CameraInvalid as exc:
-        raise error(409, "conflict", exc.reason) from None
-    platform.camera_cache.clear()
+    cam = _change(request, principal, camera_id, camera_service.set_phase, phase=phase)
     return json_response(camera_to_json(cam))
 
 
@@ -164,17 +163,5 @@ def rotate_token(
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> Response:
     """A fresh ingest token for the camera, shown once; the previous one stops working."""
-    platform = platform_of(request)
-    try:
-        token = camera_service.rotate_token(
-            uow=platform.uow(),
-            camera_id=camera_id,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-        )
-    except camera_service.CameraNotFound:
-        raise error(404, "not_found", f"no camera {camera_id}") from None
-    except CameraInvalid as exc:
-        raise error(409, "conflict", exc.reason) from None
-    platform.camera_cache.clear()
+    token = _change(request, principal, camera_id, camera_service.rotate_token)
     return json_response({"camera_id": camera_id, "token": token})

@@ -106,16 +106,19 @@ def decode_entries(text: str, fmt: str) -> list[tuple[str, dict[str, Any]]]:
     raise HotlistError("format must be csv or json")
 
 
-def _audit(
+def _changed(
     uow: UnitOfWork,
     *,
+    list_id: str,
     now: datetime,
     actor: Actor,
     action: str,
-    target: str,
     params: dict[str, Any],
 ) -> None:
-    uow.audit.append(AuditEntry(at=now, actor=actor, action=action, target=target, params=params))
+    """Record a hotlist change: bump the change counter every process watches, and audit
+    it, in the transaction of the change."""
+    uow.hotlists.note_change(list_id, now)
+    uow.audit.append(AuditEntry(at=now, actor=actor, action=action, target=list_id, params=params))
 
 
 def save_list(*, uow: UnitOfWork, hotlist: Hotlist, now: datetime, actor: Actor) -> Hotlist:
@@ -128,13 +131,12 @@ def save_list(*, uow: UnitOfWork, hotlist: Hotlist, now: datetime, actor: Actor)
         if wildcards > hotlist.max_wildcards:
             raise HotlistError(f"the list already holds {wildcards} wildcard entries")
         uow.hotlists.save_list(hotlist, now)
-        uow.hotlists.note_change(hotlist.list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=hotlist.list_id,
             now=now,
             actor=actor,
             action="hotlist.save",
-            target=hotlist.list_id,
             params={
                 "category": hotlist.category.value,
                 "owner_org": hotlist.owner_org,
@@ -153,13 +155,12 @@ def delete_list(*, uow: UnitOfWork, list_id: str, now: datetime, actor: Actor) -
             raise HotlistError(f"no hotlist {list_id}")
         removed = uow.hotlists.count_entries(list_id)
         uow.hotlists.delete_list(list_id)
-        uow.hotlists.note_change(list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=list_id,
             now=now,
             actor=actor,
             action="hotlist.delete",
-            target=list_id,
             params={"entries_removed": removed},
         )
         uow.commit()
@@ -182,13 +183,12 @@ def put_entry(
                     f"list {list_id} allows {hotlist.max_wildcards} wildcard entries"
                 )
         uow.hotlists.put_entries([entry], now)
-        uow.hotlists.note_change(list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=list_id,
             now=now,
             actor=actor,
             action="hotlist.entry_put",
-            target=list_id,
             params={"entry_id": entry.entry_id, "plate": entry.plate, "created": existing is None},
         )
         uow.commit()
@@ -205,13 +205,12 @@ def expire_entry(
             raise HotlistError(f"no entry {entry_id} in {list_id}")
         entry = replace(entry, valid_until=now)
         uow.hotlists.put_entries([entry], now)
-        uow.hotlists.note_change(list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=list_id,
             now=now,
             actor=actor,
             action="hotlist.entry_expire",
-            target=list_id,
             params={"entry_id": entry_id},
         )
         uow.commit()
@@ -224,13 +223,12 @@ def delete_entry(
     with uow:
         if not uow.hotlists.delete_entry(list_id, entry_id):
             raise HotlistError(f"no entry {entry_id} in {list_id}")
-        uow.hotlists.note_change(list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=list_id,
             now=now,
             actor=actor,
             action="hotlist.entry_delete",
-            target=list_id,
             params={"entry_id": entry_id},
         )
         uow.commit()
@@ -293,13 +291,12 @@ def import_list(
         )
         report.unchanged = len(entries) - report.added - report.changed
         uow.hotlists.replace_entries(list_id, entries, now)
-        uow.hotlists.note_change(list_id, now)
-        _audit(
+        _changed(
             uow,
+            list_id=list_id,
             now=now,
             actor=actor,
             action="hotlist.import",
-            target=list_id,
             params={k: v for k, v in report.as_dict().items() if k != "problems"},
         )
         uow.commit()

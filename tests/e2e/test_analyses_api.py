@@ -26,7 +26,7 @@ from veille.entrypoints import cli_analyses
 from veille.entrypoints.api import analyses as analyses_api
 from veille.entrypoints.api.app import create_app
 from veille.service import users as user_service
-from veille.service.analyses import canonical_json, result_sha256
+from veille.service.analysis_exports import canonical_json, result_sha256
 
 pytestmark = pytest.mark.e2e
 
@@ -360,7 +360,7 @@ def test_canonical_json_is_what_the_standard_library_gives():
 
 
 def test_pdf_text_is_transliterated_for_the_core_font():
-    from veille.service.analyses import latin1
+    from veille.service.analysis_exports import latin1
 
     assert latin1("Łódź — “Chaussée” … 5€") == 'Lódz - "Chaussée" ... 5EUR'
     assert latin1("東") == "?"

@@ -393,7 +393,7 @@ _HTML_HASH = re.compile(r"<th>Result SHA-256</th><td>([0-9a-f]{64})</td>")
 
 def verify_document(text: str, expected: str | None = None) -> tuple[str, str]:
     """(claimed, computed) SHA-256 of a JSON answer, an HTML report or a bare result."""
-    from veille.service.analyses import canonical_json
+    from veille.service.analysis_exports import canonical_json
 
     if match := _HTML_RESULT.search(text):
         result = json.loads(match.group(1))

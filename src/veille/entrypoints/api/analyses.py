@@ -17,6 +17,7 @@ from veille.domain.analysis import validate_polygon
 from veille.entrypoints.api.search import Lawful, run_lawful
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
 from veille.service import analyses
+from veille.service import analysis_exports as exports
 from veille.service.queries import QueryContext, ReadAccess
 
 router = APIRouter(prefix="/api/v1/analyses", tags=["analyses"])
@@ -162,7 +163,7 @@ async def _analyse(
         )
     except analyses.AnalysisError as exc:
         raise error(422, "bad_parameters", str(exc)) from None
-    sha256 = analyses.result_sha256(result)
+    sha256 = exports.result_sha256(result)
     if body.format == "json":
         return json_response({**result, "sha256": sha256}, headers={HASH_HEADER: sha256})
     platform = platform_of(request)
@@ -179,13 +180,13 @@ async def _analyse(
     }
     content: bytes | str
     if body.format == "csv":
-        content = analyses.export_csv(result, kind)
+        content = exports.export_csv(result, kind)
     elif body.format == "geojson":
-        content = json_response(analyses.export_geojson(result, kind, sha256=sha256)).body
+        content = json_response(exports.export_geojson(result, kind, sha256=sha256)).body
     elif body.format == "html":
-        content = await run_in_threadpool(lambda: analyses.report_html(**report))
+        content = await run_in_threadpool(lambda: exports.report_html(**report))
     else:
-        content = await run_in_threadpool(lambda: analyses.report_pdf(**report))
+        content = await run_in_threadpool(lambda: exports.report_pdf(**report))
     ctx = QueryContext(
         principal=principal,
         purpose=body.purpose,
@@ -194,7 +195,7 @@ async def _analyse(
         user_agent=request.headers.get("user-agent"),
     )
     await run_in_threadpool(
-        analyses.record_export,
+        exports.record_export,
         uow_factory=platform.uow,
         ctx=ctx,
         now=now,

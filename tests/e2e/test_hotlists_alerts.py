@@ -265,3 +265,32 @@ def test_live_channel_pushes_alerts_to_operators_in_scope(client, platform, peop
     assert event["event"] == "new" and event["plate"] == "1ABC123"
     assert event["read"]["read_id"] == read["read_id"]
     assert event["entry"]["instructions"] == "Armed suspect: do not stop alone"
+
+
+def test_live_channel_closes_when_access_is_withdrawn(client, platform, people, monkeypatch):
+    from veille.entrypoints.api import alerts as alerts_api
+
+    monkeypatch.setattr(alerts_api, "HEARTBEAT_S", 0.2)
+    lines: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        with client.stream("GET", "/api/v1/alerts/stream", headers=people["otto"]) as resp:
+            for line in resp.iter_lines():
+                lines.append(line)
+                if line.startswith("event: closed"):
+                    break
+        done.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    deadline = time.monotonic() + 5
+    while platform.alert_bus.subscriber_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert client.post("/api/v1/auth/sign-out", headers=people["otto"]).status_code == 200
+    assert done.wait(5), "the stream stayed open after the token was revoked"
+    assert "event: closed" in lines
+    deadline = time.monotonic() + 2
+    while platform.alert_bus.subscriber_count and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert platform.alert_bus.subscriber_count == 0

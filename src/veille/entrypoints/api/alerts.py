@@ -11,18 +11,28 @@ from datetime import datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
-from veille.domain.access import Permission, Principal, ScopeKind
+from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.alerts import Outcome, RejectReason, WorkflowError
 from veille.domain.audit import AuditEntry
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import (
+    SESSION_COOKIE,
+    actor_of,
+    bearer_token,
+    error,
+    json_response,
+    platform_of,
+    requires,
+)
 from veille.service import alerts as alert_service
+from veille.service import users as user_service
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 VIEW = requires(Permission.ALERTS_VIEW)
 DECIDE = requires(Permission.ALERTS_DECIDE)
-HEARTBEAT_S = 15.0
+HEARTBEAT_S = 15.0  # also how often an open stream re-checks that access still holds
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -52,8 +62,20 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
     """Each event is one JSON document: the alert (new, or a repeat hit added to an open
     alert), the read with links to its images, and the entry's details and instructions.
     Only alerts of cameras in the caller's scope; covert ones only for their owners."""
-    bus = platform_of(request).alert_bus
+    platform = platform_of(request)
+    bus = platform.alert_bus
     sub = bus.subscribe(lambda alert: alert_service.visible_to(alert, principal))
+    credential = bearer_token(request) or request.cookies.get(SESSION_COOKIE) or ""
+
+    def still_allowed() -> bool:
+        """A revoked token, a deleted user or an expired training ends the stream."""
+        identity = user_service.identify(
+            uow=platform.read_uow(), token=credential, now=platform.clock()
+        )
+        return (
+            identity is not None
+            and decide(identity.principal, Permission.ALERTS_VIEW, platform.clock()) is None
+        )
 
     async def events() -> AsyncIterator[bytes]:
         try:
@@ -63,6 +85,9 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
                     payload = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
                 except TimeoutError:
                     if await request.is_disconnected():
+                        return
+                    if not await run_in_threadpool(still_allowed):
+                        yield b'event: closed\ndata: {"reason": "access withdrawn"}\n\n'
                         return
                     yield b": heartbeat\n\n"
                     continue

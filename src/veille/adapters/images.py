@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -44,6 +45,12 @@ class FolderImageStore:
 
     def exists(self, sha256: str) -> bool:
         return self.path(sha256).exists()
+
+    def stored_before(self, moment: float) -> Iterator[str]:
+        """Digests of the images written before `moment` (seconds since the epoch)."""
+        for path in self.root.glob("??/??/*"):
+            if _SHA256.fullmatch(path.name) and path.stat().st_mtime < moment:
+                yield path.name
 
     def delete(self, sha256: str) -> bool:
         try:

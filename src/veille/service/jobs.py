@@ -13,7 +13,12 @@ from veille.domain.audit import system_actor
 from veille.domain.retention import RetentionPolicy
 from veille.service.analyses import clone_sweep_job
 from veille.service.audit import default_anchor_path, write_anchor
-from veille.service.retention import RetentionReport, run_retention
+from veille.service.retention import (
+    ImageSweepReport,
+    RetentionReport,
+    run_retention,
+    sweep_orphan_images,
+)
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
@@ -78,6 +83,31 @@ def audit_anchor_job(
     )
 
 
+# An image is written before its read commits; one younger than this may still be
+# waiting for its read, so the sweep leaves it alone.
+ORPHAN_MIN_AGE = timedelta(hours=1)
+
+
+def image_sweep_job(
+    platform: Platform,
+    *,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+) -> ImageSweepReport:
+    """Delete image files no read refers to (left by a crash between a purge's commit and
+    its file deletions, or by a write whose read never committed)."""
+    return sweep_orphan_images(
+        uow_factory=platform.uow,
+        read_uow_factory=platform.read_uow,
+        images=platform.images,
+        now=platform.clock(),
+        min_age=ORPHAN_MIN_AGE,
+        dry_run=dry_run,
+        should_stop=should_stop,
+        actor=system_actor("job:image-sweep"),
+    )
+
+
 JOBS: dict[str, Job] = {
     "retention": Job(
         name="retention",
@@ -90,6 +120,12 @@ JOBS: dict[str, Job] = {
         every=timedelta(hours=1),
         run=clone_sweep_job,
         description="Record plates seen too far apart too fast (last 2 h, within the window).",
+    ),
+    "image-sweep": Job(
+        name="image-sweep",
+        every=timedelta(hours=24),
+        run=image_sweep_job,
+        description="Delete image files that no read refers to (older than an hour).",
     ),
     "audit-anchor": Job(
         name="audit-anchor",

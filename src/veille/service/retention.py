@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry, system_actor
@@ -324,3 +324,62 @@ def list_holds(
         )
         uow.commit()
     return holds
+
+
+@dataclass(frozen=True)
+class ImageSweepReport:
+    checked: int
+    deleted: int
+    dry_run: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"checked": self.checked, "deleted": self.deleted, "dry_run": self.dry_run}
+
+
+def sweep_orphan_images(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    read_uow_factory: Callable[[], UnitOfWork],
+    images: ImageStore,
+    now: datetime,
+    min_age: timedelta,
+    actor: Actor,
+    dry_run: bool = False,
+    should_stop: Callable[[], bool] | None = None,
+    batch: int = 1000,
+) -> ImageSweepReport:
+    """Delete image files older than `min_age` that no read refers to; audited once."""
+    cutoff = (now - min_age).timestamp()
+    checked = deleted = 0
+    pending: list[str] = []
+
+    def flush() -> int:
+        with read_uow_factory() as uow:
+            orphans = uow.reads.unreferenced(pending)
+        if not dry_run:
+            for sha256 in orphans:
+                images.delete(sha256)
+        return len(orphans)
+
+    for sha256 in images.stored_before(cutoff):
+        pending.append(sha256)
+        checked += 1
+        if len(pending) >= batch:
+            deleted += flush()
+            pending.clear()
+            if should_stop is not None and should_stop():
+                break
+    if pending:
+        deleted += flush()
+    with uow_factory() as uow:
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="images.sweep_dry_run" if dry_run else "images.sweep",
+                params={"checked": checked, "min_age_s": int(min_age.total_seconds())},
+                result_count=deleted,
+            )
+        )
+        uow.commit()
+    return ImageSweepReport(checked=checked, deleted=deleted, dry_run=dry_run)

@@ -49,7 +49,9 @@ def bearing_deg(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dl = math.radians(lon2 - lon1)
     x = math.sin(dl) * math.cos(p2)
     y = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return math.degrees(math.atan2(x, y)) % 360.0
+    bearing = math.degrees(math.atan2(x, y)) % 360.0
+    # a tiny negative angle wraps to 360.0 in floating point: that is north, 0
+    return 0.0 if bearing >= 360.0 else bearing
 
 
 def compass(bearing: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from veille.domain.access import Principal, ScopeKind
@@ -289,6 +289,3 @@ def hits_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> dict[st
             for c, d, m in cameras
         ],
     }
-
-
-DEFAULT_REPORT_PERIOD = timedelta(days=30)

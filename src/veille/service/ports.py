@@ -36,21 +36,11 @@ class DeadLetter:
 
 
 class ReadRepository(Protocol):
-    def existing_ids(self, read_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]: ...
-
     def add_many(self, reads: Sequence[Read]) -> None: ...
 
     def add_new(self, reads: Sequence[Read]) -> list[Read]: ...
 
     def get(self, read_id: uuid.UUID) -> Read | None: ...
-
-    def by_plate(
-        self, plate: str, start: datetime, end: datetime, limit: int = 1000
-    ) -> list[Read]: ...
-
-    def by_camera(
-        self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
-    ) -> list[Read]: ...
 
     def find(
         self,

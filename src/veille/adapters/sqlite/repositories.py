@@ -92,16 +92,6 @@ class SqliteReadRepository:
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
-    def existing_ids(self, read_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        found: set[uuid.UUID] = set()
-        for chunk in _chunks(list(read_ids)):
-            marks = ",".join("?" * len(chunk))
-            rows = self.conn.execute(
-                f"SELECT read_id FROM reads WHERE read_id IN ({marks})", [r.bytes for r in chunk]
-            )
-            found.update(uuid.UUID(bytes=row[0]) for row in rows)
-        return found
-
     def add_many(self, reads: Sequence[Read]) -> None:
         self.conn.executemany(INSERT_READ, [read_row(r) for r in reads])
         self._add_images(reads)
@@ -186,24 +176,6 @@ class SqliteReadRepository:
         ).fetchall()
         found = self._hydrate(rows)
         return found[0] if found else None
-
-    def by_plate(self, plate: str, start: datetime, end: datetime, limit: int = 1000) -> list[Read]:
-        rows = self.conn.execute(
-            f"SELECT {READ_COLUMNS} FROM reads WHERE plate = ? AND captured_at >= ?"
-            " AND captured_at < ? ORDER BY captured_at LIMIT ?",
-            (plate, to_micros(start), to_micros(end), limit),
-        ).fetchall()
-        return self._hydrate(rows)
-
-    def by_camera(
-        self, camera_id: str, start: datetime, end: datetime, limit: int = 1000
-    ) -> list[Read]:
-        rows = self.conn.execute(
-            f"SELECT {READ_COLUMNS} FROM reads WHERE camera_id = ? AND captured_at >= ?"
-            " AND captured_at < ? ORDER BY captured_at LIMIT ?",
-            (camera_id, to_micros(start), to_micros(end), limit),
-        ).fetchall()
-        return self._hydrate(rows)
 
     def find(
         self,
@@ -495,13 +467,6 @@ class SqliteDeadLetterRepository:
             (received_at.isoformat(), camera_id, source, payload, orjson.dumps(errors).decode()),
         )
         return int(cur.lastrowid or 0)
-
-    def add_many(self, rows: Sequence[tuple[datetime, str | None, str, str, list[dict[str, str]]]]):
-        self.conn.executemany(
-            "INSERT INTO dead_letters (received_at, camera_id, source, payload, errors, status)"
-            " VALUES (?,?,?,?,?, 'open')",
-            [(r[0].isoformat(), r[1], r[2], r[3], orjson.dumps(r[4]).decode()) for r in rows],
-        )
 
     def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
         if status:

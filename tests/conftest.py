@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
@@ -20,6 +22,13 @@ from veille.service import users as user_service
 from veille.settings import Settings
 
 ADMIN_PASSWORD = "correct horse battery staple"
+
+# In CI every property test draws the same examples (a red build is reproducible, and a
+# rare case found while developing is pinned with @example); no per-example deadline,
+# since a shared 2-core machine makes timings meaningless.
+hypothesis.settings.register_profile("ci", derandomize=True, deadline=None)
+hypothesis.settings.register_profile("dev", deadline=None)
+hypothesis.settings.load_profile("ci" if os.environ.get("CI") == "true" else "dev")
 
 
 @pytest.fixture

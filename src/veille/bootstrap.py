@@ -7,14 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.images import FolderImageStore
 from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
-from veille.domain.access import Scope, ScopeKind
-from veille.domain.alerts import Alert
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read, ReadRules
 from veille.service import alerts as alert_service
@@ -114,26 +111,6 @@ class Platform:
             self.store.close()
             self.started = False
 
-    def webhook_targets(self, alert: Alert) -> list[dict[str, Any]]:
-        """Active webhooks whose scope covers the alert's camera; never for covert hits."""
-        if alert.covert:
-            return []
-        with self.read_uow() as uow:
-            hooks = uow.alerts.webhooks()
-        return [
-            h
-            for h in hooks
-            if h["active"]
-            and Scope(ScopeKind(h["scope_kind"]), h["scope_value"]).covers(
-                zone=alert.zone, province=alert.province
-            )
-        ]
-
-    def record_delivery(self, **fields: Any) -> None:
-        with self.uow() as uow:
-            uow.alerts.record_delivery(**fields)
-            uow.commit()
-
 
 def bootstrap(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
@@ -158,7 +135,24 @@ def bootstrap(
         )
 
     writer.in_transaction.append(match_fresh)  # type: ignore[arg-type]
-    bus = AlertBus(lambda event: alert_service.alert_json(event.alert, event.read))
+    bus = AlertBus(alert_service.event_json)
+    webhooks = WebhookDispatcher(
+        targets=lambda alert: alert_service.webhook_targets(
+            uow=store.uow(write=False), alert=alert
+        ),
+        to_json=alert_service.event_json,
+        record=lambda **fields: alert_service.record_delivery(uow=store.uow(), **fields),
+        attempts=settings.webhook_attempts,
+        backoff_s=settings.webhook_backoff_s,
+    )
+    mqtt = None
+    if settings.mqtt_host:
+        mqtt = MqttPublisher(
+            host=settings.mqtt_host,
+            port=settings.mqtt_port,
+            prefix=settings.mqtt_topic_prefix,
+            to_json=alert_service.event_json,
+        )
     platform = Platform(
         settings=settings,
         store=store,
@@ -171,23 +165,10 @@ def bootstrap(
             matcher, lambda: store.uow(write=False), settings.hotlist_refresh_s
         ),
         alert_bus=bus,
-        webhooks=None,  # type: ignore[arg-type]  # set just below: it needs the platform
+        webhooks=webhooks,
+        mqtt=mqtt,
         clock=clock,
     )
-    platform.webhooks = WebhookDispatcher(
-        targets=platform.webhook_targets,
-        to_json=lambda event: alert_service.alert_json(event.alert, event.read),
-        record=platform.record_delivery,
-        attempts=settings.webhook_attempts,
-        backoff_s=settings.webhook_backoff_s,
-    )
-    if settings.mqtt_host:
-        platform.mqtt = MqttPublisher(
-            host=settings.mqtt_host,
-            port=settings.mqtt_port,
-            prefix=settings.mqtt_topic_prefix,
-            to_json=lambda event: alert_service.alert_json(event.alert, event.read),
-        )
     writer.after_commit.append(bus.publish)
     writer.after_commit.append(platform.webhooks.publish)
     if platform.mqtt is not None:

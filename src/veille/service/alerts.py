@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from veille.domain.access import Principal, ScopeKind
+from veille.domain.access import Principal, Scope, ScopeKind
 from veille.domain.alerts import Alert, AlertStatus, Outcome, RejectReason, WorkflowError
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
@@ -258,6 +258,34 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
             ],
         }
     return out
+
+
+def event_json(event: AlertEvent) -> dict[str, Any]:
+    """An alert event as the live channel, webhooks and MQTT carry it."""
+    return alert_json(event.alert, event.read)
+
+
+def webhook_targets(*, uow: UnitOfWork, alert: Alert) -> list[dict[str, Any]]:
+    """Active webhooks whose scope covers the alert's camera; never for covert hits."""
+    if alert.covert:
+        return []
+    with uow:
+        hooks = uow.alerts.webhooks()
+    return [
+        h
+        for h in hooks
+        if h["active"]
+        and Scope(ScopeKind(h["scope_kind"]), h["scope_value"]).covers(
+            zone=alert.zone, province=alert.province
+        )
+    ]
+
+
+def record_delivery(*, uow: UnitOfWork, **fields: Any) -> None:
+    """Keep the final result of one webhook delivery in the delivery log."""
+    with uow:
+        uow.alerts.record_delivery(**fields)
+        uow.commit()
 
 
 def hits_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> dict[str, Any]:

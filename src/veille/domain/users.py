@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 
@@ -57,5 +57,5 @@ FEDERAL = Organisation(
     name="Police fédérale / Federale politie",
     kind="federal",
     scope=Scope(ScopeKind.NATIONAL),
-    created_at=datetime(2026, 1, 1),
+    created_at=datetime(2026, 1, 1, tzinfo=UTC),
 )

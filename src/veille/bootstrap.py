@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.images import FolderImageStore
 from veille.adapters.live import AlertBus
+from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.domain.cameras import Camera
 from veille.domain.reads import Read, ReadRules
@@ -18,6 +19,7 @@ from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service.alerts import AlertEvent
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
+from veille.service.ports import ReadEncoder
 from veille.service.queries import CameraDirectory
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
@@ -65,6 +67,7 @@ class Platform:
     images: FolderImageStore
     writer: GroupCommitWriter
     read_rules: ReadRules
+    encode_read: ReadEncoder  # the store's row encoding, applied by request threads
     camera_cache: CameraCredentialCache
     matcher: HotlistMatcher
     hotlist_watcher: MatcherWatcher
@@ -159,6 +162,7 @@ def bootstrap(
         images=FolderImageStore(settings.images, fsync=settings.image_fsync),
         writer=writer,
         read_rules=rules,
+        encode_read=read_row,
         camera_cache=CameraCredentialCache(settings.camera_cache_s),
         matcher=matcher,
         hotlist_watcher=MatcherWatcher(

@@ -80,7 +80,7 @@ def test_ingest_continues_while_retention_runs(platform: Platform) -> None:
             rules=platform.read_rules,
             images=platform.images,
         )
-        results = platform.writer.submit(batch).result(timeout=60)
+        results = platform.writer.submit(batch).result(timeout=60).results()
         assert [r.status for r in results] == [STORED] * INGEST_BATCH
         submitted += [item["read_id"] for item in items]
         batches_during_job += running and job_thread.is_alive()

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from veille.adapters.sqlite.database import connect, migrate
-from veille.adapters.sqlite.repositories import INSERT_READ, read_row
+from veille.adapters.sqlite.repositories import INSERT_READ, insert_read_rows, read_row
 from veille.domain.audit import system_actor
 from veille.domain.reads import parse_read
 from veille.entrypoints.server_process import free_port, start_server, stop_server
@@ -187,24 +187,35 @@ async def _send_all(
     return elapsed, latencies, counts
 
 
+RAW_METHODS = ("executemany", "multi-row")
+
+
 def raw_insert_rate(
     per_camera: dict[str, list[dict[str, Any]]],
     config: IngestBenchConfig,
     now: datetime,
     folder: Path,
+    method: str,
 ) -> tuple[float, int]:
-    """Rows/s inserting the same rows through the same schema, batch by batch, same pragmas."""
+    """Rows/s inserting the same rows through the same schema, batch by batch, same pragmas.
+
+    One thread, one transaction per batch, nothing else: `executemany` of the one-row
+    INSERT, or `multi-row`, the statements the ingest writer itself uses.
+    """
     rows = [
         read_row(parse_read(r, camera_id=r["camera_id"], now=now).read)
         for reads in per_camera.values()
         for r in reads
     ]
-    conn = connect(folder / "raw.db", synchronous=config.synchronous)
+    conn = connect(folder / f"raw-{method}.db", synchronous=config.synchronous)
     migrate(conn)
     started = time.perf_counter()
     for start in range(0, len(rows), config.batch):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(INSERT_READ, rows[start : start + config.batch])
+        if method == "executemany":
+            conn.executemany(INSERT_READ, rows[start : start + config.batch])
+        else:
+            insert_read_rows(conn, rows[start : start + config.batch], ignore_existing=True)
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - started
     conn.close()
@@ -259,7 +270,10 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
         in_store = check.execute("SELECT count(*) FROM reads").fetchone()[0]
         check.close()
 
-        raw_rate, raw_rows = raw_insert_rate(per_camera, config, now, work)
+        # the faster way to insert is the yardstick: the ratio is never flattered by it
+        raw = {m: raw_insert_rate(per_camera, config, now, work, m) for m in RAW_METHODS}
+        raw_rate = max(rate for rate, _ in raw.values())
+        raw_rows = raw[RAW_METHODS[0]][1]
         e2e_rate = sent / elapsed
         latencies.sort()
         return {
@@ -278,7 +292,11 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
                 "request_p50_ms": round(statistics.median(latencies) * 1000, 1),
                 "request_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
             },
-            "raw_sqlite": {"rows": raw_rows, "rows_per_s": round(raw_rate)},
+            "raw_sqlite": {
+                "rows": raw_rows,
+                "rows_per_s": round(raw_rate),
+                **{f"{m}_rows_per_s": round(rate) for m, (rate, _) in raw.items()},
+            },
             "ratio": round(e2e_rate / raw_rate, 3),
             "all_stored_once": in_store == config.reads and counts["stored"] == config.reads,
         }
@@ -302,8 +320,9 @@ def print_table(result: dict[str, Any]) -> None:
     print(f"|{'-' * 36}|{'-' * 14}|")
     rows = [
         ("end-to-end reads/s (HTTP, durable)", f"{e2e['reads_per_s']:,}"),
-        ("raw SQLite insert rows/s", f"{raw['rows_per_s']:,}"),
-        ("ratio end-to-end / raw", f"{result['ratio']:.2f}"),
+        ("raw SQLite, executemany, rows/s", f"{raw['executemany_rows_per_s']:,}"),
+        ("raw SQLite, multi-row, rows/s", f"{raw['multi-row_rows_per_s']:,}"),
+        ("ratio end-to-end / faster raw", f"{result['ratio']:.2f}"),
         ("request latency p50 (ms)", f"{e2e['request_p50_ms']}"),
         ("request latency p99 (ms)", f"{e2e['request_p99_ms']}"),
         ("stored / duplicate / rejected", f"{e2e['stored']}/{e2e['duplicate']}/{e2e['rejected']}"),

@@ -20,7 +20,7 @@ from veille.adapters.sqlite.repositories import INSERT_IMAGE, INSERT_READ, to_mi
 from veille.bench.ingest import LETTERS, machine_description
 from veille.domain.plates import canonical
 from veille.domain.retention import RetentionPolicy
-from veille.service.ingest import STORED, validate_batch
+from veille.service.ingest import validate_batch
 from veille.service.jobs import RETENTION_BATCH_SIZE, RETENTION_PAUSE_S
 from veille.service.retention import RetentionReport, run_retention
 
@@ -129,10 +129,10 @@ class _Ingest:
                 now=self.platform.clock(),
                 rules=self.platform.read_rules,
                 images=self.platform.images,
+                encode=self.platform.encode_read,
             )
-            results = self.platform.writer.submit(batch).result()
+            stored = self.platform.writer.submit(batch).result().stored
             t1 = time.perf_counter()
-            stored = sum(r.status == STORED for r in results)
             with self.lock:
                 self.done.append((t1, stored, t1 - t0))
                 self.sent += len(items)

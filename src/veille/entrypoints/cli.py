@@ -58,9 +58,11 @@ def serve(
 
     from veille.bootstrap import bootstrap
     from veille.entrypoints.api.app import create_app
+    from veille.entrypoints.runtime import tune_garbage_collector
 
     settings = settings_for(data_dir)
     platform = bootstrap(settings)
+    tune_garbage_collector(settings.gc_gen0_threshold)
     uvicorn.run(
         create_app(platform),
         host=host or settings.host,

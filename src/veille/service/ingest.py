@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import Any
 import orjson
 
 from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected, ReadRules, parse_read
-from veille.service.ports import ImageStore, UnitOfWork
+from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +48,11 @@ class RejectedItem:
 
 @dataclass(slots=True)
 class IngestBatch:
-    """One request's reads after validation, waiting to be committed."""
+    """One request's reads after validation, waiting to be committed.
+
+    `rows` holds the store's encoding of each accepted read, in the same order, when
+    validation was given the store's encoder; empty, the writer encodes them itself.
+    """
 
     camera_id: str
     received_at: datetime
@@ -57,6 +60,47 @@ class IngestBatch:
     size: int
     accepted: list[tuple[int, Read]] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
+    rows: list[Any] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class StoredBatch:
+    """What one group commit did with one batch: everything was committed by then.
+
+    Only the positions (in `batch.accepted`) of reads acknowledged as duplicates are
+    recorded; the per-item results are built from them by whoever waits for the batch,
+    off the single writer thread.
+    """
+
+    batch: IngestBatch
+    duplicates: frozenset[int] = frozenset()
+
+    @property
+    def stored(self) -> int:
+        return len(self.batch.accepted) - len(self.duplicates)
+
+    @property
+    def duplicate(self) -> int:
+        return len(self.duplicates)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.batch.rejected)
+
+    def results(self) -> list[ItemResult]:
+        """One result per item of the request, in request order."""
+        duplicates = self.duplicates
+        results = [
+            ItemResult(index, DUPLICATE if position in duplicates else STORED, str(read.read_id))
+            for position, (index, read) in enumerate(self.batch.accepted)
+        ]
+        if self.batch.rejected:
+            results.extend(
+                ItemResult(item.index, REJECTED, item.read_id, item.errors)
+                for item in self.batch.rejected
+            )
+            results.sort(key=lambda r: r.index)
+        return results
 
 
 def validate_batch(
@@ -67,11 +111,13 @@ def validate_batch(
     rules: ReadRules,
     images: ImageStore | None,
     source: str = "api",
+    encode: ReadEncoder | None = None,
 ) -> IngestBatch:
     """Parse every item; store the images of good ones; collect field errors of bad ones.
 
     Images are written (content-addressed, durable) before their read is committed, so a
-    committed read never points at a missing image.
+    committed read never points at a missing image. With the store's `encode`, good reads
+    are also encoded here, in the request's thread, so the single writer only inserts.
     """
     batch = IngestBatch(camera_id=camera_id, received_at=now, source=source, size=len(items))
     for index, item in enumerate(items):
@@ -107,6 +153,8 @@ def validate_batch(
                 assert upload.ref.sha256 is not None
                 images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
         batch.accepted.append((index, parsed.read))
+    if encode is not None:
+        batch.rows = [encode(read) for _, read in batch.accepted]
     return batch
 
 
@@ -117,43 +165,54 @@ def _dump(item: Any) -> str:
         return repr(item)
 
 
-def commit_batches(
+def store_batches(
     uow: UnitOfWork,
     batches: Sequence[IngestBatch],
     *,
     in_transaction: Callable[[UnitOfWork, list[Read]], None] | None = None,
-) -> tuple[list[list[ItemResult]], list[Read]]:
+) -> tuple[list[StoredBatch], list[Read]]:
     """Store the accepted reads of several batches in one transaction (group commit).
 
     A read id already stored, or seen earlier in these batches, is acknowledged as a
     duplicate and not stored again. Rejected items go to the dead-letter store in the
-    same transaction. Returns the results per batch and the reads newly stored.
+    same transaction. Returns what happened to each batch and the reads newly stored.
+    This runs on the single writer thread, so it does no per-read work it can leave to
+    the waiting requests (encoding rows, building results).
     """
     with uow:
-        candidates: list[Read] = []
-        seen_ids: set[uuid.UUID] = set()
+        reads: list[Read] = []
+        rows: list[Any] | None = []
         for batch in batches:
-            for _, read in batch.accepted:
-                if read.read_id not in seen_ids:
-                    seen_ids.add(read.read_id)
-                    candidates.append(read)
-        fresh = uow.reads.add_new(candidates)
+            reads.extend(read for _, read in batch.accepted)
+            if rows is not None and len(batch.rows) == len(batch.accepted):
+                rows.extend(batch.rows)
+            else:
+                rows = None  # a batch came unencoded: the repository encodes them all
+        fresh = uow.reads.add_new(reads, rows)
         if in_transaction is not None and fresh:
             try:
                 with uow.savepoint("after_reads"):
                     in_transaction(uow, fresh)
             except Exception:  # matching must never cost a read: the reads still commit
                 log.exception("in-transaction step after storing %d reads failed", len(fresh))
-        stored_now = {id(read) for read in fresh}
-        all_results: list[list[ItemResult]] = []
+        if len(fresh) == sum(len(batch.accepted) for batch in batches):  # no duplicate at all
+            outcomes = [StoredBatch(batch) for batch in batches]
+        else:
+            # stored only for the very object inserted; a repeat of its id is a duplicate
+            stored_now = {id(read) for read in fresh}
+            outcomes = [
+                StoredBatch(
+                    batch,
+                    frozenset(
+                        position
+                        for position, (_, read) in enumerate(batch.accepted)
+                        if id(read) not in stored_now
+                    ),
+                )
+                for batch in batches
+            ]
         for batch in batches:
-            results: list[ItemResult] = []
-            for index, read in batch.accepted:
-                # stored only for the very object inserted; a repeat of its id is a duplicate
-                status = STORED if id(read) in stored_now else DUPLICATE
-                results.append(ItemResult(index, status, str(read.read_id)))
             for item in batch.rejected:
-                results.append(ItemResult(item.index, REJECTED, item.read_id, item.errors))
                 uow.dead_letters.add(
                     received_at=batch.received_at,
                     camera_id=batch.camera_id,
@@ -161,11 +220,19 @@ def commit_batches(
                     payload=item.payload,
                     errors=[e.as_dict() for e in item.errors],
                 )
-            if batch.rejected:
-                results.sort(key=lambda r: r.index)
-            all_results.append(results)
         uow.commit()
-    return all_results, fresh
+    return outcomes, fresh
+
+
+def commit_batches(
+    uow: UnitOfWork,
+    batches: Sequence[IngestBatch],
+    *,
+    in_transaction: Callable[[UnitOfWork, list[Read]], None] | None = None,
+) -> tuple[list[list[ItemResult]], list[Read]]:
+    """`store_batches`, answered with the per-item results of each batch."""
+    outcomes, fresh = store_batches(uow, batches, in_transaction=in_transaction)
+    return [outcome.results() for outcome in outcomes], fresh
 
 
 def record_rejected_request(

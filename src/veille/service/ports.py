@@ -7,7 +7,7 @@ the unit of work owns the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,10 +35,18 @@ class DeadLetter:
     replay_result: str | None = None
 
 
+# A store's encoding of a read into the form it inserts (SQLite: a table row). The
+# request thread encodes, so the single writer thread only inserts.
+ReadEncoder = Callable[[Read], Any]
+
+
 class ReadRepository(Protocol):
     def add_many(self, reads: Sequence[Read]) -> None: ...
 
-    def add_new(self, reads: Sequence[Read]) -> list[Read]: ...
+    def add_new(self, reads: Sequence[Read], rows: Sequence[Any] | None = None) -> list[Read]:
+        """Store the reads not stored yet; return them. `rows`: the same reads already
+        encoded by the store's own encoder (see `ReadEncoder`), made off the writer thread."""
+        ...
 
     def get(self, read_id: uuid.UUID) -> Read | None: ...
 

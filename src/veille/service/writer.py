@@ -4,6 +4,10 @@ Each ingest request hands its validated batch to the writer and waits. The write
 every batch queued since its last commit (up to a row budget), stores them in one
 transaction, commits (fsync), then answers every waiting request. Many requests share
 one fsync, and a request is answered only once its reads are durable.
+
+The writer thread is the ingest bottleneck (one SQLite writer), so it does nothing per
+read that a request thread can do: requests arrive with their reads already encoded and
+build their own per-item answers once told which reads were duplicates.
 """
 
 from __future__ import annotations
@@ -18,14 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veille.domain.reads import Read
-from veille.service.ingest import (
-    DUPLICATE,
-    REJECTED,
-    STORED,
-    IngestBatch,
-    ItemResult,
-    commit_batches,
-)
+from veille.service.ingest import IngestBatch, StoredBatch, store_batches
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -42,15 +39,11 @@ class IngestCounters:
     requests: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, results: list[ItemResult]) -> None:
+    def add(self, outcome: StoredBatch) -> None:
         self.requests += 1
-        for r in results:
-            if r.status == STORED:
-                self.stored += 1
-            elif r.status == DUPLICATE:
-                self.duplicate += 1
-            elif r.status == REJECTED:
-                self.rejected += 1
+        self.stored += outcome.stored
+        self.duplicate += outcome.duplicate
+        self.rejected += outcome.rejected
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -97,8 +90,9 @@ class GroupCommitWriter:
             self._thread.join(timeout)
             self._thread = None
 
-    def submit(self, batch: IngestBatch) -> Future[list[ItemResult]]:
-        future: Future[list[ItemResult]] = Future()
+    def submit(self, batch: IngestBatch) -> Future[StoredBatch]:
+        """Queue a validated batch; the future resolves once it is committed (durable)."""
+        future: Future[StoredBatch] = Future()
         if self._thread is None:
             future.set_exception(RuntimeError("writer is not running"))
             return future
@@ -125,7 +119,7 @@ class GroupCommitWriter:
                 rows += job[0].size  # type: ignore[index]
             self._commit(jobs)  # type: ignore[arg-type]
 
-    def _commit(self, jobs: list[tuple[IngestBatch, Future[list[ItemResult]]]]) -> None:
+    def _commit(self, jobs: list[tuple[IngestBatch, Future[StoredBatch]]]) -> None:
         batches = [batch for batch, _ in jobs]
         events: list[Any] = []
 
@@ -134,7 +128,7 @@ class GroupCommitWriter:
                 events.extend(step(uow, fresh))
 
         try:
-            results, fresh = commit_batches(
+            outcomes, fresh = store_batches(
                 self._uow_factory(), batches, in_transaction=steps if self.in_transaction else None
             )
         except Exception as exc:  # the store failed: nobody is acknowledged
@@ -143,9 +137,9 @@ class GroupCommitWriter:
                 future.set_exception(exc)
             return
         self.counters.commits += 1
-        for (_, future), batch_results in zip(jobs, results, strict=True):
-            self.counters.add(batch_results)
-            future.set_result(batch_results)
+        for (_, future), outcome in zip(jobs, outcomes, strict=True):
+            self.counters.add(outcome)
+            future.set_result(outcome)
         if events:
             for publish in self.after_commit:
                 try:

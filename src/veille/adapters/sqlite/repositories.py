@@ -6,6 +6,8 @@ import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -17,6 +19,9 @@ from veille.service.ports import DeadLetter
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 _CHUNK = 500  # bound on "IN (...)" parameters per statement
+# Most rows per multi-row INSERT: 2,048 × 15 columns = 30,720 parameters, under the
+# 32,766 SQLite allows since 3.32 (a build with a lower limit gets smaller statements).
+_ROWS_PER_INSERT = 2048
 
 
 def to_micros(moment: datetime) -> int:
@@ -39,8 +44,9 @@ READ_COLUMNS = (
     "read_id, camera_id, captured_at, received_at, plate_raw, plate, plate_canonical, country,"
     " confidence, direction, lane, vehicle_make, vehicle_colour, vehicle_type, details"
 )
-INSERT_READ = f"INSERT INTO reads ({READ_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-INSERT_NEW_READ = INSERT_READ.replace("INSERT INTO", "INSERT OR IGNORE INTO", 1)
+_READ_FIELDS = len(READ_COLUMNS.split(","))
+_READ_PLACEHOLDERS = "(" + ",".join("?" * _READ_FIELDS) + ")"
+INSERT_READ = f"INSERT INTO reads ({READ_COLUMNS}) VALUES {_READ_PLACEHOLDERS}"
 INSERT_IMAGE = (
     "INSERT OR IGNORE INTO read_images (read_id, position, kind, content_type, sha256, size, uri)"
     " VALUES (?,?,?,?,?,?,?)"
@@ -76,6 +82,37 @@ def read_row(read: Read) -> tuple[Any, ...]:
     )
 
 
+@lru_cache(maxsize=64)
+def _insert_reads_sql(rows: int, *, ignore_existing: bool) -> str:
+    verb = "INSERT OR IGNORE INTO" if ignore_existing else "INSERT INTO"
+    return f"{verb} reads ({READ_COLUMNS}) VALUES " + ",".join([_READ_PLACEHOLDERS] * rows)
+
+
+def insert_read_rows(
+    conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]], *, ignore_existing: bool
+) -> int:
+    """Insert rows of the reads table; return how many were inserted.
+
+    Multi-row statements instead of `executemany`: one statement step inserts up to
+    2,048 rows, so the writer thread lets go of the GIL once per chunk rather than once
+    per row, and does not queue behind the request thread to get it back row after row
+    (measured: docs/decisions/0004-a-lean-ingest-writer.md). Chunks are powers of two,
+    so at most twelve statement texts exist and all stay in the statement cache.
+    `ignore_existing` skips rows whose read id is already stored (INSERT OR IGNORE).
+    """
+    most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _READ_FIELDS
+    most = min(_ROWS_PER_INSERT, 1 << (most.bit_length() - 1))
+    inserted = 0
+    start, total = 0, len(rows)
+    while start < total:
+        size = min(most, 1 << ((total - start).bit_length() - 1))
+        params = list(chain.from_iterable(rows[start : start + size]))
+        sql = _insert_reads_sql(size, ignore_existing=ignore_existing)
+        inserted += conn.execute(sql, params).rowcount
+        start += size
+    return inserted
+
+
 def image_rows(read: Read) -> list[tuple[Any, ...]]:
     return [
         (read.read_id.bytes, i, img.kind, img.content_type, img.sha256, img.size, img.uri)
@@ -93,19 +130,28 @@ class SqliteReadRepository:
         self.conn = conn
 
     def add_many(self, reads: Sequence[Read]) -> None:
-        self.conn.executemany(INSERT_READ, [read_row(r) for r in reads])
+        insert_read_rows(self.conn, [read_row(r) for r in reads], ignore_existing=False)
         self._add_images(reads)
 
-    def add_new(self, reads: Sequence[Read]) -> list[Read]:
+    def add_new(
+        self, reads: Sequence[Read], rows: Sequence[tuple[Any, ...]] | None = None
+    ) -> list[Read]:
         """Insert the reads whose id is not stored yet; return those inserted.
 
-        The unique index on read_id decides (INSERT OR IGNORE), so the common case of no
-        duplicates costs no extra lookup; only when some were ignored do we find which.
+        Of reads sharing an id in `reads`, only the first can be inserted. `rows` are the
+        reads already encoded by `read_row` (same order), so the single writer thread need
+        not encode them; without them they are encoded here. The unique index on read_id
+        decides (INSERT OR IGNORE), so the common case of no duplicates costs no extra
+        lookup; only when some were ignored do we find which.
         """
         if not reads:
             return []
+        if rows is None:
+            rows = [read_row(r) for r in reads]
+        elif len(rows) != len(reads):
+            raise ValueError(f"{len(rows)} encoded rows for {len(reads)} reads")
         before = self.conn.execute("SELECT coalesce(max(id), 0) FROM reads").fetchone()[0]
-        inserted = self.conn.executemany(INSERT_NEW_READ, [read_row(r) for r in reads]).rowcount
+        inserted = insert_read_rows(self.conn, rows, ignore_existing=True)
         if inserted == len(reads):
             fresh = list(reads)
         else:
@@ -119,7 +165,12 @@ class SqliteReadRepository:
                         [*chunk, before],
                     )
                 )
-            fresh = [r for r in reads if r.read_id.bytes in new_ids]
+            fresh = []
+            for read in reads:  # the first of a repeated id is the one inserted
+                key = read.read_id.bytes
+                if key in new_ids:
+                    new_ids.discard(key)
+                    fresh.append(read)
         self._add_images(fresh)
         return fresh
 

@@ -37,7 +37,7 @@ async def replay(
     platform = platform_of(request)
 
     def via_writer(batch: Any) -> list[Any]:
-        return platform.writer.submit(batch).result(timeout=60)
+        return platform.writer.submit(batch).result(timeout=60).results()
 
     outcome = await run_in_threadpool(
         dl_service.replay,

@@ -14,13 +14,7 @@ from veille.bootstrap import Platform
 from veille.domain.cameras import Camera
 from veille.domain.reads import FieldError
 from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
-from veille.service.ingest import (
-    DUPLICATE,
-    REJECTED,
-    STORED,
-    record_rejected_request,
-    validate_batch,
-)
+from veille.service.ingest import record_rejected_request, validate_batch
 
 router = APIRouter(tags=["ingest"])
 
@@ -124,20 +118,30 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
             now=now,
             rules=platform.read_rules,
             images=platform.images,
+            encode=platform.encode_read,
         )
     else:
         batch = validate_batch(
-            items, camera_id=camera.camera_id, now=now, rules=platform.read_rules, images=None
+            items,
+            camera_id=camera.camera_id,
+            now=now,
+            rules=platform.read_rules,
+            images=None,
+            encode=platform.encode_read,
         )
     try:
-        results = await asyncio.wrap_future(platform.writer.submit(batch))
+        outcome = await asyncio.wrap_future(platform.writer.submit(batch))
     except Exception as exc:
         raise HTTPException(
             503,
             detail={"code": "store_unavailable", "message": "reads not stored; resend them"},
             headers={"Retry-After": "1"},
         ) from exc
-    counts = {STORED: 0, DUPLICATE: 0, REJECTED: 0}
-    for r in results:
-        counts[r.status] += 1
-    return json_response({"results": [r.as_dict() for r in results], **counts})
+    return json_response(
+        {
+            "results": [r.as_dict() for r in outcome.results()],
+            "stored": outcome.stored,
+            "duplicate": outcome.duplicate,
+            "rejected": outcome.rejected,
+        }
+    )

@@ -215,7 +215,7 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     text = "".join(lines) + out
     assert proc.returncode == 0, text
     assert "First administrator created" in text
-    assert "Server stopped" in text
+    assert "Server stopped cleanly." in text
     conn = connect(data / "veille.db")
     cameras = conn.execute("SELECT count(*) FROM cameras").fetchone()[0]
     reads = conn.execute("SELECT count(*) FROM reads").fetchone()[0]

@@ -307,8 +307,10 @@ def run_main_job(
             f"Done: {stats.stored:,} stored, {stats.duplicate:,} duplicate,"
             f" {stats.rejected:,} rejected, {stats.failed:,} failed.\n"
         )
-    out.write(f"Server stopped (exit code {code}).\n")
-    return 0 if code in (0, -signal.SIGTERM) else 1
+    # uvicorn ends a graceful shutdown by re-raising the SIGTERM it was stopped with
+    clean = code in (0, -signal.SIGTERM)
+    out.write("Server stopped cleanly.\n" if clean else f"Server stopped (exit code {code}).\n")
+    return 0 if clean else 1
 
 
 def simulate_against(

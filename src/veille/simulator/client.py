@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,11 @@ IMPORT_PATH = "/api/v1/cameras/import"
 READS_PATH = "/api/v1/reads"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 MAX_REJECTION_SAMPLES = 20
+GENERATE_CHUNK = 256  # reads generated per hand-off from the generating thread
+
+
+def _take(source: Iterator[SimRead], count: int) -> list[SimRead]:
+    return list(itertools.islice(source, count))
 
 
 class SimulatorError(RuntimeError):
@@ -211,21 +217,28 @@ class ReadStreamer:
     async def _produce(
         self, reads: Iterable[SimRead], pace_from: datetime | None, loop: asyncio.AbstractEventLoop
     ) -> None:
-        for n, read in enumerate(reads, start=1):
-            if pace_from is not None:
-                due = self._started + (read.captured_at - pace_from).total_seconds()
-                wait = due - loop.time()
-                if wait > 0.002:
-                    await asyncio.sleep(wait)
-            buffer = self._buffers.setdefault(read.camera_id, [])
-            if not buffer:
-                self._first_at[read.camera_id] = loop.time()
-            buffer.append(read.payload)
-            self.stats.generated += 1
-            if len(buffer) >= self.batch_size:
-                await self._enqueue(read.camera_id)
-            elif n % 256 == 0:
-                await asyncio.sleep(0)  # generating is CPU work: let the senders run
+        source = iter(reads)
+        while True:
+            # Generating traffic is CPU work, and a network's warm-up can take a second
+            # or more before the first read: it runs in a worker thread, chunk by chunk,
+            # so the senders, the flusher and the progress reports keep running.
+            chunk = await asyncio.to_thread(_take, source, GENERATE_CHUNK)
+            if not chunk:
+                return
+            for read in chunk:
+                if pace_from is not None:
+                    due = self._started + (read.captured_at - pace_from).total_seconds()
+                    wait = due - loop.time()
+                    if wait > 0.002:
+                        await asyncio.sleep(wait)
+                buffer = self._buffers.setdefault(read.camera_id, [])
+                if not buffer:
+                    self._first_at[read.camera_id] = loop.time()
+                buffer.append(read.payload)
+                self.stats.generated += 1
+                if len(buffer) >= self.batch_size:
+                    await self._enqueue(read.camera_id)
+            await asyncio.sleep(0)  # let the senders take what this chunk filled
 
     async def _enqueue(self, camera_id: str) -> None:
         batch = self._buffers.pop(camera_id, None)

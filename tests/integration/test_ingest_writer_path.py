@@ -213,6 +213,20 @@ def test_outcomes_name_duplicates_and_rejections_and_answer_in_request_order(sto
     assert dead == 1
 
 
+@pytest.mark.parametrize("with_rejected", [False, True])
+def test_api_answers_are_the_results_in_dictionary_form(store: SqliteStore, with_rejected: bool):
+    known = payload(n=1, read_id=str(uuid.uuid4()).upper())  # answered in canonical form
+    store_batches(store.uow(), [batch_of([known])])
+    items = [payload(n=2), known, payload(n=3)] + ([{"plate": "?"}] if with_rejected else [])
+    (outcome,), _ = store_batches(store.uow(), [batch_of(items)])
+    answers = outcome.answers()
+    assert answers == [r.as_dict() for r in outcome.results()]
+    assert [a["status"] for a in answers][:3] == [STORED, DUPLICATE, STORED]
+    assert answers[1]["read_id"] == known["read_id"].lower()
+    outcome.batch.read_ids.clear()  # a batch built without them still answers the same
+    assert outcome.answers() == answers
+
+
 # --- the writer thread ----------------------------------------------------------------------
 
 

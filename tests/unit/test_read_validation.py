@@ -104,6 +104,25 @@ def test_read_id_that_is_not_a_uuid(bad: str):
     assert "not a valid UUID" in error.reason
 
 
+@pytest.mark.parametrize(
+    "sent",
+    [
+        READ_ID,
+        READ_ID.upper(),
+        "{" + READ_ID + "}",
+        "urn:uuid:" + READ_ID,
+        READ_ID.replace("-", ""),
+        "5b7e9a4e2c1d4f8a9d3e6a1b2c3d4e5f----",  # dashes anywhere: uuid.UUID takes it
+        "5b7e9a4e-2c1d-4f8a-9d3e-6a1b2c3_4e5f",  # int() takes underscores between digits
+    ],
+)
+def test_read_id_is_answered_in_canonical_form_whatever_the_camera_sent(sent: str):
+    parsed = parse_read(payload(read_id=sent), camera_id=CAMERA, now=NOW)
+    assert parsed.read_id_text == str(parsed.read.read_id)
+    if sent == READ_ID:
+        assert parsed.read_id_text is sent  # kept as sent: no formatting cost
+
+
 def test_read_id_of_wrong_type():
     error = only_error(payload(read_id=12345))
     assert error.field == "read_id"

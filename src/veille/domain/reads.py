@@ -22,6 +22,7 @@ MAX_PLATE_RAW = 32
 MAX_CANDIDATES = 10
 MAX_IMAGES = 4
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _KNOWN_FIELDS = frozenset(
     {
         "read_id",
@@ -120,6 +121,7 @@ class ParsedRead:
 
     read: Read
     uploads: tuple[ImageUpload, ...] = ()
+    read_id_text: str = ""  # the read id in canonical text form, as answers show it
 
 
 class ReadRejected(Exception):
@@ -390,6 +392,8 @@ def parse_read(
     if errors:
         raise ReadRejected(errors)
     assert read_id is not None and captured_at is not None and confidence is not None
+    # the camera's own text when it is already canonical (str() of a UUID costs ~1 µs)
+    id_text = rid if _is_canonical_uuid_text(rid) else str(read_id)
     return ParsedRead(
         read=Read(
             read_id=read_id,
@@ -411,7 +415,14 @@ def parse_read(
             extra=extra,
         ),
         uploads=uploads,
+        read_id_text=id_text,
     )
+
+
+def _is_canonical_uuid_text(text: str) -> bool:
+    """`text` is exactly what str() of its UUID gives (uuid.UUID also takes upper case,
+    braces, a urn: prefix, missing dashes, even spaces and underscores)."""
+    return _CANONICAL_UUID.fullmatch(text) is not None
 
 
 def read_to_json(read: Read) -> dict[str, Any]:

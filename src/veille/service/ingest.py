@@ -61,6 +61,7 @@ class IngestBatch:
     accepted: list[tuple[int, Read]] = field(default_factory=list)
     rejected: list[RejectedItem] = field(default_factory=list)
     rows: list[Any] = field(default_factory=list)
+    read_ids: list[str] = field(default_factory=list)  # of accepted, as answers show them
 
 
 @dataclass(slots=True)
@@ -91,8 +92,10 @@ class StoredBatch:
         """One result per item of the request, in request order."""
         duplicates = self.duplicates
         results = [
-            ItemResult(index, DUPLICATE if position in duplicates else STORED, str(read.read_id))
-            for position, (index, read) in enumerate(self.batch.accepted)
+            ItemResult(index, DUPLICATE if position in duplicates else STORED, read_id)
+            for position, ((index, _), read_id) in enumerate(
+                zip(self.batch.accepted, self._read_ids(), strict=True)
+            )
         ]
         if self.batch.rejected:
             results.extend(
@@ -101,6 +104,28 @@ class StoredBatch:
             )
             results.sort(key=lambda r: r.index)
         return results
+
+    def answers(self) -> list[dict[str, Any]]:
+        """`results()` as the API answers them, built straight as dictionaries (the
+        ingest path builds one per read)."""
+        if self.batch.rejected:
+            return [result.as_dict() for result in self.results()]
+        duplicates = self.duplicates
+        return [
+            {
+                "index": index,
+                "status": DUPLICATE if position in duplicates else STORED,
+                "read_id": read_id,
+            }
+            for position, ((index, _), read_id) in enumerate(
+                zip(self.batch.accepted, self._read_ids(), strict=True)
+            )
+        ]
+
+    def _read_ids(self) -> list[str]:
+        if len(self.batch.read_ids) == len(self.batch.accepted):
+            return self.batch.read_ids
+        return [str(read.read_id) for _, read in self.batch.accepted]
 
 
 def validate_batch(
@@ -153,6 +178,7 @@ def validate_batch(
                 assert upload.ref.sha256 is not None
                 images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
         batch.accepted.append((index, parsed.read))
+        batch.read_ids.append(parsed.read_id_text or str(parsed.read.read_id))
     if encode is not None:
         batch.rows = [encode(read) for _, read in batch.accepted]
     return batch

@@ -139,7 +139,7 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
         ) from exc
     return json_response(
         {
-            "results": [r.as_dict() for r in outcome.results()],
+            "results": outcome.answers(),
             "stored": outcome.stored,
             "duplicate": outcome.duplicate,
             "rejected": outcome.rejected,

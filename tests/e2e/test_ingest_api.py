@@ -222,3 +222,17 @@ def test_phase_changes_over_the_api(client, platform, admin_token):
     back = client.post("/api/v1/cameras/CAM-P/phase/live", headers=admin)
     assert back.status_code == 409 and "retired" in back.json()["error"]["message"]
     assert client.post("/api/v1/cameras/NOPE/phase/live", headers=admin).status_code == 404
+
+
+def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, admin_token):
+    items = [make_read("CAM-A") for _ in range(20)]
+    assert post(client, cams["CAM-A"], {"reads": items})[0] == 200
+    assert post(client, cams["CAM-A"], {"reads": items[:5]})[0] == 200
+    resp = client.get("/api/v1/ingest/stats", headers={"Authorization": f"Bearer {admin_token}"})
+    assert resp.status_code == 200
+    stats = resp.json()
+    assert (stats["stored"], stats["duplicate"], stats["requests"]) == (20, 5, 2)
+    assert stats["commits"] >= 1 and stats["writer_busy_s"] > 0
+    assert 0 < stats["writer_busy_share_1m"] <= 1
+    assert stats["stored_per_s_1m"] > 0
+    assert client.get("/api/v1/ingest/stats", headers=cams["CAM-A"].headers).status_code == 401

@@ -28,6 +28,7 @@ from veille.service.ingest import (
     store_batches,
     validate_batch,
 )
+from veille.service.writer import IngestCounters
 
 pytestmark = pytest.mark.integration
 
@@ -248,6 +249,23 @@ def test_the_writer_answers_with_outcomes_and_keeps_counts(platform: Platform):
     counters = platform.writer.counters.as_dict()
     assert (counters["stored"], counters["duplicate"], counters["rejected"]) == (2, 1, 1)
     assert counters["requests"] == 2
+
+
+def test_writer_load_is_the_busy_share_of_the_last_minute():
+    counters = IngestCounters(started=1000.0)
+    assert counters.as_dict(now=1000.5)["writer_busy_share_1m"] == 0
+    counters.commit_took(ended=1010.0, busy_s=5.0, stored=4000)  # a young server: 10 s up
+    young = counters.as_dict(now=1010.0)
+    assert young["writer_busy_share_1m"] == 0.5 and young["stored_per_s_1m"] == 400
+    counters.commit_took(ended=1065.0, busy_s=3.0, stored=3000)
+    later = counters.as_dict(now=1070.0)  # the window is the last 60 s: 1010-1070
+    assert later["writer_busy_share_1m"] == pytest.approx(3 / 60)
+    assert later["stored_per_s_1m"] == 50
+    assert later["writer_busy_s"] == 8 and later["commits"] == 2
+    saturated = IngestCounters(started=0.0)
+    for second in range(1, 121):
+        saturated.commit_took(ended=float(second), busy_s=1.0, stored=100)
+    assert saturated.as_dict(now=120.0)["writer_busy_share_1m"] == 1.0
 
 
 # --- the server process's garbage collector ---------------------------------------------

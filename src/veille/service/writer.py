@@ -16,6 +16,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -28,16 +29,28 @@ from veille.service.ports import UnitOfWork
 log = logging.getLogger(__name__)
 
 
+LOAD_WINDOW_S = 60.0
+
+
 @dataclass
 class IngestCounters:
-    """Running totals since start, for progress displays and health checks."""
+    """Running totals since start, and the writer's load over the last minute.
+
+    The writer is the one part of ingest that cannot be spread out, so its load is what
+    tells an operator how close the store is to its limit: a busy share near 1 means
+    batches queue up behind the commits and cameras wait longer for their answers.
+    """
 
     stored: int = 0
     duplicate: int = 0
     rejected: int = 0
     commits: int = 0
     requests: int = 0
+    busy_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
+    _recent: deque[tuple[float, float, int]] = field(default_factory=deque, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: StoredBatch) -> None:
         self.requests += 1
@@ -45,14 +58,33 @@ class IngestCounters:
         self.duplicate += outcome.duplicate
         self.rejected += outcome.rejected
 
-    def as_dict(self) -> dict[str, float | int]:
+    def commit_took(self, *, ended: float, busy_s: float, stored: int) -> None:
+        """Record one group commit (or failed attempt) that kept the writer `busy_s`."""
+        with self._lock:
+            self.commits += 1
+            self.busy_s += busy_s
+            self._recent.append((ended, busy_s, stored))
+            while self._recent and self._recent[0][0] <= ended - LOAD_WINDOW_S:
+                self._recent.popleft()
+
+    def as_dict(self, now: float | None = None) -> dict[str, float | int]:
+        now = time.monotonic() if now is None else now
+        uptime = max(now - self.started, 1e-9)
+        window = min(LOAD_WINDOW_S, uptime)
+        with self._lock:
+            since = now - window
+            recent = [(busy, stored) for ended, busy, stored in self._recent if ended > since]
         return {
             "stored": self.stored,
             "duplicate": self.duplicate,
             "rejected": self.rejected,
             "commits": self.commits,
             "requests": self.requests,
-            "uptime_s": round(time.monotonic() - self.started, 3),
+            "uptime_s": round(uptime, 3),
+            "writer_busy_s": round(self.busy_s, 3),
+            # share of the last minute the writer spent storing (1.0: saturated)
+            "writer_busy_share_1m": round(min(1.0, sum(b for b, _ in recent) / window), 3),
+            "stored_per_s_1m": round(sum(n for _, n in recent) / window, 1),
         }
 
 
@@ -127,16 +159,20 @@ class GroupCommitWriter:
             for step in self.in_transaction:
                 events.extend(step(uow, fresh))
 
+        began = time.monotonic()
         try:
             outcomes, fresh = store_batches(
                 self._uow_factory(), batches, in_transaction=steps if self.in_transaction else None
             )
         except Exception as exc:  # the store failed: nobody is acknowledged
             log.exception("group commit of %d batches failed", len(batches))
+            ended = time.monotonic()
+            self.counters.commit_took(ended=ended, busy_s=ended - began, stored=0)
             for _, future in jobs:
                 future.set_exception(exc)
             return
-        self.counters.commits += 1
+        ended = time.monotonic()
+        self.counters.commit_took(ended=ended, busy_s=ended - began, stored=len(fresh))
         for (_, future), outcome in zip(jobs, outcomes, strict=True):
             self.counters.add(outcome)
             future.set_result(outcome)

@@ -128,7 +128,11 @@ def bootstrap(
             writer_conn.append(SqliteUnitOfWork(store.new_connection()))
         return SqliteUnitOfWork(writer_conn[0].conn)
 
-    writer = GroupCommitWriter(writer_uow, max_rows=settings.writer_max_rows)
+    writer = GroupCommitWriter(
+        writer_uow,
+        max_rows=settings.writer_max_rows,
+        max_queued_rows=settings.writer_max_queued_rows or None,
+    )
     rules = settings.read_rules()
     matcher = HotlistMatcher(rules.lookalikes)
 

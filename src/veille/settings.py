@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     writer_max_rows: int = Field(
         8000, description="Most reads the writer commits in one group transaction."
     )
+    writer_max_queued_rows: int = Field(
+        64_000,
+        description="Reads that may wait for the writer; beyond, ingest answers 503 with"
+        " Retry-After and the camera sends them again (0: no limit).",
+    )
     gc_gen0_threshold: int = Field(
         50_000,
         description="Allocations between young-generation garbage collections in the server"

@@ -236,3 +236,38 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
     assert client.get("/api/v1/ingest/stats", headers=cams["CAM-A"].headers).status_code == 401
+
+
+def test_a_saturated_writer_refuses_with_503_and_keeps_nothing(client, platform, cams, monkeypatch):
+    before_letters = len(open_dead_letters(platform))
+    monkeypatch.setattr(platform.writer, "has_room", lambda rows: False)
+    resp = client.post(
+        "/api/v1/reads",
+        content=orjson.dumps({"reads": [make_read("CAM-A") for _ in range(3)]}),
+        headers=cams["CAM-A"].headers,
+    )
+    assert resp.status_code == 503
+    assert resp.headers["Retry-After"] == "1"
+    assert resp.json()["error"]["code"] == "ingest_busy"
+    # not stored and not a dead letter: the camera still holds the reads and resends them
+    assert stored_count(platform) == 0
+    assert len(open_dead_letters(platform)) == before_letters
+    monkeypatch.undo()
+    read = make_read("CAM-A")
+    assert post(client, cams["CAM-A"], read)[1]["stored"] == 1
+
+
+def test_a_batch_refused_at_submit_is_answered_503(client, platform, cams, monkeypatch):
+    from concurrent.futures import Future
+
+    from veille.service.writer import WriterBusy
+
+    def refuse(batch):
+        future = Future()
+        future.set_exception(WriterBusy("64000 reads already wait for the writer"))
+        return future
+
+    monkeypatch.setattr(platform.writer, "submit", refuse)
+    status, body = post(client, cams["CAM-A"], make_read("CAM-A"))
+    assert status == 503 and body["error"]["code"] == "ingest_busy"
+    assert stored_count(platform) == 0

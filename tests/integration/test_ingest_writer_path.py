@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import sqlite3
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -28,7 +29,7 @@ from veille.service.ingest import (
     store_batches,
     validate_batch,
 )
-from veille.service.writer import IngestCounters
+from veille.service.writer import GroupCommitWriter, IngestCounters, WriterBusy
 
 pytestmark = pytest.mark.integration
 
@@ -280,3 +281,56 @@ def test_garbage_collector_tuning_sets_the_young_threshold_only():
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+# --- admission: overload slows cameras down instead of queueing without bound ------------
+
+
+class BlockedUnitOfWork:
+    """Wraps a real unit of work whose commit waits until the test lets it go."""
+
+    def __init__(self, inner: Any, gate: threading.Event, entered: threading.Event):
+        self._inner, self._gate, self._entered = inner, gate, entered
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> BlockedUnitOfWork:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.__exit__(*exc)
+
+    def commit(self) -> None:
+        self._entered.set()
+        assert self._gate.wait(30)
+        self._inner.commit()
+
+
+def test_writer_refuses_batches_beyond_its_queue_and_stores_the_rest(store: SqliteStore):
+    gate, entered = threading.Event(), threading.Event()
+    writer = GroupCommitWriter(
+        lambda: BlockedUnitOfWork(store.uow(), gate, entered), max_rows=10, max_queued_rows=30
+    )
+    writer.start()
+    try:
+        first = writer.submit(batch_of([payload(n=i) for i in range(10)]))
+        assert entered.wait(10)  # the writer holds `first` in its commit: nothing waits
+        waiting = [writer.submit(batch_of([payload(n=i) for i in range(10)])) for _ in range(3)]
+        assert not writer.has_room(1)
+        refused = writer.submit(batch_of([payload(n=99)]))
+        with pytest.raises(WriterBusy, match="30 reads already wait"):
+            refused.result(timeout=1)
+        gate.set()
+        assert first.result(timeout=30).stored == 10
+        assert [f.result(timeout=30).stored for f in waiting] == [10, 10, 10]
+        assert writer.has_room(1000)  # an empty queue takes any batch, however large
+        large = writer.submit(batch_of([payload(n=i) for i in range(50)]))
+        assert large.result(timeout=30).stored == 50
+    finally:
+        gate.set()
+        writer.stop()
+    stats = writer.counters.as_dict()
+    assert stats["refused_busy"] == 1 and stats["stored"] == 90
+    assert count(store) == 90

@@ -46,6 +46,7 @@ class IngestCounters:
     rejected: int = 0
     commits: int = 0
     requests: int = 0
+    refused: int = 0  # reads refused with WriterBusy (their cameras send them again)
     busy_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
     # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
@@ -80,6 +81,7 @@ class IngestCounters:
             "rejected": self.rejected,
             "commits": self.commits,
             "requests": self.requests,
+            "refused_busy": self.refused,
             "uptime_s": round(uptime, 3),
             "writer_busy_s": round(self.busy_s, 3),
             # share of the last minute the writer spent storing (1.0: saturated)
@@ -91,16 +93,29 @@ class IngestCounters:
 _STOP = object()
 
 
+class WriterBusy(RuntimeError):
+    """More reads wait for the writer than it takes: this batch is refused, not stored.
+
+    The camera keeps its reads and sends them again later. Under overload, cameras are
+    slowed down instead of the server queueing without bound until it runs out of memory
+    (the way the previous national system collapsed and lost reads).
+    """
+
+
 class GroupCommitWriter:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
         *,
         max_rows: int = 8000,
+        max_queued_rows: int | None = None,
         on_stored: list[Callable[[list[Read]], None]] | None = None,
     ):
         self._uow_factory = uow_factory
         self._max_rows = max_rows
+        self._max_queued_rows = max_queued_rows
+        self._queued_rows = 0  # reads submitted and not yet taken by the writer
+        self._queued_lock = threading.Lock()
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.on_stored = on_stored if on_stored is not None else []
@@ -122,14 +137,38 @@ class GroupCommitWriter:
             self._thread.join(timeout)
             self._thread = None
 
+    def has_room(self, rows: int) -> bool:
+        """Would a batch of `rows` reads be taken now? (Checked again on submit.)"""
+        limit = self._max_queued_rows
+        queued = self._queued_rows
+        return limit is None or queued == 0 or queued + rows <= limit
+
     def submit(self, batch: IngestBatch) -> Future[StoredBatch]:
-        """Queue a validated batch; the future resolves once it is committed (durable)."""
+        """Queue a validated batch; the future resolves once it is committed (durable).
+
+        The future fails with WriterBusy, at once, when `max_queued_rows` reads already
+        wait; a batch is always taken when nothing waits, however large.
+        """
         future: Future[StoredBatch] = Future()
         if self._thread is None:
             future.set_exception(RuntimeError("writer is not running"))
             return future
+        with self._queued_lock:
+            if not self.has_room(batch.size):
+                self.counters.refused += batch.size
+                future.set_exception(
+                    WriterBusy(f"{self._queued_rows} reads already wait for the writer")
+                )
+                return future
+            self._queued_rows += batch.size
         self._queue.put((batch, future))
         return future
+
+    def _taken(self, job: Any) -> int:
+        size: int = job[0].size
+        with self._queued_lock:
+            self._queued_rows -= size
+        return size
 
     def _run(self) -> None:
         stopping = False
@@ -138,7 +177,7 @@ class GroupCommitWriter:
             if first is _STOP:
                 break
             jobs = [first]
-            rows = first[0].size  # type: ignore[index]
+            rows = self._taken(first)
             while rows < self._max_rows:
                 try:
                     job = self._queue.get_nowait()
@@ -148,7 +187,7 @@ class GroupCommitWriter:
                     stopping = True
                     break
                 jobs.append(job)
-                rows += job[0].size  # type: ignore[index]
+                rows += self._taken(job)
             self._commit(jobs)  # type: ignore[arg-type]
 
     def _commit(self, jobs: list[tuple[IngestBatch, Future[StoredBatch]]]) -> None:

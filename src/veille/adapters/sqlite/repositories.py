@@ -101,7 +101,7 @@ def insert_read_rows(
     `ignore_existing` skips rows whose read id is already stored (INSERT OR IGNORE).
     """
     most = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _READ_FIELDS
-    most = min(_ROWS_PER_INSERT, 1 << (most.bit_length() - 1))
+    most = min(_ROWS_PER_INSERT, 1 << max(0, most.bit_length() - 1))
     inserted = 0
     start, total = 0, len(rows)
     while start < total:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
+from veille.service.writer import WriterBusy
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
@@ -39,16 +40,19 @@ async def replay(
     def via_writer(batch: Any) -> list[Any]:
         return platform.writer.submit(batch).result(timeout=60).results()
 
-    outcome = await run_in_threadpool(
-        dl_service.replay,
-        uow_factory=platform.uow,
-        dead_letter_id=dead_letter_id,
-        now=platform.clock(),
-        rules=platform.read_rules,
-        images=platform.images,
-        actor=actor_of(request, principal),
-        commit=via_writer,
-    )
+    try:
+        outcome = await run_in_threadpool(
+            dl_service.replay,
+            uow_factory=platform.uow,
+            dead_letter_id=dead_letter_id,
+            now=platform.clock(),
+            rules=platform.read_rules,
+            images=platform.images,
+            actor=actor_of(request, principal),
+            commit=via_writer,
+        )
+    except WriterBusy:
+        raise error(503, "ingest_busy", "ingest is saturated: replay again later") from None
     if outcome.status == "not_found":
         raise error(404, "not_found", f"no dead letter {dead_letter_id}")
     return json_response(outcome.as_dict(), status=200 if outcome.status == "replayed" else 409)

@@ -15,6 +15,7 @@ from veille.domain.cameras import Camera
 from veille.domain.reads import FieldError
 from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
 from veille.service.ingest import record_rejected_request, validate_batch
+from veille.service.writer import WriterBusy
 
 router = APIRouter(tags=["ingest"])
 
@@ -47,6 +48,14 @@ async def _dead_letter(
         payload=keep,
         errors=errors,
     )
+
+
+def _busy() -> HTTPException:
+    exc = error(
+        503, "ingest_busy", "ingest is saturated: nothing was stored; resend these reads later"
+    )
+    exc.headers = {"Retry-After": "1"}
+    return exc
 
 
 def _items(document: Any) -> list[Any] | None:
@@ -108,6 +117,8 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
             f"at most {settings.max_batch} reads per request",
             dead_letter=dead,
         )
+    if not platform.writer.has_room(len(items)):  # refuse before spending CPU on them
+        raise _busy()
     now = platform.clock()
     has_images = any(isinstance(i, dict) and i.get("images") for i in items)
     if has_images:  # image bytes are decoded, hashed and fsynced off the event loop
@@ -131,6 +142,8 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
         )
     try:
         outcome = await asyncio.wrap_future(platform.writer.submit(batch))
+    except WriterBusy:
+        raise _busy() from None
     except Exception as exc:
         raise HTTPException(
             503,

@@ -123,8 +123,8 @@ def _bodies(
 
 async def _post(
     reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, token: str, body: bytes
-) -> tuple[int, bytes]:
-    """One keep-alive HTTP/1.1 POST on an open connection; (status, body)."""
+) -> tuple[int, bytes, float | None]:
+    """One keep-alive HTTP/1.1 POST on an open connection; (status, body, Retry-After)."""
     head = (
         f"POST /api/v1/reads HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -133,21 +133,23 @@ async def _post(
     await writer.drain()
     status_line = await reader.readline()
     status = int(status_line.split()[1])
-    length, chunked = 0, False
+    length, chunked, retry_after = 0, False, None
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.decode("latin-1").partition(":")
         if name.lower() == "content-length":
             length = int(value)
         elif name.lower() == "transfer-encoding" and "chunked" in value.lower():
             chunked = True
+        elif name.lower() == "retry-after" and value.strip().isdigit():
+            retry_after = float(value.strip())
     if not chunked:
-        return status, await reader.readexactly(length)
+        return status, await reader.readexactly(length), retry_after
     parts = []
     while (size := int((await reader.readline()).strip(), 16)) > 0:
         parts.append(await reader.readexactly(size))
         await reader.readline()
     await reader.readline()
-    return status, b"".join(parts)
+    return status, b"".join(parts), retry_after
 
 
 async def _send_all(
@@ -163,7 +165,7 @@ async def _send_all(
     for item in bodies:
         queue.put_nowait(item)
     latencies: list[float] = []
-    counts = {"stored": 0, "duplicate": 0, "rejected": 0}
+    counts = {"stored": 0, "duplicate": 0, "rejected": 0, "busy_resent": 0}
 
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -171,12 +173,20 @@ async def _send_all(
             while not queue.empty():
                 camera, body, _n = queue.get_nowait()
                 t0 = time.perf_counter()
-                status, content = await _post(reader, writer, base, tokens[camera], body)
+                status, content, retry_after = await _post(
+                    reader, writer, base, tokens[camera], body
+                )
+                while status == 503 and retry_after is not None:  # saturated: as a camera,
+                    counts["busy_resent"] += 1  # wait and send the same reads again
+                    await asyncio.sleep(retry_after)
+                    status, content, retry_after = await _post(
+                        reader, writer, base, tokens[camera], body
+                    )
                 latencies.append(time.perf_counter() - t0)
                 if status != 200:
                     raise RuntimeError(f"ingest answered {status}: {content[:200]!r}")
                 doc = orjson.loads(content)
-                for key in counts:
+                for key in ("stored", "duplicate", "rejected"):
                     counts[key] += doc[key]
         finally:
             writer.close()
@@ -288,6 +298,7 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
                 "stored": counts["stored"],
                 "duplicate": counts["duplicate"],
                 "rejected": counts["rejected"],
+                "busy_resent": counts["busy_resent"],
                 "reads_in_store": in_store,
                 "request_p50_ms": round(statistics.median(latencies) * 1000, 1),
                 "request_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
@@ -326,6 +337,7 @@ def print_table(result: dict[str, Any]) -> None:
         ("request latency p50 (ms)", f"{e2e['request_p50_ms']}"),
         ("request latency p99 (ms)", f"{e2e['request_p99_ms']}"),
         ("stored / duplicate / rejected", f"{e2e['stored']}/{e2e['duplicate']}/{e2e['rejected']}"),
+        ("requests resent after 503 busy", f"{e2e['busy_resent']:,}"),
         ("reads in store", f"{e2e['reads_in_store']:,}"),
         ("every read stored exactly once", "yes" if result["all_stored_once"] else "NO"),
     ]

@@ -34,8 +34,13 @@ def people(platform):
     now = platform.clock()
     user_service.ensure_organisation(uow=platform.uow(), org=replace(FEDERAL, created_at=now))
     user_service.create_organisation(
-        uow=platform.uow(), org_id="pz-midi", name="Zone Midi", kind="local_zone",
-        scope=Scope(ScopeKind.ZONE, "Midi"), now=now, actor=ACTOR,
+        uow=platform.uow(),
+        org_id="pz-midi",
+        name="Zone Midi",
+        kind="local_zone",
+        scope=Scope(ScopeKind.ZONE, "Midi"),
+        now=now,
+        actor=ACTOR,
     )
     out = {}
     for name, role, org in (
@@ -46,8 +51,15 @@ def people(platform):
         ("sam", Role.SUPERVISOR, "federal"),
     ):
         user = user_service.create_user(
-            uow=platform.uow(), username=name, password=PASSWORD, role=role, org_id=org,
-            now=now, designated=True, training_expires=now + timedelta(days=300), actor=ACTOR,
+            uow=platform.uow(),
+            username=name,
+            password=PASSWORD,
+            role=role,
+            org_id=org,
+            now=now,
+            designated=True,
+            training_expires=now + timedelta(days=300),
+            actor=ACTOR,
         )
         token, _ = user_service.issue_token(uow=platform.uow(), user_id=user.user_id, now=now)
         out[name] = {"Authorization": f"Bearer {token}"}
@@ -62,8 +74,11 @@ def make_list(client, headers, list_id="stolen", **kw):
 
 
 def import_csv(client, headers, text, list_id="stolen"):
-    return client.put(f"/api/v1/hotlists/{list_id}/entries", content=text.encode(),
-                      headers={**headers, "Content-Type": "text/csv"})
+    return client.put(
+        f"/api/v1/hotlists/{list_id}/entries",
+        content=text.encode(),
+        headers={**headers, "Content-Type": "text/csv"},
+    )
 
 
 def wait_for_matcher(platform, timeout=2.0):
@@ -90,26 +105,34 @@ def test_import_is_atomic_reports_lines_and_differences(client, platform, people
     assert refused.status_code == 422
     problems = refused.json()["problems"]
     assert problems[0]["where"] == "line 4"
-    assert client.get("/api/v1/hotlists/stolen/entries",
-                      headers=people["hana"]).json()["entries"] == []
+    assert (
+        client.get("/api/v1/hotlists/stolen/entries", headers=people["hana"]).json()["entries"]
+        == []
+    )
     ok = import_csv(client, people["hana"], CSV_GOOD)
     assert ok.status_code == 200 and (ok.json()["added"], ok.json()["removed"]) == (2, 0)
-    again = import_csv(client, people["hana"],
-                       "plate,country,priority,instructions\n"
-                       "1-ABC-123,BE,2,Armed suspect: do not stop alone\n"
-                       "3-DEF-456,,3,\n")
+    again = import_csv(
+        client,
+        people["hana"],
+        "plate,country,priority,instructions\n"
+        "1-ABC-123,BE,2,Armed suspect: do not stop alone\n"
+        "3-DEF-456,,3,\n",
+    )
     report = again.json()
     assert (report["added"], report["changed"], report["removed"]) == (1, 1, 1)
-    plates = {e["plate"] for e in client.get("/api/v1/hotlists/stolen/entries",
-                                              headers=people["hana"]).json()["entries"]}
+    plates = {
+        e["plate"]
+        for e in client.get("/api/v1/hotlists/stolen/entries", headers=people["hana"]).json()[
+            "entries"
+        ]
+    }
     assert plates == {"1ABC123", "3DEF456"}
 
 
 def test_managers_see_only_their_organisations_lists(client, platform, people):
     make_list(client, people["hana"])
     assert client.get("/api/v1/hotlists", headers=people["hugo"]).json()["hotlists"] == []
-    assert client.get("/api/v1/hotlists/stolen/entries",
-                      headers=people["hugo"]).status_code == 404
+    assert client.get("/api/v1/hotlists/stolen/entries", headers=people["hugo"]).status_code == 404
     assert import_csv(client, people["hugo"], CSV_GOOD).status_code == 404
 
 
@@ -121,8 +144,13 @@ def test_a_listed_plate_rings_an_alert_with_entry_details_and_repeats_join_it(
     import_csv(client, people["hana"], CSV_GOOD)
     wait_for_matcher(platform)
     jpeg = b"\xff\xd8\xff" + b"plate-crop" * 50
-    first = make_read("CAM-A", plate="1-ABC-123", images=[
-        {"kind": "plate", "content_type": "image/jpeg", "data": base64.b64encode(jpeg).decode()}])
+    first = make_read(
+        "CAM-A",
+        plate="1-ABC-123",
+        images=[
+            {"kind": "plate", "content_type": "image/jpeg", "data": base64.b64encode(jpeg).decode()}
+        ],
+    )
     post(client, cam, first, make_read("CAM-A", plate="9-NOT-000"))
     found = alerts(client, people["otto"])
     assert len(found) == 1
@@ -157,11 +185,19 @@ def test_scope_and_covert_entries(client, platform, people):
     make_list(client, people["hana"])
     import_csv(client, people["hana"], CSV_GOOD)
     make_list(client, people["hugo"], list_id="midi-covert", category="investigation")
-    assert import_csv(client, people["hugo"], "plate,covert\n5-COV-555,yes\n",
-                      list_id="midi-covert").status_code == 200
+    assert (
+        import_csv(
+            client, people["hugo"], "plate,covert\n5-COV-555,yes\n", list_id="midi-covert"
+        ).status_code
+        == 200
+    )
     wait_for_matcher(platform)
-    post(client, cams["CAM-A"], make_read("CAM-A", plate="1ABC123"),
-         make_read("CAM-A", plate="5COV555"))
+    post(
+        client,
+        cams["CAM-A"],
+        make_read("CAM-A", plate="1ABC123"),
+        make_read("CAM-A", plate="5COV555"),
+    )
     federal = {a["plate"] for a in alerts(client, people["otto"])}
     assert federal == {"1ABC123"}  # national scope, but the covert hit belongs to Midi
     # Midi's operator owns the covert list but the camera is outside the Midi zone
@@ -177,36 +213,60 @@ def test_workflow_with_history_and_reports(client, platform, people):
     by_plate = {a["plate"]: a["alert_id"] for a in alerts(client, people["otto"])}
     first, second = by_plate["1ABC123"], by_plate["2XYZ999"]
     otto = people["otto"]
-    assert client.post(f"/api/v1/alerts/{first}/outcome", headers=otto,
-                       json={"outcome": "intercepted"}).status_code == 409
-    assert client.post(f"/api/v1/alerts/{first}/acknowledge", headers=otto,
-                       json={}).json()["status"] == "acknowledged"
-    assert client.post(f"/api/v1/alerts/{first}/confirm", headers=otto,
-                       json={"note": "image matches"}).json()["status"] == "confirmed"
-    closed = client.post(f"/api/v1/alerts/{first}/outcome", headers=otto,
-                         json={"outcome": "intercepted", "note": "stopped at Midi station"})
+    assert (
+        client.post(
+            f"/api/v1/alerts/{first}/outcome", headers=otto, json={"outcome": "intercepted"}
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(f"/api/v1/alerts/{first}/acknowledge", headers=otto, json={}).json()["status"]
+        == "acknowledged"
+    )
+    assert (
+        client.post(
+            f"/api/v1/alerts/{first}/confirm", headers=otto, json={"note": "image matches"}
+        ).json()["status"]
+        == "confirmed"
+    )
+    closed = client.post(
+        f"/api/v1/alerts/{first}/outcome",
+        headers=otto,
+        json={"outcome": "intercepted", "note": "stopped at Midi station"},
+    )
     assert closed.json()["status"] == "closed" and closed.json()["outcome"] == "intercepted"
-    rejected = client.post(f"/api/v1/alerts/{second}/reject", headers=otto,
-                           json={"reason": "misread"})
+    rejected = client.post(
+        f"/api/v1/alerts/{second}/reject", headers=otto, json={"reason": "misread"}
+    )
     assert rejected.json()["status"] == "rejected"
     history = client.get(f"/api/v1/alerts/{first}", headers=otto).json()["events"]
     assert [(e["action"], e["by"]) for e in history] == [
-        ("acknowledge", "otto"), ("confirm", "otto"), ("outcome", "otto")]
+        ("acknowledge", "otto"),
+        ("confirm", "otto"),
+        ("outcome", "otto"),
+    ]
     # a new hit after the alert closed rings again
     post(client, cam, make_read("CAM-A", plate="1ABC123"))
     assert len([a for a in alerts(client, otto, "open") if a["plate"] == "1ABC123"]) == 1
 
     report = client.get("/api/v1/alert-reports", headers=people["sam"]).json()
-    rows = {(r["list_id"], r["status"], r["outcome"], r["reason"]): r["alerts"]
-            for r in report["by_list_zone_status"]}
+    rows = {
+        (r["list_id"], r["status"], r["outcome"], r["reason"]): r["alerts"]
+        for r in report["by_list_zone_status"]
+    }
     assert rows[("stolen", "closed", "intercepted", None)] == 1
     assert rows[("stolen", "rejected", None, "misread")] == 1
     cams = {c["camera_id"]: c for c in report["misread_rate_by_camera"]}
     assert cams["CAM-A"]["misread_rate"] == 0.5
     with platform.read_uow() as uow:
         actions = [r.entry.action for r in uow.audit.iter_all()]
-    for action in ("hotlist.import", "alert.acknowledge", "alert.confirm", "alert.outcome",
-                   "alert.reject"):
+    for action in (
+        "hotlist.import",
+        "alert.acknowledge",
+        "alert.confirm",
+        "alert.outcome",
+        "alert.reject",
+    ):
         assert action in actions
 
 
@@ -214,8 +274,14 @@ def test_entry_change_takes_effect_without_restart(client, platform, people):
     cam = register_cameras(platform, "CAM-A")["CAM-A"]
     make_list(client, people["hana"])
     deadline = time.monotonic() + 5
-    assert client.post("/api/v1/hotlists/stolen/entries", headers=people["hana"],
-                       json={"plate": "7-NEW-777", "instructions": "new"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/hotlists/stolen/entries",
+            headers=people["hana"],
+            json={"plate": "7-NEW-777", "instructions": "new"},
+        ).status_code
+        == 201
+    )
     # the watcher (0.5 s) picks the change up: no explicit refresh here
     while time.monotonic() < deadline:
         post(client, cam, make_read("CAM-A", plate="7NEW777"))
@@ -225,14 +291,20 @@ def test_entry_change_takes_effect_without_restart(client, platform, people):
     took = 5 - (deadline - time.monotonic())
     assert alerts(client, people["otto"]), "the new entry never hit"
     assert took < 2.0
-    entry_id = client.get("/api/v1/hotlists/stolen/entries",
-                          headers=people["hana"]).json()["entries"][0]["entry_id"]
-    assert client.post(f"/api/v1/hotlists/stolen/entries/{entry_id}/expire",
-                       headers=people["hana"]).status_code == 200
+    entry_id = client.get("/api/v1/hotlists/stolen/entries", headers=people["hana"]).json()[
+        "entries"
+    ][0]["entry_id"]
+    assert (
+        client.post(
+            f"/api/v1/hotlists/stolen/entries/{entry_id}/expire", headers=people["hana"]
+        ).status_code
+        == 200
+    )
     wait_for_matcher(platform)
     aid = alerts(client, people["otto"])[0]["alert_id"]
-    client.post(f"/api/v1/alerts/{aid}/reject", headers=people["otto"],
-                json={"reason": "entry_outdated"})
+    client.post(
+        f"/api/v1/alerts/{aid}/reject", headers=people["otto"], json={"reason": "entry_outdated"}
+    )
     post(client, cam, make_read("CAM-A", plate="7NEW777"))
     assert alerts(client, people["otto"], "open") == []
 

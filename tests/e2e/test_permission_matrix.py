@@ -114,8 +114,12 @@ def test_expired_or_missing_training_blocks_every_data_route(client, platform, p
     for when in (platform.clock() - timedelta(days=1), None):
         for user_id in people.values():
             user_service.update_user(
-                uow=platform.uow(), user_id=user_id, now=platform.clock(), actor=ACTOR,
-                training_expires=when, clear_training=when is None,
+                uow=platform.uow(),
+                user_id=user_id,
+                now=platform.clock(),
+                actor=ACTOR,
+                training_expires=when,
+                clear_training=when is None,
             )
         for row in data_rows:
             role = next(r for r in Role if row.allows(r))
@@ -124,8 +128,12 @@ def test_expired_or_missing_training_blocks_every_data_route(client, platform, p
             assert "training" in resp.json()["error"]["message"]
     # and a trained user who is not designated is refused as well
     user_service.update_user(
-        uow=platform.uow(), user_id=people["supervisor"], now=platform.clock(), actor=ACTOR,
-        designated=False, training_expires=platform.clock() + timedelta(days=30),
+        uow=platform.uow(),
+        user_id=people["supervisor"],
+        now=platform.clock(),
+        actor=ACTOR,
+        designated=False,
+        training_expires=platform.clock() + timedelta(days=30),
     )
     search = next(r for r in data_rows if r.path == "/api/v1/search/plate")
     resp = call(client, search, bearer(platform, people["supervisor"]))

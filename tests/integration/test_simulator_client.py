@@ -107,28 +107,40 @@ class FakeServer:
         self.requests.append((camera_id, ids, 200))
         return httpx.Response(
             200,
-            json={"results": results, "stored": counts["stored"],
-                  "duplicate": counts["duplicate"], "rejected": counts["rejected"]},
+            json={
+                "results": results,
+                "stored": counts["stored"],
+                "duplicate": counts["duplicate"],
+                "rejected": counts["rejected"],
+            },
         )
 
 
 def run(config: SimulationConfig, server: FakeServer, **kwargs):
     return asyncio.run(
-        run_simulation(config, base_url="http://veille.test", admin_token=ADMIN,
-                       transport=server.transport(), **kwargs)
+        run_simulation(
+            config,
+            base_url="http://veille.test",
+            admin_token=ADMIN,
+            transport=server.transport(),
+            **kwargs,
+        )
     )
 
 
 def fast(total: int, **kwargs) -> SimulationConfig:
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("batch_size", 25)
-    return SimulationConfig(cameras=30, rate=50, seed=3, total=total, realtime=False,
-                            concurrency=4, **kwargs)
+    return SimulationConfig(
+        cameras=30, rate=50, seed=3, total=total, realtime=False, concurrency=4, **kwargs
+    )
 
 
 def test_fast_run_stores_every_read_once_in_single_camera_batches():
     server = FakeServer()
-    report = run(fast(1500, scenarios=("route", "convoy", "near-point", "misread", "clone")), server)
+    report = run(
+        fast(1500, scenarios=("route", "convoy", "near-point", "misread", "clone")), server
+    )
     stats = report.stats
     assert (stats.stored, stats.duplicate, stats.rejected, stats.failed) == (1500, 0, 0, 0)
     assert stats.pending == 0 and stats.finished
@@ -171,13 +183,20 @@ def test_oversized_batches_are_split():
 def test_bad_credentials_fail_without_retrying():
     server = FakeServer()
     with pytest.raises(SimulatorError, match="401"):
-        asyncio.run(run_simulation(fast(10), base_url="http://veille.test",
-                                   admin_token="wrong", transport=server.transport()))
+        asyncio.run(
+            run_simulation(
+                fast(10),
+                base_url="http://veille.test",
+                admin_token="wrong",
+                transport=server.transport(),
+            )
+        )
 
     async def main() -> ClientStats:
         sim = build_simulation(fast(40), start=datetime.now(UTC) - timedelta(hours=1))
-        async with httpx.AsyncClient(base_url="http://veille.test",
-                                     transport=server.transport()) as http:
+        async with httpx.AsyncClient(
+            base_url="http://veille.test", transport=server.transport()
+        ) as http:
             tokens = {r["camera_id"]: "revoked" for r in sim.records}
             return await stream_reads(http, sim.reads(count=40), tokens=tokens, retry=FAST_RETRY)
 
@@ -208,8 +227,9 @@ def test_generating_reads_does_not_hold_the_event_loop():
                 loop_ran.set()
 
         beat = asyncio.create_task(heartbeat())
-        async with httpx.AsyncClient(base_url="http://veille.test",
-                                     transport=server.transport()) as http:
+        async with httpx.AsyncClient(
+            base_url="http://veille.test", transport=server.transport()
+        ) as http:
             tokens = {camera: token for token, camera in server.tokens.items()}
             stats = await stream_reads(http, planned_reads(), tokens=tokens, retry=FAST_RETRY)
         beat.cancel()
@@ -229,8 +249,9 @@ def test_retries_can_be_bounded():
 
 def test_realtime_paces_reads_to_the_rate_and_stamps_them_now():
     server = FakeServer()
-    config = SimulationConfig(cameras=12, rate=60, seed=1, duration_s=1.0, flush_interval_s=0.1,
-                              retry=FAST_RETRY)
+    config = SimulationConfig(
+        cameras=12, rate=60, seed=1, duration_s=1.0, flush_interval_s=0.1, retry=FAST_RETRY
+    )
     began = time.monotonic()
     report = run(config, server)
     elapsed = time.monotonic() - began
@@ -243,14 +264,20 @@ def test_realtime_paces_reads_to_the_rate_and_stamps_them_now():
 def test_cancellation_flushes_what_is_in_flight():
     server = FakeServer()
     snapshots: list[ClientStats] = []
-    config = SimulationConfig(cameras=60, rate=200, seed=2, flush_interval_s=5.0,
-                              batch_size=1000, retry=FAST_RETRY)  # runs until cancelled
+    config = SimulationConfig(
+        cameras=60, rate=200, seed=2, flush_interval_s=5.0, batch_size=1000, retry=FAST_RETRY
+    )  # runs until cancelled
 
     async def main() -> None:
-        task = asyncio.create_task(run_simulation(
-            config, base_url="http://veille.test", admin_token=ADMIN,
-            transport=server.transport(), progress=snapshots.append,
-        ))
+        task = asyncio.create_task(
+            run_simulation(
+                config,
+                base_url="http://veille.test",
+                admin_token=ADMIN,
+                transport=server.transport(),
+                progress=snapshots.append,
+            )
+        )
         async with asyncio.timeout(20):  # cancel once reads are flowing (progress ticks)
             while not snapshots or snapshots[-1].generated < 50:
                 await asyncio.sleep(0.05)
@@ -270,8 +297,9 @@ def test_cancellation_flushes_what_is_in_flight():
 def test_progress_reports_growing_counts_and_a_complete_final_report():
     server = FakeServer()
     ticks: list[ClientStats] = []
-    config = SimulationConfig(cameras=10, rate=30, seed=1, duration_s=2.2, flush_interval_s=0.1,
-                              progress_interval_s=0.1)
+    config = SimulationConfig(
+        cameras=10, rate=30, seed=1, duration_s=2.2, flush_interval_s=0.1, progress_interval_s=0.1
+    )
     run(config, server, progress=ticks.append)
     # How many ticks arrive while running depends on the machine's load, which a test
     # must not assert; what is asserted: the final report is complete and the reports

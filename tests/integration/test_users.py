@@ -168,9 +168,7 @@ def test_unknown_user_and_wrong_password_give_the_same_message(store: SqliteStor
 
 def test_lock_out_after_five_failures(store: SqliteStore, admin: User):
     for minute in range(4):
-        assert refused(store, WRONG, NOW + timedelta(minutes=minute)) == (
-            REFUSED
-        )
+        assert refused(store, WRONG, NOW + timedelta(minutes=minute)) == (REFUSED)
     assert stored_user(store, admin.user_id).failed_logins == 4
     fifth = NOW + timedelta(minutes=4)
     refused(store, WRONG, fifth)

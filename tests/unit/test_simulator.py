@@ -126,8 +126,9 @@ def test_reads_are_deterministic_under_a_seed():
     config = SimulationConfig(cameras=60, rate=30, seed=5, realtime=False, scenarios=ALL_SCENARIOS)
     first = list(generate_reads(config, START, 2000))
     again = list(generate_reads(config, START, 2000))
-    other = list(generate_reads(SimulationConfig(cameras=60, rate=30, seed=6, realtime=False),
-                                START, 2000))
+    other = list(
+        generate_reads(SimulationConfig(cameras=60, rate=30, seed=6, realtime=False), START, 2000)
+    )
     assert first == again
     assert [r["read_id"] for _, r in first] != [r["read_id"] for _, r in other]
     assert len({r["read_id"] for _, r in first}) == 2000
@@ -142,7 +143,11 @@ def test_reads_are_deterministic_under_a_seed():
 
 def test_every_generated_read_passes_parse_read():
     config = SimulationConfig(
-        cameras=450, rate=100, seed=2, realtime=False, scenarios=ALL_SCENARIOS,
+        cameras=450,
+        rate=100,
+        seed=2,
+        realtime=False,
+        scenarios=ALL_SCENARIOS,
         model=TrafficModel(misread_probability=0.05),
     )
     reads = list(generate_reads(config, START, 6000))
@@ -189,8 +194,13 @@ def test_plates_repeat_and_countries_mix():
     countries = Counter(r.payload["country"] for r in reads)
     assert countries["BE"] / len(reads) > 0.7
     assert {"FR", "NL", "DE", "LU"} <= set(countries)
-    be_new = [r for r in reads if r.payload["country"] == "BE"
-              and r.plate == r.true_plate and re.fullmatch(r"\d-[A-Z]{3}-\d{3}", r.payload["plate"])]
+    be_new = [
+        r
+        for r in reads
+        if r.payload["country"] == "BE"
+        and r.plate == r.true_plate
+        and re.fullmatch(r"\d-[A-Z]{3}-\d{3}", r.payload["plate"])
+    ]
     assert len(be_new) / countries["BE"] > 0.7
 
 
@@ -291,8 +301,10 @@ def test_near_point_truth_is_exactly_the_passages_in_radius_and_window():
 
     def near(read) -> bool:
         site = by_id[read.camera_id]
-        return (haversine_m(50.847, 4.352, site.lat, site.lon) <= 600
-                and window[0] <= read.captured_at <= window[1])
+        return (
+            haversine_m(50.847, 4.352, site.lat, site.lon) <= 600
+            and window[0] <= read.captured_at <= window[1]
+        )
 
     expected = {r.read_id for r in reads if near(r)}
     assert {r.read_id for r in truth.reads} == expected
@@ -338,14 +350,17 @@ def test_scenarios_refuse_impossible_parameters():
     sites = build_network(cameras=450, seed=1)
     neighbours = (sites[0].camera_id, sites[1].camera_id)  # same commune: too close
     with pytest.raises(ValueError, match="plausible"):
-        build_simulation(SimulationConfig(scenarios=(CloneScenario(cameras=neighbours),)),
-                         start=START)
+        build_simulation(
+            SimulationConfig(scenarios=(CloneScenario(cameras=neighbours),)), start=START
+        )
     with pytest.raises(ValueError, match="no camera"):
-        build_simulation(SimulationConfig(scenarios=(NearPointScenario(lat=51.2, lon=4.4),)),
-                         start=START)
+        build_simulation(
+            SimulationConfig(scenarios=(NearPointScenario(lat=51.2, lon=4.4),)), start=START
+        )
     with pytest.raises(ValueError, match="look-alike"):
-        build_simulation(SimulationConfig(scenarios=(MisreadScenario(plate="EHP-399"),)),
-                         start=START)
+        build_simulation(
+            SimulationConfig(scenarios=(MisreadScenario(plate="EHP-399"),)), start=START
+        )
     with pytest.raises(ValueError, match="unknown scenario"):
         scenario_from_name("teleport")
 
@@ -353,7 +368,11 @@ def test_scenarios_refuse_impossible_parameters():
 def test_default_scenarios_end_before_the_traffic_starts():
     sim = build_simulation(SimulationConfig(scenarios=ALL_SCENARIOS), start=START)
     assert [t.scenario for t in sim.ground_truth] == [
-        "route-1", "convoy-1", "near-point-1", "misread-1", "clone-1"
+        "route-1",
+        "convoy-1",
+        "near-point-1",
+        "misread-1",
+        "clone-1",
     ]
     for truth in sim.ground_truth:
         assert truth.end is not None and truth.end < START

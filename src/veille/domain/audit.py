@@ -119,9 +119,7 @@ def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
         if record.seq in hashes:
             problems.append(ChainProblem(record.seq, "inserted", "repeats a sequence number"))
         elif record.seq < highest:
-            problems.append(
-                ChainProblem(record.seq, "reordered", f"comes after record {highest}")
-            )
+            problems.append(ChainProblem(record.seq, "reordered", f"comes after record {highest}"))
         elif record.seq > highest + 1:
             problems.append(
                 ChainProblem(

@@ -284,8 +284,13 @@ def enrol_totp(
             raise UserError("no such user")
         uow.users.update(replace(user, totp_secret=secret if confirmed else f"pending:{secret}"))
         uow.audit.append(
-            AuditEntry(at=now, actor=actor, action="user.totp_enrol", target=user.username,
-                       params={"by_administrator": confirmed})
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="user.totp_enrol",
+                target=user.username,
+                params={"by_administrator": confirmed},
+            )
         )
         uow.commit()
     return secret

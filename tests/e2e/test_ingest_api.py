@@ -205,6 +205,11 @@ def test_dead_letter_replay_after_the_cause_is_fixed(client, platform, cams, adm
     again = client.post(f"/api/v1/dead-letters/{dead[0]['id']}/replay", headers=admin)
     assert again.status_code == 409 and again.json()["status"] == "still_rejected"
     platform.clock = lambda: real_now + timedelta(minutes=11)
+    with pytest.MonkeyPatch.context() as patch:  # a saturated writer: try again later
+        patch.setattr(platform.writer, "has_room", lambda rows: False)
+        busy = client.post(f"/api/v1/dead-letters/{dead[0]['id']}/replay", headers=admin)
+    assert busy.status_code == 503 and busy.json()["error"]["code"] == "ingest_busy"
+    assert stored_count(platform) == 0
     done = client.post(f"/api/v1/dead-letters/{dead[0]['id']}/replay", headers=admin)
     assert done.status_code == 200 and done.json()["stored"] == 1
     assert stored_count(platform) == 1

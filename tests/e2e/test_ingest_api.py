@@ -240,6 +240,7 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert stats["commits"] >= 1 and stats["writer_busy_s"] > 0
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
+    assert stats["writer_queued_reads"] == 0  # every request was answered: nothing waits
     assert client.get("/api/v1/ingest/stats", headers=cams["CAM-A"].headers).status_code == 401
 
 

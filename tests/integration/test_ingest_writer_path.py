@@ -318,7 +318,7 @@ def test_writer_refuses_batches_beyond_its_queue_and_stores_the_rest(store: Sqli
         first = writer.submit(batch_of([payload(n=i) for i in range(10)]))
         assert entered.wait(10)  # the writer holds `first` in its commit: nothing waits
         waiting = [writer.submit(batch_of([payload(n=i) for i in range(10)])) for _ in range(3)]
-        assert not writer.has_room(1)
+        assert not writer.has_room(1) and writer.queued_rows == 30
         refused = writer.submit(batch_of([payload(n=99)]))
         with pytest.raises(WriterBusy, match="30 reads already wait"):
             refused.result(timeout=1)

@@ -137,6 +137,11 @@ class GroupCommitWriter:
             self._thread.join(timeout)
             self._thread = None
 
+    @property
+    def queued_rows(self) -> int:
+        """Reads submitted and not yet taken into a commit."""
+        return self._queued_rows
+
     def has_room(self, rows: int) -> bool:
         """Would a batch of `rows` reads be taken now? (Checked again on submit.)"""
         limit = self._max_queued_rows

@@ -20,12 +20,13 @@ def health(request: Request, _: Any = Depends(public())) -> Response:
     return json_response({"status": "ok" if platform.started else "starting"})
 
 
-@router.get("/api/v1/ingest/stats", summary="Ingest counters since start")
+@router.get("/api/v1/ingest/stats", summary="Ingest counters and the writer's load")
 def ingest_stats(
     request: Request, _: Any = Depends(requires(Permission.INGEST_MONITOR))
 ) -> Response:
     platform = platform_of(request)
-    return json_response(platform.writer.counters.as_dict())
+    writer = platform.writer
+    return json_response({**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows})
 
 
 @router.get("/api/v1/openapi.json", summary="The OpenAPI document of this API")

@@ -120,8 +120,8 @@ class ParsedRead:
     """A read that passed validation, with the image bytes it carried."""
 
     read: Read
+    read_id_text: str  # the read id in canonical text form, as answers show it
     uploads: tuple[ImageUpload, ...] = ()
-    read_id_text: str = ""  # the read id in canonical text form, as answers show it
 
 
 class ReadRejected(Exception):

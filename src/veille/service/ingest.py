@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -90,13 +90,7 @@ class StoredBatch:
 
     def results(self) -> list[ItemResult]:
         """One result per item of the request, in request order."""
-        duplicates = self.duplicates
-        results = [
-            ItemResult(index, DUPLICATE if position in duplicates else STORED, read_id)
-            for position, ((index, _), read_id) in enumerate(
-                zip(self.batch.accepted, self._read_ids(), strict=True)
-            )
-        ]
+        results = [ItemResult(*accepted) for accepted in self._accepted()]
         if self.batch.rejected:
             results.extend(
                 ItemResult(item.index, REJECTED, item.read_id, item.errors)
@@ -110,22 +104,21 @@ class StoredBatch:
         ingest path builds one per read)."""
         if self.batch.rejected:
             return [result.as_dict() for result in self.results()]
-        duplicates = self.duplicates
         return [
-            {
-                "index": index,
-                "status": DUPLICATE if position in duplicates else STORED,
-                "read_id": read_id,
-            }
-            for position, ((index, _), read_id) in enumerate(
-                zip(self.batch.accepted, self._read_ids(), strict=True)
-            )
+            {"index": index, "status": status, "read_id": read_id}
+            for index, status, read_id in self._accepted()
         ]
 
-    def _read_ids(self) -> list[str]:
-        if len(self.batch.read_ids) == len(self.batch.accepted):
-            return self.batch.read_ids
-        return [str(read.read_id) for _, read in self.batch.accepted]
+    def _accepted(self) -> Iterator[tuple[int, str, str]]:
+        """(index, stored or duplicate, read id) of each accepted item."""
+        read_ids = self.batch.read_ids
+        if len(read_ids) != len(self.batch.accepted):
+            read_ids = [str(read.read_id) for _, read in self.batch.accepted]
+        duplicates = self.duplicates
+        for position, ((index, _), read_id) in enumerate(
+            zip(self.batch.accepted, read_ids, strict=True)
+        ):
+            yield index, DUPLICATE if position in duplicates else STORED, read_id
 
 
 def validate_batch(
@@ -178,7 +171,7 @@ def validate_batch(
                 assert upload.ref.sha256 is not None
                 images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
         batch.accepted.append((index, parsed.read))
-        batch.read_ids.append(parsed.read_id_text or str(parsed.read.read_id))
+        batch.read_ids.append(parsed.read_id_text)
     if encode is not None:
         batch.rows = [encode(read) for _, read in batch.accepted]
     return batch
@@ -221,7 +214,7 @@ def store_batches(
                     in_transaction(uow, fresh)
             except Exception:  # matching must never cost a read: the reads still commit
                 log.exception("in-transaction step after storing %d reads failed", len(fresh))
-        if len(fresh) == sum(len(batch.accepted) for batch in batches):  # no duplicate at all
+        if len(fresh) == len(reads):  # no duplicate at all
             outcomes = [StoredBatch(batch) for batch in batches]
         else:
             # stored only for the very object inserted; a repeat of its id is a duplicate

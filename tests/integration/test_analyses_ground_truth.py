@@ -79,6 +79,7 @@ class World:
     def run(self, analysis: Any, **params: Any) -> dict[str, Any]:
         return run_query(
             uow_factory=self.store.uow,
+            read_uow_factory=lambda: self.store.uow(write=False),
             ctx=QueryContext(INVESTIGATOR, PURPOSE, "BR.12.L3.004711/2026"),
             now=NOW,
             policy=POLICY,

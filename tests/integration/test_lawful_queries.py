@@ -145,6 +145,7 @@ def authorization(**kw) -> Authorization:
 def lawful(store, who, *, execute, purpose=PURPOSE, case_ref="PV-2026-001", now=NOW):
     return run_query(
         uow_factory=store.uow,
+        read_uow_factory=lambda: store.uow(write=False),
         ctx=QueryContext(who, purpose, case_ref),
         now=now,
         policy=POLICY,

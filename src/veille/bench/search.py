@@ -167,6 +167,7 @@ def _lawful(store: SqliteStore, now: datetime, action: str, params: dict[str, An
     def run(execute: Execute) -> Any:
         return run_query(
             uow_factory=store.uow,
+            read_uow_factory=lambda: store.uow(write=False),
             ctx=ctx,
             now=now,
             policy=policy,
@@ -192,7 +193,7 @@ def _time_case(
     case: Case, store: SqliteStore, now: datetime, runs: int, warmup: int
 ) -> dict[str, Any]:
     timings: list[float] = []
-    inside: list[float] = []  # the analysis alone, inside run_query's transaction
+    inside: list[float] = []  # the analysis alone, inside run_query's snapshot
     rows: list[int] = []
     truncated = False
     first_ms = None

@@ -4,8 +4,9 @@ Every analysis (plate history, camera over time, and the investigation toolbox) 
 through `run_query`. It checks the caller's permission, training and designation, the
 purpose and case reference, works out which slices of the store the caller may see (the
 open window within their scope, plus what their approved authorizations cover), runs the
-analysis against a `ReadAccess` limited to those slices, and writes the audit record in
-the same transaction that read the data.
+analysis against a `ReadAccess` limited to those slices, reading from a snapshot that
+never holds the ingest writer, then appends the audit record in one short write
+transaction. Nothing is returned before that record is committed.
 """
 
 from __future__ import annotations
@@ -255,6 +256,7 @@ def scope_cameras(principal: Principal, cameras: Iterable[Camera]) -> frozenset[
 def run_query(
     *,
     uow_factory: Callable[[], UnitOfWork],
+    read_uow_factory: Callable[[], UnitOfWork],
     ctx: QueryContext,
     now: datetime,
     policy: LegalPolicy,
@@ -264,7 +266,13 @@ def run_query(
     permission: Permission = Permission.READS_SEARCH,
     cameras: CameraDirectory | None = None,
 ) -> T:
-    """Run one analysis lawfully; refusals are audited too, then raised as QueryRefused."""
+    """Run one analysis lawfully; refusals are audited too, then raised as QueryRefused.
+
+    The analysis reads through `read_uow_factory` (a snapshot: in WAL mode it never blocks
+    the ingest writer, however long it runs). Its audit record is then appended through
+    `uow_factory` in a transaction of its own, and only once that has committed does the
+    result leave this function: if the append fails, the caller gets the error, not data.
+    """
     refusal = decide(ctx.principal, permission, now)
     code = "forbidden"
     if refusal is None:
@@ -285,7 +293,7 @@ def run_query(
             )
             uow.commit()
         raise QueryRefused(code, refusal)
-    with uow_factory() as uow:  # one write transaction: the data read and its audit record
+    with read_uow_factory() as uow:  # a snapshot: the analysis never holds the writer
         directory = (cameras or CameraDirectory()).current(uow)
         slices = visible_slices(
             user_id=ctx.principal.user_id,
@@ -295,7 +303,8 @@ def run_query(
             authorizations=uow.authorizations.approved_for(ctx.principal.user_id),
         )
         result, count = execute(ReadAccess(uow, slices, directory))
-        used = sorted({s.auth_id for s in slices if s.auth_id is not None})
+    used = sorted({s.auth_id for s in slices if s.auth_id is not None})
+    with uow_factory() as uow:  # one short append; nothing leaves before it commits
         uow.audit.append(
             AuditEntry(
                 at=now,

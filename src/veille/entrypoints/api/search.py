@@ -80,6 +80,7 @@ async def run_lawful(
         return await run_in_threadpool(
             queries.run_query,
             uow_factory=platform.uow,
+            read_uow_factory=platform.read_uow,
             ctx=ctx,
             now=platform.clock(),
             policy=legal_policy(platform),

@@ -736,6 +736,37 @@ def bench_search(
         print_table(result)
 
 
+@bench_app.command("contention")
+def bench_contention(
+    reads: Annotated[int, typer.Option(help="Size of the generated store (cached).")] = 10_000_000,
+    rate: Annotated[float, typer.Option(help="Offered reads/s, one read per submission.")] = 1600.0,
+    seconds: Annotated[float, typer.Option(help="Length of each phase (at most 60).")] = 45.0,
+    searchers: Annotated[int, typer.Option(help="Concurrent investigators.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the generated store (cache name).")] = 2026,
+    stores: Annotated[Path, typer.Option(help="Folder where generated stores are cached.")] = Path(
+        "/tmp/veille-bench-stores"
+    ),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Ingest commit latency and 503s alone, with 20 searches and a clone sweep, and with
+    the same searches holding the write lock (the design this replaced)."""
+    from veille.bench.contention import ContentionBenchConfig, print_table, run_contention_bench
+
+    if not 0 < seconds <= 60:
+        raise typer.BadParameter("seconds must be in (0, 60]: the writer keeps a minute")
+    result = run_contention_bench(
+        ContentionBenchConfig(
+            reads=reads, rate=rate, seconds=seconds, searchers=searchers, seed=seed
+        ),
+        folder=stores,
+        log=lambda message: typer.echo(message, err=True),
+    )
+    if as_json:
+        echo_json(result)
+    else:
+        print_table(result)
+
+
 @bench_app.command("retention")
 def bench_retention(
     old: Annotated[int, typer.Option(help="Reads captured 12–14 months ago.")] = 300_000,

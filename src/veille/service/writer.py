@@ -68,6 +68,11 @@ class IngestCounters:
             while self._recent and self._recent[0][0] <= ended - LOAD_WINDOW_S:
                 self._recent.popleft()
 
+    def recent_commits(self) -> list[tuple[float, float, int]]:
+        """(ended, seconds busy, reads stored) of each commit of the last minute."""
+        with self._lock:
+            return list(self._recent)
+
     def as_dict(self, now: float | None = None) -> dict[str, float | int]:
         now = time.monotonic() if now is None else now
         uptime = max(now - self.started, 1e-9)

@@ -126,4 +126,3 @@ def seen(store: Store, look: Callable[[Any], T]) -> T:
     """What a read-only unit of work sees."""
     with store.uow(write=False) as uow:
         return look(uow)
-

@@ -40,9 +40,7 @@ def test_leaving_without_commit_rolls_back_everything(store: Store):
     with store.uow() as uow:
         uow.cameras.add(a_camera("CAM-A"))
         uow.audit.append(an_entry())
-        uow.dead_letters.add(
-            received_at=NOW, camera_id=None, source="http", payload="{", errors=[]
-        )
+        uow.dead_letters.add(received_at=NOW, camera_id=None, source="http", payload="{", errors=[])
     with pytest.raises(ZeroDivisionError), store.uow() as uow:
         uow.reads.add_many([a_read()])
         raise ZeroDivisionError
@@ -138,7 +136,8 @@ def test_concurrent_writers_keep_the_audit_chain_whole(store: Store):
         try:
             start.wait()
             for i in range(appends):
-                committed(store, lambda uow: uow.audit.append(an_entry(f"w{worker}.{i}")))
+                entry = an_entry(f"w{worker}.{i}")
+                committed(store, lambda uow, entry=entry: uow.audit.append(entry))
         except BaseException as exc:  # reported below, on the test's thread
             failures.append(exc)
 

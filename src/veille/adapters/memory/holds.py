@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -59,7 +60,9 @@ class MemoryHoldRepository:
         return [h for h in self.list(include_released=True) if h.active]
 
     def list(self, *, include_released: bool = False) -> list[Hold]:
-        holds: list[Hold] = sorted(self.uow.table("case_holds").values(), key=lambda h: h.hold_id)
+        holds: builtins.list[Hold] = sorted(
+            self.uow.table("case_holds").values(), key=lambda h: h.hold_id
+        )
         return holds if include_released else [h for h in holds if h.active]
 
     def release(self, hold_id: int, *, by: str, at: datetime) -> bool:
@@ -72,7 +75,7 @@ class MemoryHoldRepository:
 
     def reads_captured_before(
         self, before: datetime, *, after: ReadCursor | None, limit: int
-    ) -> tuple[list[RetentionCandidate], ReadCursor | None]:
+    ) -> tuple[builtins.list[RetentionCandidate], ReadCursor | None]:
         """The next `limit` reads captured before `before`, oldest first, after a cursor."""
         stored: Iterable[StoredRead] = self.uow.table("reads").values()
         keyed = sorted(

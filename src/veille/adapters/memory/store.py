@@ -196,7 +196,7 @@ class MemoryUnitOfWork:
 
     def table(self, name: str) -> Mapping[Any, Any]:
         """A table as this unit of work sees it (outside a transaction: the latest commit)."""
-        for layer in reversed(self._layers):
+        for layer in self._layers[::-1]:  # the innermost savepoint first
             if name in layer:
                 return layer[name]
         base = self._base if self._base is not None else self.store.snapshot()[0]

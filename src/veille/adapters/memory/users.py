@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -106,7 +107,7 @@ class MemoryUserRepository:
             return None
         return found.user_id, found.kind, found.expires_at, found.revoked_at, found.csrf_token
 
-    def _revoke(self, tokens: list[str], now: datetime) -> int:
+    def _revoke(self, tokens: builtins.list[str], now: datetime) -> int:
         if tokens:
             table = self.uow.writable("api_tokens")
             for token_hash in tokens:

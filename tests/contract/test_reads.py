@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.contract.builders import NOW, Store, a_read, an_image, committed, seen
 from tests.contract.conftest import Backend
+from veille.domain.plates import canonical
 from veille.domain.reads import Candidate, ImageRef, Read
 
 pytestmark = pytest.mark.integration
@@ -160,6 +163,18 @@ def test_find_with_an_empty_list_of_plates_or_cameras_finds_nothing(
         assert uow.reads.distinct_plates(**period, plates=[]) == []
 
 
+def test_a_period_is_a_pair_of_instants_whatever_their_offset(store: Store, scene: dict[str, Read]):
+    brussels = timezone(timedelta(hours=1))
+    start, end = NOW.astimezone(brussels), (NOW + 5 * H).astimezone(brussels)
+    with store.uow(write=False) as uow:
+        assert uow.reads.find(start=start, end=end, plates=["1ABC123"]) == [scene["late"]]
+        assert uow.reads.find_prefix(start=start, end=end, prefix="1AB") == [
+            scene["start"],
+            scene["late"],
+        ]
+        assert uow.reads.distinct_plates(start=start, end=end, prefix="2") == ["2XYZ999"]
+
+
 def test_find_limit_keeps_the_earliest(store: Store, scene: dict[str, Read]):
     found = seen(store, lambda uow: uow.reads.find(start=NOW - 4 * H, end=NOW + 6 * H, limit=2))
     assert found == [scene["early"], scene["start"]]
@@ -252,3 +267,78 @@ def test_delete_removes_reads_and_their_images_and_counts_what_it_removed(store:
         # an image shared with a read still stored stays referenced
         assert uow.reads.unreferenced([shared, "f" * 64, "0" * 64]) == {"f" * 64, "0" * 64}
     assert committed(store, lambda uow: uow.reads.delete([])) == 0
+
+
+# --- every filter at once, against the plain meaning of the port -------------------------
+
+PLATES = ["1ABC123", "1ABD123", "1A8C123", "2XYZ999", "2XY7999"]
+CAMERAS = ["CAM-A", "CAM-B", "CAM-C"]
+
+
+@st.composite
+def scenes(draw: st.DrawFn) -> list[Read]:
+    minutes = draw(st.lists(st.integers(0, 600), min_size=0, max_size=25, unique=True))
+    return [
+        a_read(
+            draw(st.sampled_from(PLATES)),
+            camera_id=draw(st.sampled_from(CAMERAS)),
+            at=NOW + timedelta(minutes=m),
+        )
+        for m in minutes
+    ]
+
+
+def subset(options: list[str]) -> st.SearchStrategy[list[str] | None]:
+    return st.none() | st.lists(st.sampled_from(options), max_size=3)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    reads=scenes(),
+    lo=st.integers(-10, 610),
+    span=st.integers(0, 620),
+    plates=subset(PLATES),
+    cameras=subset(CAMERAS),
+    prefix=st.sampled_from(["", "1", "1AB", "2XY", "9"]),
+    min_cameras=st.integers(1, 3),
+    limit=st.integers(1, 30),
+)
+def test_queries_mean_what_the_port_says(
+    store: Store,
+    reads: list[Read],
+    lo: int,
+    span: int,
+    plates: list[str] | None,
+    cameras: list[str] | None,
+    prefix: str,
+    min_cameras: int,
+    limit: int,
+):
+    start = NOW + timedelta(minutes=lo)
+    end = start + timedelta(minutes=span)
+    expected = sorted(
+        (
+            r
+            for r in reads
+            if start <= r.captured_at < end
+            and (plates is None or r.plate in plates)
+            and (cameras is None or r.camera_id in cameras)
+        ),
+        key=lambda r: r.captured_at,
+    )
+    by_prefix = [r for r in expected if r.plate.startswith(prefix)]
+    cameras_of: dict[str, set[str]] = {}
+    for read in by_prefix:
+        cameras_of.setdefault(read.plate, set()).add(read.camera_id)
+    period = {"start": start, "end": end, "plates": plates, "camera_ids": cameras}
+    with store.uow() as uow:  # never committed: each example leaves the store empty
+        uow.reads.add_many(reads)
+        assert uow.reads.find(**period, limit=limit) == expected[:limit]
+        canon = canonical("1ABC123")
+        assert uow.reads.find(**period, canonical=canon) == [
+            r for r in expected if r.plate_canonical == canon
+        ]
+        assert uow.reads.find_prefix(**period, prefix=prefix, limit=limit) == by_prefix[:limit]
+        assert uow.reads.distinct_plates(
+            **period, prefix=prefix or None, min_cameras=min_cameras
+        ) == sorted(p for p, seen_at in cameras_of.items() if len(seen_at) >= min_cameras)

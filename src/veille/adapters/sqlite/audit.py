@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -105,9 +105,11 @@ class SqliteAuditRepository:
         limit: int = 1000,
     ) -> list[AuditRecord]:
         clauses, params = [], []
+        # Records keep `at` as UTC ISO text, which orders as time only against UTC text:
+        # a bound given with another offset is the same instant, written in UTC.
         for column, op, value in (
-            ("at", ">=", since.isoformat() if since else None),
-            ("at", "<", until.isoformat() if until else None),
+            ("at", ">=", since.astimezone(UTC).isoformat() if since else None),
+            ("at", "<", until.astimezone(UTC).isoformat() if until else None),
             ("actor_username", "=", username),
             ("action", "=", action),
             ("case_ref", "=", case_ref),

@@ -272,6 +272,10 @@ class SqliteReadRepository:
         limit: int = 10_000,
     ) -> list[Read]:
         """Reads in [start, end) whose plate starts with `prefix` (a plate-index range scan)."""
+        if not prefix:  # every plate starts with "": no range to scan, the period decides
+            return self.find(
+                start=start, end=end, plates=plates, camera_ids=camera_ids, limit=limit
+            )
         clauses, params = _plate_range(prefix)
         clauses += ["captured_at >= ?", "captured_at < ?"]
         params += [to_micros(start), to_micros(end)]

@@ -1,0 +1,1 @@
+"""The in-memory store: a real, transactional implementation of the repository ports."""

@@ -1,0 +1,98 @@
+"""In-memory case holds, and the retention sweep's walk over reads by capture time."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from veille.adapters.memory.reads import StoredRead
+from veille.domain.retention import Hold, RetentionCandidate
+
+if TYPE_CHECKING:
+    from veille.adapters.memory.store import MemoryUnitOfWork
+
+ReadCursor = tuple[int, int]  # (captured_at in microseconds, row) of the last read seen
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+class MemoryHoldRepository:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.uow = uow
+
+    def add(
+        self,
+        *,
+        case_ref: str,
+        plates: Iterable[str],
+        camera_ids: Iterable[str],
+        period_start: datetime,
+        period_end: datetime,
+        created_by: str,
+        created_at: datetime,
+        auth_id: int | None = None,
+    ) -> int:
+        hold_id = self.uow.next_id("case_holds")
+        self.uow.writable("case_holds")[hold_id] = Hold(
+            hold_id=hold_id,
+            case_ref=case_ref,
+            auth_id=auth_id,
+            plates=frozenset(plates),
+            camera_ids=frozenset(camera_ids),
+            period_start=period_start,
+            period_end=period_end,
+            created_by=created_by,
+            created_at=created_at,
+        )
+        return hold_id
+
+    def get(self, hold_id: int) -> Hold | None:
+        hold: Hold | None = self.uow.table("case_holds").get(hold_id)
+        return hold
+
+    def active(self) -> list[Hold]:
+        return [h for h in self.list(include_released=True) if h.active]
+
+    def list(self, *, include_released: bool = False) -> list[Hold]:
+        holds: builtins.list[Hold] = sorted(
+            self.uow.table("case_holds").values(), key=lambda h: h.hold_id
+        )
+        return holds if include_released else [h for h in holds if h.active]
+
+    def release(self, hold_id: int, *, by: str, at: datetime) -> bool:
+        """Release an active hold; False when there is no active hold with that id."""
+        hold = self.get(hold_id)
+        if hold is None or not hold.active:
+            return False
+        self.uow.writable("case_holds")[hold_id] = replace(hold, released_at=at, released_by=by)
+        return True
+
+    def reads_captured_before(
+        self, before: datetime, *, after: ReadCursor | None, limit: int
+    ) -> tuple[builtins.list[RetentionCandidate], ReadCursor | None]:
+        """The next `limit` reads captured before `before`, oldest first, after a cursor."""
+        stored: Iterable[StoredRead] = self.uow.table("reads").values()
+        keyed = sorted(
+            ((_micros(s.read.captured_at), s.row), s.read)
+            for s in stored
+            if s.read.captured_at < before
+        )
+        page = [(key, read) for key, read in keyed if after is None or key > after][:limit]
+        if not page:
+            return [], None
+        candidates = [
+            RetentionCandidate(
+                read_id=read.read_id,
+                plate=read.plate,
+                camera_id=read.camera_id,
+                captured_at=read.captured_at,
+            )
+            for _, read in page
+        ]
+        return candidates, page[-1][0]

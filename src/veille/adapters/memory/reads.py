@@ -1,0 +1,181 @@
+"""In-memory reads: the repository of passages, with their image references."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from veille.adapters.memory.store import ConstraintViolated
+from veille.domain.reads import Read
+
+if TYPE_CHECKING:
+    from veille.adapters.memory.store import MemoryUnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRead:
+    """A read as the table holds it; `row` orders reads stored at the same instant."""
+
+    row: int
+    read: Read
+
+
+def _kept(read: Read) -> Read:
+    """A copy the table can keep: its `extra` goes through JSON, as SQLite's column does,
+    so a later change to the caller's dict does not reach the stored read."""
+    extra = orjson.loads(orjson.dumps(read.extra)) if read.extra else {}
+    return replace(read, extra=extra)
+
+
+def _wanted(values: Iterable[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(values)
+
+
+class MemoryReadRepository:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.uow = uow
+
+    def _rows(self) -> Iterable[StoredRead]:
+        rows: Iterable[StoredRead] = self.uow.table("reads").values()
+        return rows
+
+    def add_many(self, reads: Sequence[Read]) -> None:
+        """Store reads; a read id stored already (or twice here) refuses the whole call."""
+        table = self.uow.table("reads")
+        seen: set[uuid.UUID] = set()
+        for read in reads:
+            if read.read_id in table or read.read_id in seen:
+                raise ConstraintViolated(f"read {read.read_id} is stored already")
+            seen.add(read.read_id)
+        self._insert(reads)
+
+    def add_new(self, reads: Sequence[Read], rows: Sequence[Any] | None = None) -> list[Read]:
+        """Store the reads whose id is not stored yet; return those very objects.
+
+        Of reads sharing an id in `reads`, only the first is stored. `rows` are the reads
+        encoded by `MemoryStore.encode_read` (the reads themselves), checked but unused.
+        """
+        if rows is not None and len(rows) != len(reads):
+            raise ValueError(f"{len(rows)} encoded rows for {len(reads)} reads")
+        table = self.uow.table("reads")
+        fresh: list[Read] = []
+        seen: set[uuid.UUID] = set()
+        for read in reads:
+            if read.read_id not in table and read.read_id not in seen:
+                seen.add(read.read_id)
+                fresh.append(read)
+        self._insert(fresh)
+        return fresh
+
+    def _insert(self, reads: Sequence[Read]) -> None:
+        if not reads:
+            return
+        table = self.uow.writable("reads")
+        for read in reads:
+            table[read.read_id] = StoredRead(self.uow.next_id("reads"), _kept(read))
+
+    def get(self, read_id: uuid.UUID) -> Read | None:
+        stored = self.uow.table("reads").get(read_id)
+        return stored.read if stored else None
+
+    def _select(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None,
+        camera_ids: Iterable[str] | None,
+        canonical: str | None = None,
+        prefix: str | None = None,
+    ) -> list[Read]:
+        """Reads in [start, end) meeting every criterion given, by capture time."""
+        wanted_plates, wanted_cameras = _wanted(plates), _wanted(camera_ids)
+        found = [
+            s
+            for s in self._rows()
+            if start <= s.read.captured_at < end
+            and (wanted_plates is None or s.read.plate in wanted_plates)
+            and (wanted_cameras is None or s.read.camera_id in wanted_cameras)
+            and (canonical is None or s.read.plate_canonical == canonical)
+            and (not prefix or s.read.plate.startswith(prefix))
+        ]
+        found.sort(key=lambda s: (s.read.captured_at, s.row))
+        return [s.read for s in found]
+
+    def find(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        canonical: str | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        return self._select(
+            start=start, end=end, plates=plates, camera_ids=camera_ids, canonical=canonical
+        )[:limit]
+
+    def find_prefix(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        prefix: str,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        limit: int = 10_000,
+    ) -> list[Read]:
+        return self._select(
+            start=start, end=end, plates=plates, camera_ids=camera_ids, prefix=prefix
+        )[:limit]
+
+    def distinct_plates(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        plates: Iterable[str] | None = None,
+        camera_ids: Iterable[str] | None = None,
+        prefix: str | None = None,
+        min_cameras: int = 1,
+        limit: int = 1_000_000,
+    ) -> list[str]:
+        cameras_of: dict[str, set[str]] = {}
+        for read in self._select(
+            start=start, end=end, plates=plates, camera_ids=camera_ids, prefix=prefix
+        ):
+            cameras_of.setdefault(read.plate, set()).add(read.camera_id)
+        return sorted(p for p, cams in cameras_of.items() if len(cams) >= min_cameras)[:limit]
+
+    def count(self) -> int:
+        return len(self.uow.table("reads"))
+
+    def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]:
+        table = self.uow.table("reads")
+        return {
+            image.sha256
+            for read_id in read_ids
+            if (stored := table.get(read_id)) is not None
+            for image in stored.read.images
+            if image.sha256 is not None
+        }
+
+    def delete(self, read_ids: Sequence[uuid.UUID]) -> int:
+        doomed = set(read_ids) & self.uow.table("reads").keys()
+        if doomed:
+            table = self.uow.writable("reads")
+            for read_id in doomed:
+                del table[read_id]
+        return len(doomed)
+
+    def unreferenced(self, hashes: Iterable[str]) -> set[str]:
+        wanted = set(hashes)
+        for stored in self._rows():
+            wanted.difference_update(image.sha256 for image in stored.read.images)
+        return wanted

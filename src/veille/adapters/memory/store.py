@@ -1,0 +1,218 @@
+"""The in-memory store: committed tables, units of work with snapshot isolation.
+
+The store keeps its committed state as a set of tables (plain dicts of immutable
+values). A unit of work reads the state that was committed when it began and writes
+copies of only the tables it changes (copy on write), in layers: one per open savepoint.
+`commit()` publishes its tables as the new committed state in one step; leaving without
+commit drops them. Writing units of work hold the store's write lock from begin to end,
+as SQLite's `BEGIN IMMEDIATE` does, so writers are serialised and one never overwrites
+another's commit. It is what the contract suite (tests/contract/) holds the SQLite store
+to, and what unit tests of handlers run against.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, Self
+
+from veille.domain.reads import Read
+
+# Every table the memory store keeps. A repository owns the ones it names.
+TABLES = (
+    "reads",
+    "cameras",
+    "camera_credentials",
+    "dead_letters",
+    "organisations",
+    "users",
+    "api_tokens",
+    "audit_log",
+    "case_holds",
+    "clone_findings",
+    "counters",  # row-id sequences and the camera version, rolled back with the rest
+)
+Tables = Mapping[str, dict[Any, Any]]
+
+
+class ConstraintViolated(Exception):
+    """A write broke a uniqueness or reference rule (SQLite raises IntegrityError)."""
+
+
+class StoreBusy(TimeoutError):
+    """The write lock was not free within the busy timeout (SQLite: "database is locked")."""
+
+
+class SnapshotConflict(Exception):
+    """A read-only unit of work tried to commit changes over a newer commit."""
+
+
+class MemoryStore:
+    """Owns the committed tables and hands out units of work."""
+
+    def __init__(self, *, busy_timeout: float = 10.0):
+        self.busy_timeout = busy_timeout
+        self._committed: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
+        self._serial = 0  # how many commits changed something
+        self._state_lock = threading.Lock()  # guards _committed and _serial together
+        self._write_lock = threading.Lock()
+        self._writer: int | None = None  # thread holding the write lock
+
+    def initialise(self) -> list[int]:
+        """Nothing to migrate: the tables exist from the start."""
+        return []
+
+    def close(self) -> None:
+        """Nothing to release; the state lives as long as the store object."""
+
+    def uow(self, *, write: bool = True) -> MemoryUnitOfWork:
+        return MemoryUnitOfWork(self, write=write)
+
+    @staticmethod
+    def encode_read(read: Read) -> Read:
+        """The memory store's `ReadEncoder`: it keeps reads as they are."""
+        return read
+
+    # --- used by units of work -------------------------------------------------------
+
+    def snapshot(self) -> tuple[Tables, int]:
+        with self._state_lock:
+            return self._committed, self._serial
+
+    def acquire_write(self) -> None:
+        me = threading.get_ident()
+        if self._writer == me:
+            raise RuntimeError("this thread already holds a writing unit of work")
+        if not self._write_lock.acquire(timeout=self.busy_timeout):
+            raise StoreBusy(f"the store's write lock was busy for {self.busy_timeout} s")
+        self._writer = me
+
+    def release_write(self) -> None:
+        self._writer = None
+        self._write_lock.release()
+
+    def publish(self, changed: Mapping[str, dict[Any, Any]], *, based_on: int) -> None:
+        """Make `changed` tables the committed ones; the caller holds the write lock."""
+        with self._state_lock:
+            if self._serial != based_on:
+                raise SnapshotConflict("another unit of work committed since this one began")
+            self._committed = {**self._committed, **changed}
+            self._serial += 1
+
+
+class MemoryUnitOfWork:
+    """One transaction over the memory repositories; leaving without commit rolls back.
+
+    The alerts, hotlists and authorizations repositories are not here yet (their ports
+    are being reshaped); the unit of work has no such attribute until they are written.
+    """
+
+    def __init__(self, store: MemoryStore, *, write: bool = True):
+        # Imported here: the repository modules import this one for the table names.
+        from veille.adapters.memory.audit import MemoryAuditRepository
+        from veille.adapters.memory.cameras import (
+            MemoryCameraRepository,
+            MemoryDeadLetterRepository,
+        )
+        from veille.adapters.memory.findings import MemoryCloneFindingRepository
+        from veille.adapters.memory.holds import MemoryHoldRepository
+        from veille.adapters.memory.reads import MemoryReadRepository
+        from veille.adapters.memory.users import MemoryUserRepository
+
+        self.store = store
+        self.write = write
+        self.reads = MemoryReadRepository(self)
+        self.cameras = MemoryCameraRepository(self)
+        self.dead_letters = MemoryDeadLetterRepository(self)
+        self.users = MemoryUserRepository(self)
+        self.audit = MemoryAuditRepository(self)
+        self.holds = MemoryHoldRepository(self)
+        self.clone_findings = MemoryCloneFindingRepository(self)
+        self._base: Tables | None = None  # the committed tables this transaction reads
+        self._serial = 0
+        self._layers: list[dict[str, dict[Any, Any]]] = []  # changed tables, per savepoint
+        self._locked = False
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._base is not None
+
+    def __enter__(self) -> Self:
+        if self.in_transaction:
+            raise RuntimeError("this unit of work is already open")
+        if self.write:
+            self.store.acquire_write()
+            self._locked = True
+        self._base, self._serial = self.store.snapshot()
+        self._layers = [{}]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.in_transaction:
+            self.rollback()
+
+    def commit(self) -> None:
+        if not self.in_transaction:
+            raise RuntimeError("cannot commit: no transaction is open")
+        changed: dict[str, dict[Any, Any]] = {}
+        for layer in self._layers:
+            changed.update(layer)
+        try:
+            if changed:
+                if not self._locked:  # a read-only unit of work that wrote after all
+                    self.store.acquire_write()
+                    self._locked = True
+                self.store.publish(changed, based_on=self._serial)
+        finally:
+            self._close()
+
+    def rollback(self) -> None:
+        if self.in_transaction:
+            self._close()
+
+    def _close(self) -> None:
+        self._base = None
+        self._layers = []
+        if self._locked:
+            self._locked = False
+            self.store.release_write()
+
+    @contextlib.contextmanager
+    def savepoint(self, name: str) -> Iterator[None]:
+        """A nested step: if it fails, only its own writes are undone."""
+        if not self.in_transaction:
+            raise RuntimeError(f"savepoint {name}: no transaction is open")
+        self._layers.append({})
+        try:
+            yield
+        except BaseException:
+            self._layers.pop()
+            raise
+        top = self._layers.pop()
+        self._layers[-1].update(top)
+
+    # --- used by repositories --------------------------------------------------------
+
+    def table(self, name: str) -> Mapping[Any, Any]:
+        """A table as this unit of work sees it (outside a transaction: the latest commit)."""
+        for layer in self._layers[::-1]:  # the innermost savepoint first
+            if name in layer:
+                return layer[name]
+        base = self._base if self._base is not None else self.store.snapshot()[0]
+        return base[name]
+
+    def writable(self, name: str) -> dict[Any, Any]:
+        """A table this unit of work may change: copied into the innermost layer first."""
+        if not self.in_transaction:
+            raise RuntimeError(f"a write to {name} needs an open unit of work")
+        top = self._layers[-1]
+        if name not in top:
+            top[name] = dict(self.table(name))
+        return top[name]
+
+    def next_id(self, sequence: str) -> int:
+        """The next row id of a sequence (1, 2, …), rolled back with the transaction."""
+        counters = self.writable("counters")
+        counters[sequence] = counters.get(sequence, 0) + 1
+        return int(counters[sequence])

@@ -1,0 +1,128 @@
+"""In-memory organisations, users and API tokens."""
+
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from veille.adapters.memory.store import ConstraintViolated
+from veille.domain.access import Role
+from veille.domain.users import Organisation, User
+
+if TYPE_CHECKING:
+    from veille.adapters.memory.store import MemoryUnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    user_id: int
+    kind: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    csrf_token: str | None
+    revoked_at: datetime | None = None
+
+
+class MemoryUserRepository:
+    def __init__(self, uow: MemoryUnitOfWork):
+        self.uow = uow
+
+    # organisations
+    def get_org(self, org_id: str) -> Organisation | None:
+        org: Organisation | None = self.uow.table("organisations").get(org_id)
+        return org
+
+    def add_org(self, org: Organisation) -> None:
+        if org.org_id in self.uow.table("organisations"):
+            raise ConstraintViolated(f"organisation {org.org_id} exists already")
+        self.uow.writable("organisations")[org.org_id] = org
+
+    def list_orgs(self) -> list[Organisation]:
+        return sorted(self.uow.table("organisations").values(), key=lambda o: o.org_id)
+
+    # users
+    def get(self, user_id: int) -> User | None:
+        user: User | None = self.uow.table("users").get(user_id)
+        return user
+
+    def by_username(self, username: str) -> User | None:
+        return next((u for u in self.list() if u.username == username), None)
+
+    def add(self, user: User) -> int:
+        """Store a new user under a fresh id (the id on `user` is ignored); return it."""
+        if user.org_id not in self.uow.table("organisations"):
+            raise ConstraintViolated(f"no organisation {user.org_id}")
+        if self.by_username(user.username) is not None:
+            raise ConstraintViolated(f"username {user.username} is taken")
+        user_id = self.uow.next_id("users")
+        self.uow.writable("users")[user_id] = replace(user, user_id=user_id)
+        return user_id
+
+    def update(self, user: User) -> None:
+        """Change a user; the username and creation time stay as stored."""
+        stored = self.get(user.user_id)
+        if stored is None:
+            return
+        if user.org_id not in self.uow.table("organisations"):
+            raise ConstraintViolated(f"no organisation {user.org_id}")
+        self.uow.writable("users")[user.user_id] = replace(
+            user, username=stored.username, created_at=stored.created_at
+        )
+
+    def list(self) -> list[User]:
+        return sorted(self.uow.table("users").values(), key=lambda u: u.user_id)
+
+    def count_admins(self) -> int:
+        return len([u for u in self.list() if u.role is Role.ADMINISTRATOR and u.active])
+
+    # tokens
+    def add_token(
+        self,
+        *,
+        token_hash: str,
+        user_id: int,
+        kind: str,
+        name: str,
+        created_at: datetime,
+        expires_at: datetime | None,
+        csrf_token: str | None = None,
+    ) -> None:
+        if user_id not in self.uow.table("users"):
+            raise ConstraintViolated(f"no user {user_id} to give a token")
+        if token_hash in self.uow.table("api_tokens"):
+            raise ConstraintViolated("this token is issued already")
+        self.uow.writable("api_tokens")[token_hash] = ApiToken(
+            user_id, kind, name, created_at, expires_at, csrf_token
+        )
+
+    def token(
+        self, token_hash: str
+    ) -> tuple[int, str, datetime | None, datetime | None, str | None] | None:
+        """(user_id, kind, expires_at, revoked_at, csrf_token) of a token, if known."""
+        found: ApiToken | None = self.uow.table("api_tokens").get(token_hash)
+        if found is None:
+            return None
+        return found.user_id, found.kind, found.expires_at, found.revoked_at, found.csrf_token
+
+    def _revoke(self, tokens: builtins.list[str], now: datetime) -> int:
+        if tokens:
+            table = self.uow.writable("api_tokens")
+            for token_hash in tokens:
+                table[token_hash] = replace(table[token_hash], revoked_at=now)
+        return len(tokens)
+
+    def revoke_token(self, token_hash: str, now: datetime) -> int:
+        found: ApiToken | None = self.uow.table("api_tokens").get(token_hash)
+        live = [token_hash] if found is not None and found.revoked_at is None else []
+        return self._revoke(live, now)
+
+    def revoke_user_tokens(self, user_id: int, now: datetime) -> int:
+        live = [
+            token_hash
+            for token_hash, found in self.uow.table("api_tokens").items()
+            if found.user_id == user_id and found.revoked_at is None
+        ]
+        return self._revoke(live, now)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import CameraCred, make_read, register_cameras
-from veille.bootstrap import Platform
+from tests.conftest import BlockedUnitOfWork, CameraCred, make_read, register_cameras
+from veille.bootstrap import Platform, bootstrap
+from veille.entrypoints.api.app import create_app
+from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -277,3 +282,64 @@ def test_a_batch_refused_at_submit_is_answered_503(client, platform, cams, monke
     status, body = post(client, cams["CAM-A"], make_read("CAM-A"))
     assert status == 503 and body["error"]["code"] == "ingest_busy"
     assert stored_count(platform) == 0
+
+
+@pytest.fixture
+def gated_platform(tmp_path) -> Iterator[tuple[Platform, threading.Event, threading.Event]]:
+    """A platform whose writer waits at each commit until the gate opens, answering fast."""
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        image_fsync=False,
+        run_jobs=False,
+        writer_wait_s=0.3,
+        writer_stuck_s=0.0,  # any work waiting without a commit counts as stuck
+    )
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    gate, entered = threading.Event(), threading.Event()
+    real = platform.writer._uow_factory
+    platform.writer._uow_factory = lambda: BlockedUnitOfWork(real(), gate, entered)
+    yield platform, gate, entered
+    gate.set()
+    platform.stop()
+
+
+def test_a_hung_writer_answers_503_in_time_and_health_fails_until_it_commits(gated_platform):
+    platform, gate, entered = gated_platform
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    with TestClient(create_app(platform)) as client:
+        assert client.get("/health").status_code == 200
+        taken, queued = make_read("CAM-A"), make_read("CAM-A")
+        for read in (taken, queued):  # the first is held in a commit, the second queues
+            resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=cam.headers)
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["Retry-After"] == "1"
+            assert resp.json()["error"]["code"] == "ingest_timeout"
+        assert entered.is_set()
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "stuck"
+        assert health.json()["writer"]["alive"] is True
+        assert health.json()["writer"]["waiting_requests"] >= 1
+        gate.set()  # the writer commits the first and drops the cancelled second
+        for _ in range(3000):  # until the writer has answered both (it drops the second)
+            if not platform.writer.health().waiting_jobs:
+                break
+            time.sleep(0.01)
+        status, body = post(client, cam, taken)  # the camera resends both
+        assert status == 200 and body["results"][0]["status"] == "duplicate"
+        status, body = post(client, cam, queued)
+        assert status == 200 and body["stored"] == 1
+        health = client.get("/health").json()
+        assert health["status"] == "ok" and health["writer"]["last_commit_s_ago"] >= 0
+
+
+def test_health_fails_when_the_writer_thread_is_dead(client, platform):
+    assert client.get("/health").json()["writer"]["alive"] is True
+    platform.writer.stop()  # as if it had died
+    resp = client.get("/health")
+    assert resp.status_code == 503
+    assert resp.json() == {
+        "status": "stuck",
+        "writer": resp.json()["writer"] | {"alive": False, "stuck": True},
+    }

@@ -225,3 +225,58 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     truth = data / "ground-truth.json"
     if truth.exists():  # written when the run ends by itself; Ctrl-C may end it first
         assert "ground_truth" in orjson.loads(truth.read_bytes())
+
+
+def _veille_process(*args: str, stdin: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`veille` in a process of its own, in a new session: no terminal, as in a script."""
+    return subprocess.run(
+        [sys.executable, "-m", "veille", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        start_new_session=True,
+        timeout=120,
+    )
+
+
+def test_user_token_without_a_terminal_reads_the_password_from_stdin_or_the_environment(
+    tmp_path,
+):
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEILLE_")}
+    password = "a long admin password"
+    made = _veille_process(
+        "users", "create-admin", "--data-dir", str(data), stdin=password + "\n", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    piped = _veille_process(
+        "users", "token", "admin", "--data-dir", str(data), stdin=password, env=env
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.strip().startswith("vu_") and "Warning" not in piped.stderr
+    explicit = _veille_process(
+        "users",
+        "token",
+        "admin",
+        "--password-stdin",
+        "--data-dir",
+        str(data),
+        stdin=password + "\n",
+        env={**env, "VEILLE_PASSWORD": "not this one"},
+    )
+    assert explicit.returncode == 0 and explicit.stdout.startswith("vu_"), explicit.stderr
+    from_env = _veille_process(
+        "users",
+        "token",
+        "admin",
+        "--data-dir",
+        str(data),
+        stdin="",
+        env={**env, "VEILLE_PASSWORD": password},
+    )
+    assert from_env.returncode == 0 and from_env.stdout.startswith("vu_"), from_env.stderr
+    nothing = _veille_process("users", "token", "admin", "--data-dir", str(data), stdin="", env=env)
+    assert nothing.returncode == 2
+    assert "VEILLE_PASSWORD" in nothing.stderr and "--password-stdin" in nothing.stderr
+    assert "Traceback" not in nothing.stderr

@@ -143,15 +143,29 @@ def simulate(
 
 
 def _password(password_stdin: bool, *, confirm: bool = True) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+    """The password from stdin (asked for, or piped in without a terminal), then
+    $VEILLE_PASSWORD, then a prompt; scripts and CI have no terminal to prompt on."""
     env = os.environ.get("VEILLE_PASSWORD") or os.environ.get("VEILLE_ADMIN_PASSWORD")
+    if password_stdin or (not env and not sys.stdin.isatty()):
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            typer.echo(
+                'no password: pipe it in (echo "$PASSWORD" | veille ... --password-stdin)'
+                " or set VEILLE_PASSWORD",
+                err=True,
+            )
+            raise typer.Exit(2)
+        return password
     if env:
         return env
-    first = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Again: ") != first:
-        typer.echo("passwords differ", err=True)
-        raise typer.Exit(2)
+    try:
+        first = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != first:
+            typer.echo("passwords differ", err=True)
+            raise typer.Exit(2)
+    except EOFError:
+        typer.echo("no password given", err=True)
+        raise typer.Exit(2) from None
     return first
 
 

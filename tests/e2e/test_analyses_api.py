@@ -347,6 +347,14 @@ def test_the_cli_runs_analyses_and_verifies_reports(app_client, world, monkeypat
     )
     assert done.exit_code == 0, done.output
     assert report.read_bytes().startswith(b"%PDF")
+    pdf_check = runner.invoke(cli_analyses.analyses_app, ["verify", str(report)])
+    assert pdf_check.exit_code == 2, pdf_check.output  # a one-line pointer, no traceback
+    assert pdf_check.exception is None or isinstance(pdf_check.exception, SystemExit)
+    assert "result.json" in pdf_check.output and "--sha256" in pdf_check.output
+    not_json = tmp_path / "notes.txt"
+    not_json.write_bytes(b"\xff\xfe not a report")
+    other = runner.invoke(cli_analyses.analyses_app, ["verify", str(not_json)])
+    assert other.exit_code == 2 and "not a Veille JSON answer" in other.output
     refused = runner.invoke(
         cli_analyses.analyses_app, ["plate", TARGET, *common[2:], "--purpose", "curiosity"]
     )

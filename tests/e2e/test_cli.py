@@ -280,3 +280,28 @@ def test_user_token_without_a_terminal_reads_the_password_from_stdin_or_the_envi
     assert nothing.returncode == 2
     assert "VEILLE_PASSWORD" in nothing.stderr and "--password-stdin" in nothing.stderr
     assert "Traceback" not in nothing.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyse", "plate", "1ABC123", "--purpose", "p", "--case", "CASE-1", "--start", "-1d"],
+        ["simulate", "--total", "10", "--cameras", "3"],
+    ],
+)
+def test_an_unreachable_server_is_one_line_and_exit_code_3(command):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    done = runner.invoke(
+        app,
+        [
+            *command,
+            "--url",
+            url,
+            "--token" if command[0] == "analyse" else "--admin-token",
+            "some-token",
+        ],
+    )
+    assert done.exit_code == 3, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cannot reach the Veille server at {url}: ")
+    assert "Traceback" not in done.output

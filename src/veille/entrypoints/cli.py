@@ -19,6 +19,7 @@ from veille.entrypoints.cli_common import (
     echo_json,
     open_platform,
     settings_for,
+    talking_to,
 )
 from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
@@ -116,27 +117,32 @@ def simulate(
 ) -> None:
     """Drive simulated cameras against a running server, as the cameras themselves would."""
     from veille.entrypoints.mainjob import simulate_against
+    from veille.simulator.client import SimulatorError
 
     if not admin_token:
         typer.echo(
             "an administrator token is needed (--admin-token or VEILLE_ADMIN_TOKEN)", err=True
         )
         raise typer.Exit(2)
-    sys.exit(
-        simulate_against(
-            url=url,
-            admin_token=admin_token,
-            cameras=cameras,
-            rate=rate,
-            seed=seed,
-            duration=duration,
-            total=total,
-            scenarios=scenario or [],
-            realtime=not fast,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
-    )
+    try:
+        with talking_to(url):
+            code = simulate_against(
+                url=url,
+                admin_token=admin_token,
+                cameras=cameras,
+                rate=rate,
+                seed=seed,
+                duration=duration,
+                total=total,
+                scenarios=scenario or [],
+                realtime=not fast,
+                batch_size=batch_size,
+                concurrency=concurrency,
+            )
+    except SimulatorError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    sys.exit(code)
 
 
 # ---- users -------------------------------------------------------------------------

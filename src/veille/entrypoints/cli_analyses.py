@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from veille.entrypoints.cli_common import talking_to
+
 analyses_app = typer.Typer(
     no_args_is_help=True,
     help="Investigation analyses through the API: each needs a purpose and a case reference.",
@@ -105,7 +107,7 @@ def _call(
         "end": instant(end),
         "format": fmt.value,
     }
-    with http_client(url, token) as client:
+    with talking_to(url), http_client(url, token) as client:
         answer = client.post(f"/api/v1/analyses/{kind}", json=payload)
     if answer.status_code != 200:
         try:

@@ -339,11 +339,12 @@ def simulate_against(
         batch_size=batch_size,
         concurrency=concurrency,
     )
-    progress = ProgressLine(sys.stdout)
+    # Progress goes to stderr, so stdout is the report alone: `veille simulate > sim.json`.
+    progress = ProgressLine(sys.stderr)
     report = _run_until_interrupted(
         lambda: _simulate(config, base_url=url, admin_token=admin_token, progress=progress)
     )
-    sys.stdout.write("\n")
+    sys.stderr.write("\n")
     if report is None:
         return 130
     sys.stdout.write(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")

@@ -242,11 +242,30 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert resp.status_code == 200
     stats = resp.json()
     assert (stats["stored"], stats["duplicate"], stats["requests"]) == (20, 5, 2)
+    assert (stats["refused_unauthenticated"], stats["refused_not_posting"]) == (0, 0)
     assert stats["commits"] >= 1 and stats["writer_busy_s"] > 0
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
     assert stats["writer_queued_reads"] == 0  # every request was answered: nothing waits
     assert client.get("/api/v1/ingest/stats", headers=cams["CAM-A"].headers).status_code == 401
+
+
+def test_ingest_stats_count_cameras_refused_for_their_credential(client, platform, admin_token):
+    cam = register_cameras(platform, "CAM-R")["CAM-R"]
+    planned = register_cameras(platform, "CAM-Q", phase="planned")["CAM-Q"]
+    rotated = client.post(
+        "/api/v1/cameras/CAM-R/token", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert rotated.status_code == 200
+    for headers in (cam.headers, {"Authorization": "Bearer vc_unknown"}, {}):
+        read = make_read("CAM-R")
+        resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=headers)
+        assert resp.status_code == 401
+    assert post(client, planned, make_read("CAM-Q"))[0] == 403
+    stats = client.get(
+        "/api/v1/ingest/stats", headers={"Authorization": f"Bearer {admin_token}"}
+    ).json()
+    assert (stats["refused_unauthenticated"], stats["refused_not_posting"]) == (3, 1)
 
 
 def test_a_saturated_writer_refuses_with_503_and_keeps_nothing(client, platform, cams, monkeypatch):

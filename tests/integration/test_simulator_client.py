@@ -56,13 +56,19 @@ class FakeServer:
     def _import(self, request: httpx.Request, token: str) -> httpx.Response:
         if token != ADMIN:
             return httpx.Response(401, json={"code": "unauthorized"})
-        assert request.url.params["issue_tokens"] == "all"
+        reissue = request.url.params["issue_tokens"]
+        assert reissue in ("new", "all")
         body = orjson.loads(request.content)
         assert body["format"] == "records"
         issued = {}
         for record in body["cameras"]:
             camera = camera_from_record(record, now=datetime.now(UTC))
-            issued[camera.camera_id] = f"tok-{camera.camera_id}-{len(self.tokens)}"
+            held = [t for t, c in self.tokens.items() if c == camera.camera_id]
+            if held and reissue == "new":
+                continue  # a registered camera keeps its token
+            for old in held:  # one token per camera: a new one revokes the old
+                del self.tokens[old]
+            issued[camera.camera_id] = f"tok-{camera.camera_id}-{self.imports}-{len(self.tokens)}"
             self.tokens[issued[camera.camera_id]] = camera.camera_id
         self.imports += 1
         return httpx.Response(200, json={"created": len(issued), "updated": 0, "tokens": issued})
@@ -204,6 +210,7 @@ def test_bad_credentials_fail_without_retrying():
 
     stats = asyncio.run(main())
     assert stats.failed == 40 and stats.retries == 0 and "401" in stats.failures[0]
+    assert stats.auth_failed == 40 and stats.as_dict()["auth_failed"] == 40  # told apart
     assert not server.stored
 
 
@@ -240,6 +247,18 @@ def test_generating_reads_does_not_hold_the_event_loop():
     stats = asyncio.run(main())
     assert seen == {"loop ran while planning": True}
     assert stats.stored == len(server.stored) == 30
+
+
+def test_a_second_simulation_keeps_the_cameras_of_a_running_one_unless_told():
+    server = FakeServer()
+    first = run(fast(20), server)
+    assert first.stats.stored == 20
+    held = dict(server.tokens)
+    with pytest.raises(SimulatorError, match="--reissue-tokens"):
+        run(fast(20), server)
+    assert server.tokens == held  # nothing was taken from the first simulation
+    second = run(fast(20, reissue_tokens=True), server)
+    assert second.stats.stored == 20 and server.tokens.keys().isdisjoint(held)
 
 
 def test_retries_can_be_bounded():

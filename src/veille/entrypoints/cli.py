@@ -114,6 +114,13 @@ def simulate(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Reads per request at most (1–1000).")] = 200,
     concurrency: Annotated[int, typer.Option(help="Parallel HTTP connections.")] = 8,
+    reissue_tokens: Annotated[
+        bool,
+        typer.Option(
+            help="Take over cameras registered already by issuing them new ingest tokens"
+            " (whatever posts with the old ones, such as `make run`, is then refused)."
+        ),
+    ] = False,
 ) -> None:
     """Drive simulated cameras against a running server, as the cameras themselves would."""
     from veille.entrypoints.mainjob import simulate_against
@@ -138,6 +145,7 @@ def simulate(
                 realtime=not fast,
                 batch_size=batch_size,
                 concurrency=concurrency,
+                reissue_tokens=reissue_tokens,
             )
     except SimulatorError as exc:
         typer.echo(f"refused: {exc}", err=True)

@@ -43,6 +43,7 @@ class ProgressLine:
         self.tty = out.isatty()
         self.last_acknowledged = 0
         self.last_time = time.monotonic()
+        self.warned_auth = False
 
     def __call__(self, stats: ClientStats) -> None:
         now = time.monotonic()
@@ -55,6 +56,16 @@ class ProgressLine:
             f" | rejected {stats.rejected:>5,} | failed {stats.failed:>3,}"
             f" | retries {stats.retries:>3,}"
         )
+        if stats.auth_failed:
+            line += f" | REFUSED AUTH {stats.auth_failed:,}"
+        if stats.auth_failed and not self.warned_auth:
+            self.warned_auth = True  # once: then the count on each line says it goes on
+            first = stats.failures[0] if stats.failures else ""
+            self.out.write(
+                f"\nWARNING: the server refuses this simulation's cameras ({first}):"
+                " their ingest tokens were replaced or revoked, e.g. by another"
+                " `veille simulate --reissue-tokens`; these reads are lost to this run.\n"
+            )
         if self.tty:
             self.out.write("\r" + line)
         else:
@@ -269,7 +280,12 @@ def run_main_job(
             stderr=log.fileno(),
         )
     config = SimulationConfig(
-        cameras=cameras, rate=rate, seed=seed, duration_s=duration, scenarios=DEMO_SCENARIOS
+        cameras=cameras,
+        rate=rate,
+        seed=seed,
+        duration_s=duration,
+        scenarios=DEMO_SCENARIOS,
+        reissue_tokens=True,  # the main job owns its cameras, from one run to the next
     )
     operator_token = _prepare_demo(settings, config)
     out.write(
@@ -326,6 +342,7 @@ def simulate_against(
     realtime: bool = True,
     batch_size: int = 200,
     concurrency: int = 8,
+    reissue_tokens: bool = False,
 ) -> int:
     """`veille simulate`: drive the cameras against a server that is already running."""
     config = SimulationConfig(
@@ -338,6 +355,7 @@ def simulate_against(
         realtime=realtime,
         batch_size=batch_size,
         concurrency=concurrency,
+        reissue_tokens=reissue_tokens,
     )
     # Progress goes to stderr, so stdout is the report alone: `veille simulate > sim.json`.
     progress = ProgressLine(sys.stderr)

@@ -47,6 +47,8 @@ class IngestCounters:
     commits: int = 0
     requests: int = 0
     refused: int = 0  # reads refused with WriterBusy (their cameras send them again)
+    auth_failed: int = 0  # requests refused 401: no, unknown, rotated or revoked token
+    not_posting: int = 0  # requests refused 403: the camera is planned or retired
     busy_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
     # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
@@ -82,6 +84,8 @@ class IngestCounters:
             "commits": self.commits,
             "requests": self.requests,
             "refused_busy": self.refused,
+            "refused_unauthenticated": self.auth_failed,
+            "refused_not_posting": self.not_posting,
             "uptime_s": round(uptime, 3),
             "writer_busy_s": round(self.busy_s, 3),
             # share of the last minute the writer spent storing (1.0: saturated)

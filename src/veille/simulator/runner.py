@@ -52,6 +52,9 @@ class SimulationConfig:
     progress_interval_s: float = 1.0  # how often `progress` receives the counts
     model: TrafficModel = field(default_factory=TrafficModel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # --reissue-tokens: take over cameras that already hold an ingest token. Off by default,
+    # since replacing a token cuts off whatever posts with it (another simulation).
+    reissue_tokens: bool = False
 
     def __post_init__(self) -> None:
         if self.cameras < 1:
@@ -243,7 +246,10 @@ async def run_simulation(
         base_url=base_url, transport=transport, limits=limits, timeout=timeout_s
     ) as http:
         tokens = await register_cameras(
-            http, records=camera_records(sites), admin_token=admin_token
+            http,
+            records=camera_records(sites),
+            admin_token=admin_token,
+            reissue_tokens=config.reissue_tokens,
         )
         now = datetime.now(UTC)
         start = now if config.realtime else fast_mode_start(config, now=now)

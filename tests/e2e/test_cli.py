@@ -305,3 +305,11 @@ def test_an_unreachable_server_is_one_line_and_exit_code_3(command):
     lines = done.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"cannot reach the Veille server at {url}: ")
     assert "Traceback" not in done.output
+
+
+def test_version_is_printed_and_matches_the_package():
+    from veille import __version__
+
+    done = runner.invoke(app, ["--version"])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == f"veille {__version__}"

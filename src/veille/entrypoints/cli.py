@@ -48,6 +48,26 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(analyses_app, name="analyse")
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from veille import __version__
+
+        typer.echo(f"veille {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of `veille` itself, before any command (the help text is the module's)."""
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,

@@ -175,6 +175,8 @@ def test_dead_letters_list_and_replay_from_the_cli(tmp_path):
 
 
 def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """Ctrl-C at a terminal goes to the whole foreground process group: the main job must
+    still flush the simulator before it stops the server, and write the ground truth."""
     data = tmp_path / "var"
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -197,6 +199,7 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -210,7 +213,7 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
             and int(line.split("stored")[1].split("|")[0].replace(",", "")) > 200
         ):
             break
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=60)
     text = "".join(lines) + out
     assert proc.returncode == 0, text
@@ -222,9 +225,13 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     conn.close()
     assert cameras == 60
     assert reads > 200
-    truth = data / "ground-truth.json"
-    if truth.exists():  # written when the run ends by itself; Ctrl-C may end it first
-        assert "ground_truth" in orjson.loads(truth.read_bytes())
+    truth = orjson.loads((data / "ground-truth.json").read_bytes())
+    assert truth["cancelled"] is True and truth["ground_truth"]
+    assert truth["pending"] == 0 and truth["failed"] == 0, truth  # every read acknowledged
+    assert truth["stored"] + truth["duplicate"] <= reads
+    assert "Alerts are no longer printed" not in text
+    log = (data / "server.log").read_text()
+    assert f"serving http://127.0.0.1:{port}" in log and "Application startup complete" in log
 
 
 def _veille_process(*args: str, stdin: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -77,23 +77,32 @@ def serve(
     """Run the HTTP API on the embedded store until stopped (SIGINT/SIGTERM: clean stop)."""
     import uvicorn
 
+    from veille import __version__
     from veille.bootstrap import bootstrap
     from veille.entrypoints.api.app import create_app
-    from veille.entrypoints.runtime import tune_garbage_collector
+    from veille.entrypoints.runtime import configure_logging, tune_garbage_collector
 
     settings = settings_for(data_dir)
+    configure_logging()
     platform = bootstrap(settings)
     tune_garbage_collector(settings.gc_gen0_threshold)
+    address, listen = host or settings.host, port or settings.port
+    typer.echo(
+        f"Veille {__version__} serving http://{address}:{listen}"
+        f" (store: {settings.database}); Ctrl-C or SIGTERM stops it",
+        err=True,
+    )
     uvicorn.run(
         create_app(platform),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
+        host=address,
+        port=listen,
+        log_level="info",  # start-up, the address, shutdown and errors; no access log
         access_log=False,
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,
     )
+    typer.echo("Veille stopped.", err=True)
 
 
 @app.command()

@@ -254,6 +254,15 @@ def test_results_are_right_for_the_federal_investigator(app_client, world):
     assert len(journey["gaps"]) == 3 and journey["trips"] == 4
     scenes = post(app_client, fed, "scenes", bodies(day)["scenes"]).json()
     assert {p["plate"] for p in scenes["plates"]} == {TARGET, FRIEND, CLONE}
+    backwards = bodies(day)["scenes"]
+    second = backwards["scenes"][1]
+    second["start"], second["end"] = second["end"], second["start"]
+    refused_scene = post(app_client, fed, "scenes", backwards)
+    assert refused_scene.status_code == 422, refused_scene.text
+    assert refused_scene.json()["error"]["code"] == "bad_period"
+    assert refused_scene.json()["error"]["problems"] == [
+        {"field": "scenes.1.end", "reason": "must be after the scene's start"}
+    ]
     wild = post(app_client, fed, "plate", {"plate": "1?BC*", "mode": "wildcard"}).json()
     assert wild["plates"] == [TARGET]
     refused = post(app_client, fed, "plate", {"plate": "*", "mode": "wildcard"})

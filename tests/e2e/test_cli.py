@@ -53,8 +53,18 @@ def test_camera_lifecycle_from_csv_and_geojson(tmp_path):
 
     token = veille(data, "cameras", "token", first).output.strip()
     assert token.startswith("vc_")
+    moved = veille(data, "cameras", "phase", first, "testing")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.output)["phase"] == "testing"
+    assert json.loads(veille(data, "cameras", "show", first).output)["phase"] == "testing"
+    assert veille(data, "cameras", "phase", first, "live").exit_code == 0
+    wrong = veille(data, "cameras", "phase", first, "sleeping")
+    assert wrong.exit_code == 2 and "planned, testing, live, retired" in wrong.output
+    assert veille(data, "cameras", "phase", "NOPE", "live").exit_code == 1
     assert veille(data, "cameras", "retire", first).exit_code == 0
     assert json.loads(veille(data, "cameras", "show", first).output)["phase"] == "retired"
+    back = veille(data, "cameras", "phase", first, "live")
+    assert back.exit_code == 1 and "retired camera stays retired" in back.output
     assert veille(data, "cameras", "token", first).exit_code == 1  # retired: no credential
     assert veille(data, "cameras", "show", "NOPE").exit_code == 1
 

@@ -558,6 +558,42 @@ def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
     typer.echo(f"{cam.camera_id} retired at {cam.retired_at}")
 
 
+@cameras_app.command("phase")
+def cameras_phase(
+    camera_id: Annotated[str, typer.Argument(help="The camera.")],
+    phase: Annotated[str, typer.Argument(help="planned, testing, live (or retired).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Move a camera to another connection phase (audited; a retired camera stays retired).
+
+    The server picks the change up within VEILLE_CAMERA_CACHE_S (2 s)."""
+    from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
+    from veille.service import cameras as camera_service
+
+    try:
+        wanted = Phase(phase.strip().lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in Phase)
+        typer.echo(f"refused: phase must be one of {choices}, not {phase!r}", err=True)
+        raise typer.Exit(2) from None
+    platform = open_platform(data_dir)
+    try:
+        cam = camera_service.set_phase(
+            uow=platform.uow(),
+            camera_id=camera_id,
+            phase=wanted,
+            now=platform.clock(),
+            actor=cli_actor(),
+        )
+    except camera_service.CameraNotFound:
+        typer.echo(f"no camera {camera_id}", err=True)
+        raise typer.Exit(1) from None
+    except CameraInvalid as exc:
+        typer.echo(f"refused: {exc.reason}", err=True)
+        raise typer.Exit(1) from None
+    echo_json(camera_to_json(cam))
+
+
 @cameras_app.command("token")
 def cameras_token(camera_id: str, data_dir: DataDir = None) -> None:
     """Issue a new ingest token for a camera (shown once; the old one stops working)."""

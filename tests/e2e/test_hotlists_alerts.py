@@ -167,6 +167,33 @@ def test_a_listed_plate_rings_an_alert_with_entry_details_and_repeats_join_it(
     image = detail["read"]["images"][0]
     got = client.get(image["href"], headers=people["otto"])
     assert got.status_code == 200 and got.content == jpeg
+    assert got.headers["content-type"] == "image/jpeg"
+
+
+def test_alert_images_are_served_as_what_their_bytes_are(client, platform, people):
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    png = b"\x89PNG\r\n\x1a\n" + b"overview" * 40
+    webp = b"RIFF\x00\x01\x00\x00WEBPVP8 " + b"plate" * 40
+    opaque = b"neither jpeg nor png" * 10
+    images = [  # the camera declares nothing, or the wrong type: the bytes decide
+        {"kind": "overview", "data": base64.b64encode(png).decode()},
+        {"kind": "plate", "content_type": "image/jpeg", "data": base64.b64encode(webp).decode()},
+        {"kind": "other", "content_type": "image/png", "data": base64.b64encode(opaque).decode()},
+    ]
+    post(client, cam, make_read("CAM-A", plate="1-ABC-123", images=images))
+    [alert] = alerts(client, people["otto"])
+    detail = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=people["otto"]).json()
+    served = [client.get(i["href"], headers=people["otto"]) for i in detail["read"]["images"]]
+    assert [r.status_code for r in served] == [200, 200, 200]
+    assert [r.headers["content-type"] for r in served] == [
+        "image/png",
+        "image/webp",
+        "application/octet-stream",
+    ]
+    assert all(r.headers["x-content-type-options"] == "nosniff" for r in served)
 
 
 def test_lookalike_and_country_rules(client, platform, people):

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import BlockedUnitOfWork, CameraCred, make_read, register_cameras
 from veille.bootstrap import Platform, bootstrap
 from veille.entrypoints.api.app import create_app
+from veille.service.ingest import validate_batch
 from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -328,26 +329,34 @@ def test_a_hung_writer_answers_503_in_time_and_health_fails_until_it_commits(gat
     cam = register_cameras(platform, "CAM-A")["CAM-A"]
     with TestClient(create_app(platform)) as client:
         assert client.get("/health").status_code == 200
-        taken, queued = make_read("CAM-A"), make_read("CAM-A")
-        for read in (taken, queued):  # the first is held in a commit, the second queues
-            resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=cam.headers)
-            assert resp.status_code == 503, resp.text
-            assert resp.headers["Retry-After"] == "1"
-            assert resp.json()["error"]["code"] == "ingest_timeout"
-        assert entered.is_set()
+        held = validate_batch(
+            [make_read("CAM-A")],
+            camera_id="CAM-A",
+            now=platform.clock(),
+            rules=platform.read_rules,
+            images=None,
+            encode=platform.encode_read,
+        )
+        first = platform.writer.submit(held)
+        assert entered.wait(30)  # the writer hangs in this commit: what follows waits
+        queued = make_read("CAM-A")
+        resp = client.post("/api/v1/reads", content=orjson.dumps(queued), headers=cam.headers)
+        assert resp.status_code == 503, resp.text  # after VEILLE_WRITER_WAIT_S, not never
+        assert resp.headers["Retry-After"] == "1"
+        assert resp.json()["error"]["code"] == "ingest_timeout"
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["status"] == "stuck"
         assert health.json()["writer"]["alive"] is True
-        assert health.json()["writer"]["waiting_requests"] >= 1
-        gate.set()  # the writer commits the first and drops the cancelled second
-        for _ in range(3000):  # until the writer has answered both (it drops the second)
+        assert health.json()["writer"]["waiting_requests"] == 2
+        gate.set()  # the writer commits the first and drops the cancelled request
+        assert first.result(timeout=30).stored == 1
+        for _ in range(3000):  # until the writer has let go of the dropped request too
             if not platform.writer.health().waiting_jobs:
                 break
             time.sleep(0.01)
-        status, body = post(client, cam, taken)  # the camera resends both
-        assert status == 200 and body["results"][0]["status"] == "duplicate"
-        status, body = post(client, cam, queued)
+        assert stored_count(platform) == 1
+        status, body = post(client, cam, queued)  # the camera resends: the writer lives
         assert status == 200 and body["stored"] == 1
         health = client.get("/health").json()
         assert health["status"] == "ok" and health["writer"]["last_commit_s_ago"] >= 0

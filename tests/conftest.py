@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,3 +124,25 @@ def make_read(camera_id: str, **overrides: Any) -> dict[str, Any]:
     }
     read.update(overrides)
     return {k: v for k, v in read.items() if v is not ...}
+
+
+class BlockedUnitOfWork:
+    """Wraps a real unit of work whose commit waits until the test lets it go."""
+
+    def __init__(self, inner: Any, gate: threading.Event, entered: threading.Event):
+        self._inner, self._gate, self._entered = inner, gate, entered
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __enter__(self) -> BlockedUnitOfWork:
+        self._inner.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._inner.__exit__(*exc)
+
+    def commit(self) -> None:
+        self._entered.set()
+        assert self._gate.wait(30)
+        self._inner.commit()

@@ -132,6 +132,7 @@ def bootstrap(
         writer_uow,
         max_rows=settings.writer_max_rows,
         max_queued_rows=settings.writer_max_queued_rows or None,
+        stuck_after_s=settings.writer_stuck_s,
     )
     rules = settings.read_rules()
     matcher = HotlistMatcher(rules.lookalikes)

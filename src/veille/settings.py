@@ -48,6 +48,16 @@ class Settings(BaseSettings):
         description="Reads that may wait for the writer; beyond, ingest answers 503 with"
         " Retry-After and the camera sends them again (0: no limit).",
     )
+    writer_wait_s: float = Field(
+        30.0,
+        description="Seconds a request waits for the writer's answer; beyond, it gets 503"
+        " ingest_timeout with Retry-After (its reads may or may not be stored).",
+    )
+    writer_stuck_s: float = Field(
+        60.0,
+        description="Seconds work may wait for the writer without a commit before /health"
+        " reports it stuck (503).",
+    )
     gc_gen0_threshold: int = Field(
         50_000,
         description="Allocations between young-generation garbage collections in the server"

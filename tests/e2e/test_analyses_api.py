@@ -254,6 +254,15 @@ def test_results_are_right_for_the_federal_investigator(app_client, world):
     assert len(journey["gaps"]) == 3 and journey["trips"] == 4
     scenes = post(app_client, fed, "scenes", bodies(day)["scenes"]).json()
     assert {p["plate"] for p in scenes["plates"]} == {TARGET, FRIEND, CLONE}
+    backwards = bodies(day)["scenes"]
+    second = backwards["scenes"][1]
+    second["start"], second["end"] = second["end"], second["start"]
+    refused_scene = post(app_client, fed, "scenes", backwards)
+    assert refused_scene.status_code == 422, refused_scene.text
+    assert refused_scene.json()["error"]["code"] == "bad_period"
+    assert refused_scene.json()["error"]["problems"] == [
+        {"field": "scenes.1.end", "reason": "must be after the scene's start"}
+    ]
     wild = post(app_client, fed, "plate", {"plate": "1?BC*", "mode": "wildcard"}).json()
     assert wild["plates"] == [TARGET]
     refused = post(app_client, fed, "plate", {"plate": "*", "mode": "wildcard"})
@@ -347,6 +356,14 @@ def test_the_cli_runs_analyses_and_verifies_reports(app_client, world, monkeypat
     )
     assert done.exit_code == 0, done.output
     assert report.read_bytes().startswith(b"%PDF")
+    pdf_check = runner.invoke(cli_analyses.analyses_app, ["verify", str(report)])
+    assert pdf_check.exit_code == 2, pdf_check.output  # a one-line pointer, no traceback
+    assert pdf_check.exception is None or isinstance(pdf_check.exception, SystemExit)
+    assert "result.json" in pdf_check.output and "--sha256" in pdf_check.output
+    not_json = tmp_path / "notes.txt"
+    not_json.write_bytes(b"\xff\xfe not a report")
+    other = runner.invoke(cli_analyses.analyses_app, ["verify", str(not_json)])
+    assert other.exit_code == 2 and "not a Veille JSON answer" in other.output
     refused = runner.invoke(
         cli_analyses.analyses_app, ["plate", TARGET, *common[2:], "--purpose", "curiosity"]
     )

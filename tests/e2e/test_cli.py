@@ -53,8 +53,18 @@ def test_camera_lifecycle_from_csv_and_geojson(tmp_path):
 
     token = veille(data, "cameras", "token", first).output.strip()
     assert token.startswith("vc_")
+    moved = veille(data, "cameras", "phase", first, "testing")
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(moved.output)["phase"] == "testing"
+    assert json.loads(veille(data, "cameras", "show", first).output)["phase"] == "testing"
+    assert veille(data, "cameras", "phase", first, "live").exit_code == 0
+    wrong = veille(data, "cameras", "phase", first, "sleeping")
+    assert wrong.exit_code == 2 and "planned, testing, live, retired" in wrong.output
+    assert veille(data, "cameras", "phase", "NOPE", "live").exit_code == 1
     assert veille(data, "cameras", "retire", first).exit_code == 0
     assert json.loads(veille(data, "cameras", "show", first).output)["phase"] == "retired"
+    back = veille(data, "cameras", "phase", first, "live")
+    assert back.exit_code == 1 and "retired camera stays retired" in back.output
     assert veille(data, "cameras", "token", first).exit_code == 1  # retired: no credential
     assert veille(data, "cameras", "show", "NOPE").exit_code == 1
 
@@ -175,6 +185,8 @@ def test_dead_letters_list_and_replay_from_the_cli(tmp_path):
 
 
 def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
+    """Ctrl-C at a terminal goes to the whole foreground process group: the main job must
+    still flush the simulator before it stops the server, and write the ground truth."""
     data = tmp_path / "var"
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -197,6 +209,7 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
         stderr=subprocess.STDOUT,
         env=env,
         text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
     )
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -210,7 +223,7 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
             and int(line.split("stored")[1].split("|")[0].replace(",", "")) > 200
         ):
             break
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal's Ctrl-C does
     out, _ = proc.communicate(timeout=60)
     text = "".join(lines) + out
     assert proc.returncode == 0, text
@@ -222,6 +235,98 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     conn.close()
     assert cameras == 60
     assert reads > 200
-    truth = data / "ground-truth.json"
-    if truth.exists():  # written when the run ends by itself; Ctrl-C may end it first
-        assert "ground_truth" in orjson.loads(truth.read_bytes())
+    truth = orjson.loads((data / "ground-truth.json").read_bytes())
+    assert truth["cancelled"] is True and truth["ground_truth"]
+    assert truth["pending"] == 0 and truth["failed"] == 0, truth  # every read acknowledged
+    assert truth["stored"] + truth["duplicate"] <= reads
+    assert "Alerts are no longer printed" not in text
+    log = (data / "server.log").read_text()
+    assert f"serving http://127.0.0.1:{port}" in log and "Application startup complete" in log
+
+
+def _veille_process(*args: str, stdin: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """`veille` in a process of its own, in a new session: no terminal, as in a script."""
+    return subprocess.run(
+        [sys.executable, "-m", "veille", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        start_new_session=True,
+        timeout=120,
+    )
+
+
+def test_user_token_without_a_terminal_reads_the_password_from_stdin_or_the_environment(
+    tmp_path,
+):
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEILLE_")}
+    password = "a long admin password"
+    made = _veille_process(
+        "users", "create-admin", "--data-dir", str(data), stdin=password + "\n", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    piped = _veille_process(
+        "users", "token", "admin", "--data-dir", str(data), stdin=password, env=env
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.strip().startswith("vu_") and "Warning" not in piped.stderr
+    explicit = _veille_process(
+        "users",
+        "token",
+        "admin",
+        "--password-stdin",
+        "--data-dir",
+        str(data),
+        stdin=password + "\n",
+        env={**env, "VEILLE_PASSWORD": "not this one"},
+    )
+    assert explicit.returncode == 0 and explicit.stdout.startswith("vu_"), explicit.stderr
+    from_env = _veille_process(
+        "users",
+        "token",
+        "admin",
+        "--data-dir",
+        str(data),
+        stdin="",
+        env={**env, "VEILLE_PASSWORD": password},
+    )
+    assert from_env.returncode == 0 and from_env.stdout.startswith("vu_"), from_env.stderr
+    nothing = _veille_process("users", "token", "admin", "--data-dir", str(data), stdin="", env=env)
+    assert nothing.returncode == 2
+    assert "VEILLE_PASSWORD" in nothing.stderr and "--password-stdin" in nothing.stderr
+    assert "Traceback" not in nothing.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["analyse", "plate", "1ABC123", "--purpose", "p", "--case", "CASE-1", "--start", "-1d"],
+        ["simulate", "--total", "10", "--cameras", "3"],
+    ],
+)
+def test_an_unreachable_server_is_one_line_and_exit_code_3(command):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    done = runner.invoke(
+        app,
+        [
+            *command,
+            "--url",
+            url,
+            "--token" if command[0] == "analyse" else "--admin-token",
+            "some-token",
+        ],
+    )
+    assert done.exit_code == 3, done.output
+    lines = done.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"cannot reach the Veille server at {url}: ")
+    assert "Traceback" not in done.output
+
+
+def test_version_is_printed_and_matches_the_package():
+    from veille import __version__
+
+    done = runner.invoke(app, ["--version"])
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == f"veille {__version__}"

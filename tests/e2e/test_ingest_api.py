@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
+import time
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import CameraCred, make_read, register_cameras
-from veille.bootstrap import Platform
+from tests.conftest import BlockedUnitOfWork, CameraCred, make_read, register_cameras
+from veille.bootstrap import Platform, bootstrap
+from veille.entrypoints.api.app import create_app
+from veille.service.ingest import validate_batch
+from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -237,11 +243,30 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert resp.status_code == 200
     stats = resp.json()
     assert (stats["stored"], stats["duplicate"], stats["requests"]) == (20, 5, 2)
+    assert (stats["refused_unauthenticated"], stats["refused_not_posting"]) == (0, 0)
     assert stats["commits"] >= 1 and stats["writer_busy_s"] > 0
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
     assert stats["writer_queued_reads"] == 0  # every request was answered: nothing waits
     assert client.get("/api/v1/ingest/stats", headers=cams["CAM-A"].headers).status_code == 401
+
+
+def test_ingest_stats_count_cameras_refused_for_their_credential(client, platform, admin_token):
+    cam = register_cameras(platform, "CAM-R")["CAM-R"]
+    planned = register_cameras(platform, "CAM-Q", phase="planned")["CAM-Q"]
+    rotated = client.post(
+        "/api/v1/cameras/CAM-R/token", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert rotated.status_code == 200
+    for headers in (cam.headers, {"Authorization": "Bearer vc_unknown"}, {}):
+        read = make_read("CAM-R")
+        resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=headers)
+        assert resp.status_code == 401
+    assert post(client, planned, make_read("CAM-Q"))[0] == 403
+    stats = client.get(
+        "/api/v1/ingest/stats", headers={"Authorization": f"Bearer {admin_token}"}
+    ).json()
+    assert (stats["refused_unauthenticated"], stats["refused_not_posting"]) == (3, 1)
 
 
 def test_a_saturated_writer_refuses_with_503_and_keeps_nothing(client, platform, cams, monkeypatch):
@@ -277,3 +302,72 @@ def test_a_batch_refused_at_submit_is_answered_503(client, platform, cams, monke
     status, body = post(client, cams["CAM-A"], make_read("CAM-A"))
     assert status == 503 and body["error"]["code"] == "ingest_busy"
     assert stored_count(platform) == 0
+
+
+@pytest.fixture
+def gated_platform(tmp_path) -> Iterator[tuple[Platform, threading.Event, threading.Event]]:
+    """A platform whose writer waits at each commit until the gate opens, answering fast."""
+    settings = Settings(
+        data_dir=tmp_path / "var",
+        image_fsync=False,
+        run_jobs=False,
+        writer_wait_s=0.3,
+        writer_stuck_s=0.0,  # any work waiting without a commit counts as stuck
+    )
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    gate, entered = threading.Event(), threading.Event()
+    real = platform.writer._uow_factory
+    platform.writer._uow_factory = lambda: BlockedUnitOfWork(real(), gate, entered)
+    yield platform, gate, entered
+    gate.set()
+    platform.stop()
+
+
+def test_a_hung_writer_answers_503_in_time_and_health_fails_until_it_commits(gated_platform):
+    platform, gate, entered = gated_platform
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    with TestClient(create_app(platform)) as client:
+        assert client.get("/health").status_code == 200
+        held = validate_batch(
+            [make_read("CAM-A")],
+            camera_id="CAM-A",
+            now=platform.clock(),
+            rules=platform.read_rules,
+            images=None,
+            encode=platform.encode_read,
+        )
+        first = platform.writer.submit(held)
+        assert entered.wait(30)  # the writer hangs in this commit: what follows waits
+        queued = make_read("CAM-A")
+        resp = client.post("/api/v1/reads", content=orjson.dumps(queued), headers=cam.headers)
+        assert resp.status_code == 503, resp.text  # after VEILLE_WRITER_WAIT_S, not never
+        assert resp.headers["Retry-After"] == "1"
+        assert resp.json()["error"]["code"] == "ingest_timeout"
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["status"] == "stuck"
+        assert health.json()["writer"]["alive"] is True
+        assert health.json()["writer"]["waiting_requests"] == 2
+        gate.set()  # the writer commits the first and drops the cancelled request
+        assert first.result(timeout=30).stored == 1
+        for _ in range(3000):  # until the writer has let go of the dropped request too
+            if not platform.writer.health().waiting_jobs:
+                break
+            time.sleep(0.01)
+        assert stored_count(platform) == 1
+        status, body = post(client, cam, queued)  # the camera resends: the writer lives
+        assert status == 200 and body["stored"] == 1
+        health = client.get("/health").json()
+        assert health["status"] == "ok" and health["writer"]["last_commit_s_ago"] >= 0
+
+
+def test_health_fails_when_the_writer_thread_is_dead(client, platform):
+    assert client.get("/health").json()["writer"]["alive"] is True
+    platform.writer.stop()  # as if it had died
+    resp = client.get("/health")
+    assert resp.status_code == 503
+    assert resp.json() == {
+        "status": "stuck",
+        "writer": resp.json()["writer"] | {"alive": False, "stuck": True},
+    }

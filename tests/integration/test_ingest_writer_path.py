@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import BlockedUnitOfWork
 from veille.adapters.sqlite.repositories import (
     insert_read_rows,
     read_row,
@@ -286,28 +288,6 @@ def test_garbage_collector_tuning_sets_the_young_threshold_only():
 # --- admission: overload slows cameras down instead of queueing without bound ------------
 
 
-class BlockedUnitOfWork:
-    """Wraps a real unit of work whose commit waits until the test lets it go."""
-
-    def __init__(self, inner: Any, gate: threading.Event, entered: threading.Event):
-        self._inner, self._gate, self._entered = inner, gate, entered
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def __enter__(self) -> BlockedUnitOfWork:
-        self._inner.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._inner.__exit__(*exc)
-
-    def commit(self) -> None:
-        self._entered.set()
-        assert self._gate.wait(30)
-        self._inner.commit()
-
-
 def test_writer_refuses_batches_beyond_its_queue_and_stores_the_rest(store: SqliteStore):
     gate, entered = threading.Event(), threading.Event()
     writer = GroupCommitWriter(
@@ -334,3 +314,85 @@ def test_writer_refuses_batches_beyond_its_queue_and_stores_the_rest(store: Sqli
     stats = writer.counters.as_dict()
     assert stats["refused_busy"] == 1 and stats["stored"] == 90
     assert count(store) == 90
+
+
+# --- a writer that never dies, and says when it is stuck ------------------------------------
+
+
+@pytest.fixture
+def gated_writer(
+    store: SqliteStore,
+) -> Iterator[tuple[GroupCommitWriter, threading.Event, threading.Event]]:
+    """A running writer whose commits wait until the test sets the gate."""
+    gate, entered = threading.Event(), threading.Event()
+    writer = GroupCommitWriter(
+        lambda: BlockedUnitOfWork(store.uow(), gate, entered), max_rows=10, stuck_after_s=5.0
+    )
+    writer.start()
+    yield writer, gate, entered
+    gate.set()
+    writer.stop()
+
+
+def test_a_request_cancelled_while_it_waits_is_dropped_and_the_writer_goes_on(
+    store: SqliteStore, gated_writer: tuple[GroupCommitWriter, threading.Event, threading.Event]
+):
+    writer, gate, entered = gated_writer
+    first = writer.submit(batch_of([payload(n=i) for i in range(10)]))
+    assert entered.wait(10)  # the writer holds `first`: the next one waits in the queue
+    cancelled = writer.submit(batch_of([payload(n=50)]))
+    assert cancelled.cancel()  # its client went away (a time-out or a disconnect)
+    assert not first.cancel()  # taken into a commit: its answer can no longer be lost
+    gate.set()
+    assert first.result(timeout=30).stored == 10
+    later = writer.submit(batch_of([payload(n=60)]))
+    assert later.result(timeout=30).stored == 1  # before the fix: the writer had died
+    assert count(store) == 11  # the cancelled read was never stored
+    health = writer.health()
+    assert health.alive and not health.stuck and health.waiting_jobs == 0
+
+
+def test_a_group_that_fails_outside_the_store_fails_its_requests_only(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+):
+    writer = GroupCommitWriter(store.uow)
+    writer.start()
+    try:
+        calls = []
+
+        def add_fails_once(outcome: Any) -> None:
+            calls.append(outcome)
+            if len(calls) == 1:
+                raise RuntimeError("a bug after the commit")
+
+        monkeypatch.setattr(writer.counters, "add", add_fails_once)
+        failed = writer.submit(batch_of([payload(n=1)]))
+        with pytest.raises(RuntimeError, match="a bug after the commit"):
+            failed.result(timeout=30)
+        assert writer.submit(batch_of([payload(n=2)])).result(timeout=30).stored == 1
+        assert writer.health().alive
+    finally:
+        writer.stop()
+
+
+def test_writer_health_tells_progress_from_a_stall(
+    gated_writer: tuple[GroupCommitWriter, threading.Event, threading.Event],
+):
+    writer, gate, entered = gated_writer
+    idle = writer.health()
+    assert idle.alive and idle.last_commit_s_ago is None and not idle.stuck
+    pending = writer.submit(batch_of([payload(n=1)]))
+    assert entered.wait(10)
+    now = time.monotonic()
+    assert writer.health(now).waiting_jobs == 1
+    assert not writer.health(now).stuck  # waiting, but not for long yet
+    stalled = writer.health(now + 6.0)  # past stuck_after_s, still no commit
+    assert stalled.stuck and stalled.stalled_s > 5.0
+    gate.set()
+    pending.result(timeout=30)
+    done = writer.health(now + 6.0)
+    assert not done.stuck and done.waiting_jobs == 0 and done.last_commit_s_ago is not None
+    # an idle writer is never stuck, however long ago it last committed
+    assert not writer.health(now + 3600).stuck
+    writer.stop()
+    assert not writer.health().alive and writer.health().stuck  # a dead thread always is

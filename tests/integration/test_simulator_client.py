@@ -39,6 +39,7 @@ class FakeServer:
     stored: dict[str, str] = field(default_factory=dict)  # read_id -> camera_id
     requests: list[tuple[str, list[str], int]] = field(default_factory=list)
     imports: int = 0
+    arrivals: list[tuple[datetime, datetime]] = field(default_factory=list)  # captured, arrived
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -55,13 +56,19 @@ class FakeServer:
     def _import(self, request: httpx.Request, token: str) -> httpx.Response:
         if token != ADMIN:
             return httpx.Response(401, json={"code": "unauthorized"})
-        assert request.url.params["issue_tokens"] == "all"
+        reissue = request.url.params["issue_tokens"]
+        assert reissue in ("new", "all")
         body = orjson.loads(request.content)
         assert body["format"] == "records"
         issued = {}
         for record in body["cameras"]:
             camera = camera_from_record(record, now=datetime.now(UTC))
-            issued[camera.camera_id] = f"tok-{camera.camera_id}-{len(self.tokens)}"
+            held = [t for t, c in self.tokens.items() if c == camera.camera_id]
+            if held and reissue == "new":
+                continue  # a registered camera keeps its token
+            for old in held:  # one token per camera: a new one revokes the old
+                del self.tokens[old]
+            issued[camera.camera_id] = f"tok-{camera.camera_id}-{self.imports}-{len(self.tokens)}"
             self.tokens[issued[camera.camera_id]] = camera.camera_id
         self.imports += 1
         return httpx.Response(200, json={"created": len(issued), "updated": 0, "tokens": issued})
@@ -90,6 +97,7 @@ class FakeServer:
         for index, item in enumerate(items):
             try:
                 read = parse_read(item, camera_id=camera_id, now=now).read
+                self.arrivals.append((read.captured_at, now))
             except ReadRejected as exc:
                 status = "rejected"
                 errors = [e.as_dict() for e in exc.errors]
@@ -202,6 +210,7 @@ def test_bad_credentials_fail_without_retrying():
 
     stats = asyncio.run(main())
     assert stats.failed == 40 and stats.retries == 0 and "401" in stats.failures[0]
+    assert stats.auth_failed == 40 and stats.as_dict()["auth_failed"] == 40  # told apart
     assert not server.stored
 
 
@@ -240,6 +249,18 @@ def test_generating_reads_does_not_hold_the_event_loop():
     assert stats.stored == len(server.stored) == 30
 
 
+def test_a_second_simulation_keeps_the_cameras_of_a_running_one_unless_told():
+    server = FakeServer()
+    first = run(fast(20), server)
+    assert first.stats.stored == 20
+    held = dict(server.tokens)
+    with pytest.raises(SimulatorError, match="--reissue-tokens"):
+        run(fast(20), server)
+    assert server.tokens == held  # nothing was taken from the first simulation
+    second = run(fast(20, reissue_tokens=True), server)
+    assert second.stats.stored == 20 and server.tokens.keys().isdisjoint(held)
+
+
 def test_retries_can_be_bounded():
     server = FakeServer(fail_first=10_000)
     report = run(fast(20, retry=RetryPolicy(initial_s=0.001, max_s=0.001, max_attempts=3)), server)
@@ -247,18 +268,29 @@ def test_retries_can_be_bounded():
     assert "gave up after 3 attempts" in report.stats.failures[0]
 
 
+# Pacing waits are rounded (sleeps under 2 ms are skipped, stamps kept to the millisecond)
+PACE_SLACK = timedelta(milliseconds=50)
+
+
 def test_realtime_paces_reads_to_the_rate_and_stamps_them_now():
     server = FakeServer()
     config = SimulationConfig(
         cameras=12, rate=60, seed=1, duration_s=1.0, flush_interval_s=0.1, retry=FAST_RETRY
     )
-    began = time.monotonic()
+    before = datetime.now(UTC)
     report = run(config, server)
-    elapsed = time.monotonic() - began
-    assert elapsed >= 0.9  # paced to real time (no upper bound: that would time the machine)
+    after = datetime.now(UTC)
+    # Stamped now: the run's clock starts during the run, and its reads span the duration.
+    assert before <= report.start <= after
+    captured = sorted(c for c, _ in server.arrivals)
+    assert report.start - PACE_SLACK <= captured[0]
+    assert captured[-1] <= report.start + timedelta(seconds=config.duration_s)
+    # Paced: no read reaches the server before the moment it is stamped with. A loaded
+    # machine only makes reads later, so this holds however slow it is (no upper bound).
+    assert all(arrived >= at - PACE_SLACK for at, arrived in server.arrivals)
+    # To the rate: about rate x duration reads (a seeded, virtual count, not a timing).
     assert 30 <= report.stats.stored <= 100
-    assert len(server.stored) == report.stats.stored
-    assert abs(report.start - datetime.now(UTC)) < timedelta(seconds=5)
+    assert len(server.stored) == report.stats.stored == len(server.arrivals)
 
 
 def test_cancellation_flushes_what_is_in_flight():

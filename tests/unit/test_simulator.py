@@ -395,3 +395,21 @@ def test_config_validation_and_fast_mode_start():
     assert fast_mode_start(SimulationConfig(realtime=False, start=START), now=now) == START
     with pytest.raises(ValueError, match="total or a duration"):
         fast_mode_start(SimulationConfig(realtime=False), now=now)
+
+
+def test_progress_warns_once_when_the_server_refuses_the_cameras_credentials():
+    from veille.entrypoints.mainjob import ProgressLine
+    from veille.simulator.client import ClientStats
+
+    out = io.StringIO()
+    progress = ProgressLine(out)
+    progress(ClientStats(generated=10, stored=10))
+    assert "WARNING" not in out.getvalue() and "REFUSED AUTH" not in out.getvalue()
+    refused = ClientStats(generated=30, stored=10, failed=20, auth_failed=20)
+    refused.failures.append("BXL-MIDI-0001: HTTP 401: unknown or revoked camera credential")
+    progress(refused)
+    progress(refused)
+    text = out.getvalue()
+    assert text.count("WARNING: the server refuses this simulation's cameras") == 1
+    assert "BXL-MIDI-0001: HTTP 401" in text and "--reissue-tokens" in text
+    assert text.count("REFUSED AUTH 20") == 2  # every progress line keeps saying it

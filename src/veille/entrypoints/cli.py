@@ -19,6 +19,7 @@ from veille.entrypoints.cli_common import (
     echo_json,
     open_platform,
     settings_for,
+    talking_to,
 )
 from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
@@ -47,6 +48,26 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(analyses_app, name="analyse")
 
 
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        from veille import __version__
+
+        typer.echo(f"veille {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Options of `veille` itself, before any command (the help text is the module's)."""
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -56,23 +77,32 @@ def serve(
     """Run the HTTP API on the embedded store until stopped (SIGINT/SIGTERM: clean stop)."""
     import uvicorn
 
+    from veille import __version__
     from veille.bootstrap import bootstrap
     from veille.entrypoints.api.app import create_app
-    from veille.entrypoints.runtime import tune_garbage_collector
+    from veille.entrypoints.runtime import configure_logging, tune_garbage_collector
 
     settings = settings_for(data_dir)
+    configure_logging()
     platform = bootstrap(settings)
     tune_garbage_collector(settings.gc_gen0_threshold)
+    address, listen = host or settings.host, port or settings.port
+    typer.echo(
+        f"Veille {__version__} serving http://{address}:{listen}"
+        f" (store: {settings.database}); Ctrl-C or SIGTERM stops it",
+        err=True,
+    )
     uvicorn.run(
         create_app(platform),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_level="warning",
+        host=address,
+        port=listen,
+        log_level="info",  # start-up, the address, shutdown and errors; no access log
         access_log=False,
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,
     )
+    typer.echo("Veille stopped.", err=True)
 
 
 @app.command()
@@ -113,45 +143,72 @@ def simulate(
     ] = False,
     batch_size: Annotated[int, typer.Option(help="Reads per request at most (1–1000).")] = 200,
     concurrency: Annotated[int, typer.Option(help="Parallel HTTP connections.")] = 8,
+    reissue_tokens: Annotated[
+        bool,
+        typer.Option(
+            help="Take over cameras registered already by issuing them new ingest tokens"
+            " (whatever posts with the old ones, such as `make run`, is then refused)."
+        ),
+    ] = False,
 ) -> None:
     """Drive simulated cameras against a running server, as the cameras themselves would."""
     from veille.entrypoints.mainjob import simulate_against
+    from veille.simulator.client import SimulatorError
 
     if not admin_token:
         typer.echo(
             "an administrator token is needed (--admin-token or VEILLE_ADMIN_TOKEN)", err=True
         )
         raise typer.Exit(2)
-    sys.exit(
-        simulate_against(
-            url=url,
-            admin_token=admin_token,
-            cameras=cameras,
-            rate=rate,
-            seed=seed,
-            duration=duration,
-            total=total,
-            scenarios=scenario or [],
-            realtime=not fast,
-            batch_size=batch_size,
-            concurrency=concurrency,
-        )
-    )
+    try:
+        with talking_to(url):
+            code = simulate_against(
+                url=url,
+                admin_token=admin_token,
+                cameras=cameras,
+                rate=rate,
+                seed=seed,
+                duration=duration,
+                total=total,
+                scenarios=scenario or [],
+                realtime=not fast,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                reissue_tokens=reissue_tokens,
+            )
+    except SimulatorError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from None
+    sys.exit(code)
 
 
 # ---- users -------------------------------------------------------------------------
 
 
 def _password(password_stdin: bool, *, confirm: bool = True) -> str:
-    if password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+    """The password from stdin (asked for, or piped in without a terminal), then
+    $VEILLE_PASSWORD, then a prompt; scripts and CI have no terminal to prompt on."""
     env = os.environ.get("VEILLE_PASSWORD") or os.environ.get("VEILLE_ADMIN_PASSWORD")
+    if password_stdin or (not env and not sys.stdin.isatty()):
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            typer.echo(
+                'no password: pipe it in (echo "$PASSWORD" | veille ... --password-stdin)'
+                " or set VEILLE_PASSWORD",
+                err=True,
+            )
+            raise typer.Exit(2)
+        return password
     if env:
         return env
-    first = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Again: ") != first:
-        typer.echo("passwords differ", err=True)
-        raise typer.Exit(2)
+    try:
+        first = getpass.getpass("Password: ")
+        if confirm and getpass.getpass("Again: ") != first:
+            typer.echo("passwords differ", err=True)
+            raise typer.Exit(2)
+    except EOFError:
+        typer.echo("no password given", err=True)
+        raise typer.Exit(2) from None
     return first
 
 
@@ -499,6 +556,42 @@ def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
         typer.echo(f"no camera {camera_id}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"{cam.camera_id} retired at {cam.retired_at}")
+
+
+@cameras_app.command("phase")
+def cameras_phase(
+    camera_id: Annotated[str, typer.Argument(help="The camera.")],
+    phase: Annotated[str, typer.Argument(help="planned, testing, live (or retired).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Move a camera to another connection phase (audited; a retired camera stays retired).
+
+    The server picks the change up within VEILLE_CAMERA_CACHE_S (2 s)."""
+    from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
+    from veille.service import cameras as camera_service
+
+    try:
+        wanted = Phase(phase.strip().lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in Phase)
+        typer.echo(f"refused: phase must be one of {choices}, not {phase!r}", err=True)
+        raise typer.Exit(2) from None
+    platform = open_platform(data_dir)
+    try:
+        cam = camera_service.set_phase(
+            uow=platform.uow(),
+            camera_id=camera_id,
+            phase=wanted,
+            now=platform.clock(),
+            actor=cli_actor(),
+        )
+    except camera_service.CameraNotFound:
+        typer.echo(f"no camera {camera_id}", err=True)
+        raise typer.Exit(1) from None
+    except CameraInvalid as exc:
+        typer.echo(f"refused: {exc.reason}", err=True)
+        raise typer.Exit(1) from None
+    echo_json(camera_to_json(cam))
 
 
 @cameras_app.command("token")

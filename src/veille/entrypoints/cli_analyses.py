@@ -14,6 +14,8 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from veille.entrypoints.cli_common import talking_to
+
 analyses_app = typer.Typer(
     no_args_is_help=True,
     help="Investigation analyses through the API: each needs a purpose and a case reference.",
@@ -105,7 +107,7 @@ def _call(
         "end": instant(end),
         "format": fmt.value,
     }
-    with http_client(url, token) as client:
+    with talking_to(url), http_client(url, token) as client:
         answer = client.post(f"/api/v1/analyses/{kind}", json=payload)
     if answer.status_code != 200:
         try:
@@ -415,9 +417,25 @@ def verify(
 ) -> None:
     """Recompute a result's SHA-256 and compare it with the one the report carries.
 
-    Exit 0 when they match, 1 otherwise.
+    Exit 0 when they match, 1 otherwise, 2 when the file is not one Veille can check
+    (a PDF: verify the result.json attached to it).
     """
-    claimed, computed = verify_document(file.read_text(encoding="utf-8"), sha256)
+    data = file.read_bytes()
+    if data.startswith(b"%PDF"):
+        typer.echo(
+            "a PDF is verified through its attachment: save result.json from the PDF reader's"
+            " attachments pane, then run `veille analyse verify result.json --sha256 HASH`"
+            " with the hash printed on the report",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        claimed, computed = verify_document(data.decode("utf-8"), sha256)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        typer.echo(
+            f"{file} is not a Veille JSON answer, HTML report or result.json: {exc}", err=True
+        )
+        raise typer.Exit(2) from None
     if claimed and claimed == computed:
         typer.echo(f"ok {computed}")
         return

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import httpx
 import orjson
 import typer
 
@@ -45,3 +48,20 @@ def cli_actor() -> Actor:
 
 def echo_json(value: object) -> None:
     typer.echo(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode())
+
+
+# Exit codes shared by the commands: 1 refused or failed, 2 bad usage, 3 server unreachable.
+EXIT_UNREACHABLE = 3
+
+
+@contextmanager
+def talking_to(url: str) -> Iterator[None]:
+    """Every command that calls a Veille server runs its HTTP calls inside this: a server
+    that cannot be reached (refused, unknown host, timed out) is one line and exit code 3,
+    not a traceback."""
+    try:
+        yield
+    except httpx.TransportError as exc:
+        reason = str(exc) or type(exc).__name__
+        typer.echo(f"cannot reach the Veille server at {url}: {reason}", err=True)
+        raise typer.Exit(EXIT_UNREACHABLE) from None

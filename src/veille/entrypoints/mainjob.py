@@ -9,8 +9,9 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 import orjson
@@ -43,6 +44,7 @@ class ProgressLine:
         self.tty = out.isatty()
         self.last_acknowledged = 0
         self.last_time = time.monotonic()
+        self.warned_auth = False
 
     def __call__(self, stats: ClientStats) -> None:
         now = time.monotonic()
@@ -55,6 +57,16 @@ class ProgressLine:
             f" | rejected {stats.rejected:>5,} | failed {stats.failed:>3,}"
             f" | retries {stats.retries:>3,}"
         )
+        if stats.auth_failed:
+            line += f" | REFUSED AUTH {stats.auth_failed:,}"
+        if stats.auth_failed and not self.warned_auth:
+            self.warned_auth = True  # once: then the count on each line says it goes on
+            first = stats.failures[0] if stats.failures else ""
+            self.out.write(
+                f"\nWARNING: the server refuses this simulation's cameras ({first}):"
+                " their ingest tokens were replaced or revoked, e.g. by another"
+                " `veille simulate --reissue-tokens`; these reads are lost to this run.\n"
+            )
         if self.tty:
             self.out.write("\r" + line)
         else:
@@ -116,13 +128,18 @@ async def _simulate(
     admin_token: str,
     progress: ProgressLine,
     operator_token: str | None = None,
+    on_cancelled: Callable[[SimulationReport], None] | None = None,
 ) -> SimulationReport:
     watcher = None
     if operator_token:
         watcher = asyncio.create_task(_show_alerts(base_url, operator_token, progress.out))
     try:
         return await run_simulation(
-            config, base_url=base_url, admin_token=admin_token, progress=progress
+            config,
+            base_url=base_url,
+            admin_token=admin_token,
+            progress=progress,
+            on_cancelled=on_cancelled,
         )
     finally:
         if watcher is not None:
@@ -131,35 +148,76 @@ async def _simulate(
                 await watcher
 
 
-async def _show_alerts(base_url: str, token: str, out: TextIO) -> None:
-    """Follow the live alert channel as an operator and print each alert as it arrives."""
+async def _show_alerts(
+    base_url: str,
+    token: str,
+    out: TextIO,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> None:
+    """Follow the live alert channel as an operator and print each alert as it arrives.
+
+    When the channel ends (the operator's password was changed, its token revoked, the
+    account deleted) the main job says so: alerts must never stop appearing silently.
+    """
     headers = {"Authorization": f"Bearer {token}"}
-    async with (
-        httpx.AsyncClient(base_url=base_url, timeout=None) as client,
-        client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp,
-    ):
-        async for line in resp.aiter_lines():
-            if not line.startswith("data: "):
-                continue
-            alert = orjson.loads(line[6:])
-            received = alert.get("read", {}).get("received_at")
-            lag = ""
-            if received:
-                sent = datetime.fromisoformat(received).timestamp()
-                lag = f" {1000 * (alert['published_at'] - sent):.0f} ms after receipt"
-            camera = alert.get("read", {}).get("camera_id", alert["camera_id"])
-            if alert["event"] == "new":
-                out.write(
-                    f"\n  ALERT #{alert['alert_id']} {alert['plate']} — {alert['category']}"
-                    f" [{alert['match']['kind']}] at {camera} ({alert['zone']}){lag}:"
-                    f" {alert['entry'].get('instructions') or '-'}\n"
-                )
-            else:  # a repeat hit joins the open alert: shown, not rung again
-                out.write(
-                    f"\n    alert #{alert['alert_id']} {alert['plate']} seen again at {camera}"
-                    f" (hit {alert['hit_count']}){lag}\n"
-                )
-            out.flush()
+    reason = "the server closed the live alert channel"
+    try:
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=None, transport=transport) as client,
+            client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp,
+        ):
+            if resp.status_code != 200:
+                reason = f"the server refused the live alert channel (HTTP {resp.status_code})"
+            else:
+                reason = await _print_alerts(resp, out) or reason
+    except httpx.HTTPError as exc:
+        reason = f"the live alert channel failed ({type(exc).__name__})"
+    out.write(
+        f"\nAlerts are no longer printed: {reason}. A changed password, a revoked token or a"
+        " withdrawn designation of the 'operator' account closes its channel; restart"
+        " `make run` to follow the alerts again.\n"
+    )
+    out.flush()
+
+
+async def _print_alerts(resp: httpx.Response, out: TextIO) -> str | None:
+    """Print the stream's alerts; return why the server closed it, if it said."""
+    event = "message"
+    async for line in resp.aiter_lines():
+        if line.startswith("event: "):
+            event = line[7:].strip()
+            continue
+        if not line.startswith("data: "):
+            if not line:
+                event = "message"  # a blank line ends an event
+            continue
+        document = orjson.loads(line[6:])
+        if event == "closed":
+            return f"the server closed the live alert channel ({document.get('reason', '?')})"
+        _print_alert(document, out)
+    return None
+
+
+def _print_alert(alert: dict[str, Any], out: TextIO) -> None:
+    received = alert.get("read", {}).get("received_at")
+    lag = ""
+    if received:
+        sent = datetime.fromisoformat(received).timestamp()
+        lag = f" {1000 * (alert['published_at'] - sent):.0f} ms after receipt"
+    camera = alert.get("read", {}).get("camera_id", alert["camera_id"])
+    if alert["event"] == "new":
+        out.write(
+            f"\n  ALERT #{alert['alert_id']} {alert['plate']} — {alert['category']}"
+            f" [{alert['match']['kind']}] at {camera} ({alert['zone']}){lag}:"
+            f" {alert['entry'].get('instructions') or '-'}\n"
+        )
+    else:  # a repeat hit joins the open alert: shown, not rung again
+        out.write(
+            f"\n    alert #{alert['alert_id']} {alert['plate']} seen again at {camera}"
+            f" (hit {alert['hit_count']}){lag}\n"
+        )
+    out.flush()
 
 
 def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
@@ -262,27 +320,38 @@ def run_main_job(
     base_url = f"http://{settings.host}:{settings.port}"
     out.write(f"Starting Veille on {base_url} (store: {settings.database}, log: {log_path})\n")
     with open(log_path, "ab") as log:
+        # In a session of its own, the server does not get the terminal's Ctrl-C: it is
+        # stopped below, only once the simulator has flushed every read in flight.
         server = start_server(
             settings.data_dir,
             settings.port,
             {"VEILLE_HOST": settings.host},
             stderr=log.fileno(),
+            own_session=True,
         )
-    config = SimulationConfig(
-        cameras=cameras, rate=rate, seed=seed, duration_s=duration, scenarios=DEMO_SCENARIOS
-    )
-    operator_token = _prepare_demo(settings, config)
-    out.write(
-        "Demo hotlist 'demo-stolen' loaded with vehicles the simulation drives past cameras;"
-        " their alerts are printed below as the operator's live channel receives them.\n"
-    )
-    out.write(
-        f"Simulating {cameras} cameras over Brussels' six police zones at {rate:g} reads/s"
-        f" (seed {seed}); scenarios: {', '.join(DEMO_SCENARIOS)}. Ctrl-C stops.\n"
-    )
-    progress = ProgressLine(out)
     report = None
+    cancelled: list[SimulationReport] = []
+    operator_token: str | None = None
     try:
+        config = SimulationConfig(
+            cameras=cameras,
+            rate=rate,
+            seed=seed,
+            duration_s=duration,
+            scenarios=DEMO_SCENARIOS,
+            reissue_tokens=True,  # the main job owns its cameras, from one run to the next
+        )
+        operator_token = _prepare_demo(settings, config)
+        out.write(
+            "Demo hotlist 'demo-stolen' loaded with vehicles the simulation drives past"
+            " cameras; their alerts are printed below as the operator's live channel"
+            " receives them.\n"
+        )
+        out.write(
+            f"Simulating {cameras} cameras over Brussels' six police zones at {rate:g}"
+            f" reads/s (seed {seed}); scenarios: {', '.join(DEMO_SCENARIOS)}. Ctrl-C stops.\n"
+        )
+        progress = ProgressLine(out)
         report = _run_until_interrupted(
             lambda: _simulate(
                 config,
@@ -290,6 +359,7 @@ def run_main_job(
                 admin_token=token,
                 progress=progress,
                 operator_token=operator_token,
+                on_cancelled=cancelled.append,
             )
         )
     finally:
@@ -297,7 +367,9 @@ def run_main_job(
         code = stop_server(server)
         with contextlib.suppress(Exception):
             _revoke(settings, token)
-            _revoke(settings, operator_token)
+            if operator_token:
+                _revoke(settings, operator_token)
+    report = report or (cancelled[0] if cancelled else None)
     if report is not None:
         truth = settings.data_dir / "ground-truth.json"
         truth.write_bytes(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2))
@@ -305,7 +377,8 @@ def run_main_job(
         stats = report.stats
         out.write(
             f"Done: {stats.stored:,} stored, {stats.duplicate:,} duplicate,"
-            f" {stats.rejected:,} rejected, {stats.failed:,} failed.\n"
+            f" {stats.rejected:,} rejected, {stats.failed:,} failed,"
+            f" {stats.pending:,} unacknowledged.\n"
         )
     # uvicorn ends a graceful shutdown by re-raising the SIGTERM it was stopped with
     clean = code in (0, -signal.SIGTERM)
@@ -326,6 +399,7 @@ def simulate_against(
     realtime: bool = True,
     batch_size: int = 200,
     concurrency: int = 8,
+    reissue_tokens: bool = False,
 ) -> int:
     """`veille simulate`: drive the cameras against a server that is already running."""
     config = SimulationConfig(
@@ -338,12 +412,14 @@ def simulate_against(
         realtime=realtime,
         batch_size=batch_size,
         concurrency=concurrency,
+        reissue_tokens=reissue_tokens,
     )
-    progress = ProgressLine(sys.stdout)
+    # Progress goes to stderr, so stdout is the report alone: `veille simulate > sim.json`.
+    progress = ProgressLine(sys.stderr)
     report = _run_until_interrupted(
         lambda: _simulate(config, base_url=url, admin_token=admin_token, progress=progress)
     )
-    sys.stdout.write("\n")
+    sys.stderr.write("\n")
     if report is None:
         return 130
     sys.stdout.write(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")

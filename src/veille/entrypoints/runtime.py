@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import logging
+import sys
 
 
 def tune_garbage_collector(gen0_threshold: int) -> tuple[int, int, int]:
@@ -22,3 +24,16 @@ def tune_garbage_collector(gen0_threshold: int) -> tuple[int, int, int]:
         _, gen1, gen2 = gc.get_threshold()
         gc.set_threshold(gen0_threshold, gen1, gen2)
     return gc.get_threshold()
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log lines with time, level and source to stderr (a server log, never secrets).
+
+    Without this, the server's own warnings reached stderr bare through Python's last-resort
+    handler and nothing said it had started: `var/server.log` stayed empty.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)

@@ -25,27 +25,39 @@ def start_server(
     *,
     timeout: float = 30.0,
     stderr: int | None = subprocess.PIPE,
+    own_session: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start the API on `port` over the store in `data_dir`; return once /health answers."""
+    """Start the API on `port` over the store in `data_dir`; return once /health answers.
+
+    `stderr` a file descriptor: the server's output (stdout too) goes there. `own_session`:
+    the server leaves the caller's process group, so a Ctrl-C at the terminal reaches the
+    caller only, which then stops the server when it is ready to (`stop_server`).
+    """
     env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "veille", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=stderr if isinstance(stderr, int) and stderr >= 0 else subprocess.DEVNULL,
         stderr=stderr,
+        start_new_session=own_session,
     )
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            detail = proc.stderr.read().decode() if proc.stderr else ""
-            raise RuntimeError(f"server exited with {proc.returncode}: {detail[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"server did not answer /health within {timeout} s")
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                detail = proc.stderr.read().decode() if proc.stderr else ""
+                raise RuntimeError(f"server exited with {proc.returncode}: {detail[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not answer /health within {timeout} s")
+    except BaseException:  # a Ctrl-C while waiting too: never leave the server behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        raise
 
 
 def stop_server(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> int:

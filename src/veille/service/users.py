@@ -44,6 +44,10 @@ class UserError(ValueError):
     pass
 
 
+class UserNotFound(UserError):
+    """No such user, or the account is closed already (the API answers 404)."""
+
+
 class SignInRefused(Exception):
     """Sign-in failed; the message never says whether the user exists."""
 
@@ -383,7 +387,7 @@ def delete_user(*, uow: UnitOfWork, user_id: int, now: datetime, actor: Actor) -
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
-            raise UserError("no such user")
+            raise UserNotFound("no such user")
         if user.role is Role.ADMINISTRATOR and uow.users.count_admins() <= 1:
             raise UserError("the last administrator cannot be deleted")
         user = replace(user, deleted_at=now)

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,8 @@ class IngestCounters:
     commits: int = 0
     requests: int = 0
     refused: int = 0  # reads refused with WriterBusy (their cameras send them again)
+    auth_failed: int = 0  # requests refused 401: no, unknown, rotated or revoked token
+    not_posting: int = 0  # requests refused 403: the camera is planned or retired
     busy_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
     # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
@@ -87,6 +89,8 @@ class IngestCounters:
             "commits": self.commits,
             "requests": self.requests,
             "refused_busy": self.refused,
+            "refused_unauthenticated": self.auth_failed,
+            "refused_not_posting": self.not_posting,
             "uptime_s": round(uptime, 3),
             "writer_busy_s": round(self.busy_s, 3),
             # share of the last minute the writer spent storing (1.0: saturated)
@@ -107,6 +111,30 @@ class WriterBusy(RuntimeError):
     """
 
 
+@dataclass(frozen=True)
+class WriterHealth:
+    """Whether the writer thread runs and still makes progress (for `/health`)."""
+
+    alive: bool
+    last_commit_s_ago: float | None  # None: no commit since start
+    waiting_jobs: int  # requests submitted and not yet answered
+    stalled_s: float  # how long work has waited without a commit (0 when none waits)
+    stuck_after_s: float
+
+    @property
+    def stuck(self) -> bool:
+        return not self.alive or (self.waiting_jobs > 0 and self.stalled_s > self.stuck_after_s)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "alive": self.alive,
+            "stuck": self.stuck,
+            "last_commit_s_ago": self.last_commit_s_ago,
+            "waiting_requests": self.waiting_jobs,
+            "stalled_s": round(self.stalled_s, 3),
+        }
+
+
 class GroupCommitWriter:
     def __init__(
         self,
@@ -115,12 +143,19 @@ class GroupCommitWriter:
         max_rows: int = 8000,
         max_queued_rows: int | None = None,
         on_stored: list[Callable[[list[Read]], None]] | None = None,
+        stuck_after_s: float = 60.0,
     ):
         self._uow_factory = uow_factory
         self._max_rows = max_rows
         self._max_queued_rows = max_queued_rows
+        self._stuck_after_s = stuck_after_s
         self._queued_rows = 0  # reads submitted and not yet taken by the writer
         self._queued_lock = threading.Lock()
+        # Progress, for /health: a writer whose thread died or that holds work without
+        # committing for long must be seen, since every camera then waits on it.
+        self._pending_jobs = 0  # submitted and not yet answered (queued or being stored)
+        self._pending_since: float | None = None  # when work began to wait, since a commit
+        self._last_commit: float | None = None
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.on_stored = on_stored if on_stored is not None else []
@@ -171,14 +206,47 @@ class GroupCommitWriter:
                 )
                 return future
             self._queued_rows += batch.size
+            if self._pending_jobs == 0:
+                self._pending_since = time.monotonic()
+            self._pending_jobs += 1
         self._queue.put((batch, future))
         return future
 
-    def _taken(self, job: Any) -> int:
+    def health(self, now: float | None = None) -> WriterHealth:
+        now = time.monotonic() if now is None else now
+        with self._queued_lock:
+            pending, since, last = self._pending_jobs, self._pending_since, self._last_commit
+        stalled = 0.0
+        if pending and since is not None:  # waiting since it began to, or since the last commit
+            stalled = now - max(since, last if last is not None else since)
+        return WriterHealth(
+            alive=self._thread is not None and self._thread.is_alive(),
+            last_commit_s_ago=None if last is None else round(now - last, 3),
+            waiting_jobs=pending,
+            stalled_s=max(0.0, stalled),
+            stuck_after_s=self._stuck_after_s,
+        )
+
+    def _answered(self, jobs: int) -> None:
+        """`jobs` requests have their answer (or were dropped): they wait no more."""
+        with self._queued_lock:
+            self._pending_jobs -= jobs
+            if not self._pending_jobs:
+                self._pending_since = None
+
+    def _take(self, job: Any) -> tuple[int, bool]:
+        """(rows, wanted): a job whose request was cancelled while it waited is dropped.
+
+        Once taken, its future runs and can no longer be cancelled, so its answer can
+        always be set (setting it on a cancelled future raised and killed the writer).
+        """
         size: int = job[0].size
         with self._queued_lock:
             self._queued_rows -= size
-        return size
+        wanted = job[1].set_running_or_notify_cancel()
+        if not wanted:
+            self._answered(1)
+        return size, wanted
 
     def _run(self) -> None:
         stopping = False
@@ -186,8 +254,10 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is _STOP:
                 break
-            jobs = [first]
-            rows = self._taken(first)
+            jobs = []
+            rows, wanted = self._take(first)
+            if wanted:
+                jobs.append(first)
             while rows < self._max_rows:
                 try:
                     job = self._queue.get_nowait()
@@ -196,9 +266,20 @@ class GroupCommitWriter:
                 if job is _STOP:
                     stopping = True
                     break
-                jobs.append(job)
-                rows += self._taken(job)
-            self._commit(jobs)  # type: ignore[arg-type]
+                size, wanted = self._take(job)
+                rows += size
+                if wanted:
+                    jobs.append(job)
+            if not jobs:
+                continue
+            try:
+                self._commit(jobs)  # type: ignore[arg-type]
+            except Exception as exc:  # one failed group must never stop the writer
+                log.exception("group of %d batches failed outside the store", len(jobs))
+                for _, future in jobs:  # type: ignore[misc]
+                    _fail(future, exc)
+            finally:
+                self._answered(len(jobs))
 
     def _commit(self, jobs: list[tuple[IngestBatch, Future[StoredBatch]]]) -> None:
         batches = [batch for batch, _ in jobs]
@@ -218,13 +299,15 @@ class GroupCommitWriter:
             ended = time.monotonic()
             self.counters.commit_took(ended=ended, busy_s=ended - began, stored=0)
             for _, future in jobs:
-                future.set_exception(exc)
+                _fail(future, exc)
             return
         ended = time.monotonic()
+        with self._queued_lock:
+            self._last_commit = ended
         self.counters.commit_took(ended=ended, busy_s=ended - began, stored=len(fresh))
         for (_, future), outcome in zip(jobs, outcomes, strict=True):
             self.counters.add(outcome)
-            future.set_result(outcome)
+            future.set_result(outcome)  # taken jobs run: no request can cancel them now
         if events:
             for publish in self.after_commit:
                 try:
@@ -237,3 +320,12 @@ class GroupCommitWriter:
                     listener(fresh)
                 except Exception:  # a listener must never undo or block ingest
                     log.exception("on_stored listener failed")
+
+
+def _fail(future: Future[StoredBatch], exc: BaseException) -> None:
+    """Fail a request's future unless it already has its answer."""
+    try:
+        if not future.done():
+            future.set_exception(exc)
+    except InvalidStateError:  # answered meanwhile: nothing left to tell it
+        pass

@@ -57,6 +57,7 @@ class ClientStats:
     duplicate_after_retry: int = 0  # part of `duplicate`: most likely stored by a lost attempt
     rejected: int = 0
     failed: int = 0  # given up: a non-retryable HTTP error, or retries exhausted
+    auth_failed: int = 0  # part of `failed`: refused 401/403, the camera's token no longer works
     retries: int = 0
     requests: int = 0
     elapsed_s: float = 0.0
@@ -89,6 +90,7 @@ class ClientStats:
             "duplicate_after_retry": self.duplicate_after_retry,
             "rejected": self.rejected,
             "failed": self.failed,
+            "auth_failed": self.auth_failed,
             "pending": self.pending,
             "retries": self.retries,
             "requests": self.requests,
@@ -114,14 +116,20 @@ async def register_cameras(
     records: Sequence[Mapping[str, Any]],
     admin_token: str,
     chunk_size: int = 500,
+    reissue_tokens: bool = False,
 ) -> dict[str, str]:
-    """Import (upsert) the cameras with fresh ingest tokens; return camera_id -> token."""
+    """Import (upsert) the cameras; return camera_id -> ingest token.
+
+    New cameras get a token. A camera that exists already keeps its token unless
+    `reissue_tokens`: replacing it would cut off whatever posts with it now (a running
+    `make run`), so without it such cameras stop the simulation with a clear error.
+    """
     tokens: dict[str, str] = {}
     for offset in range(0, len(records), chunk_size):
         chunk = [dict(r) for r in records[offset : offset + chunk_size]]
         response = await http.post(
             IMPORT_PATH,
-            params={"issue_tokens": "all"},
+            params={"issue_tokens": "all" if reissue_tokens else "new"},
             content=orjson.dumps({"format": "records", "cameras": chunk}),
             headers=_bearer(admin_token),
         )
@@ -133,7 +141,9 @@ async def register_cameras(
     missing = [r["camera_id"] for r in records if r["camera_id"] not in tokens]
     if missing:
         raise SimulatorError(
-            f"camera import issued no token for {len(missing)} camera(s), e.g. {missing[0]}"
+            f"{len(missing)} camera(s) are registered already (e.g. {missing[0]}) and keep"
+            " their ingest tokens: another simulation may be posting with them (`make run`)."
+            " Stop it, then run again with --reissue-tokens to take the cameras over."
         )
     return tokens
 
@@ -310,6 +320,8 @@ class ReadStreamer:
                     return
                 reason = f"{camera_id}: HTTP {status}: {response.text[:200]}"
                 if status not in RETRYABLE_STATUS:
+                    if status in (401, 403):  # its token was replaced, or the camera retired
+                        self.stats.auth_failed += len(batch)
                     self._fail(len(batch), reason)
                     return
                 retry_after = response.headers.get("retry-after")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,6 +53,9 @@ class SimulationConfig:
     progress_interval_s: float = 1.0  # how often `progress` receives the counts
     model: TrafficModel = field(default_factory=TrafficModel)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # --reissue-tokens: take over cameras that already hold an ingest token. Off by default,
+    # since replacing a token cuts off whatever posts with it (another simulation).
+    reissue_tokens: bool = False
 
     def __post_init__(self) -> None:
         if self.cameras < 1:
@@ -225,13 +229,16 @@ async def run_simulation(
     progress: ProgressCallback | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     timeout_s: float = 30.0,
+    on_cancelled: Callable[[SimulationReport], None] | None = None,
 ) -> SimulationReport:
     """Register the cameras, then post reads until `total`, `duration_s` or cancellation.
 
     Real-time mode stamps reads with the current time and paces them to `rate`; without
     total or duration it runs until cancelled. Fast mode posts a history ending about now
     as fast as the server takes it. On cancellation the in-flight batches are flushed and
-    the cancellation propagates; `progress` receives the final counts first.
+    the cancellation propagates; `progress` receives the final counts first, and
+    `on_cancelled` the report of what was sent (scenarios are planned before the first
+    read leaves and their reads come first, so their ground truth holds).
     """
     if not config.realtime:
         fast_mode_start(config, now=datetime.now(UTC))  # fail early without total/duration
@@ -243,7 +250,10 @@ async def run_simulation(
         base_url=base_url, transport=transport, limits=limits, timeout=timeout_s
     ) as http:
         tokens = await register_cameras(
-            http, records=camera_records(sites), admin_token=admin_token
+            http,
+            records=camera_records(sites),
+            admin_token=admin_token,
+            reissue_tokens=config.reissue_tokens,
         )
         now = datetime.now(UTC)
         start = now if config.realtime else fast_mode_start(config, now=now)
@@ -251,22 +261,37 @@ async def run_simulation(
         until = None
         if config.duration_s is not None:
             until = simulation.start + timedelta(seconds=config.duration_s)
-        stats = await stream_reads(
-            http,
-            simulation.reads(count=config.total, until=until),
-            tokens=tokens,
-            pace_from=simulation.start if config.realtime else None,
-            batch_size=config.batch_size,
-            flush_interval_s=config.flush_interval_s,
-            progress_interval_s=config.progress_interval_s,
-            concurrency=config.concurrency,
-            retry=config.retry,
-            progress=progress,
-        )
-    return SimulationReport(
-        config=config,
-        start=simulation.start,
-        cameras=len(sites),
-        stats=stats,
-        ground_truth=simulation.ground_truth,
-    )
+        last: list[ClientStats] = []
+
+        def report_progress(stats: ClientStats) -> None:
+            last[:] = [stats]
+            if progress is not None:
+                progress(stats)
+
+        def report(stats: ClientStats) -> SimulationReport:
+            return SimulationReport(
+                config=config,
+                start=simulation.start,
+                cameras=len(sites),
+                stats=stats,
+                ground_truth=simulation.ground_truth,
+            )
+
+        try:
+            stats = await stream_reads(
+                http,
+                simulation.reads(count=config.total, until=until),
+                tokens=tokens,
+                pace_from=simulation.start if config.realtime else None,
+                batch_size=config.batch_size,
+                flush_interval_s=config.flush_interval_s,
+                progress_interval_s=config.progress_interval_s,
+                concurrency=config.concurrency,
+                retry=config.retry,
+                progress=report_progress,
+            )
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            if on_cancelled is not None and last:  # the streamer's final counts
+                on_cancelled(report(last[0]))
+            raise
+    return report(stats)

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.alerts import Outcome, RejectReason, WorkflowError
 from veille.domain.audit import AuditEntry
+from veille.domain.images import sniff_image_type
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -155,7 +156,11 @@ def alert_image(
     data = platform.images.get(sha256)
     if data is None:
         raise error(404, "not_found", "image file missing")
-    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return Response(
+        data,
+        media_type=sniff_image_type(data),  # what the bytes are, not always JPEG
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _decide(

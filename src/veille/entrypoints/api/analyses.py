@@ -326,6 +326,17 @@ async def analyse_scenes(
 ) -> Response:
     """Each scene is a circle and a period (cut to start–end); plates seen at
     `min_scenes` of them or more, with their passages at each."""
+    backwards = [i for i, s in enumerate(body.scenes) if s.end <= s.start]
+    if backwards:  # such a scene matches nothing: say so instead of answering empty
+        raise error(
+            422,
+            "bad_period",
+            "a scene's end must be after its start",
+            problems=[
+                {"field": f"scenes.{i}.end", "reason": "must be after the scene's start"}
+                for i in backwards
+            ],
+        )
     scenes = [s.model_dump() for s in body.scenes]
     return await _analyse(
         request,

@@ -36,9 +36,15 @@ async def replay(
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
     platform = platform_of(request)
+    wait_s = platform.settings.writer_wait_s
 
     def via_writer(batch: Any) -> list[Any]:
-        return platform.writer.submit(batch).result(timeout=60).results()
+        future = platform.writer.submit(batch)
+        try:
+            return future.result(timeout=wait_s).results()
+        except TimeoutError:
+            future.cancel()  # the writer drops it if it has not taken it yet
+            raise
 
     try:
         outcome = await run_in_threadpool(
@@ -53,6 +59,10 @@ async def replay(
         )
     except WriterBusy:
         raise error(503, "ingest_busy", "ingest is saturated: replay again later") from None
+    except TimeoutError:  # the letter stays open: replaying it again is safe
+        exc = error(503, "ingest_timeout", f"the writer did not answer within {wait_s:g} s")
+        exc.headers = {"Retry-After": "1"}
+        raise exc from None
     if outcome.status == "not_found":
         raise error(404, "not_found", f"no dead letter {dead_letter_id}")
     return json_response(outcome.as_dict(), status=200 if outcome.status == "replayed" else 409)

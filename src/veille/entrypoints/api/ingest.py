@@ -58,6 +58,17 @@ def _busy() -> HTTPException:
     return exc
 
 
+def _timed_out(wait_s: float) -> HTTPException:
+    exc = error(
+        503,
+        "ingest_timeout",
+        f"the writer did not answer within {wait_s:g} s: these reads may or may not be"
+        " stored; resend them later (a read stored already is answered as duplicate)",
+    )
+    exc.headers = {"Retry-After": "1"}
+    return exc
+
+
 def _items(document: Any) -> list[Any] | None:
     if isinstance(document, list):
         return document
@@ -141,9 +152,15 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
             encode=platform.encode_read,
         )
     try:
-        outcome = await asyncio.wrap_future(platform.writer.submit(batch))
+        # A bounded wait: a writer that hangs must not hold every camera's request open.
+        # On time-out the request is cancelled; the writer drops it if not yet taken.
+        outcome = await asyncio.wait_for(
+            asyncio.wrap_future(platform.writer.submit(batch)), timeout=settings.writer_wait_s
+        )
     except WriterBusy:
         raise _busy() from None
+    except TimeoutError:
+        raise _timed_out(settings.writer_wait_s) from None
     except Exception as exc:
         raise HTTPException(
             503,

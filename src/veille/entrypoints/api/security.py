@@ -115,14 +115,16 @@ def camera_credential() -> Callable[[Request], Camera]:
     """Dependency: the caller is a camera presenting its own ingest token."""
 
     def dependency(request: Request) -> Camera:
-        token = bearer_token(request)
-        if token is None:
-            raise error(401, "unauthenticated", "a camera ingest token is required")
         platform = platform_of(request)
-        camera = platform.camera_for_token(token)
-        if camera is None:
+        token = bearer_token(request)
+        camera = None if token is None else platform.camera_for_token(token)
+        if camera is None:  # counted: a camera whose token was replaced is otherwise silent
+            platform.writer.counters.auth_failed += 1
+            if token is None:
+                raise error(401, "unauthenticated", "a camera ingest token is required")
             raise error(401, "unauthenticated", "unknown or revoked camera credential")
         if not camera.may_post:
+            platform.writer.counters.not_posting += 1
             raise error(
                 403, "camera_not_posting", f"camera {camera.camera_id} is {camera.phase.value}"
             )

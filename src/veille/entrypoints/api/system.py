@@ -13,11 +13,21 @@ from veille.entrypoints.api.security import json_response, platform_of, public, 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", summary="Liveness: is the server up")
+@router.get("/health", summary="Liveness: is the server up and its writer making progress")
 def health(request: Request, _: Any = Depends(public())) -> Response:
-    """Says only whether the process and its writer run; no data, so open to all."""
+    """Says only whether the process and its writer run; no data, so open to all.
+
+    Answers 503 `stuck` when the ingest writer's thread has died, or when work has waited
+    for it longer than `VEILLE_WRITER_STUCK_S` without a commit: every camera waits then.
+    """
     platform = platform_of(request)
-    return json_response({"status": "ok" if platform.started else "starting"})
+    if not platform.started:
+        return json_response({"status": "starting"})
+    writer = platform.writer.health()
+    status = "stuck" if writer.stuck else "ok"
+    return json_response(
+        {"status": status, "writer": writer.as_dict()}, status=503 if writer.stuck else 200
+    )
 
 
 @router.get("/api/v1/ingest/stats", summary="Ingest counters and the writer's load")

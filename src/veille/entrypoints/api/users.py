@@ -174,6 +174,8 @@ def delete_user(
             now=platform.clock(),
             actor=actor_of(request, principal),
         )
+    except user_service.UserNotFound:
+        raise error(404, "not_found", f"no user {user_id}") from None
     except user_service.UserError as exc:
         raise error(409, "conflict", str(exc)) from None
     return json_response(user_json(user))

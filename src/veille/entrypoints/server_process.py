@@ -11,6 +11,21 @@ from pathlib import Path
 
 import httpx
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (Linux).
+
+    A server in a session of its own no longer gets the terminal's Ctrl-C, so without
+    this a main job killed outright (SIGKILL, OOM) would leave its server running.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -31,7 +46,8 @@ def start_server(
 
     `stderr` a file descriptor: the server's output (stdout too) goes there. `own_session`:
     the server leaves the caller's process group, so a Ctrl-C at the terminal reaches the
-    caller only, which then stops the server when it is ready to (`stop_server`).
+    caller only, which then stops the server when it is ready to (`stop_server`); the
+    server is still sent SIGTERM if the caller dies without stopping it.
     """
     env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
     proc = subprocess.Popen(
@@ -40,6 +56,7 @@ def start_server(
         stdout=stderr if isinstance(stderr, int) and stderr >= 0 else subprocess.DEVNULL,
         stderr=stderr,
         start_new_session=own_session,
+        preexec_fn=_end_with_parent if own_session else None,
     )
     try:
         deadline = time.monotonic() + timeout

@@ -47,7 +47,8 @@ def start_server(
     `stderr` a file descriptor: the server's output (stdout too) goes there. `own_session`:
     the server leaves the caller's process group, so a Ctrl-C at the terminal reaches the
     caller only, which then stops the server when it is ready to (`stop_server`); the
-    server is still sent SIGTERM if the caller dies without stopping it.
+    server is still sent SIGTERM if the caller dies without stopping it (Linux ties that
+    to the thread that started it: start an own-session server from the main thread).
     """
     env = {**os.environ, "VEILLE_DATA_DIR": str(data_dir), **(env_extra or {})}
     proc = subprocess.Popen(

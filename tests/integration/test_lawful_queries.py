@@ -32,8 +32,9 @@ from veille.service.queries import (
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+ADMIN_PURPOSE = "administrative: public order and safety"
 POLICY = LegalPolicy(
-    purposes=frozenset({"judicial: investigation of an offence"}),
+    purposes=frozenset({"judicial: investigation of an offence", ADMIN_PURPOSE}),
     case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
     window=WindowPolicy(open_window=timedelta(days=30), max_retention=timedelta(days=365)),
 )
@@ -345,3 +346,37 @@ def test_audit_record_and_data_read_share_one_transaction(tmp_path):
     with pytest.raises(RuntimeError):
         lawful(store, principal(), execute=broken)
     assert audit_records(store) == []
+
+
+def _old_reads_seen(store, who, **kw):
+    seen = lawful(store, who, execute=lambda a: (everything(a)[0], 0), **kw)
+    return {r.read_id for r in seen if r.captured_at < NOW - timedelta(days=30)}
+
+
+def test_an_authorization_opens_old_reads_only_to_searches_citing_its_case(tmp_path):
+    store = make_store(tmp_path)
+    add_reads(store, random.Random(5), 300)
+    approve(store, authorization(case_ref="PV-2026-001", plates=frozenset({"2XYZ999"})))
+    assert _old_reads_seen(store, principal(), case_ref="PV-2026-001")
+    assert _old_reads_seen(store, principal(), case_ref="PV-2026-777") == set()
+    records = audit_records(store)
+    assert records[-1].entry.params["authorizations"] == []  # nothing opened, nothing named
+
+
+def test_an_authorization_never_opens_old_reads_to_an_administrative_purpose(tmp_path):
+    store = make_store(tmp_path)
+    add_reads(store, random.Random(6), 300)
+    approve(store, authorization(plates=frozenset({"2XYZ999"})))
+    assert _old_reads_seen(store, principal(), purpose=ADMIN_PURPOSE) == set()
+    assert _old_reads_seen(store, principal(), purpose=PURPOSE)
+
+
+def test_an_approval_of_one_district_never_opens_cameras_of_another(tmp_path):
+    """A request filed (before districts were derived) with district Liège for Brussels
+    cameras, approved by the Liège prosecutor, opens no Brussels read."""
+    store = make_store(tmp_path)
+    add_reads(store, random.Random(7), 300)
+    approve(store, authorization(district="Liège", camera_ids=frozenset({"C-MIDI-1"})))
+    assert _old_reads_seen(store, principal()) == set()
+    approve(store, authorization(district="Bruxelles", camera_ids=frozenset({"C-MIDI-1"})))
+    assert _old_reads_seen(store, principal())

@@ -465,9 +465,7 @@ def test_the_district_is_derived_from_the_cameras_not_declared(client, platform,
     assert str(old.read_id) in old_ids(client, inv)
 
 
-def test_an_area_and_a_plate_list_reach_the_districts_of_their_cameras(
-    client, platform, org_setup
-):
+def test_an_area_and_a_plate_list_reach_the_districts_of_their_cameras(client, platform, org_setup):
     register_cameras(platform, "CAM-A")
     register_liege_camera(platform)
     _, inv = make_user(platform, "ines", Role.INVESTIGATOR)  # national scope

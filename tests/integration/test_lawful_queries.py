@@ -37,6 +37,7 @@ POLICY = LegalPolicy(
     purposes=frozenset({"judicial: investigation of an offence", ADMIN_PURPOSE}),
     case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
     window=WindowPolicy(open_window=timedelta(days=30), max_retention=timedelta(days=365)),
+    authorization_purposes=frozenset({"judicial: investigation of an offence"}),
 )
 PURPOSE = "judicial: investigation of an offence"
 PLATES = ["1ABC123", "1ABD123", "2XYZ999", "1O8C123", "AB123CD"]
@@ -140,6 +141,8 @@ def authorization(**kw) -> Authorization:
         expires_at=NOW + timedelta(days=30),
     )
     base.update(kw)
+    # decided in the district it names, as a migrated record is (unless given otherwise)
+    base.setdefault("districts", frozenset({base["district"]}))
     return Authorization(**base)
 
 

@@ -202,7 +202,8 @@ class AuthorizationRepository(Protocol):
     def list(
         self,
         *,
-        district: str | None = None,
+        districts: frozenset[str] | None = None,
+        spanning: bool = False,
         status: str | None = None,
         involving_user: int | None = None,
         limit: int = 500,

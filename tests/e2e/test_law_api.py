@@ -9,15 +9,19 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import register_cameras
+from veille.bootstrap import bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.plates import canonical
 from veille.domain.reads import Read
 from veille.domain.users import FEDERAL
+from veille.entrypoints.api.app import create_app
 from veille.service import cameras as camera_service
 from veille.service import users as user_service
+from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -530,3 +534,27 @@ def test_a_request_spanning_districts_goes_to_the_federal_prosecutor_when_config
     approved = decide(client, federal, platform, spanning["auth_id"])
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
     assert str(liege_old.read_id) in old_ids(client, inv)
+
+
+def test_the_district_mapping_comes_from_the_configured_file(tmp_path):
+    mapping = tmp_path / "districts.json"
+    mapping.write_text(
+        '{"districts": ["Centrum"], "provinces": {"Bruxelles-Capitale": "Centrum"},'
+        ' "aliases": {"Bruxelles": "Centrum"}, "federal": null}'
+    )
+    settings = Settings(
+        data_dir=tmp_path / "var", image_fsync=False, run_jobs=False, district_map_file=mapping
+    )
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    try:
+        register_cameras(platform, "CAM-A")
+        user_service.ensure_organisation(
+            uow=platform.uow(), org=replace(FEDERAL, created_at=platform.clock())
+        )
+        _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+        with TestClient(create_app(platform)) as client:
+            filed = file_request(client, inv, platform, camera_ids=["CAM-A"])
+        assert filed.status_code == 201 and filed.json()["districts"] == ["Centrum"]
+    finally:
+        platform.stop()

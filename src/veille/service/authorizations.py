@@ -145,14 +145,16 @@ def _investigator_scopes(uow: UnitOfWork, auth: Authorization) -> list[Scope]:
 
 
 def _derive_districts(
-    uow: UnitOfWork, auth: Authorization, districts: DistrictMap
+    uow: UnitOfWork, auth: Authorization, districts: DistrictMap, *, old: bool = False
 ) -> Authorization:
     """The request with the districts of the cameras it reaches.
 
     Cameras named (or all, if none are named), inside its area if any, inside the scope
     of a named investigator — so a request naming only plates reaches the cameras its
     investigators could search, and a national investigator's goes to every district
-    that has cameras unless it declares one district to narrow it."""
+    that has cameras unless it declares one district to narrow it. For an `old` request
+    (filed when a district had to be declared) the declaration narrows where it can, and
+    where it contradicts the cameras, the cameras decide."""
     cameras = {c.camera_id: c for c in uow.cameras.list()}
     reachable = reachable_cameras(
         cameras=cameras.values(),
@@ -160,13 +162,22 @@ def _derive_districts(
         area=auth.area,
         scopes=_investigator_scopes(uow, auth),
     )
-    found = request_districts(
-        cameras=cameras,
-        reachable=reachable,
-        named=auth.camera_ids,
-        declared=auth.district or None,
-        districts=districts,
-    )
+
+    def derive(declared: str | None) -> frozenset[str]:
+        return request_districts(
+            cameras=cameras,
+            reachable=reachable,
+            named=auth.camera_ids,
+            declared=declared,
+            districts=districts,
+        )
+
+    try:
+        found = derive(auth.district or None)
+    except AuthorizationError:
+        if not old:
+            raise
+        found = derive(None)
     return replace(auth, districts=found)
 
 
@@ -196,7 +207,7 @@ def _load(
         raise AuthorizationNotFound(auth_id)
     auth = with_resolved_districts(auth, districts)
     if derive and auth.status is AuthorizationStatus.PENDING and not auth.districts:
-        auth = _derive_districts(uow, auth, districts)  # filed before districts were derived
+        auth = _derive_districts(uow, auth, districts, old=True)  # filed before they were
     return auth
 
 
@@ -363,12 +374,23 @@ def list_for_prosecutor(
                 return []
             found = uow.authorizations.list(spanning=True, status=status)
         else:
-            # every spelling of the district, for requests recorded before the mapping
+            # every spelling of the district: decided records keep the name they were filed with
             names = frozenset(
                 {district, *(a for a, d in districts.aliases.items() if d == district)}
             )
             found = uow.authorizations.list(districts=names, status=status)
-        return [with_resolved_districts(a, districts) for a in found]
+        found = [with_resolved_districts(a, districts) for a in found]
+        # requests filed before districts were derived: routed by their cameras now
+        for old in uow.authorizations.list(underived=True, status=status):
+            try:
+                derived = _derive_districts(uow, old, districts, old=True)
+            except AuthorizationError:
+                continue  # reaches no camera of any district: nobody can decide it
+            if district in derived.districts or (
+                district == districts.federal and len(derived.districts) > 1
+            ):
+                found.append(derived)
+        return sorted(found, key=lambda a: a.auth_id, reverse=True)
 
 
 def summary(auth: Authorization) -> dict[str, Any]:

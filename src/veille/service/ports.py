@@ -204,6 +204,7 @@ class AuthorizationRepository(Protocol):
         *,
         districts: frozenset[str] | None = None,
         spanning: bool = False,
+        underived: bool = False,
         status: str | None = None,
         involving_user: int | None = None,
         limit: int = 500,

@@ -148,22 +148,25 @@ class SqliteAuthorizationRepository:
         *,
         districts: frozenset[str] | None = None,
         spanning: bool = False,
+        underived: bool = False,
         status: str | None = None,
         involving_user: int | None = None,
         limit: int = 500,
     ) -> list[Authorization]:
-        """Newest first. `districts`: names any of which the request's districts hold (or,
-        for an old request not derived yet, its declared district); `spanning`: only
-        requests over more than one district."""
+        """Newest first. `districts`: names any of which the request's districts hold;
+        `spanning`: only requests over more than one district; `underived`: only requests
+        filed before districts were derived (their districts are NULL)."""
         clauses: list[str] = []
         params: list[Any] = []
         if districts is not None:
             marks = ",".join("?" * len(districts)) or "NULL"
             clauses.append(
-                "(EXISTS (SELECT 1 FROM json_each(authorizations.districts)"
-                f" WHERE value IN ({marks})) OR (districts IS NULL AND district IN ({marks})))"
+                "EXISTS (SELECT 1 FROM json_each(authorizations.districts)"
+                f" WHERE value IN ({marks}))"
             )
-            params.extend([*sorted(districts), *sorted(districts)])
+            params.extend(sorted(districts))
+        if underived:
+            clauses.append("districts IS NULL")
         if spanning:
             clauses.append("json_array_length(districts) > 1")
         if status:

@@ -225,3 +225,17 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     truth = data / "ground-truth.json"
     if truth.exists():  # written when the run ends by itself; Ctrl-C may end it first
         assert "ground_truth" in orjson.loads(truth.read_bytes())
+
+
+def test_docs_districts_prints_the_mapping_in_force_as_a_file_it_can_load(tmp_path, monkeypatch):
+    default = runner.invoke(app, ["docs", "districts"])
+    assert default.exit_code == 0, default.output
+    mapping = orjson.loads(default.output)
+    assert mapping["provinces"]["Vlaams-Brabant"] == "Leuven"
+    assert mapping["zones"]["Zennevallei"] == "Brussel/Bruxelles"
+    mapping["cameras"] = {"CAM-7": "Eupen"}
+    edited = tmp_path / "districts.json"
+    edited.write_bytes(orjson.dumps(mapping))
+    monkeypatch.setenv("VEILLE_DISTRICT_MAP_FILE", str(edited))
+    again = runner.invoke(app, ["docs", "districts"])
+    assert orjson.loads(again.output) == mapping

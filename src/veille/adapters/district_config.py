@@ -12,7 +12,7 @@ The file is JSON and replaces the built-in Belgian mapping entirely:
       "federal": "Parquet fédéral"                   # optional: the federal prosecutor's
     }                                                # office (null: there is none)
 
-`veille districts show` prints the mapping in force in this format.
+`veille docs districts` prints the mapping in force in this format.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def load_district_map(path: Path | None) -> DistrictMap:
 
 
 def district_map_json(districts: DistrictMap) -> dict[str, Any]:
-    """The mapping in the file format (for `veille districts show`)."""
+    """The mapping in the file format (for `veille docs districts`)."""
     return {
         "districts": sorted(districts.districts),
         "provinces": dict(sorted(districts.by_province.items())),

@@ -73,8 +73,9 @@ class DistrictMap:
     def resolve(self, name: str | None) -> str | None:
         """The district (or the federal office) a name stands for; None if unknown.
 
-        Names compare without regard to case, so "Liege" in an old record is not "Liège"
-        but "bruxelles" is "Bruxelles" (an alias)."""
+        Names compare without regard to case ("bruxelles" is the alias "Bruxelles"), but
+        not without accents: "Liege" is not "Liège" unless an alias says so, since an
+        unknown name must open nothing rather than be guessed."""
         if not name:
             return None
         wanted = name.strip().casefold()

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
+from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
 from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.domain.cameras import Camera
+from veille.domain.districts import DistrictMap, belgian_district_map
 from veille.domain.reads import Read, ReadRules
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
@@ -75,6 +77,7 @@ class Platform:
     webhooks: WebhookDispatcher
     mqtt: MqttPublisher | None = None
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
 
@@ -176,6 +179,7 @@ def bootstrap(
         alert_bus=bus,
         webhooks=webhooks,
         mqtt=mqtt,
+        districts=load_district_map(settings.district_map_file),
         clock=clock,
     )
     writer.after_commit.append(bus.publish)

@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from veille.domain.authorizations import WindowPolicy
+from veille.domain.districts import CrossDistrictRule
 from veille.domain.reads import ReadRules
 
 
@@ -88,6 +89,25 @@ class Settings(BaseSettings):
             "administrative: public order and safety",
         ],
         description="Purposes a search may cite (JSON list in the environment).",
+    )
+    authorization_purposes: list[str] = Field(
+        default_factory=lambda: [
+            "judicial: investigation of an offence",
+            "judicial: search for a wanted person",
+            "judicial: search for a stolen vehicle or plate",
+        ],
+        description="Search purposes (judicial missions) an authorization may be requested"
+        " for; it opens older reads only to searches citing its own purpose and case.",
+    )
+    district_map_file: Path | None = Field(
+        None,
+        description="JSON file mapping cameras, police zones and provinces to judicial"
+        " districts (format in docs/audit.md); unset: Belgium's twelve districts since 2014.",
+    )
+    cross_district_approval: CrossDistrictRule = Field(
+        CrossDistrictRule.EACH_DISTRICT,
+        description="Who approves a request whose cameras span judicial districts:"
+        " each_district, federal (the federal prosecutor) or each_district_or_federal.",
     )
     case_ref_pattern: str = Field(
         r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}",

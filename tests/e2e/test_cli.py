@@ -330,3 +330,17 @@ def test_version_is_printed_and_matches_the_package():
     done = runner.invoke(app, ["--version"])
     assert done.exit_code == 0, done.output
     assert done.output.strip() == f"veille {__version__}"
+
+
+def test_docs_districts_prints_the_mapping_in_force_as_a_file_it_can_load(tmp_path, monkeypatch):
+    default = runner.invoke(app, ["docs", "districts"])
+    assert default.exit_code == 0, default.output
+    mapping = orjson.loads(default.output)
+    assert mapping["provinces"]["Vlaams-Brabant"] == "Leuven"
+    assert mapping["zones"]["Zennevallei"] == "Brussel/Bruxelles"
+    mapping["cameras"] = {"CAM-7": "Eupen"}
+    edited = tmp_path / "districts.json"
+    edited.write_bytes(orjson.dumps(mapping))
+    monkeypatch.setenv("VEILLE_DISTRICT_MAP_FILE", str(edited))
+    again = runner.invoke(app, ["docs", "districts"])
+    assert orjson.loads(again.output) == mapping

@@ -9,14 +9,19 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from fastapi.testclient import TestClient
 
 from tests.conftest import register_cameras
+from veille.bootstrap import bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.plates import canonical
 from veille.domain.reads import Read
 from veille.domain.users import FEDERAL
+from veille.entrypoints.api.app import create_app
+from veille.service import cameras as camera_service
 from veille.service import users as user_service
+from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -33,6 +38,8 @@ def org_setup(platform):
         ("pz-midi", "local_zone", Scope(ScopeKind.ZONE, "Midi")),
         ("parquet-bxl", "judicial", Scope(ScopeKind.DISTRICT, "Bruxelles")),
         ("parquet-gent", "judicial", Scope(ScopeKind.DISTRICT, "Gent")),
+        ("parquet-liege", "judicial", Scope(ScopeKind.DISTRICT, "Liège")),
+        ("parquet-federal", "judicial", Scope(ScopeKind.DISTRICT, "federal")),
     ):
         user_service.create_organisation(
             uow=platform.uow(),
@@ -222,6 +229,7 @@ def test_authorization_flow_opens_old_reads_for_the_named_investigator_only(
 
 
 def test_refusal_needs_reasons_and_blanket_requests_are_refused(client, platform, org_setup):
+    register_cameras(platform, "CAM-A")
     _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
     _, proc = make_user(platform, "pauline", Role.PROSECUTOR, org="parquet-bxl")
     now = platform.clock()
@@ -383,3 +391,170 @@ def test_passwords_never_appear_in_responses_logs_or_audit(
     for path in (database, database.with_name(database.name + "-wal")):
         if path.exists():
             assert secret_pw.encode() not in path.read_bytes()
+
+
+def register_liege_camera(platform, camera_id="CAM-L"):
+    """A camera in the province of Liège (judicial district Liège)."""
+    report = camera_service.import_cameras(
+        uow=platform.uow(),
+        records=[
+            (
+                "test",
+                {
+                    "camera_id": camera_id,
+                    "lat": 50.633,
+                    "lon": 5.580,
+                    "zone": "Liège",
+                    "province": "Liège",
+                    "vendor": "Veille",
+                    "protocol": "veille-json",
+                    "phase": "live",
+                },
+            )
+        ],
+        now=platform.clock(),
+        issue_tokens="none",
+        actor=ACTOR,
+    )
+    assert report.applied, report.problems
+
+
+def file_request(client, headers, platform, **kw):
+    now = platform.clock()
+    body = {
+        "case_ref": "BR.12.L3.004711/2026",
+        "purpose": PURPOSE,
+        "justification": "Vehicle seen leaving the scene of the armed robbery of 3 August.",
+        "period_start": (now - timedelta(days=120)).isoformat(),
+        "period_end": (now - timedelta(days=30)).isoformat(),
+    }
+    body.update(kw)
+    return client.post("/api/v1/authorizations", headers=headers, json=body)
+
+
+def decide(client, headers, platform, auth_id, verb="approve"):
+    body = {"reasons": "Serious offence; the plate is linked to the case file."}
+    if verb == "approve":
+        body["expires_at"] = (platform.clock() + timedelta(days=10)).isoformat()
+    return client.post(f"/api/v1/authorizations/{auth_id}/{verb}", headers=headers, json=body)
+
+
+def old_ids(client, headers, plate="2XYZ999"):
+    passages = search(client, headers, plate).json()["passages"]
+    return {p["read_id"] for p in passages}
+
+
+def test_the_district_is_derived_from_the_cameras_not_declared(client, platform, org_setup):
+    register_cameras(platform, "CAM-A")  # Brussels
+    old = store_read(platform, "CAM-A", "2XYZ999", timedelta(days=90))
+    _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+    _, liege = make_user(platform, "luc", Role.PROSECUTOR, org="parquet-liege")
+    _, bxl = make_user(platform, "pauline", Role.PROSECUTOR, org="parquet-bxl")
+
+    mismatch = file_request(client, inv, platform, camera_ids=["CAM-A"], district="Liège")
+    assert mismatch.status_code == 422
+    assert "Brussel/Bruxelles" in mismatch.json()["error"]["message"]
+
+    filed = file_request(client, inv, platform, camera_ids=["CAM-A"])
+    assert filed.status_code == 201, filed.text
+    auth_id = filed.json()["auth_id"]
+    assert filed.json()["districts"] == ["Brussel/Bruxelles"]
+
+    listed = client.get("/api/v1/authorizations/district", headers=liege).json()
+    assert listed["authorizations"] == []
+    assert decide(client, liege, platform, auth_id).status_code == 409
+    assert str(old.read_id) not in old_ids(client, inv)
+
+    assert decide(client, bxl, platform, auth_id).status_code == 200
+    assert str(old.read_id) in old_ids(client, inv)
+
+
+def test_an_area_and_a_plate_list_reach_the_districts_of_their_cameras(client, platform, org_setup):
+    register_cameras(platform, "CAM-A")
+    register_liege_camera(platform)
+    _, inv = make_user(platform, "ines", Role.INVESTIGATOR)  # national scope
+    _, midi = make_user(platform, "mira", Role.INVESTIGATOR, org="pz-midi")
+    around_liege = {"lat": 50.633, "lon": 5.580, "radius_m": 2000}
+    assert file_request(client, inv, platform, area=around_liege).json()["districts"] == ["Liège"]
+    # only plates: the cameras the named investigators' scopes reach
+    national = file_request(client, inv, platform, plates=["2XYZ999"]).json()
+    assert national["districts"] == ["Brussel/Bruxelles", "Liège"]
+    limited = file_request(client, inv, platform, plates=["2XYZ999"], district="Liège").json()
+    assert limited["districts"] == ["Liège"]
+    # a Midi investigator's scope holds no camera at all here
+    nothing = file_request(client, midi, platform, plates=["2XYZ999"])
+    assert nothing.status_code == 422 and "no camera" in nothing.json()["error"]["message"]
+
+
+def test_a_request_spanning_districts_needs_each_districts_approval(client, platform, org_setup):
+    register_cameras(platform, "CAM-A")
+    register_liege_camera(platform)
+    bxl_old = store_read(platform, "CAM-A", "2XYZ999", timedelta(days=90))
+    liege_old = store_read(platform, "CAM-L", "2XYZ999", timedelta(days=80))
+    _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+    _, liege = make_user(platform, "luc", Role.PROSECUTOR, org="parquet-liege")
+    _, bxl = make_user(platform, "pauline", Role.PROSECUTOR, org="parquet-bxl")
+    _, federal = make_user(platform, "fed", Role.PROSECUTOR, org="parquet-federal")
+    auth_id = file_request(client, inv, platform, camera_ids=["CAM-A", "CAM-L"]).json()["auth_id"]
+
+    assert decide(client, federal, platform, auth_id).status_code == 409  # not configured
+    first = decide(client, bxl, platform, auth_id)
+    assert first.status_code == 200 and first.json()["status"] == "pending"
+    assert [a["district"] for a in first.json()["approvals"]] == ["Brussel/Bruxelles"]
+    assert decide(client, bxl, platform, auth_id).status_code == 409  # already approved
+    assert old_ids(client, inv) == set()  # one approval of two opens nothing
+    second = decide(client, liege, platform, auth_id)
+    assert second.status_code == 200 and second.json()["status"] == "approved"
+    assert old_ids(client, inv) == {str(bxl_old.read_id), str(liege_old.read_id)}
+
+    refused_id = file_request(client, inv, platform, camera_ids=["CAM-A", "CAM-L"]).json()
+    assert decide(client, liege, platform, refused_id["auth_id"], "refuse").json()["status"] == (
+        "refused"
+    )
+    assert decide(client, bxl, platform, refused_id["auth_id"]).status_code == 409
+
+
+def test_a_request_spanning_districts_goes_to_the_federal_prosecutor_when_configured(
+    client, platform, org_setup
+):
+    platform.settings.cross_district_approval = "federal"
+    register_cameras(platform, "CAM-A")
+    register_liege_camera(platform)
+    liege_old = store_read(platform, "CAM-L", "2XYZ999", timedelta(days=80))
+    _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+    _, liege = make_user(platform, "luc", Role.PROSECUTOR, org="parquet-liege")
+    _, federal = make_user(platform, "fed", Role.PROSECUTOR, org="parquet-federal")
+    spanning = file_request(client, inv, platform, camera_ids=["CAM-A", "CAM-L"]).json()
+    single = file_request(client, inv, platform, camera_ids=["CAM-L"]).json()
+
+    assert decide(client, liege, platform, spanning["auth_id"]).status_code == 409
+    assert decide(client, federal, platform, single["auth_id"]).status_code == 409
+    listed = client.get("/api/v1/authorizations/district", headers=federal).json()
+    assert [a["auth_id"] for a in listed["authorizations"]] == [spanning["auth_id"]]
+    approved = decide(client, federal, platform, spanning["auth_id"])
+    assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    assert str(liege_old.read_id) in old_ids(client, inv)
+
+
+def test_the_district_mapping_comes_from_the_configured_file(tmp_path):
+    mapping = tmp_path / "districts.json"
+    mapping.write_text(
+        '{"districts": ["Centrum"], "provinces": {"Bruxelles-Capitale": "Centrum"},'
+        ' "aliases": {"Bruxelles": "Centrum"}, "federal": null}'
+    )
+    settings = Settings(
+        data_dir=tmp_path / "var", image_fsync=False, run_jobs=False, district_map_file=mapping
+    )
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    try:
+        register_cameras(platform, "CAM-A")
+        user_service.ensure_organisation(
+            uow=platform.uow(), org=replace(FEDERAL, created_at=platform.clock())
+        )
+        _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+        with TestClient(create_app(platform)) as client:
+            filed = file_request(client, inv, platform, camera_ids=["CAM-A"])
+        assert filed.status_code == 201 and filed.json()["districts"] == ["Centrum"]
+    finally:
+        platform.stop()

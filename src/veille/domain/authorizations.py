@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from veille.domain.access import Scope
+from veille.domain.cameras import Camera
+from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.domain.geography import haversine_m
 
 
@@ -33,7 +37,28 @@ class Area:
 
 
 @dataclass(frozen=True)
+class DistrictApproval:
+    """One prosecutor's approval, in the name of one district (or of the federal office)."""
+
+    district: str
+    by: int
+    by_name: str
+    at: datetime
+    reasons: str
+    conditions: str | None
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class Authorization:
+    """A request for reads older than the open window, and the prosecutors' decision.
+
+    `districts` are the judicial districts of the cameras the request can reach, derived
+    when it is filed (`district` is only what the requester declared, kept as filed). An
+    approved authorization opens reads only at cameras of those districts, and only to
+    searches citing its case reference and its purpose.
+    """
+
     auth_id: int
     case_ref: str
     purpose: str
@@ -56,6 +81,43 @@ class Authorization:
     decision_reasons: str | None = None
     conditions: str | None = None
     expires_at: datetime | None = None
+    districts: frozenset[str] = frozenset()
+    approvals: tuple[DistrictApproval, ...] = ()
+
+    @property
+    def approved_districts(self) -> frozenset[str]:
+        """The districts whose cameras this authorization opens (none until approved)."""
+        return self.districts if self.status is AuthorizationStatus.APPROVED else frozenset()
+
+    def opens_for(self, *, case_ref: str | None, purpose: str | None) -> bool:
+        """Whether a search citing this case and purpose may use the authorization.
+
+        The prosecutor authorized one judicial mission: the search must cite the same
+        case reference and the same (judicial) purpose the request was approved for."""
+        return case_ref == self.case_ref and purpose == self.purpose
+
+    def deciding_as(
+        self, *, prosecutor_district: str, federal: str | None, rule: CrossDistrictRule
+    ) -> str:
+        """The district in whose name this prosecutor may decide (or revoke), or why not."""
+        spans = len(self.districts) > 1
+        if federal is not None and prosecutor_district == federal:
+            if not spans:
+                raise AuthorizationError(
+                    "a request within one district is decided by that district's prosecutor"
+                )
+            if rule is CrossDistrictRule.EACH_DISTRICT:
+                raise AuthorizationError(
+                    "a request spanning districts is approved by each district's prosecutor"
+                )
+            return prosecutor_district
+        if prosecutor_district not in self.districts:
+            raise AuthorizationError("this request belongs to another judicial district")
+        if spans and rule is CrossDistrictRule.FEDERAL:
+            raise AuthorizationError(
+                "a request spanning districts is decided by the federal prosecutor"
+            )
+        return prosecutor_district
 
     def usable_by(self, user_id: int, now: datetime) -> bool:
         """Approved, not expired, and the user is one of the named investigators."""
@@ -81,6 +143,7 @@ class Authorization:
     def approve(
         self,
         *,
+        district: str,
         by: int,
         by_name: str,
         at: datetime,
@@ -88,33 +151,67 @@ class Authorization:
         reasons: str,
         conditions: str | None,
     ) -> Authorization:
+        """Record one district's approval (`district` from `deciding_as`).
+
+        The authorization is approved once every district of the request has approved,
+        or at once when the federal office (not one of the districts) approves. Until
+        then it stays pending and opens nothing. It expires at the earliest expiry given.
+        """
         self._require_pending()
         if expires_at <= at:
             raise AuthorizationError("an approval needs an expiry in the future")
         if not reasons.strip():
             raise AuthorizationError("a decision must give its reasons")
+        if any(a.district == district for a in self.approvals):
+            raise AuthorizationError(f"district {district} has already approved this request")
+        approval = DistrictApproval(
+            district=district,
+            by=by,
+            by_name=by_name,
+            at=at,
+            reasons=reasons.strip(),
+            conditions=(conditions or "").strip() or None,
+            expires_at=expires_at,
+        )
+        approvals = (*self.approvals, approval)
+        approved = {a.district for a in approvals}
+        if district in self.districts and not self.districts <= approved:
+            return replace(self, approvals=approvals)
+        several = len(approvals) > 1
         return replace(
             self,
+            approvals=approvals,
             status=AuthorizationStatus.APPROVED,
             decided_by=by,
             decided_by_name=by_name,
             decided_at=at,
-            decision_reasons=reasons.strip(),
-            conditions=(conditions or "").strip() or None,
-            expires_at=expires_at,
+            decision_reasons="\n".join(
+                f"[{a.district}] {a.reasons}" if several else a.reasons for a in approvals
+            ),
+            conditions="\n".join(
+                f"[{a.district}] {a.conditions}" if several else a.conditions
+                for a in approvals
+                if a.conditions
+            )
+            or None,
+            expires_at=min(a.expires_at for a in approvals),
         )
 
-    def refuse(self, *, by: int, by_name: str, at: datetime, reasons: str) -> Authorization:
+    def refuse(
+        self, *, district: str, by: int, by_name: str, at: datetime, reasons: str
+    ) -> Authorization:
+        """One district's refusal refuses the whole request; a narrower one may be filed."""
         self._require_pending()
         if not reasons.strip():
             raise AuthorizationError("a refusal must give its reasons")
+        text = reasons.strip()
         return replace(
             self,
             status=AuthorizationStatus.REFUSED,
             decided_by=by,
             decided_by_name=by_name,
             decided_at=at,
-            decision_reasons=reasons.strip(),
+            decision_reasons=f"[{district}] {text}" if len(self.districts) > 1 else text,
         )
 
     def revoke(self, *, by: int, by_name: str, at: datetime, reasons: str) -> Authorization:
@@ -153,6 +250,72 @@ def validate_request(
         raise AuthorizationError("name at least one investigator")
     if area is not None and not 0 < area.radius_m <= 50_000:
         raise AuthorizationError("an area radius must be between 0 and 50 km")
+
+
+def reachable_cameras(
+    *,
+    cameras: Iterable[Camera],
+    camera_ids: frozenset[str],
+    area: Area | None,
+    scopes: Iterable[Scope],
+) -> frozenset[str]:
+    """The cameras a request could ever open: those it names (or all, if it names none),
+    inside its area if it has one, and inside the scope of at least one named investigator
+    (searches never reach past the searcher's scope)."""
+    scopes = list(scopes)
+    return frozenset(
+        c.camera_id
+        for c in cameras
+        if (not camera_ids or c.camera_id in camera_ids)
+        and (area is None or area.contains(c.lat, c.lon))
+        and any(s.covers(zone=c.zone, province=c.province) for s in scopes)
+    )
+
+
+def request_districts(
+    *,
+    cameras: Mapping[str, Camera],
+    reachable: frozenset[str],
+    named: frozenset[str],
+    declared: str | None,
+    districts: DistrictMap,
+) -> frozenset[str]:
+    """The judicial districts of a request, from the cameras it reaches.
+
+    A declared district no longer decides anything: it may only narrow a request that
+    names no camera (plates only, or an area) to the cameras of that district; any other
+    mismatch with the cameras is refused, so the requester learns where it really goes.
+    """
+    for camera_id in sorted(named):
+        if districts.of_camera(cameras[camera_id]) is None:
+            raise AuthorizationError(f"camera {camera_id} lies in no configured judicial district")
+    found = {d for c in reachable if (d := districts.of_camera(cameras[c])) is not None}
+    if declared is not None and declared.strip():
+        wanted = districts.resolve(declared)
+        if wanted is None or wanted not in districts.districts:
+            raise AuthorizationError(f"{declared!r} is not a configured judicial district")
+        if named and found != {wanted}:
+            raise AuthorizationError(
+                f"the cameras of this request lie in {', '.join(sorted(found))}, not {wanted}"
+            )
+        found &= {wanted}
+    if not found:
+        raise AuthorizationError(
+            "no camera within the investigators' scope matches this request"
+            + (" in that district" if declared else "")
+        )
+    return frozenset(found)
+
+
+def with_resolved_districts(auth: Authorization, districts: DistrictMap) -> Authorization:
+    """The authorization with its districts as the mapping names them now.
+
+    Records filed before districts were derived hold the district the requester
+    declared (say "Bruxelles"); it is read through the aliases, and a name the mapping
+    does not know is dropped, so such an authorization opens nothing and nobody decides it.
+    """
+    known = frozenset(d for name in auth.districts if (d := districts.resolve(name)))
+    return auth if known == auth.districts else replace(auth, districts=known)
 
 
 @dataclass(frozen=True)
@@ -195,23 +358,43 @@ def visible_slices(
     policy: WindowPolicy,
     scope_cameras: frozenset[str] | None,
     authorizations: list[Authorization],
+    case_ref: str | None,
+    purpose: str | None,
+    authorization_purposes: frozenset[str],
+    district_cameras: Mapping[str, frozenset[str]],
 ) -> list[Slice]:
     """What a user may see now: the open window within their scope, plus, for each
-    authorization usable by them, what it covers (still within their scope)."""
+    authorization usable by them *for this search*, what it covers.
+
+    An authorization counts only for a search citing its case and its purpose, when that
+    purpose is one an authorization may be given for (never an administrative one), and
+    it opens only cameras of the districts that approved it (`district_cameras`: the
+    cameras of each district now, so a camera moved elsewhere closes) — still within the
+    user's scope."""
     window_start = now - policy.open_window
     end = now + policy.future_margin
     slices = [Slice(start=window_start, end=end, camera_ids=scope_cameras)]
     oldest = now - policy.max_retention
+    if purpose not in authorization_purposes:
+        return slices
     for auth in authorizations:
-        if not auth.usable_by(user_id, now):
+        if not auth.usable_by(user_id, now) or not auth.opens_for(
+            case_ref=case_ref, purpose=purpose
+        ):
             continue
         start = max(auth.period_start, oldest)
         stop = min(auth.period_end, end)
         if stop <= start:
             continue
-        cameras: frozenset[str] | None = auth.camera_ids or None
+        cameras = frozenset[str]().union(
+            *(district_cameras.get(d, frozenset()) for d in auth.approved_districts)
+        )
+        if auth.camera_ids:
+            cameras &= auth.camera_ids
         if scope_cameras is not None:
-            cameras = scope_cameras if cameras is None else cameras & scope_cameras
+            cameras &= scope_cameras
+        if not cameras:
+            continue
         slices.append(
             Slice(
                 start=start,

@@ -749,6 +749,16 @@ def docs_permissions() -> None:
         typer.echo(matrix_markdown(create_app(bootstrap(Settings(data_dir=Path(tmp))))), nl=False)
 
 
+@docs_app.command("districts")
+def docs_districts() -> None:
+    """Print the judicial district mapping in force (VEILLE_DISTRICT_MAP_FILE, else the
+    Belgian default) as JSON, in the format of that file: a starting point to edit."""
+    from veille.adapters.district_config import district_map_json, load_district_map
+
+    mapping = load_district_map(Settings().district_map_file)
+    typer.echo(orjson.dumps(district_map_json(mapping), option=orjson.OPT_INDENT_2).decode())
+
+
 @docs_app.command("configuration")
 def docs_configuration() -> None:
     """Print the settings reference (docs/configuration.md) from the code."""

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from veille.domain.access import Principal, Role, ScopeKind
+from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.authorizations import (
     Area,
     Authorization,
     AuthorizationError,
     AuthorizationStatus,
+    reachable_cameras,
+    request_districts,
     validate_request,
+    with_resolved_districts,
 )
+from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.domain.plates import normalise
 from veille.domain.retention import HoldInvalid, check_hold
 from veille.service.ports import UnitOfWork
@@ -29,7 +33,7 @@ class AuthorizationRequest:
     case_ref: str
     purpose: str
     justification: str
-    district: str
+    district: str | None  # as declared: narrows a request naming no camera, never decides
     investigators: frozenset[int]
     plates: frozenset[str]
     camera_ids: frozenset[str]
@@ -47,9 +51,13 @@ def request_authorization(
     request: AuthorizationRequest,
     judicial_purposes: frozenset[str],
     case_ref_ok: bool,
+    districts: DistrictMap,
     now: datetime,
 ) -> Authorization:
-    """File a request; the requesting investigator is always among the named ones."""
+    """File a request; the requesting investigator is always among the named ones.
+
+    Its judicial districts are those of the cameras it reaches (see `_derive_districts`);
+    it goes to those districts' prosecutors."""
     if request.purpose not in judicial_purposes:
         raise AuthorizationError(
             "access beyond the open window is only for judicial missions: choose a judicial purpose"
@@ -88,7 +96,7 @@ def request_authorization(
             case_ref=request.case_ref,
             purpose=request.purpose,
             justification=request.justification.strip(),
-            district=request.district,
+            district=(request.district or "").strip(),
             requested_by=principal.user_id,
             requested_by_name=principal.username,
             requested_at=now,
@@ -101,6 +109,7 @@ def request_authorization(
             hold_requested=request.hold,
             status=AuthorizationStatus.PENDING,
         )
+        auth = _derive_districts(uow, auth, districts)
         auth_id = uow.authorizations.add(auth)
         uow.audit.append(
             AuditEntry(
@@ -125,7 +134,55 @@ def uow_get(uow: UnitOfWork, auth_id: int) -> Authorization:
     return auth
 
 
-def _prosecutor_district(uow: UnitOfWork, principal: Principal) -> str:
+def _investigator_scopes(uow: UnitOfWork, auth: Authorization) -> list[Scope]:
+    scopes = []
+    for user_id in sorted(auth.investigators):
+        user = uow.users.get(user_id)
+        org = uow.users.get_org(user.org_id) if user is not None else None
+        if org is not None:
+            scopes.append(org.scope)
+    return scopes
+
+
+def _derive_districts(
+    uow: UnitOfWork, auth: Authorization, districts: DistrictMap, *, old: bool = False
+) -> Authorization:
+    """The request with the districts of the cameras it reaches.
+
+    Cameras named (or all, if none are named), inside its area if any, inside the scope
+    of a named investigator — so a request naming only plates reaches the cameras its
+    investigators could search, and a national investigator's goes to every district
+    that has cameras unless it declares one district to narrow it. For an `old` request
+    (filed when a district had to be declared) the declaration narrows where it can, and
+    where it contradicts the cameras, the cameras decide."""
+    cameras = {c.camera_id: c for c in uow.cameras.list()}
+    reachable = reachable_cameras(
+        cameras=cameras.values(),
+        camera_ids=auth.camera_ids,
+        area=auth.area,
+        scopes=_investigator_scopes(uow, auth),
+    )
+
+    def derive(declared: str | None) -> frozenset[str]:
+        return request_districts(
+            cameras=cameras,
+            reachable=reachable,
+            named=auth.camera_ids,
+            declared=declared,
+            districts=districts,
+        )
+
+    try:
+        found = derive(auth.district or None)
+    except AuthorizationError:
+        if not old:
+            raise
+        found = derive(None)
+    return replace(auth, districts=found)
+
+
+def _prosecutor_district(uow: UnitOfWork, principal: Principal, districts: DistrictMap) -> str:
+    """The district (or the federal office) in whose name this prosecutor decides."""
     org = uow.users.get_org(principal.org_id)
     if (
         principal.role is not Role.PROSECUTOR
@@ -133,7 +190,25 @@ def _prosecutor_district(uow: UnitOfWork, principal: Principal) -> str:
         or org.scope.kind is not ScopeKind.DISTRICT
     ):
         raise AuthorizationError("only a prosecutor of a judicial district decides")
-    return org.scope.value or ""
+    district = districts.resolve(org.scope.value)
+    if district is None:
+        raise AuthorizationError(
+            f"the prosecutor's organisation names {org.scope.value!r},"
+            " which is not a configured judicial district"
+        )
+    return district
+
+
+def _load(
+    uow: UnitOfWork, auth_id: int, districts: DistrictMap, *, derive: bool = False
+) -> Authorization:
+    auth = uow.authorizations.get(auth_id)
+    if auth is None:
+        raise AuthorizationNotFound(auth_id)
+    auth = with_resolved_districts(auth, districts)
+    if derive and auth.status is AuthorizationStatus.PENDING and not auth.districts:
+        auth = _derive_districts(uow, auth, districts, old=True)  # filed before they were
+    return auth
 
 
 def decide_authorization(
@@ -145,25 +220,31 @@ def decide_authorization(
     approve: bool,
     reasons: str,
     now: datetime,
+    districts: DistrictMap,
+    rule: CrossDistrictRule,
     expires_at: datetime | None = None,
     conditions: str | None = None,
 ) -> Authorization:
     """Approve (with conditions and an expiry) or refuse (with reasons) a pending request.
 
-    Only a prosecutor of the request's district decides. An approval that asks for a
-    hold places a case hold on what it covers, so retention keeps those reads.
+    Only a prosecutor of one of the request's districts decides, in that district's
+    name; a request spanning districts is approved once each has approved, or by the
+    federal prosecutor, as `rule` says. An approval that asks for a hold places a case
+    hold on what it covers, so retention keeps those reads.
     """
     with uow:
-        district = _prosecutor_district(uow, principal)
-        auth = uow.authorizations.get(auth_id)
-        if auth is None:
-            raise AuthorizationNotFound(auth_id)
-        if auth.district != district:
-            raise AuthorizationError("this request belongs to another judicial district")
+        mine = _prosecutor_district(uow, principal, districts)
+        auth = _load(uow, auth_id, districts, derive=True)
+        district = auth.deciding_as(
+            prosecutor_district=mine,
+            federal=districts.federal,
+            rule=rule,
+        )
         if approve:
             if expires_at is None:
                 raise AuthorizationError("an approval needs an expiry")
             decided = auth.approve(
+                district=district,
                 by=principal.user_id,
                 by_name=principal.username,
                 at=now,
@@ -173,11 +254,16 @@ def decide_authorization(
             )
         else:
             decided = auth.refuse(
-                by=principal.user_id, by_name=principal.username, at=now, reasons=reasons
+                district=district,
+                by=principal.user_id,
+                by_name=principal.username,
+                at=now,
+                reasons=reasons,
             )
         uow.authorizations.update(decided)
         hold_id = None
-        if approve and decided.hold_requested:
+        final = decided.status is not AuthorizationStatus.PENDING
+        if final and approve and decided.hold_requested:
             cameras = set(decided.camera_ids)
             if decided.area is not None:
                 inside = {
@@ -211,9 +297,12 @@ def decide_authorization(
                 action="authorization.approve" if approve else "authorization.refuse",
                 target=str(auth_id),
                 params={
-                    "reasons": decided.decision_reasons,
-                    "conditions": decided.conditions,
-                    "expires_at": decided.expires_at.isoformat() if decided.expires_at else None,
+                    "district": district,
+                    "districts": sorted(decided.districts),
+                    "status": decided.status.value,
+                    "reasons": reasons.strip(),
+                    "conditions": (conditions or "").strip() or None,
+                    "expires_at": expires_at.isoformat() if approve and expires_at else None,
                     "hold_id": hold_id,
                 },
                 purpose=decided.purpose,
@@ -232,14 +321,18 @@ def revoke_authorization(
     auth_id: int,
     reasons: str,
     now: datetime,
+    districts: DistrictMap,
+    rule: CrossDistrictRule,
 ) -> Authorization:
+    """Any prosecutor who could decide it may revoke it: revoking only closes data."""
     with uow:
-        district = _prosecutor_district(uow, principal)
-        auth = uow.authorizations.get(auth_id)
-        if auth is None:
-            raise AuthorizationNotFound(auth_id)
-        if auth.district != district:
-            raise AuthorizationError("this authorization belongs to another judicial district")
+        mine = _prosecutor_district(uow, principal, districts)
+        auth = _load(uow, auth_id, districts)
+        district = auth.deciding_as(
+            prosecutor_district=mine,
+            federal=districts.federal,
+            rule=rule,
+        )
         revoked = auth.revoke(
             by=principal.user_id, by_name=principal.username, at=now, reasons=reasons
         )
@@ -250,7 +343,7 @@ def revoke_authorization(
                 actor=actor,
                 action="authorization.revoke",
                 target=str(auth_id),
-                params={"reasons": reasons},
+                params={"reasons": reasons, "district": district},
                 purpose=auth.purpose,
                 case_ref=auth.case_ref,
             )
@@ -265,11 +358,39 @@ def list_for_investigator(*, uow: UnitOfWork, principal: Principal) -> list[Auth
 
 
 def list_for_prosecutor(
-    *, uow: UnitOfWork, principal: Principal, status: str | None = None
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    districts: DistrictMap,
+    rule: CrossDistrictRule,
+    status: str | None = None,
 ) -> list[Authorization]:
+    """The requests this prosecutor may decide: those reaching their district, or, for
+    the federal prosecutor (when the rule gives them a say), those spanning districts."""
     with uow:
-        district = _prosecutor_district(uow, principal)
-        return uow.authorizations.list(district=district, status=status)
+        district = _prosecutor_district(uow, principal, districts)
+        if district == districts.federal:
+            if rule is CrossDistrictRule.EACH_DISTRICT:
+                return []
+            found = uow.authorizations.list(spanning=True, status=status)
+        else:
+            # every spelling of the district: decided records keep the name they were filed with
+            names = frozenset(
+                {district, *(a for a, d in districts.aliases.items() if d == district)}
+            )
+            found = uow.authorizations.list(districts=names, status=status)
+        found = [with_resolved_districts(a, districts) for a in found]
+        # requests filed before districts were derived: routed by their cameras now
+        for old in uow.authorizations.list(underived=True, status=status):
+            try:
+                derived = _derive_districts(uow, old, districts, old=True)
+            except AuthorizationError:
+                continue  # reaches no camera of any district: nobody can decide it
+            if district in derived.districts or (
+                district == districts.federal and len(derived.districts) > 1
+            ):
+                found.append(derived)
+        return sorted(found, key=lambda a: a.auth_id, reverse=True)
 
 
 def summary(auth: Authorization) -> dict[str, Any]:
@@ -278,7 +399,9 @@ def summary(auth: Authorization) -> dict[str, Any]:
         "case_ref": auth.case_ref,
         "purpose": auth.purpose,
         "justification": auth.justification,
-        "district": auth.district,
+        "district": next(iter(auth.districts)) if len(auth.districts) == 1 else None,
+        "districts": sorted(auth.districts),
+        "declared_district": auth.district or None,
         "requested_by": auth.requested_by_name,
         "requested_at": auth.requested_at.isoformat(),
         "investigators": sorted(auth.investigators),
@@ -294,4 +417,15 @@ def summary(auth: Authorization) -> dict[str, Any]:
         "decision_reasons": auth.decision_reasons,
         "conditions": auth.conditions,
         "expires_at": auth.expires_at.isoformat() if auth.expires_at else None,
+        "approvals": [
+            {
+                "district": a.district,
+                "by": a.by_name,
+                "at": a.at.isoformat(),
+                "reasons": a.reasons,
+                "conditions": a.conditions,
+                "expires_at": a.expires_at.isoformat(),
+            }
+            for a in auth.approvals
+        ],
     }

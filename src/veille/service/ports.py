@@ -202,7 +202,9 @@ class AuthorizationRepository(Protocol):
     def list(
         self,
         *,
-        district: str | None = None,
+        districts: frozenset[str] | None = None,
+        spanning: bool = False,
+        underived: bool = False,
         status: str | None = None,
         involving_user: int | None = None,
         limit: int = 500,

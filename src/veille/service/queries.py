@@ -3,10 +3,11 @@
 Every analysis (plate history, camera over time, and the investigation toolbox) runs
 through `run_query`. It checks the caller's permission, training and designation, the
 purpose and case reference, works out which slices of the store the caller may see (the
-open window within their scope, plus what their approved authorizations cover), runs the
-analysis against a `ReadAccess` limited to those slices, reading from a snapshot that
-never holds the ingest writer, then appends the audit record in one short write
-transaction. Nothing is returned before that record is committed.
+open window within their scope, plus what their approved authorizations cover — only
+those of the case and purpose the search cites, and only at cameras of the districts that
+approved them), runs the analysis against a `ReadAccess` limited to those slices,
+reading from a snapshot that never holds the ingest writer, then appends the audit record
+in one short write transaction. Nothing is returned before that record is committed.
 """
 
 from __future__ import annotations
@@ -14,14 +15,21 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.audit import Actor, AuditEntry
-from veille.domain.authorizations import Area, Slice, WindowPolicy, visible_slices
+from veille.domain.authorizations import (
+    Area,
+    Slice,
+    WindowPolicy,
+    visible_slices,
+    with_resolved_districts,
+)
 from veille.domain.cameras import Camera
+from veille.domain.districts import DistrictMap, belgian_district_map
 from veille.domain.reads import Read
 from veille.service.ports import UnitOfWork
 
@@ -35,6 +43,9 @@ class LegalPolicy:
     purposes: frozenset[str]
     case_ref_pattern: re.Pattern[str]
     window: WindowPolicy
+    # the purposes an authorization may open older reads to (judicial missions only)
+    authorization_purposes: frozenset[str] = frozenset()
+    districts: DistrictMap = field(default_factory=belgian_district_map)
 
     def check(self, *, purpose: str | None, case_ref: str | None) -> str | None:
         """None when purpose and case are acceptable, else why not."""
@@ -223,6 +234,10 @@ def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] 
     return a & b
 
 
+# the camera list and mapping a district index was built from, and the index
+_DistrictCache = tuple[dict[str, Camera], DistrictMap, dict[str, frozenset[str]]]
+
+
 class CameraDirectory:
     """Every camera, kept in memory and reloaded only when the cameras table changed.
 
@@ -233,6 +248,7 @@ class CameraDirectory:
     def __init__(self) -> None:
         self._version = -1
         self._cameras: dict[str, Camera] = {}
+        self._by_district: _DistrictCache | None = None
         self._lock = threading.Lock()
 
     def current(self, uow: UnitOfWork) -> dict[str, Camera]:
@@ -242,6 +258,18 @@ class CameraDirectory:
             with self._lock:
                 self._cameras, self._version = cameras, version
         return self._cameras
+
+    def by_district(
+        self, cameras: dict[str, Camera], districts: DistrictMap
+    ) -> dict[str, frozenset[str]]:
+        """District → its cameras, worked out once per camera list (as `current` returned)."""
+        cached = self._by_district
+        if cached is not None and cached[0] is cameras and cached[1] is districts:
+            return cached[2]
+        found = districts.cameras_by_district(cameras.values())
+        with self._lock:
+            self._by_district = (cameras, districts, found)
+        return found
 
 
 def scope_cameras(principal: Principal, cameras: Iterable[Camera]) -> frozenset[str] | None:
@@ -294,13 +322,21 @@ def run_query(
             uow.commit()
         raise QueryRefused(code, refusal)
     with read_uow_factory() as uow:  # a snapshot: the analysis never holds the writer
-        directory = (cameras or CameraDirectory()).current(uow)
+        cameras = cameras or CameraDirectory()
+        directory = cameras.current(uow)
         slices = visible_slices(
             user_id=ctx.principal.user_id,
             now=now,
             policy=policy.window,
             scope_cameras=scope_cameras(ctx.principal, directory.values()),
-            authorizations=uow.authorizations.approved_for(ctx.principal.user_id),
+            authorizations=[
+                with_resolved_districts(a, policy.districts)
+                for a in uow.authorizations.approved_for(ctx.principal.user_id)
+            ],
+            case_ref=ctx.case_ref,
+            purpose=ctx.purpose,
+            authorization_purposes=policy.authorization_purposes,
+            district_cameras=cameras.by_district(directory, policy.districts),
         )
         result, count = execute(ReadAccess(uow, slices, directory))
     used = sorted({s.auth_id for s in slices if s.auth_id is not None})

@@ -8,13 +8,18 @@ from typing import Any
 
 import orjson
 
-from veille.domain.authorizations import Area, Authorization, AuthorizationStatus
+from veille.domain.authorizations import (
+    Area,
+    Authorization,
+    AuthorizationStatus,
+    DistrictApproval,
+)
 
 _COLUMNS = (
     "auth_id, case_ref, purpose, justification, district, requested_by, requested_by_name,"
     " requested_at, investigators, plates, camera_ids, area, period_start, period_end,"
     " hold_requested, status, decided_by, decided_by_name, decided_at, decision_reasons,"
-    " conditions, expires_at"
+    " conditions, expires_at, districts, approvals"
 )
 
 
@@ -51,7 +56,38 @@ def _row_to_auth(row: tuple[Any, ...]) -> Authorization:
         decision_reasons=row[19],
         conditions=row[20],
         expires_at=_dt(row[21]),
+        districts=frozenset(orjson.loads(row[22])) if row[22] else frozenset(),
+        approvals=tuple(_approval(a) for a in orjson.loads(row[23])),
     )
+
+
+def _approval(data: dict[str, Any]) -> DistrictApproval:
+    return DistrictApproval(
+        district=data["district"],
+        by=data["by"],
+        by_name=data["by_name"],
+        at=datetime.fromisoformat(data["at"]),
+        reasons=data["reasons"],
+        conditions=data["conditions"],
+        expires_at=datetime.fromisoformat(data["expires_at"]),
+    )
+
+
+def _approvals_json(approvals: tuple[DistrictApproval, ...]) -> str:
+    return orjson.dumps(
+        [
+            {
+                "district": a.district,
+                "by": a.by,
+                "by_name": a.by_name,
+                "at": a.at.isoformat(),
+                "reasons": a.reasons,
+                "conditions": a.conditions,
+                "expires_at": a.expires_at.isoformat(),
+            }
+            for a in approvals
+        ]
+    ).decode()
 
 
 def _params(a: Authorization) -> tuple[Any, ...]:
@@ -77,6 +113,8 @@ def _params(a: Authorization) -> tuple[Any, ...]:
         a.decision_reasons,
         a.conditions,
         a.expires_at.isoformat() if a.expires_at else None,
+        _json(a.districts) if a.districts else None,  # NULL: not derived yet (old request)
+        _approvals_json(a.approvals),
     )
 
 
@@ -87,7 +125,7 @@ class SqliteAuthorizationRepository:
     def add(self, auth: Authorization) -> int:
         cur = self.conn.execute(
             f"INSERT INTO authorizations ({_COLUMNS.split(', ', 1)[1]})"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             _params(auth),
         )
         return int(cur.lastrowid or 0)
@@ -108,15 +146,29 @@ class SqliteAuthorizationRepository:
     def list(
         self,
         *,
-        district: str | None = None,
+        districts: frozenset[str] | None = None,
+        spanning: bool = False,
+        underived: bool = False,
         status: str | None = None,
         involving_user: int | None = None,
         limit: int = 500,
     ) -> list[Authorization]:
-        clauses, params = [], []
-        if district:
-            clauses.append("district = ?")
-            params.append(district)
+        """Newest first. `districts`: names any of which the request's districts hold;
+        `spanning`: only requests over more than one district; `underived`: only requests
+        filed before districts were derived (their districts are NULL)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if districts is not None:
+            marks = ",".join("?" * len(districts)) or "NULL"
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(authorizations.districts)"
+                f" WHERE value IN ({marks}))"
+            )
+            params.extend(sorted(districts))
+        if underived:
+            clauses.append("districts IS NULL")
+        if spanning:
+            clauses.append("json_array_length(districts) > 1")
         if status:
             clauses.append("status = ?")
             params.append(status)

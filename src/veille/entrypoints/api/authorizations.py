@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
+from veille.domain.districts import CrossDistrictRule
 from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import authorizations as auth_service
@@ -27,7 +29,14 @@ class RequestIn(BaseModel):
     case_ref: str
     purpose: str
     justification: str = Field(min_length=20, max_length=10_000)
-    district: str = Field(min_length=2, max_length=100, description="Judicial district.")
+    district: str | None = Field(
+        None,
+        min_length=2,
+        max_length=100,
+        description="Optional. The judicial districts are derived from the cameras the request"
+        " reaches; a district named here only narrows a request that names no camera (plates"
+        " or an area) to that district's cameras, and a mismatch with named cameras is refused.",
+    )
     investigators: list[int] = Field(default_factory=list, description="Other user ids.")
     plates: list[str] = Field(default_factory=list, max_length=100)
     camera_ids: list[str] = Field(default_factory=list, max_length=1000)
@@ -54,7 +63,8 @@ def request_authorization(
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
 ) -> Response:
     """A written, reasoned request bound to a case, a judicial purpose, plates and/or
-    areas and a period; it goes to the prosecutor of the named judicial district."""
+    areas and a period; it goes to the prosecutors of the judicial districts of the
+    cameras it reaches (`districts` in the answer)."""
     platform = platform_of(request)
     policy = legal_policy(platform)
     try:
@@ -75,8 +85,9 @@ def request_authorization(
                 period_end=body.period_end,
                 hold=body.hold,
             ),
-            judicial_purposes=frozenset(p for p in policy.purposes if p.startswith("judicial")),
+            judicial_purposes=policy.authorization_purposes & policy.purposes,
             case_ref_ok=policy.case_ref_pattern.fullmatch(body.case_ref) is not None,
+            districts=platform.districts,
             now=platform.clock(),
         )
     except AuthorizationError as exc:
@@ -102,12 +113,21 @@ def district(
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
 ) -> Response:
     try:
+        platform = platform_of(request)
         found = auth_service.list_for_prosecutor(
-            uow=platform_of(request).read_uow(), principal=principal, status=status
+            uow=platform.read_uow(),
+            principal=principal,
+            districts=platform.districts,
+            rule=_rule(platform),
+            status=status,
         )
     except AuthorizationError as exc:
         raise error(403, "forbidden", str(exc)) from None
     return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+
+
+def _rule(platform: Platform) -> CrossDistrictRule:
+    return CrossDistrictRule(platform.settings.cross_district_approval)
 
 
 def _decide(
@@ -130,6 +150,8 @@ def _decide(
             approve=approve,
             reasons=reasons,
             now=platform.clock(),
+            districts=platform.districts,
+            rule=_rule(platform),
             expires_at=expires_at,
             conditions=conditions,
         )
@@ -184,6 +206,8 @@ def revoke(
             auth_id=auth_id,
             reasons=body.reasons,
             now=platform.clock(),
+            districts=platform.districts,
+            rule=_rule(platform),
         )
     except auth_service.AuthorizationNotFound:
         raise error(404, "not_found", f"no authorization {auth_id}") from None

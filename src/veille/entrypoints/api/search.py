@@ -53,6 +53,8 @@ def legal_policy(platform: Platform) -> queries.LegalPolicy:
         purposes=frozenset(settings.search_purposes),
         case_ref_pattern=re.compile(settings.case_ref_pattern),
         window=settings.window_policy(),
+        authorization_purposes=frozenset(settings.authorization_purposes),
+        districts=platform.districts,
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from veille.bootstrap import Platform, bootstrap
+from veille.domain.access import Role
 from veille.domain.audit import system_actor
+from veille.domain.users import FEDERAL, User
 from veille.entrypoints.api.app import create_app
 from veille.service import cameras as camera_service
 from veille.service import users as user_service
@@ -59,6 +61,39 @@ def admin_token(platform: Platform) -> str:
         uow=platform.uow(), user_id=user.user_id, now=platform.clock()
     )
     return token
+
+
+USER_PASSWORD = "a long enough test password"
+
+
+def user_with_token(
+    platform: Platform,
+    username: str,
+    role: Role,
+    *,
+    org_id: str = "federal",
+    designated: bool = True,
+    training_days: int | None = 365,
+) -> tuple[User, dict[str, str]]:
+    """A user set up server-side (the privileged path tests use) and its bearer header.
+
+    `training_days` may be negative (an expired certificate) or None (no certificate).
+    """
+    now = platform.clock()
+    user_service.ensure_organisation(uow=platform.uow(), org=replace(FEDERAL, created_at=now))
+    user = user_service.create_user(
+        uow=platform.uow(),
+        username=username,
+        password=USER_PASSWORD,
+        role=role,
+        org_id=org_id,
+        now=now,
+        designated=designated,
+        training_expires=now + timedelta(days=training_days) if training_days is not None else None,
+        actor=system_actor("test"),
+    )
+    token, _ = user_service.issue_token(uow=platform.uow(), user_id=user.user_id, now=now)
+    return user, {"Authorization": f"Bearer {token}"}
 
 
 @dataclass(frozen=True)

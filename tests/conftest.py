@@ -96,6 +96,30 @@ def user_with_token(
     return user, {"Authorization": f"Bearer {token}"}
 
 
+def create_through_api(
+    client: TestClient, platform: Platform, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """`POST /api/v1/users` as the administrator of `headers`; when the account waits for a
+    second administrator (a data-access role or designation), approve it as one. Returns
+    the user as `GET /api/v1/users` lists it."""
+    resp = client.post("/api/v1/users", headers=headers, json=body)
+    assert resp.status_code in (201, 202), resp.text
+    if resp.status_code == 201:
+        return resp.json()
+    grant_id = resp.json()["grant"]["grant_id"]
+    _, second = user_with_token(
+        platform, f"second-admin-{grant_id}", Role.ADMINISTRATOR, designated=False
+    )
+    approved = client.post(
+        f"/api/v1/user-grants/{grant_id}/approve",
+        headers=second,
+        json={"reason": "test set-up: the second pair of eyes"},
+    )
+    assert approved.status_code == 200, approved.text
+    users = client.get("/api/v1/users", headers=second).json()["users"]
+    return next(u for u in users if u["user_id"] == approved.json()["user_id"])
+
+
 @dataclass(frozen=True)
 class CameraCred:
     camera_id: str

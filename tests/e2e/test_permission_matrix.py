@@ -102,6 +102,12 @@ def test_every_route_answers_as_the_matrix_says(client, platform, people):
     rows = route_table(client.app)
     refused_calls = 0
     assert len(rows) >= 30
+    assert {(r.method, r.path, r.access) for r in rows} >= {
+        ("GET", "/api/v1/user-grants", "users:manage"),
+        ("POST", "/api/v1/user-grants/{grant_id}/approve", "users:manage"),
+        ("POST", "/api/v1/user-grants/{grant_id}/refuse", "users:manage"),
+        ("GET", "/api/v1/user-grants/report", "audit:read"),
+    }
     for row in rows:
         anonymous = call(client, row, {})
         if row.access == PUBLIC:

@@ -96,9 +96,11 @@ def is_same_person(actor: Actor, *, user_id: int | None, username: str) -> bool:
 
 
 def same_actor(a: Actor, b: Actor) -> bool:
-    if a.user_id is not None or b.user_id is not None:
+    """Whether two actors are one person: the same account, or an account and the
+    command line of the same login name (`alice` and `cli:alice`)."""
+    if a.user_id is not None and b.user_id is not None:
         return a.user_id == b.user_id
-    return a.username == b.username
+    return a.username.removeprefix("cli:") == b.username.removeprefix("cli:")
 
 
 def decision_refusal(grant: UserGrant, decider: Actor) -> str | None:

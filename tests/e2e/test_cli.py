@@ -250,7 +250,14 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     conn = connect(data / "veille.db")
     cameras = conn.execute("SELECT count(*) FROM cameras").fetchone()[0]
     reads = conn.execute("SELECT count(*) FROM reads").fetchone()[0]
+    grants = conn.execute("SELECT username, status, requested_by FROM user_grants").fetchall()
     conn.close()
+    # the demo accounts come from the privileged bootstrap path, and say so
+    assert {(name, status) for name, status, _ in grants} == {
+        ("admin", "bootstrap"),
+        ("operator", "bootstrap"),
+    }
+    assert {orjson.loads(by)["username"] for _, _, by in grants} == {"setup", "main-job"}
     assert cameras == 60
     assert reads > 200
     truth = data / "ground-truth.json"

@@ -246,3 +246,4 @@ def test_the_dpo_report_shows_every_grant_with_who_and_when(client, platform, ad
     assert ("user_grant.approve", "bob") in actions
     assert ("user_grant.refuse", "alice") in actions
     assert ("user_grant.report", "dora") in actions
+    assert ("user_grant.bootstrap", "test") in actions  # user_with_token's privileged path

@@ -170,8 +170,8 @@ def record_bootstrap_grant(
     now: datetime,
 ) -> int:
     """Inside an open unit of work: note a grant made through a privileged path (no
-    second administrator), so that the data-protection officer's report lists it too."""
-    return uow.users.add_grant(
+    second administrator), in the audit log and in the data-protection officer's report."""
+    grant_id = uow.users.add_grant(
         UserGrant(
             grant_id=0,
             kind=kind,
@@ -185,6 +185,21 @@ def record_bootstrap_grant(
             decided_at=now,
         )
     )
+    uow.audit.append(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="user_grant.bootstrap",
+            target=user.username,
+            params={
+                "grant_id": grant_id,
+                "kind": kind.value,
+                "changes": changes,
+                "path": PRIVILEGED_PATH,
+            },
+        )
+    )
+    return grant_id
 
 
 PRIVILEGED_PATH = "privileged path (server-side set-up), no second administrator"

@@ -6,7 +6,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from veille.bootstrap import Platform, bootstrap
+from veille.domain.access import Role
 from veille.domain.audit import system_actor
+from veille.domain.users import FEDERAL, User
 from veille.entrypoints.api.app import create_app
 from veille.service import cameras as camera_service
 from veille.service import users as user_service
@@ -60,6 +62,63 @@ def admin_token(platform: Platform) -> str:
         uow=platform.uow(), user_id=user.user_id, now=platform.clock()
     )
     return token
+
+
+USER_PASSWORD = "a long enough test password"
+
+
+def user_with_token(
+    platform: Platform,
+    username: str,
+    role: Role,
+    *,
+    org_id: str = "federal",
+    designated: bool = True,
+    training_days: int | None = 365,
+) -> tuple[User, dict[str, str]]:
+    """A user set up server-side (the privileged path tests use) and its bearer header.
+
+    `training_days` may be negative (an expired certificate) or None (no certificate).
+    """
+    now = platform.clock()
+    user_service.ensure_organisation(uow=platform.uow(), org=replace(FEDERAL, created_at=now))
+    user = user_service.create_user(
+        uow=platform.uow(),
+        username=username,
+        password=USER_PASSWORD,
+        role=role,
+        org_id=org_id,
+        now=now,
+        designated=designated,
+        training_expires=now + timedelta(days=training_days) if training_days is not None else None,
+        actor=system_actor("test"),
+    )
+    token, _ = user_service.issue_token(uow=platform.uow(), user_id=user.user_id, now=now)
+    return user, {"Authorization": f"Bearer {token}"}
+
+
+def create_through_api(
+    client: TestClient, platform: Platform, headers: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """`POST /api/v1/users` as the administrator of `headers`; when the account waits for a
+    second administrator (a data-access role or designation), approve it as one. Returns
+    the user as `GET /api/v1/users` lists it."""
+    resp = client.post("/api/v1/users", headers=headers, json=body)
+    assert resp.status_code in (201, 202), resp.text
+    if resp.status_code == 201:
+        return resp.json()
+    grant_id = resp.json()["grant"]["grant_id"]
+    _, second = user_with_token(
+        platform, f"second-admin-{grant_id}", Role.ADMINISTRATOR, designated=False
+    )
+    approved = client.post(
+        f"/api/v1/user-grants/{grant_id}/approve",
+        headers=second,
+        json={"reason": "test set-up: the second pair of eyes"},
+    )
+    assert approved.status_code == 200, approved.text
+    users = client.get("/api/v1/users", headers=second).json()["users"]
+    return next(u for u in users if u["user_id"] == approved.json()["user_id"])
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,12 @@ pytestmark = pytest.mark.e2e
 runner = CliRunner()
 
 
+def cli_login() -> str:
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 def veille(data: Path, *args: str, stdin: str | None = None):
     result = runner.invoke(app, [*args, "--data-dir", str(data)], input=stdin)
     return result
@@ -90,10 +96,10 @@ def test_bad_camera_file_applies_nothing_and_says_where(tmp_path):
 def test_first_admin_token_and_users(tmp_path, monkeypatch):
     data = tmp_path / "var"
     monkeypatch.setenv("VEILLE_PASSWORD", "a long admin password")
-    assert veille(data, "users", "create-admin", "--username", "root").exit_code == 0
+    assert veille(data, "users", "create-admin", "--username", "chief").exit_code == 0
     again = veille(data, "users", "create-admin", "--username", "other")
     assert again.exit_code == 1 and "already exists" in again.output
-    token = veille(data, "users", "token", "root")
+    token = veille(data, "users", "token", "chief")
     assert token.exit_code == 0 and token.output.strip().startswith("vu_")
     assert (
         veille(
@@ -125,13 +131,38 @@ def test_first_admin_token_and_users(tmp_path, monkeypatch):
         "--training-expires",
         "2099-01-01",
     )
+    # a data-access account waits for a second administrator: the shell is one pair of eyes
     assert made.exit_code == 0, made.output
+    assert "pending" in made.output and "ines" not in veille(data, "users", "list").output
+    pending = json.loads(veille(data, "users", "grants", "list", "--status", "pending").output)
+    [grant] = pending
+    assert (grant["username"], grant["requested_by"]["username"]) == ("ines", cli_login())
+    own = veille(data, "users", "grants", "approve", str(grant["grant_id"]))
+    monkeypatch.setenv("VEILLE_AS_PASSWORD", "a long admin password")
+    assert own.exit_code == 1 and "cannot decide" in own.output
+    approved = veille(data, "users", "grants", "approve", str(grant["grant_id"]), "--as", "chief")
+    assert approved.exit_code == 0, approved.output
     listing = veille(data, "users", "list").output
     assert "ines" in listing and "investigator" in listing and "designated=yes" in listing
+    # nobody changes their own access, from the shell either
+    self_promotion = veille(data, "users", "update", "chief", "--designated", "--as", "chief")
+    assert self_promotion.exit_code == 1 and "own" in self_promotion.output
+    widened = veille(data, "users", "update", "ines", "--org", "federal", "--as", "chief")
+    assert widened.exit_code == 0 and "pending" in widened.output
+    refused = veille(data, "users", "grants", "refuse", "1", "--reason", "no need")
+    assert refused.exit_code == 1  # grant 1 is chief's own bootstrap record: not pending
+    grant_id = json.loads(veille(data, "users", "grants", "list", "--status", "pending").output)[0][
+        "grant_id"
+    ]
+    refused = veille(data, "users", "grants", "refuse", str(grant_id), "--reason", "no need")
+    assert refused.exit_code == 0, refused.output
+    report = json.loads(veille(data, "users", "grants", "report").output)
+    assert [g["status"] for g in report] == ["bootstrap", "approved", "refused"]
+    assert report[1]["decided_by"]["username"] == "chief"
     assert veille(data, "users", "delete", "ines").exit_code == 0
     assert "deleted" in veille(data, "users", "list").output
     monkeypatch.setenv("VEILLE_PASSWORD", "wrong password here")
-    assert veille(data, "users", "token", "root").exit_code == 1
+    assert veille(data, "users", "token", "chief").exit_code == 1
 
 
 def test_dead_letters_list_and_replay_from_the_cli(tmp_path):
@@ -232,7 +263,14 @@ def test_main_job_runs_registers_streams_and_stops_cleanly_on_ctrl_c(tmp_path):
     conn = connect(data / "veille.db")
     cameras = conn.execute("SELECT count(*) FROM cameras").fetchone()[0]
     reads = conn.execute("SELECT count(*) FROM reads").fetchone()[0]
+    grants = conn.execute("SELECT username, status, requested_by FROM user_grants").fetchall()
     conn.close()
+    # the demo accounts come from the privileged bootstrap path, and say so
+    assert {(name, status) for name, status, _ in grants} == {
+        ("admin", "bootstrap"),
+        ("operator", "bootstrap"),
+    }
+    assert {orjson.loads(by)["username"] for _, _, by in grants} == {"setup", "main-job"}
     assert cameras == 60
     assert reads > 200
     truth = orjson.loads((data / "ground-truth.json").read_bytes())

@@ -11,7 +11,7 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import register_cameras
+from tests.conftest import create_through_api, register_cameras
 from veille.bootstrap import bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
@@ -359,24 +359,30 @@ def test_passwords_never_appear_in_responses_logs_or_audit(
     caplog.set_level(logging.DEBUG)
     secret_pw = "Sup3r-Secret-Passw0rd!"
     admin = {"Authorization": f"Bearer {admin_token}"}
-    created = client.post(
+    requested = client.post(
         "/api/v1/users",
         headers=admin,
         json={"username": "newbie", "password": secret_pw, "role": "operator", "org_id": "federal"},
     )
-    assert created.status_code == 201
-    texts = [created.text]
+    created = create_through_api(
+        client,
+        platform,
+        admin,
+        {"username": "newbie2", "password": secret_pw, "role": "operator", "org_id": "federal"},
+    )
+    texts = [requested.text, str(created)]
+    texts.append(client.get("/api/v1/user-grants", headers=admin).text)
     texts.append(
-        client.post("/api/v1/auth/token", json={"username": "newbie", "password": secret_pw}).text
+        client.post("/api/v1/auth/token", json={"username": "newbie2", "password": secret_pw}).text
     )
     texts.append(
         client.post(
-            "/api/v1/auth/token", json={"username": "newbie", "password": secret_pw + "x"}
+            "/api/v1/auth/token", json={"username": "newbie2", "password": secret_pw + "x"}
         ).text
     )
     texts.append(
         client.patch(
-            f"/api/v1/users/{created.json()['user_id']}",
+            f"/api/v1/users/{created['user_id']}",
             headers=admin,
             json={"password": secret_pw + "-2"},
         ).text

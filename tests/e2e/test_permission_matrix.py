@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from tests.conftest import register_cameras
 from veille.bootstrap import Platform
 from veille.domain.access import Role, Scope, ScopeKind
-from veille.domain.audit import system_actor
+from veille.domain.audit import AuditEntry, system_actor
 from veille.domain.users import FEDERAL
 from veille.entrypoints.api.app import create_app
 from veille.entrypoints.api.matrix import RouteAccess, matrix_markdown, route_table
@@ -122,9 +122,26 @@ def bearer(platform: Platform, user_id: int) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def refusal_count(platform: Platform) -> int:
+    with platform.read_uow() as uow:
+        return sum(1 for r in uow.audit.iter_all() if r.entry.action == "access.refused")
+
+
+def last_refusal(platform: Platform) -> AuditEntry:
+    with platform.read_uow() as uow:
+        return uow.audit.last().entry
+
+
 def test_every_route_answers_as_the_matrix_says(client, platform, people):
     rows = route_table(client.app)
+    refused_calls = 0
     assert len(rows) >= 30
+    assert {(r.method, r.path, r.access) for r in rows} >= {
+        ("GET", "/api/v1/user-grants", "users:manage"),
+        ("POST", "/api/v1/user-grants/{grant_id}/approve", "users:manage"),
+        ("POST", "/api/v1/user-grants/{grant_id}/refuse", "users:manage"),
+        ("GET", "/api/v1/user-grants/report", "audit:read"),
+    }
     for row in rows:
         anonymous = call(client, row, {})
         if row.access == PUBLIC:
@@ -140,6 +157,11 @@ def test_every_route_answers_as_the_matrix_says(client, platform, people):
             else:
                 assert resp.status_code == 403, (row, role, resp.body)
                 assert resp.json()["error"]["code"] == "forbidden"
+                refused = last_refusal(platform)
+                assert refused.actor.username == f"u-{role.value}", (row, role)
+                assert refused.params["route"] == f"{row.method} {row.path}", (row, role)
+                refused_calls += 1
+    assert refusal_count(platform) == refused_calls  # one record per refusal, none per 401
 
 
 def test_expired_or_missing_training_blocks_every_data_route(client, platform, people):

@@ -21,6 +21,7 @@ from veille.entrypoints.cli_common import (
     settings_for,
     talking_to,
 )
+from veille.entrypoints.cli_grants import AsAdmin, AsTotp, acting_actor, grants_app, pending_message
 from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
 from veille.settings import Settings
@@ -35,6 +36,7 @@ orgs_app = typer.Typer(no_args_is_help=True, help="Organisations: zones, federal
 docs_app = typer.Typer(no_args_is_help=True, help="Pages of docs/ generated from the code.")
 app.add_typer(cameras_app, name="cameras")
 app.add_typer(users_app, name="users")
+users_app.add_typer(grants_app, name="grants")
 app.add_typer(dead_app, name="dead-letters")
 app.add_typer(bench_app, name="bench")
 app.add_typer(db_app, name="db")
@@ -229,6 +231,7 @@ def create_admin(
             username=username,
             password=_password(password_stdin),
             now=platform.clock(),
+            actor=cli_actor(),  # the bootstrap: recorded as run at the server's shell
         )
     except user_service.UserError as exc:
         typer.echo(f"refused: {exc}", err=True)
@@ -286,15 +289,21 @@ def users_create(
     ] = None,
     display_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the account needs access.")] = None,
+    as_admin: AsAdmin = None,
+    as_totp: AsTotp = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create a user (password: prompt, stdin or $VEILLE_PASSWORD)."""
+    """Create a user (password: prompt, stdin or $VEILLE_PASSWORD). With a data-access or
+    administrator role, or designated, the account waits for a second administrator."""
     from veille.domain.access import Role
+    from veille.domain.users import User
+    from veille.service import grants as grant_service
     from veille.service import users as user_service
 
     platform = open_platform(data_dir)
     try:
-        user = user_service.create_user(
+        made = grant_service.request_user(
             uow=platform.uow(),
             username=username,
             password=_password(password_stdin),
@@ -304,12 +313,16 @@ def users_create(
             display_name=display_name,
             designated=designated,
             training_expires=_when(training_expires),
-            actor=cli_actor(),
+            actor=acting_actor(platform, as_admin, as_totp),
+            reason=reason,
         )
     except (user_service.UserError, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"user {user.username} created (user id {user.user_id}, role {user.role.value})")
+    if isinstance(made, User):
+        typer.echo(f"user {made.username} created (user id {made.user_id}, role {made.role.value})")
+    else:
+        typer.echo(f"user {made.username} requested; {pending_message(made.grant_id)}")
 
 
 @users_app.command("list")
@@ -337,20 +350,26 @@ def users_update(
     unlock: Annotated[bool, typer.Option(help="Lift a lock-out.")] = False,
     reset_totp: Annotated[bool, typer.Option(help="Remove the second factor.")] = False,
     new_password: Annotated[bool, typer.Option(help="Set a new password (prompt).")] = False,
+    reason: Annotated[str | None, typer.Option(help="Why the account needs access.")] = None,
+    as_admin: AsAdmin = None,
+    as_totp: AsTotp = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Change a user; every change is audited."""
+    """Change a user; every change is audited. Nobody changes their own role,
+    designation, training or organisation; a change that widens data access waits for a
+    second administrator."""
     from veille.domain.access import Role
+    from veille.service import grants as grant_service
     from veille.service import users as user_service
 
     platform = open_platform(data_dir)
     user = _user_named(platform, username)
     try:
-        user_service.update_user(
+        _, grant = grant_service.change_user(
             uow=platform.uow(),
             user_id=user.user_id,
             now=platform.clock(),
-            actor=cli_actor(),
+            actor=acting_actor(platform, as_admin, as_totp),
             role=Role(role) if role else None,
             org_id=org,
             designated=designated,
@@ -358,11 +377,14 @@ def users_update(
             unlock=unlock,
             reset_totp=reset_totp,
             password=_password(False) if new_password else None,
+            reason=reason,
         )
-    except (user_service.UserError, ValueError) as exc:
+    except (user_service.UserError, grant_service.SeparationOfDuties, ValueError) as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"user {username} updated")
+    if grant is not None:
+        typer.echo(f"access change for {username}: {pending_message(grant.grant_id)}")
 
 
 @users_app.command("delete")

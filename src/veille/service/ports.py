@@ -17,6 +17,7 @@ from veille.domain.analysis import CloneFinding
 from veille.domain.audit import AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
+from veille.domain.grants import UserGrant
 from veille.domain.reads import Read
 from veille.domain.retention import Hold, RetentionCandidate
 from veille.domain.users import Organisation, User
@@ -169,6 +170,23 @@ class UserRepository(Protocol):
     def revoke_token(self, token_hash: str, now: datetime) -> int: ...
 
     def revoke_user_tokens(self, user_id: int, now: datetime) -> int: ...
+
+    def add_grant(self, grant: UserGrant) -> int: ...
+
+    def update_grant(self, grant: UserGrant) -> None: ...
+
+    def get_grant(self, grant_id: int) -> UserGrant | None: ...
+
+    def list_grants(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[UserGrant]: ...
+
+    def pending_grant_for(self, username: str) -> UserGrant | None: ...
 
 
 class AuditRepository(Protocol):

@@ -13,6 +13,14 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from veille.domain.access import Principal, Role, Scope
 from veille.domain.audit import Actor, AuditEntry, system_actor
+from veille.domain.grants import (
+    GRANT_FIELDS,
+    GrantKind,
+    GrantStatus,
+    UserGrant,
+    change_needs_approval,
+    creation_needs_approval,
+)
 from veille.domain.users import FEDERAL, Organisation, User
 from veille.service.ports import UnitOfWork
 
@@ -78,6 +86,129 @@ def ensure_organisation(*, uow: UnitOfWork, org: Organisation) -> Organisation:
     return existing
 
 
+def valid_username(username: str) -> str:
+    """The username as stored (lower case), or UserError."""
+    username = username.strip().lower()
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    ):
+        raise UserError("username: 1–64 letters, digits, '.', '-' or '_'")
+    return username
+
+
+class NameReserved(UserError):
+    """A creation of this username waits for a second administrator."""
+
+
+def check_available(uow: UnitOfWork, *, username: str, org_id: str) -> None:
+    """Inside an open unit of work: the name is free and the organisation exists."""
+    if uow.users.get_org(org_id) is None:
+        raise UserError(f"organisation {org_id!r} does not exist")
+    if uow.users.by_username(username) is not None:
+        raise UserError(f"username {username!r} is taken")
+    pending = uow.users.pending_grant_for(username)
+    if pending is not None and pending.kind is GrantKind.CREATE:
+        raise NameReserved(
+            f"username {username!r} is requested already (grant {pending.grant_id} is pending)"
+        )
+
+
+def insert_user(
+    uow: UnitOfWork,
+    *,
+    username: str,
+    password_hash: str,
+    role: Role,
+    org_id: str,
+    now: datetime,
+    actor: Actor,
+    display_name: str | None = None,
+    designated: bool = False,
+    training_expires: datetime | None = None,
+    audit: dict[str, object] | None = None,
+) -> User:
+    """Inside an open unit of work: add the account and its `user.create` record."""
+    user = User(
+        user_id=0,
+        username=username,
+        display_name=display_name or username,
+        password_hash=password_hash,
+        role=role,
+        org_id=org_id,
+        designated=designated,
+        training_expires=training_expires,
+        totp_secret=None,
+        failed_logins=0,
+        locked_until=None,
+        created_at=now,
+    )
+    user_id = uow.users.add(user)
+    uow.audit.append(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="user.create",
+            target=username,
+            params={
+                "user_id": user_id,
+                "role": role.value,
+                "org_id": org_id,
+                "designated": designated,
+                "training_expires": training_expires.isoformat() if training_expires else None,
+                **(audit or {}),
+            },
+        )
+    )
+    return replace(user, user_id=user_id)
+
+
+def record_bootstrap_grant(
+    uow: UnitOfWork,
+    *,
+    kind: GrantKind,
+    user: User,
+    changes: dict[str, object],
+    actor: Actor,
+    now: datetime,
+) -> int:
+    """Inside an open unit of work: note a grant made through a privileged path (no
+    second administrator), in the audit log and in the data-protection officer's report."""
+    grant_id = uow.users.add_grant(
+        UserGrant(
+            grant_id=0,
+            kind=kind,
+            username=user.username,
+            user_id=user.user_id,
+            changes=changes,
+            status=GrantStatus.BOOTSTRAP,
+            requested_by=actor,
+            requested_at=now,
+            request_reason=PRIVILEGED_PATH,
+            decided_at=now,
+        )
+    )
+    uow.audit.append(
+        AuditEntry(
+            at=now,
+            actor=actor,
+            action="user_grant.bootstrap",
+            target=user.username,
+            params={
+                "grant_id": grant_id,
+                "kind": kind.value,
+                "changes": changes,
+                "path": PRIVILEGED_PATH,
+            },
+        )
+    )
+    return grant_id
+
+
+PRIVILEGED_PATH = "privileged path (server-side set-up), no second administrator"
+
+
 def create_user(
     *,
     uow: UnitOfWork,
@@ -91,51 +222,39 @@ def create_user(
     training_expires: datetime | None = None,
     actor: Actor | None = None,
 ) -> User:
-    username = username.strip().lower()
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace(".", "").replace("-", "").replace("_", "").isalnum()
-    ):
-        raise UserError("username: 1–64 letters, digits, '.', '-' or '_'")
+    """Create an account at once: the privileged path of server-side set-up (the first
+    administrator, the main job's demo accounts). People go through
+    `service.grants.request_user`, where data access waits for a second administrator;
+    here such a grant is applied and recorded as a bootstrap grant."""
+    username = valid_username(username)
     check_password_strength(password)
+    password_hash = hash_password(password)  # before the write lock: argon2 is slow
+    actor = actor or system_actor("setup")
     with uow:
-        if uow.users.get_org(org_id) is None:
-            raise UserError(f"organisation {org_id!r} does not exist")
-        if uow.users.by_username(username) is not None:
-            raise UserError(f"username {username!r} is taken")
-        user = User(
-            user_id=0,
+        check_available(uow, username=username, org_id=org_id)
+        user = insert_user(
+            uow,
             username=username,
-            display_name=display_name or username,
-            password_hash=hash_password(password),
+            password_hash=password_hash,
             role=role,
             org_id=org_id,
+            now=now,
+            actor=actor,
+            display_name=display_name,
             designated=designated,
             training_expires=training_expires,
-            totp_secret=None,
-            failed_logins=0,
-            locked_until=None,
-            created_at=now,
         )
-        user_id = uow.users.add(user)
-        uow.audit.append(
-            AuditEntry(
-                at=now,
-                actor=actor or system_actor("setup"),
-                action="user.create",
-                target=username,
-                params={
-                    "user_id": user_id,
-                    "role": role.value,
-                    "org_id": org_id,
-                    "designated": designated,
-                    "training_expires": training_expires.isoformat() if training_expires else None,
-                },
+        if creation_needs_approval(role=role, designated=designated):
+            record_bootstrap_grant(
+                uow,
+                kind=GrantKind.CREATE,
+                user=user,
+                changes={"role": role.value, "org_id": org_id, "designated": designated},
+                actor=actor,
+                now=now,
             )
-        )
         uow.commit()
-    return replace(user, user_id=user_id)
+    return user
 
 
 def create_first_admin(
@@ -146,6 +265,8 @@ def create_first_admin(
     with uow:
         if uow.users.count_admins():
             raise UserError("an administrator already exists; ask them to create accounts")
+    # The bootstrap: with no administrator yet there is no second pair of eyes; the
+    # account is recorded as a bootstrap grant by whoever ran it at the server.
     return create_user(
         uow=uow,
         username=username,
@@ -154,6 +275,7 @@ def create_first_admin(
         org_id=FEDERAL.org_id,
         now=now,
         display_name="Administrator",
+        actor=actor or system_actor("setup"),
     )
 
 
@@ -335,40 +457,43 @@ def update_user(
     reset_totp: bool = False,
     unlock: bool = False,
 ) -> User:
-    """Change a user; every change is audited with what changed."""
+    """Change a user at once; every change is audited with what changed.
+
+    The privileged path, like `create_user`: people go through
+    `service.grants.change_user`, where a change that widens data access waits for a
+    second administrator; here it is applied and recorded as a bootstrap grant.
+    """
+    if password is not None:
+        check_password_strength(password)
+    password_hash = hash_password(password) if password is not None else None
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
             raise UserError("no such user")
-        changes: dict[str, object] = {}
-        if role is not None and role is not user.role:
-            changes["role"] = role.value
-            user = replace(user, role=role)
-        if org_id is not None and org_id != user.org_id:
-            if uow.users.get_org(org_id) is None:
-                raise UserError(f"organisation {org_id!r} does not exist")
-            changes["org_id"] = org_id
-            user = replace(user, org_id=org_id)
-        if designated is not None and designated != user.designated:
-            changes["designated"] = designated
-            user = replace(user, designated=designated)
-        if training_expires is not None or clear_training:
-            changes["training_expires"] = training_expires.isoformat() if training_expires else None
-            user = replace(user, training_expires=training_expires)
-        if display_name:
-            changes["display_name"] = display_name
-            user = replace(user, display_name=display_name)
-        if password is not None:
-            check_password_strength(password)
-            changes["password"] = "changed"
-            user = replace(user, password_hash=hash_password(password))
-            uow.users.revoke_user_tokens(user.user_id, now)
-        if reset_totp:
-            changes["totp"] = "reset"
-            user = replace(user, totp_secret=None)
-        if unlock:
-            changes["unlocked"] = True
-            user = replace(user, failed_logins=0, locked_until=None)
+        widened = change_needs_approval(user, role=role, org_id=org_id, designated=designated)
+        user, changes = apply_changes(
+            uow,
+            user,
+            now=now,
+            role=role,
+            org_id=org_id,
+            designated=designated,
+            training_expires=training_expires,
+            clear_training=clear_training,
+            display_name=display_name,
+            password_hash=password_hash,
+            reset_totp=reset_totp,
+            unlock=unlock,
+        )
+        if widened:
+            changes["grant_id"] = record_bootstrap_grant(
+                uow,
+                kind=GrantKind.CHANGE,
+                user=user,
+                changes={k: changes[k] for k in GRANT_FIELDS if k in changes},
+                actor=actor,
+                now=now,
+            )
         uow.users.update(user)
         uow.audit.append(
             AuditEntry(
@@ -377,6 +502,53 @@ def update_user(
         )
         uow.commit()
     return user
+
+
+def apply_changes(
+    uow: UnitOfWork,
+    user: User,
+    *,
+    now: datetime,
+    role: Role | None = None,
+    org_id: str | None = None,
+    designated: bool | None = None,
+    training_expires: datetime | None = None,
+    clear_training: bool = False,
+    display_name: str | None = None,
+    password_hash: str | None = None,
+    reset_totp: bool = False,
+    unlock: bool = False,
+) -> tuple[User, dict[str, object]]:
+    """Inside an open unit of work: the changed user (not yet stored) and what changed."""
+    changes: dict[str, object] = {}
+    if role is not None and role is not user.role:
+        changes["role"] = role.value
+        user = replace(user, role=role)
+    if org_id is not None and org_id != user.org_id:
+        if uow.users.get_org(org_id) is None:
+            raise UserError(f"organisation {org_id!r} does not exist")
+        changes["org_id"] = org_id
+        user = replace(user, org_id=org_id)
+    if designated is not None and designated != user.designated:
+        changes["designated"] = designated
+        user = replace(user, designated=designated)
+    if training_expires is not None or clear_training:
+        changes["training_expires"] = training_expires.isoformat() if training_expires else None
+        user = replace(user, training_expires=training_expires)
+    if display_name:
+        changes["display_name"] = display_name
+        user = replace(user, display_name=display_name)
+    if password_hash is not None:
+        changes["password"] = "changed"
+        user = replace(user, password_hash=password_hash)
+        uow.users.revoke_user_tokens(user.user_id, now)
+    if reset_totp:
+        changes["totp"] = "reset"
+        user = replace(user, totp_secret=None)
+    if unlock:
+        changes["unlocked"] = True
+        user = replace(user, failed_logins=0, locked_until=None)
+    return user, changes
 
 
 def delete_user(*, uow: UnitOfWork, user_id: int, now: datetime, actor: Actor) -> User:

@@ -6,7 +6,11 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.audit import Actor
+from veille.domain.grants import GrantKind, GrantStatus, UserGrant
 from veille.domain.users import Organisation, User
 
 _USER_COLUMNS = (
@@ -38,6 +42,51 @@ def _user(row: tuple[Any, ...]) -> User:
         locked_until=_dt(row[10]),
         created_at=datetime.fromisoformat(row[11]),
         deleted_at=_dt(row[12]),
+    )
+
+
+_GRANT_COLUMNS = (
+    "grant_id, kind, username, user_id, changes, status, requested_by, requested_at,"
+    " request_reason, decided_by, decided_at, decision_reason, password_hash"
+)
+
+
+def _actor_text(actor: Actor | None) -> str | None:
+    if actor is None:
+        return None
+    doc = {"username": actor.username, "role": actor.role, "user_id": actor.user_id}
+    return orjson.dumps({**doc, "org_id": actor.org_id}).decode()
+
+
+def _actor(text: str | None) -> Actor | None:
+    if not text:
+        return None
+    doc = orjson.loads(text)
+    return Actor(
+        username=doc["username"],
+        role=doc["role"],
+        user_id=doc.get("user_id"),
+        org_id=doc.get("org_id"),
+    )
+
+
+def _grant(row: tuple[Any, ...]) -> UserGrant:
+    requested_by = _actor(row[6])
+    assert requested_by is not None
+    return UserGrant(
+        grant_id=row[0],
+        kind=GrantKind(row[1]),
+        username=row[2],
+        user_id=row[3],
+        changes=orjson.loads(row[4]),
+        status=GrantStatus(row[5]),
+        requested_by=requested_by,
+        requested_at=datetime.fromisoformat(row[7]),
+        request_reason=row[8],
+        decided_by=_actor(row[9]),
+        decided_at=_dt(row[10]),
+        decision_reason=row[11],
+        password_hash=row[12],
     )
 
 
@@ -193,3 +242,81 @@ class SqliteUserRepository:
             "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
             (now.isoformat(), user_id),
         ).rowcount
+
+    # grants of data access (four eyes)
+    def add_grant(self, grant: UserGrant) -> int:
+        cur = self.conn.execute(
+            f"INSERT INTO user_grants ({_GRANT_COLUMNS.removeprefix('grant_id, ')})"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                grant.kind.value,
+                grant.username,
+                grant.user_id,
+                orjson.dumps(grant.changes).decode(),
+                grant.status.value,
+                _actor_text(grant.requested_by),
+                grant.requested_at.isoformat(),
+                grant.request_reason,
+                _actor_text(grant.decided_by),
+                _iso(grant.decided_at),
+                grant.decision_reason,
+                grant.password_hash,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def update_grant(self, grant: UserGrant) -> None:
+        """Record a decision: status, decider, time, reason, the account it made."""
+        self.conn.execute(
+            "UPDATE user_grants SET status=?, user_id=?, decided_by=?, decided_at=?,"
+            " decision_reason=?, password_hash=? WHERE grant_id=?",
+            (
+                grant.status.value,
+                grant.user_id,
+                _actor_text(grant.decided_by),
+                _iso(grant.decided_at),
+                grant.decision_reason,
+                grant.password_hash,
+                grant.grant_id,
+            ),
+        )
+
+    def get_grant(self, grant_id: int) -> UserGrant | None:
+        row = self.conn.execute(
+            f"SELECT {_GRANT_COLUMNS} FROM user_grants WHERE grant_id = ?", (grant_id,)
+        ).fetchone()
+        return _grant(row) if row else None
+
+    def list_grants(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[UserGrant]:
+        """Grants in request order; `since`/`until` bound the time of the request."""
+        where, args = [], []
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        if since:
+            where.append("requested_at >= ?")
+            args.append(since.isoformat())
+        if until:
+            where.append("requested_at < ?")
+            args.append(until.isoformat())
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = self.conn.execute(
+            f"SELECT {_GRANT_COLUMNS} FROM user_grants{clause} ORDER BY grant_id LIMIT ?",
+            (*args, limit),
+        )
+        return [_grant(r) for r in rows]
+
+    def pending_grant_for(self, username: str) -> UserGrant | None:
+        row = self.conn.execute(
+            f"SELECT {_GRANT_COLUMNS} FROM user_grants WHERE username = ? AND status = ?"
+            " ORDER BY grant_id LIMIT 1",
+            (username, GrantStatus.PENDING.value),
+        ).fetchone()
+        return _grant(row) if row else None

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille import __version__
@@ -19,13 +20,18 @@ from veille.entrypoints.api import (
     authorizations,
     cameras,
     dead_letters,
+    grants,
     hotlists,
     ingest,
     search,
     system,
     users,
 )
-from veille.entrypoints.api.security import assert_every_route_declared, json_response
+from veille.entrypoints.api.security import (
+    assert_every_route_declared,
+    json_response,
+    record_refusal,
+)
 from veille.service.jobs import JobScheduler
 
 
@@ -59,6 +65,7 @@ def create_app(platform: Platform) -> FastAPI:
         system,
         auth,
         users,
+        grants,
         ingest,
         cameras,
         dead_letters,
@@ -72,8 +79,10 @@ def create_app(platform: Platform) -> FastAPI:
         app.include_router(module.router)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> Response:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        if exc.status_code == 403:  # every refusal of a signed-in caller is audited
+            await run_in_threadpool(record_refusal, request, detail)
         return json_response({"error": detail}, status=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -92,6 +92,7 @@ async def run_lawful(
             cameras=platform.cameras,
         )
     except queries.QueryRefused as exc:
+        request.state.refusal_audited = True  # the query service recorded it already
         status = 403 if exc.code == "forbidden" else 422
         raise error(status, exc.code, str(exc)) from None
 

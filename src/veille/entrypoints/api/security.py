@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal, decide
-from veille.domain.audit import Actor
+from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
 from veille.service import users as user_service
 
@@ -79,11 +79,12 @@ def _principal(request: Request) -> Principal:
     identity = user_service.identify(uow=platform.read_uow(), token=token, now=platform.clock())
     if identity is None:
         raise error(401, "unauthenticated", "token is invalid, expired or revoked")
+    # Known from here on, so that a refusal (CSRF included) is audited under this name.
+    request.state.principal = identity.principal
     if via_cookie and request.method not in _SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if not sent or sent != identity.csrf_token:
             raise error(403, "csrf", "missing or wrong CSRF token for a browser session")
-    request.state.principal = identity.principal
     return identity.principal
 
 
@@ -94,11 +95,92 @@ def requires(permission: Permission) -> Callable[[Request], Principal]:
         principal = _principal(request)
         refusal = decide(principal, permission, platform_of(request).clock())
         if refusal:
+            request.state.refused_permission = permission.value
             raise error(403, "forbidden", refusal)
         return principal
 
     dependency.veille_access = permission.value  # type: ignore[attr-defined]
     return dependency
+
+
+REFUSAL_ACTION = "access.refused"
+# What a refusal record keeps of the request: the fields that say what was asked for,
+# never a password, token, secret or free text. Each value is cut short and a list keeps
+# its first items, so a flood of refused calls stays a flood of small records.
+_RECORDED_FIELDS = (
+    "plate",
+    "plates",
+    "camera_id",
+    "camera_ids",
+    "list_id",
+    "username",
+    "role",
+    "org_id",
+    "designated",
+    "start",
+    "end",
+    "since",
+    "until",
+    "user",
+    "action",
+    "status",
+    "format",
+)
+_MAX_TEXT = 64
+_MAX_ITEMS = 8
+
+
+def _small(value: Any) -> Any:
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_small(v) for v in value[:_MAX_ITEMS]]
+    return str(value)[:_MAX_TEXT]
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:_MAX_TEXT] if value not in (None, "") else None
+
+
+def record_refusal(request: Request, detail: dict[str, Any]) -> None:
+    """Audit a 403 answered to a signed-in caller: who, which route with which ids and
+    filters, and why. Anonymous callers (401) are not recorded here: they are no one yet.
+
+    One short append, so that a refusal never holds the ingest writer for longer.
+    """
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or getattr(request.state, "refusal_audited", False):
+        return
+    request.state.refusal_audited = True
+    route = request.scope.get("route")
+    template = getattr(route, "path", None) or request.url.path
+    params: dict[str, Any] = {
+        "route": f"{request.method} {template}"[: 2 * _MAX_TEXT],
+        "code": _text(detail.get("code")),
+        "reason": str(detail.get("message", ""))[: 2 * _MAX_TEXT],
+    }
+    permission = getattr(request.state, "refused_permission", None)
+    if permission:
+        params["permission"] = permission
+    params.update({k: _small(v) for k, v in list(request.path_params.items())[:_MAX_ITEMS]})
+    # FastAPI has parsed a JSON body before it ran the dependencies; Starlette keeps it.
+    body = getattr(request, "_json", None)
+    asked = {**(body if isinstance(body, dict) else {}), **request.query_params}
+    params.update({k: _small(asked[k]) for k in _RECORDED_FIELDS if k in asked})
+    platform = platform_of(request)
+    with platform.uow() as uow:
+        uow.audit.append(
+            AuditEntry(
+                at=platform.clock(),
+                actor=actor_of(request, principal),
+                action=REFUSAL_ACTION,
+                outcome="refused",
+                params=params,
+                purpose=_text(asked.get("purpose")),
+                case_ref=_text(asked.get("case_ref") or asked.get("case")),
+            )
+        )
+        uow.commit()
 
 
 def public() -> Callable[[], None]:

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from veille.domain.users import Organisation, User
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.service import grants as grant_service
 from veille.service import users as user_service
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
@@ -34,6 +35,9 @@ class UserIn(BaseModel):
     display_name: str | None = None
     designated: bool = False
     training_expires: datetime | None = None
+    reason: str | None = Field(
+        None, max_length=2000, description="Why the account needs this access (four eyes)."
+    )
 
 
 class UserPatch(BaseModel):
@@ -46,6 +50,9 @@ class UserPatch(BaseModel):
     password: str | None = Field(None, min_length=12, max_length=1024)
     reset_totp: bool = False
     unlock: bool = False
+    reason: str | None = Field(
+        None, max_length=2000, description="Why the account needs this access (four eyes)."
+    )
 
 
 def org_json(org: Organisation) -> dict[str, Any]:
@@ -109,17 +116,22 @@ def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANA
     return json_response({"users": [user_json(u) for u in users]})
 
 
-@router.post("/users", summary="Create a user")
+@router.post("/users", summary="Create a user (data access waits for a second administrator)")
 async def create_user(
     body: UserIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> Response:
-    """The password is hashed with argon2id and never returned or logged."""
+    """The password is hashed with argon2id and never returned or logged.
+
+    An account without data access (hotlist manager, not designated) is created at once
+    (201). One with a data-access or administrator role, or designated, is a pending
+    grant (202, `{"grant": …}`): it exists only once another administrator approves it
+    (`POST /api/v1/user-grants/{grant_id}/approve`)."""
     platform = platform_of(request)
     try:
-        user = await run_in_threadpool(
-            lambda: user_service.create_user(
+        made = await run_in_threadpool(
+            lambda: grant_service.request_user(
                 uow=platform.uow(),
                 username=body.username,
                 password=body.password,
@@ -130,11 +142,16 @@ async def create_user(
                 designated=body.designated,
                 training_expires=body.training_expires,
                 actor=actor_of(request, principal),
+                reason=body.reason,
             )
         )
+    except grant_service.GrantConflict as exc:
+        raise error(409, "conflict", str(exc)) from None
     except user_service.UserError as exc:
         raise error(422, "invalid_user", str(exc)) from None
-    return json_response(user_json(user), status=201)
+    if isinstance(made, User):
+        return json_response(user_json(made), status=201)
+    return json_response({"grant": grant_service.grant_json(made)}, status=202)
 
 
 @router.patch("/users/{user_id}", summary="Change a user's role, designation, training …")
@@ -144,10 +161,15 @@ async def update_user(
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> Response:
+    """Nobody changes their own role, designation, training or organisation (403
+    `separation_of_duties`). A change that widens data access (a data-access or
+    administrator role, a designation, a new organisation) waits for a second
+    administrator: the answer is 202 with `{"user": …, "grant": …}`, the rest of the
+    change applied at once. Anything else applies at once (200, the user)."""
     platform = platform_of(request)
     try:
-        user = await run_in_threadpool(
-            lambda: user_service.update_user(
+        user, grant = await run_in_threadpool(
+            lambda: grant_service.change_user(
                 uow=platform.uow(),
                 user_id=user_id,
                 now=platform.clock(),
@@ -155,9 +177,17 @@ async def update_user(
                 **body.model_dump(),
             )
         )
+    except grant_service.SeparationOfDuties as exc:
+        raise error(403, "separation_of_duties", str(exc)) from None
+    except grant_service.GrantConflict as exc:
+        raise error(409, "conflict", str(exc)) from None
     except user_service.UserError as exc:
         raise error(422, "invalid_change", str(exc)) from None
-    return json_response(user_json(user))
+    if grant is None:
+        return json_response(user_json(user))
+    return json_response(
+        {"user": user_json(user), "grant": grant_service.grant_json(grant)}, status=202
+    )
 
 
 @router.delete("/users/{user_id}", summary="Delete a user: every session stops at once")

@@ -1,0 +1,107 @@
+"""Grants of data access to accounts: a second administrator decides; the DPO sees all."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.service import grants as grant_service
+from veille.service import users as user_service
+
+router = APIRouter(prefix="/api/v1/user-grants", tags=["accounts"])
+
+
+class ApproveIn(BaseModel):
+    reason: str | None = Field(None, max_length=2000, description="Why (optional).")
+
+
+class RefuseIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000, description="Why not (required).")
+
+
+@router.get("/report", summary="Every grant, requested and decided, for the DPO")
+def report(
+    request: Request,
+    since: datetime | None = Query(None, description="Requested at or after (ISO 8601)."),
+    until: datetime | None = Query(None, description="Requested before (ISO 8601)."),
+    principal: Principal = Depends(requires(Permission.AUDIT_READ)),
+) -> Response:
+    """Who asked for which access for whom, who approved or refused it, when and why,
+    including the accounts made through the privileged bootstrap path (`bootstrap`).
+    The look-up is itself recorded (`user_grant.report`)."""
+    platform = platform_of(request)
+    grants = grant_service.grant_report(
+        uow=platform.uow(),
+        actor=actor_of(request, principal),
+        now=platform.clock(),
+        since=since,
+        until=until,
+    )
+    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+
+
+@router.get("", summary="Grants of data access (administrators)")
+def list_grants(
+    request: Request,
+    status: str | None = Query(None, pattern="^(pending|approved|refused|bootstrap)$"),
+    _: Any = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    grants = grant_service.list_grants(uow=platform_of(request).read_uow(), status=status)
+    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+
+
+def _decide(
+    request: Request, principal: Principal, grant_id: int, *, approve: bool, reason: str | None
+) -> Response:
+    platform = platform_of(request)
+    try:
+        grant = grant_service.decide_grant(
+            uow=platform.uow(),
+            grant_id=grant_id,
+            approve=approve,
+            actor=actor_of(request, principal),
+            now=platform.clock(),
+            reason=reason,
+        )
+    except grant_service.GrantNotFound as exc:
+        raise error(404, "not_found", str(exc)) from None
+    except grant_service.SeparationOfDuties as exc:
+        raise error(403, "separation_of_duties", str(exc)) from None
+    except grant_service.GrantConflict as exc:
+        raise error(409, "conflict", str(exc)) from None
+    except user_service.UserError as exc:
+        raise error(422, "invalid_request", str(exc)) from None
+    return json_response(grant_service.grant_json(grant))
+
+
+@router.post("/{grant_id}/approve", summary="Approve a grant (another administrator)")
+async def approve(
+    grant_id: int,
+    body: ApproveIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    """The access takes effect now (a requested account is created). Refused (403
+    `separation_of_duties`) to the administrator who asked and to the account's holder."""
+    return await run_in_threadpool(
+        _decide, request, principal, grant_id, approve=True, reason=body.reason
+    )
+
+
+@router.post("/{grant_id}/refuse", summary="Refuse a grant, with a reason")
+async def refuse(
+    grant_id: int,
+    body: RefuseIn,
+    request: Request,
+    principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
+) -> Response:
+    return await run_in_threadpool(
+        _decide, request, principal, grant_id, approve=False, reason=body.reason
+    )

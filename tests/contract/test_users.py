@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
@@ -11,6 +11,8 @@ import pytest
 from tests.contract.builders import NOW, Store, a_user, an_org, committed, seen
 from tests.contract.conftest import Backend
 from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.audit import Actor
+from veille.domain.grants import GrantKind, GrantStatus, UserGrant
 
 pytestmark = pytest.mark.integration
 
@@ -149,3 +151,60 @@ def test_a_token_needs_a_user_and_a_hash_of_its_own(store: Store, backend: Backe
         uow.users.add_token(token_hash="t", user_id=alice, **token)
     with store.uow() as uow, pytest.raises(backend.conflict):
         uow.users.add_token(token_hash="t2", user_id=alice + 100, **token)
+
+
+def a_grant(username: str, **fields: Any) -> UserGrant:
+    base: dict[str, Any] = dict(
+        grant_id=0,
+        kind=GrantKind.CREATE,
+        username=username,
+        user_id=None,
+        changes={"role": "investigator", "org_id": "zone-midi", "designated": True},
+        status=GrantStatus.PENDING,
+        requested_by=Actor(username="alice", role="administrator", user_id=1),
+        requested_at=NOW,
+        request_reason="new investigator of the zone",
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    )
+    base.update(fields)
+    return UserGrant(**base)
+
+
+def test_grants_are_kept_in_request_order_and_decided_once(store: Store, orgs):
+    first = committed(store, lambda uow: uow.users.add_grant(a_grant("ines")))
+    later = NOW + timedelta(hours=2)
+    second = committed(store, lambda uow: uow.users.add_grant(a_grant("paul", requested_at=later)))
+    assert first != second
+    with store.uow(write=False) as uow:
+        assert uow.users.get_grant(first) == a_grant("ines", grant_id=first)
+        assert uow.users.get_grant(second + 100) is None
+        assert uow.users.pending_grant_for("ines") == a_grant("ines", grant_id=first)
+        assert uow.users.pending_grant_for("nobody") is None
+        assert [g.grant_id for g in uow.users.list_grants()] == [first, second]
+        # bounds are instants, whatever offset they are given with
+        offset = timezone(timedelta(hours=1))
+        since = (NOW + timedelta(hours=1)).astimezone(offset)
+        assert [g.grant_id for g in uow.users.list_grants(since=since)] == [second]
+        assert [g.grant_id for g in uow.users.list_grants(until=since)] == [first]
+    decider = Actor(username="bruno", role="administrator", user_id=2)
+    ines = add_user(store, "ines", role=Role.INVESTIGATOR)
+    decided = replace(
+        a_grant("ines", grant_id=first),
+        status=GrantStatus.APPROVED,
+        user_id=ines,
+        decided_by=decider,
+        decided_at=later,
+        decision_reason="checked the training certificate",
+        password_hash=None,
+    )
+    committed(store, lambda uow: uow.users.update_grant(decided))
+    with store.uow(write=False) as uow:
+        assert uow.users.get_grant(first) == decided
+        assert uow.users.pending_grant_for("ines") is None
+        assert [g.grant_id for g in uow.users.list_grants(status="pending")] == [second]
+        assert [g.grant_id for g in uow.users.list_grants(status="approved")] == [first]
+
+
+def test_a_grant_names_only_an_account_that_exists(store: Store, backend: Backend, orgs):
+    with store.uow() as uow, pytest.raises(backend.conflict):
+        uow.users.add_grant(a_grant("ghost", kind=GrantKind.CHANGE, user_id=4242))

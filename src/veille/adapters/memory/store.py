@@ -28,6 +28,7 @@ TABLES = (
     "organisations",
     "users",
     "api_tokens",
+    "user_grants",
     "audit_log",
     "case_holds",
     "clone_findings",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from veille.adapters.memory.store import ConstraintViolated
 from veille.domain.access import Role
+from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.users import Organisation, User
 
 if TYPE_CHECKING:
@@ -126,3 +127,62 @@ class MemoryUserRepository:
             if found.user_id == user_id and found.revoked_at is None
         ]
         return self._revoke(live, now)
+
+    # grants of data access (four eyes)
+    def add_grant(self, grant: UserGrant) -> int:
+        self._check_account(grant)
+        grant_id = self.uow.next_id("user_grants")
+        self.uow.writable("user_grants")[grant_id] = replace(grant, grant_id=grant_id)
+        return grant_id
+
+    def update_grant(self, grant: UserGrant) -> None:
+        """Record a decision: status, decider, time, reason, the account it made."""
+        stored: UserGrant | None = self.uow.table("user_grants").get(grant.grant_id)
+        if stored is None:
+            return
+        self._check_account(grant)
+        self.uow.writable("user_grants")[grant.grant_id] = replace(
+            stored,
+            status=grant.status,
+            user_id=grant.user_id,
+            decided_by=grant.decided_by,
+            decided_at=grant.decided_at,
+            decision_reason=grant.decision_reason,
+            password_hash=grant.password_hash,
+        )
+
+    def get_grant(self, grant_id: int) -> UserGrant | None:
+        grant: UserGrant | None = self.uow.table("user_grants").get(grant_id)
+        return grant
+
+    def list_grants(
+        self,
+        *,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1000,
+    ) -> builtins.list[UserGrant]:
+        """Grants in request order; `since`/`until` bound the time of the request."""
+        found = [
+            g
+            for _, g in sorted(self.uow.table("user_grants").items())
+            if (not status or g.status.value == status)
+            and (since is None or g.requested_at >= since)
+            and (until is None or g.requested_at < until)
+        ]
+        return found[:limit]
+
+    def pending_grant_for(self, username: str) -> UserGrant | None:
+        return next(
+            (
+                g
+                for g in self.list_grants(status=GrantStatus.PENDING.value)
+                if g.username == username
+            ),
+            None,
+        )
+
+    def _check_account(self, grant: UserGrant) -> None:
+        if grant.user_id is not None and grant.user_id not in self.uow.table("users"):
+            raise ConstraintViolated(f"no user {grant.user_id} for a grant")

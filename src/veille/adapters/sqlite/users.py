@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -300,12 +300,13 @@ class SqliteUserRepository:
         if status:
             where.append("status = ?")
             args.append(status)
+        # times are stored as UTC ISO text: compare a bound as the same instant in UTC
         if since:
             where.append("requested_at >= ?")
-            args.append(since.isoformat())
+            args.append(since.astimezone(UTC).isoformat())
         if until:
             where.append("requested_at < ?")
-            args.append(until.isoformat())
+            args.append(until.astimezone(UTC).isoformat())
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self.conn.execute(
             f"SELECT {_GRANT_COLUMNS} FROM user_grants{clause} ORDER BY grant_id LIMIT ?",

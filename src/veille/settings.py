@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024 * 1024, description="Largest ingest request body accepted, in bytes."
     )
+    max_request_body_bytes: int = Field(
+        1024 * 1024,
+        description="Largest request body of any other route (sign-in, searches, edits), in"
+        " bytes; larger answers 413 before it is read.",
+    )
+    max_import_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        description="Largest camera or hotlist import file sent to the API, in bytes.",
+    )
     max_image_bytes: int = Field(512 * 1024, description="Largest single image, in bytes.")
     max_clock_skew_s: int = Field(
         300, description="How far in the future a camera clock may be, in seconds."

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, normalise
 
 DIRECTIONS = frozenset({"approaching", "receding", "unknown"})
@@ -21,6 +23,11 @@ _VEHICLE_KEYS = frozenset(VEHICLE_FIELDS)
 MAX_PLATE_RAW = 32
 MAX_CANDIDATES = 10
 MAX_IMAGES = 4
+# Bounds on `extra`, the vendor's free-form fields: deep enough for any vendor event we
+# know (OpenALPR, Hikvision and Plate Recognizer nest 4–6 levels), small enough that no
+# read can make the store's own JSON encoder fail (orjson stops at 254 levels).
+MAX_EXTRA_DEPTH = 32
+MAX_EXTRA_BYTES = 16 * 1024  # as compact JSON
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _KNOWN_FIELDS = frozenset(
@@ -270,6 +277,30 @@ def _images(value: Any, rules: ReadRules, errors: list[FieldError]):
     return tuple(refs), tuple(uploads)
 
 
+def extra_problem(extra: dict[str, Any]) -> str | None:
+    """Why `extra` is refused (too deep or too large), or None.
+
+    Walks the value without recursion and stops early: a hostile payload costs at most
+    MAX_EXTRA_BYTES steps, however deep or wide it is.
+    """
+    budget = MAX_EXTRA_BYTES  # every value costs at least one byte of JSON
+    stack: list[tuple[Any, int]] = [(extra, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_EXTRA_DEPTH:
+            return f"nested more than {MAX_EXTRA_DEPTH} levels deep"
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            budget -= 1
+            if budget < 0:
+                return f"larger than {MAX_EXTRA_BYTES} bytes as JSON"
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
+        return f"larger than {MAX_EXTRA_BYTES} bytes as JSON"
+    return None
+
+
 def parse_read(
     payload: Any, *, camera_id: str, now: datetime, rules: ReadRules = ReadRules()
 ) -> ParsedRead:
@@ -388,6 +419,10 @@ def parse_read(
     extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         errors.append(FieldError("extra", "must be an object (vendor fields kept as they are)"))
+    elif extra:
+        problem = extra_problem(extra)
+        if problem:
+            errors.append(FieldError("extra", problem))
 
     if errors:
         raise ReadRejected(errors)

@@ -44,6 +44,10 @@ class UserError(ValueError):
     pass
 
 
+class OrganisationExists(UserError):
+    """An organisation with this id exists already (a conflict, not bad input)."""
+
+
 class SignInRefused(Exception):
     """Sign-in failed; the message never says whether the user exists."""
 
@@ -419,7 +423,7 @@ def create_organisation(
     org = Organisation(org_id=org_id, name=name, kind=kind, scope=scope, created_at=now)
     with uow:
         if uow.users.get_org(org_id) is not None:
-            raise UserError(f"organisation {org_id!r} exists")
+            raise OrganisationExists(f"organisation {org_id!r} exists")
         uow.users.add_org(org)
         uow.audit.append(
             AuditEntry(

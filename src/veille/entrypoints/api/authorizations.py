@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import authorizations as auth_service
@@ -142,7 +143,7 @@ def _decide(
 
 @router.post("/{auth_id}/approve", summary="Approve a request (prosecutor of its district)")
 def approve(
-    auth_id: int,
+    auth_id: RowId,
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
@@ -160,7 +161,7 @@ def approve(
 
 @router.post("/{auth_id}/refuse", summary="Refuse a request, with reasons")
 def refuse(
-    auth_id: int,
+    auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
@@ -170,7 +171,7 @@ def refuse(
 
 @router.post("/{auth_id}/revoke", summary="Revoke an approved authorization")
 def revoke(
-    auth_id: int,
+    auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),

@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
 from veille.service.writer import WriterBusy
@@ -31,7 +32,7 @@ def list_dead_letters(
 
 @router.post("/{dead_letter_id}/replay", summary="Replay a dead letter through ingest")
 async def replay(
-    dead_letter_id: int,
+    dead_letter_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
@@ -60,7 +61,7 @@ async def replay(
 
 @router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")
 def discard(
-    dead_letter_id: int,
+    dead_letter_id: RowId,
     request: Request,
     reason: str = Query(..., min_length=3, max_length=500),
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),

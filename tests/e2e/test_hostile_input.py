@@ -316,3 +316,28 @@ def test_an_unexpected_failure_of_one_item_rejects_that_item_only(
     with platform.read_uow() as uow:
         dead = uow.dead_letters.list(status="open")
     assert [orjson.loads(d.payload)["read_id"] for d in dead] == [boom["read_id"]]
+
+
+# --- item 13: plates in other scripts -----------------------------------------------
+
+
+def test_a_search_for_text_that_cannot_be_a_plate_says_why(client, people):
+    body = {
+        "plate": "1-ABß-123",
+        "start": "2026-11-20T00:00:00Z",
+        "end": "2026-11-27T00:00:00Z",
+        "purpose": "judicial: investigation of an offence",
+        "case_ref": "BR.12.L3.004711/2026",
+    }
+    resp = client.post("/api/v1/search/plate", json=body, headers=people[Role.INVESTIGATOR])
+    err = assert_documented_error(resp, 422, "bad_plate")
+    assert "ß" in err["message"]
+
+
+def test_a_cyrillic_read_is_stored_under_its_latin_plate(client, platform, cams):
+    read = make_read("CAM-A", plate="1-АВС-123")  # Cyrillic А, В, С
+    resp = client.post("/api/v1/reads", json=read, headers=cams["CAM-A"].headers)
+    assert resp.json()["results"][0]["status"] == "stored"
+    with platform.read_uow() as uow:
+        stored = uow.reads.get(uuid.UUID(read["read_id"]))
+    assert (stored.plate, stored.plate_raw) == ("1ABC123", "1-АВС-123")

@@ -170,6 +170,24 @@ def test_plate_longer_than_32_characters_gives_one_truthful_error():
     assert error.reason == "longer than 32 characters"
 
 
+def test_plate_in_another_script_is_folded_and_the_raw_text_kept():
+    read = accepted(payload(plate="1-АВС-123")).read  # Cyrillic А, В, С
+    assert (read.plate, read.plate_raw) == ("1ABC123", "1-АВС-123")
+    assert read.plate_canonical == canonical("1ABC123")
+    assert accepted(payload(plate="1-A\u0300BC-123")).read.plate == "1ABC123"
+
+
+@pytest.mark.parametrize(("plate", "offending"), [("1-ABß-123", "ß"), ("京A12345", "京")])
+def test_plate_that_cannot_be_a_plate_is_refused_with_the_character(plate: str, offending: str):
+    error = only_error(payload(plate=plate))
+    assert error.field == "plate" and offending in error.reason
+
+
+def test_candidate_that_cannot_be_a_plate_is_refused_with_the_character():
+    error = only_error(payload(candidates=[{"plate": "1ABß23", "confidence": 0.3}]))
+    assert error.field == "candidates[0].plate" and "ß" in error.reason
+
+
 def test_plate_with_too_many_letters_and_digits():
     error = only_error(payload(plate="ABCDEFG-1234567"))
     assert error.field == "plate"

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, normalise
+from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, PlateRejected, normalise
 
 DIRECTIONS = frozenset({"approaching", "receding", "unknown"})
 IMAGE_KINDS = frozenset({"plate", "overview", "other"})
@@ -185,6 +185,15 @@ def _confidence(value: Any, name: str, errors: list[FieldError]) -> float | None
     return number
 
 
+def _plate_text(raw: str, name: str, errors: list[FieldError]) -> str | None:
+    """The normalised plate, or None after recording why the text cannot be one."""
+    try:
+        return normalise(raw)
+    except PlateRejected as refused:
+        errors.append(FieldError(name, refused.reason))
+        return None
+
+
 def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
     if value is None:
         return ()
@@ -202,12 +211,15 @@ def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
             continue
         raw = item.get("plate")
         conf = _confidence(item.get("confidence"), f"{where}.confidence", errors)
-        if raw is None or (isinstance(raw, str) and not normalise(raw)):
+        normalised = _plate_text(raw, f"{where}.plate", errors) if isinstance(raw, str) else ""
+        if normalised is None:
+            continue
+        if raw is None or (isinstance(raw, str) and not normalised):
             errors.append(FieldError(f"{where}.plate", "missing or has no letters or digits"))
             continue
         plate = _text(raw, f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
         if plate is not None and conf is not None:
-            out.append(Candidate(normalise(plate), conf))
+            out.append(Candidate(normalised, conf))
     return tuple(out)
 
 
@@ -362,8 +374,10 @@ def parse_read(
     else:
         plate_raw = _text(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
         if plate_raw is not None:
-            plate = normalise(plate_raw)
-            if not plate:
+            plate = _plate_text(plate_raw, "plate", errors)
+            if plate is None:
+                plate = ""
+            elif not plate:
                 errors.append(FieldError("plate", "has no letters or digits"))
             elif len(plate) > 12:
                 errors.append(FieldError("plate", "more than 12 letters and digits"))

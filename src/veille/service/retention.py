@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry, system_actor
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold, must_delete
 from veille.service.ports import ImageStore, UnitOfWork
 
@@ -247,7 +247,10 @@ def place_hold(
 ) -> Hold:
     """Keep the reads of these plates and/or cameras in [start, end) past the maximum
     retention, for a case. Plates are normalised; every camera must be registered."""
-    plate_set = frozenset(p for p in (normalise(raw) for raw in plates) if p)
+    try:
+        plate_set = frozenset(p for p in (normalise(raw) for raw in plates) if p)
+    except PlateRejected as refused:
+        raise HoldInvalid(refused.reason) from None
     camera_set = frozenset(c.strip() for c in camera_ids if c.strip())
     check_hold(case_ref=case_ref, plates=plate_set, camera_ids=camera_set, start=start, end=end)
     with uow:

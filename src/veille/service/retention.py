@@ -334,9 +334,15 @@ class ImageSweepReport:
     checked: int
     deleted: int
     dry_run: bool
+    temporary_removed: int = 0  # half-written files of killed writes
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "deleted": self.deleted, "dry_run": self.dry_run}
+        return {
+            "checked": self.checked,
+            "deleted": self.deleted,
+            "dry_run": self.dry_run,
+            "temporary_removed": self.temporary_removed,
+        }
 
 
 def sweep_orphan_images(
@@ -351,7 +357,9 @@ def sweep_orphan_images(
     should_stop: Callable[[], bool] | None = None,
     batch: int = 1000,
 ) -> ImageSweepReport:
-    """Delete image files older than `min_age` that no read refers to; audited once."""
+    """Delete image files older than `min_age` that no read refers to, and temporary files
+    of writes older than `min_age` that never completed (a killed process leaves them:
+    no write takes anywhere near that long); audited once."""
     cutoff = (now - min_age).timestamp()
     checked = deleted = 0
     pending: list[str] = []
@@ -374,15 +382,22 @@ def sweep_orphan_images(
                 break
     if pending:
         deleted += flush()
+    temporary = images.remove_temporaries_before(cutoff, dry_run=dry_run)
     with uow_factory() as uow:
         uow.audit.append(
             AuditEntry(
                 at=now,
                 actor=actor,
                 action="images.sweep_dry_run" if dry_run else "images.sweep",
-                params={"checked": checked, "min_age_s": int(min_age.total_seconds())},
+                params={
+                    "checked": checked,
+                    "min_age_s": int(min_age.total_seconds()),
+                    "temporary_removed": temporary,
+                },
                 result_count=deleted,
             )
         )
         uow.commit()
-    return ImageSweepReport(checked=checked, deleted=deleted, dry_run=dry_run)
+    return ImageSweepReport(
+        checked=checked, deleted=deleted, dry_run=dry_run, temporary_removed=temporary
+    )

@@ -120,6 +120,12 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(
         0.5, description="First retry delay of a webhook delivery; doubles each attempt."
     )
+    webhook_allowed_targets: list[str] = Field(
+        default_factory=list,
+        description="Internal webhook targets allowed all the same (JSON list of host names,"
+        " addresses or CIDR networks); every other loopback, private, link-local, shared,"
+        " multicast or reserved target is refused.",
+    )
 
     @property
     def database(self) -> Path:

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.alerts import Outcome, RejectReason, WorkflowError
 from veille.domain.audit import AuditEntry
+from veille.domain.webhooks import TargetRefused
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
@@ -240,7 +241,16 @@ def add_webhook(
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
 ) -> Response:
+    """Loopback, private, link-local and other internal targets (or names resolving to
+    one) are refused unless `VEILLE_WEBHOOK_ALLOWED_TARGETS` names them; every delivery
+    checks again."""
     platform = platform_of(request)
+    if platform.webhooks.check is not None:
+        try:
+            platform.webhooks.check(body.url)  # resolves the name: this runs in a thread
+        except TargetRefused as refused:
+            problems = [{"field": "body.url", "reason": str(refused)}]
+            raise error(422, "webhook_target_refused", str(refused), problems=problems) from None
     secret = secrets.token_urlsafe(32)
     with platform.uow() as uow:
         webhook_id = uow.alerts.add_webhook(

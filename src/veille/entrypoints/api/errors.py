@@ -33,7 +33,10 @@ _DEFAULT_CODES = {
 
 def error_body(status: int, detail: Any) -> dict[str, Any]:
     """The documented body for an error `detail`: a dict with a code, or just a message."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "error"
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:  # a status Python has no name for
+        phrase = "error"
     code = _DEFAULT_CODES.get(status, "error")
     if isinstance(detail, dict):
         return {"error": {"code": code, "message": phrase, **detail}}

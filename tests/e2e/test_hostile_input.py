@@ -31,11 +31,15 @@ ACTOR = system_actor("test")
 PASSWORD = "a long enough password"
 
 
-def assert_documented_error(resp, status: int | tuple[int, ...], code: str | None = None):
+def assert_documented_error(
+    resp, status: int | tuple[int, ...], code: str | None = None, *, report: bool = False
+):
+    """The documented error body; `report`: a refused import or replay, whose full
+    report stands beside the error."""
     statuses = status if isinstance(status, tuple) else (status,)
     assert resp.status_code in statuses, (resp.status_code, resp.text[:300])
     body = resp.json()
-    assert set(body) == {"error"}, body
+    assert "error" in body if report else set(body) == {"error"}, body
     assert isinstance(body["error"]["code"], str) and body["error"]["code"]
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
     if code is not None:
@@ -299,7 +303,7 @@ def test_a_deeply_nested_extra_is_rejected_alone_and_dead_lettered(
         f"/api/v1/dead-letters/{dead[0].id}/replay",
         headers={"Authorization": f"Bearer {admin_token}"},
     )
-    assert replay.status_code == 409, replay.text  # still rejected, with its reason
+    assert_documented_error(replay, 409, "still_rejected", report=True)
     assert replay.json()["status"] == "still_rejected"
     assert "nested" in replay.json()["errors"][0]["reason"]
 
@@ -363,3 +367,32 @@ def test_a_cyrillic_read_is_stored_under_its_latin_plate(client, platform, cams)
     with platform.read_uow() as uow:
         stored = uow.reads.get(uuid.UUID(read["read_id"]))
     assert (stored.plate, stored.plate_raw) == ("1ABC123", "1-АВС-123")
+
+
+def test_a_refused_hotlist_import_answers_the_error_body_with_its_report(client, people):
+    manager = people[Role.HOTLIST_MANAGER]
+    made = client.put(
+        "/api/v1/hotlists/stolen",
+        json={"name": "Stolen vehicles", "category": "stolen_vehicle"},
+        headers=manager,
+    )
+    assert made.status_code == 201, made.text
+    resp = client.put(
+        "/api/v1/hotlists/stolen/entries",
+        content="plate,country\n1-ABC-123,BE\n1-ABß-123,BE\n".encode(),
+        headers={**manager, "Content-Type": "text/csv"},
+    )
+    err = assert_documented_error(resp, 422, "import_refused", report=True)
+    [problem] = err["problems"]
+    assert (problem["where"], problem["field"]) == ("line 3", "plate") and "ß" in problem["reason"]
+    assert resp.json()["problems"] == err["problems"]  # the report, as before
+
+
+def test_a_refused_camera_import_answers_the_error_body(client, people):
+    resp = client.post(
+        "/api/v1/cameras/import",
+        json={"format": "records", "cameras": [{"camera_id": "X"}]},
+        headers=people[Role.ADMINISTRATOR],
+    )
+    err = assert_documented_error(resp, 422, "import_refused", report=True)
+    assert err["problems"]

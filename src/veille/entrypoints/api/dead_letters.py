@@ -9,6 +9,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
@@ -56,7 +57,14 @@ async def replay(
         raise error(503, "ingest_busy", "ingest is saturated: replay again later") from None
     if outcome.status == "not_found":
         raise error(404, "not_found", f"no dead letter {dead_letter_id}")
-    return json_response(outcome.as_dict(), status=200 if outcome.status == "replayed" else 409)
+    if outcome.status != "replayed":
+        message = (
+            "the dead letter is not open"
+            if outcome.status == "not_open"
+            else "still rejected: the dead letter stays open with the new reasons"
+        )
+        return refused_with_report(409, outcome.status, message, outcome.as_dict())
+    return json_response(outcome.as_dict())
 
 
 @router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")

@@ -48,6 +48,17 @@ def error_body(status: int, detail: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def refused_with_report(status: int, code: str, message: str, report: dict[str, Any]) -> Response:
+    """A refusal that also answers a full report (an import, a replay): the documented
+    `error` first, the report's own fields beside it, as clients already read them."""
+    detail: dict[str, Any] = {"code": code, "message": message}
+    if "problems" in report:
+        detail["problems"] = report["problems"]
+    elif "errors" in report:
+        detail["problems"] = report["errors"]
+    return json_response({"error": detail, **report}, status=status)
+
+
 def problems_of(exc: RequestValidationError) -> list[dict[str, str]]:
     """Each field pydantic refused, with its reason."""
     return [

@@ -14,9 +14,11 @@ from veille.adapters.images import FolderImageStore
 from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
+from veille.adapters.webhook_targets import check_target, system_resolver
 from veille.domain.cameras import Camera
 from veille.domain.districts import DistrictMap, belgian_district_map
 from veille.domain.reads import Read, ReadRules
+from veille.domain.webhooks import TargetAllowList
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service.alerts import AlertEvent
@@ -155,6 +157,11 @@ def bootstrap(
         record=lambda **fields: alert_service.record_delivery(uow=store.uow(), **fields),
         attempts=settings.webhook_attempts,
         backoff_s=settings.webhook_backoff_s,
+        check=lambda url: check_target(
+            url,
+            allow=TargetAllowList.parse(settings.webhook_allowed_targets),
+            resolve=system_resolver,
+        ),
     )
     mqtt = None
     if settings.mqtt_host:

@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         64 * 1024 * 1024, description="Largest ingest request body accepted, in bytes."
     )
+    max_request_body_bytes: int = Field(
+        1024 * 1024,
+        description="Largest request body of any other route (sign-in, searches, edits), in"
+        " bytes; larger answers 413 before it is read.",
+    )
+    max_import_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        description="Largest camera or hotlist import file sent to the API, in bytes.",
+    )
     max_image_bytes: int = Field(512 * 1024, description="Largest single image, in bytes.")
     max_clock_skew_s: int = Field(
         300, description="How far in the future a camera clock may be, in seconds."
@@ -140,6 +149,12 @@ class Settings(BaseSettings):
     webhook_attempts: int = Field(5, description="Delivery attempts per webhook and alert.")
     webhook_backoff_s: float = Field(
         0.5, description="First retry delay of a webhook delivery; doubles each attempt."
+    )
+    webhook_allowed_targets: list[str] = Field(
+        default_factory=list,
+        description="Internal webhook targets allowed all the same (JSON list of host names,"
+        " addresses or CIDR networks); every other loopback, private, link-local, shared,"
+        " multicast or reserved target is refused.",
     )
 
     @property

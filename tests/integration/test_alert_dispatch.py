@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -17,10 +18,12 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_read, register_cameras
 from veille.adapters.dispatch import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from veille.adapters.webhook_targets import check_target
 from veille.bootstrap import bootstrap
 from veille.domain.audit import system_actor
 from veille.domain.hotlists import Category, Hotlist
 from veille.domain.users import FEDERAL
+from veille.domain.webhooks import TargetAllowList
 from veille.entrypoints.api.app import create_app
 from veille.service import hotlists as hotlist_service
 from veille.service import users as user_service
@@ -93,6 +96,7 @@ def admin_headers(platform) -> dict[str, str]:
 
 def test_signed_webhook_with_retries_and_failure_log(tmp_path, settings):
     settings.webhook_backoff_s = 0.05
+    settings.webhook_allowed_targets = ["127.0.0.1"]  # the receiver is local
     Receiver.received, Receiver.fail_first = [], 2  # two 503s, then accepted
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -179,3 +183,83 @@ def test_alerts_are_published_to_the_real_mqtt_broker(settings):
     assert topic == f"{settings.mqtt_topic_prefix}/bruxelles-capitale-ixelles"
     event = json.loads(payload)
     assert event["plate"] == "1ABC123" and event["read"]["read_id"] == read["read_id"]
+
+
+def deliveries(client, admin, count: int) -> list[dict]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = client.get("/api/v1/webhooks/deliveries", headers=admin).json()["deliveries"]
+        if len(found) >= count:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"fewer than {count} deliveries logged")
+
+
+def test_webhooks_to_internal_targets_are_refused_at_creation(settings):
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    with TestClient(create_app(platform)) as client:
+        admin = admin_headers(platform)
+        for url in (
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:9/h",
+            "http://[::1]/h",
+            "http://10.0.0.7/h",
+            "http://localhost:8080/h",
+        ):
+            resp = client.post("/api/v1/webhooks", headers=admin, json={"name": "xx", "url": url})
+            assert resp.status_code == 422, (url, resp.text)
+            err = resp.json()["error"]
+            assert err["code"] == "webhook_target_refused"
+            assert err["problems"][0]["field"] == "body.url"
+            assert "VEILLE_WEBHOOK_ALLOWED_TARGETS" in err["message"]
+        assert client.get("/api/v1/webhooks", headers=admin).json()["webhooks"] == []
+        settings.webhook_allowed_targets = ["127.0.0.0/8"]
+        resp = client.post(
+            "/api/v1/webhooks", headers=admin, json={"name": "xx", "url": "http://127.0.0.1:9/h"}
+        )
+        assert resp.status_code == 201
+
+
+def test_a_name_re_pointed_inside_after_creation_is_refused_at_delivery(settings):
+    """DNS rebinding: the name was public when the webhook was registered; when the alert
+    goes out it resolves to the local receiver. Nothing is sent, and the log says why."""
+    Receiver.received, Receiver.fail_first = [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    dns = {"hooks.example": ["193.191.245.10"]}
+    platform = bootstrap(settings)
+    platform.store.initialise()
+    platform.webhooks.check = lambda url: check_target(
+        url,
+        allow=TargetAllowList.parse(settings.webhook_allowed_targets),
+        resolve=lambda host, port: [ipaddress.ip_address(a) for a in dns.get(host, [])],
+    )
+    try:
+        with TestClient(create_app(platform)) as client:
+            admin = admin_headers(platform)
+            url = f"http://hooks.example:{server.server_port}/hook"
+            resp = client.post(
+                "/api/v1/webhooks", headers=admin, json={"name": "dispatch", "url": url}
+            )
+            assert resp.status_code == 201, resp.text
+            dns["hooks.example"] = ["127.0.0.1"]  # re-pointed after the check
+            cam = register_cameras(platform, "CAM-A")["CAM-A"]
+            stolen_list(platform, "1ABC123")
+            client.post(
+                "/api/v1/reads", json=make_read("CAM-A", plate="1ABC123"), headers=cam.headers
+            )
+            [log] = deliveries(client, admin, 1)
+            assert log["status"] == "failed" and log["attempts"] == 1
+            assert log["error"].startswith("refused: hooks.example resolves to 127.0.0.1")
+            # allowed by address: delivered to the very address checked, under its name
+            settings.webhook_allowed_targets = ["127.0.0.1/32"]
+            client.post(
+                "/api/v1/reads", json=make_read("CAM-A", plate="1ABC123"), headers=cam.headers
+            )
+            logs = deliveries(client, admin, 2)
+            assert {d["status"] for d in logs} == {"failed", "delivered"}
+    finally:
+        server.shutdown()
+    [(headers, _)] = Receiver.received  # hooks.example is no real name: pinned to 127.0.0.1
+    assert headers["Host"] == f"hooks.example:{server.server_port}"

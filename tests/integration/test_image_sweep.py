@@ -76,3 +76,43 @@ def test_sweep_deletes_old_orphans_only(tmp_path):
     with store.uow(write=False) as uow:
         actions = [(r.entry.action, r.entry.result_count) for r in uow.audit.iter_all()]
     assert actions == [("images.sweep_dry_run", 1), ("images.sweep", 1)]
+
+
+def test_sweep_removes_stale_temporary_files_a_killed_write_left(tmp_path):
+    """A process killed between writing `.<sha>.<pid>.tmp` and renaming it leaves the file
+    behind; the sweep removes it once it is older than the safe age, and counts it."""
+    store = SqliteStore(tmp_path / "s.db")
+    store.initialise()
+    images = FolderImageStore(tmp_path / "images", fsync=False)
+    digest = hashlib.sha256(b"never renamed").hexdigest()
+    folder = images.path(digest).parent
+    folder.mkdir(parents=True)
+    stale = folder / f".{digest}.4242.tmp"
+    fresh = folder / f".{digest}.4343.tmp"  # a write in progress right now
+    for path, age_s in ((stale, 7200), (fresh, 5)):
+        path.write_bytes(b"half an image")
+        old = time.time() - age_s
+        os.utime(path, (old, old))
+    unrelated = folder / "notes.txt"  # not ours: never touched
+    unrelated.write_text("x")
+    os.utime(unrelated, (time.time() - 7200,) * 2)
+
+    def sweep(dry_run: bool):
+        return sweep_orphan_images(
+            uow_factory=store.uow,
+            read_uow_factory=lambda: store.uow(write=False),
+            images=images,
+            now=NOW,
+            min_age=timedelta(hours=1),
+            actor=system_actor("test"),
+            dry_run=dry_run,
+        )
+
+    dry = sweep(dry_run=True)
+    assert dry.temporary_removed == 1 and stale.exists()
+    report = sweep(dry_run=False)
+    assert report.temporary_removed == 1 and report.as_dict()["temporary_removed"] == 1
+    assert not stale.exists() and fresh.exists() and unrelated.exists()
+    with store.uow(write=False) as uow:
+        params = [r.entry.params for r in uow.audit.iter_all()]
+    assert params[-1]["temporary_removed"] == 1

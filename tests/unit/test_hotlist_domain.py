@@ -23,7 +23,7 @@ from veille.domain.hotlists import (
     normalise_pattern,
     recipients_allowed,
 )
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, normalise
 
 pytestmark = pytest.mark.unit
 
@@ -117,10 +117,27 @@ def test_a_plain_plate_is_exactly_the_normalised_text_or_refused(raw: str):
         e = entry({"plate": raw})
     except EntryInvalid as error:
         assert error.field == "plate"
-        assert not normalise(raw) or len(normalise(raw)) > 12 or not raw.strip()
+        try:
+            plate = normalise(raw)
+        except PlateRejected as why:
+            assert error.reason == why.reason
+            return
+        assert not plate or len(plate) > 12 or not raw.strip()
     else:
         assert e.plate == normalise(raw)
         assert not e.is_wildcard
+
+
+def test_an_entry_folds_accents_and_homoglyphs_like_a_read():
+    assert entry({"plate": "1-АВС-123"}).plate == "1ABC123"  # Cyrillic А, В, С
+    assert entry({"plate": "1-àbc-123"}).plate == "1ABC123"
+    assert entry({"plate": "1-АВ?-*"}).plate == "1AB?*"
+
+
+@pytest.mark.parametrize(("raw", "offending"), [("1-ABß-123", "ß"), ("京A1234*", "京")])
+def test_an_entry_that_cannot_be_a_plate_is_refused_with_the_character(raw: str, offending: str):
+    error = refused({"plate": raw})
+    assert error.field == "plate" and offending in error.reason and error.where == "line 2"
 
 
 # ---- entries: wildcards --------------------------------------------------------------

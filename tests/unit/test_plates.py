@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import string
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -15,10 +16,12 @@ from veille.domain.plates import (
     DEFAULT_LOOKALIKES,
     PLATE_FORMATS,
     LookalikeTable,
+    PlateRejected,
     canonical,
     display,
     edit_distance,
     fits_country,
+    fold,
     merge_groups,
     normalise,
     recognise,
@@ -65,9 +68,25 @@ def class_of(ch: str) -> frozenset[str]:
 
 @given(st.text())
 def test_normalise_is_idempotent_and_yields_only_ascii_upper_letters_and_digits(raw: str):
-    once = normalise(raw)
+    try:
+        once = normalise(raw)
+    except PlateRejected as refused:
+        assert refused.reason  # refused, never silently shortened
+        return
     assert re.fullmatch(r"[A-Z0-9]*", once)
     assert normalise(once) == once
+
+
+@given(st.text())
+def test_normalise_never_drops_a_letter_or_digit_silently(raw: str):
+    """Every letter or digit of the text is in the plate, or the text is refused."""
+    try:
+        plate = normalise(raw)
+    except PlateRejected:
+        return
+    folded = unicodedata.normalize("NFKD", raw)
+    kept = [c for c in folded if unicodedata.category(c)[0] in "LN"]
+    assert len(plate) == len(kept)
 
 
 @given(st.text(alphabet=string.ascii_letters + string.digits + " -.·/", max_size=20))
@@ -82,6 +101,48 @@ def test_normalise_keeps_letters_and_digits_in_order_upper_cased(raw: str):
 )
 def test_normalise_examples(raw: str, expected: str):
     assert normalise(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1-ÀBC-123", "1ABC123"),  # composed À
+        ("1-A\u0300BC-123", "1ABC123"),  # the same, decomposed: A + combining grave
+        ("1-àbç-123", "1ABC123"),
+        ("1АВС123", "1ABC123"),  # Cyrillic А, В, С
+        ("1-авс-123", "1ABC123"),  # and their lower case
+        ("ЕНКМОРТХ", "EHKMOPTX"),  # every Cyrillic capital that looks Latin
+        ("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX"),  # Greek capitals
+        ("１ＡＢＣ１２３", "1ABC123"),  # full-width forms
+        ("Ａ\u00a0Ｂ", "AB"),  # a no-break space is a separator
+        ("Ǆ-12", "DZ12"),  # a compatibility ligature folds to its letters
+    ],
+)
+def test_normalise_folds_accents_widths_and_homoglyphs_to_latin(raw: str, expected: str):
+    assert normalise(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "offending"),
+    [
+        ("1-ABß-123", "ß"),  # not "SS": a plate never reads two letters for one
+        ("京A12345", "京"),
+        ("1ABC١٢٣", "١"),  # Arabic-Indic digits
+        ("ØRE123", "Ø"),
+        ("1-ЖBC-123", "Ж"),  # Cyrillic with no Latin look-alike
+        ("ΩXY123", "Ω"),
+    ],
+)
+def test_normalise_refuses_what_cannot_be_a_plate_and_says_why(raw: str, offending: str):
+    with pytest.raises(PlateRejected) as refused:
+        normalise(raw)
+    assert offending in refused.value.reason
+    assert "A–Z" in refused.value.reason
+
+
+def test_fold_keeps_wildcards_when_asked():
+    assert fold("1-àb?-*", keep="?*") == "1AB?*"
+    assert wildcard_regex("1-АВ?-*").pattern == "1AB..*"  # Cyrillic А, В
 
 
 # --- look-alike classes and canonical form ----------------------------------------------
@@ -327,10 +388,14 @@ def test_literal_pattern_matches_only_itself():
     assert not rx.fullmatch("AB123CE")
 
 
-@pytest.mark.parametrize("pattern", ["", "   ", "---", "#!/", "éè"])
+@pytest.mark.parametrize("pattern", ["", "   ", "---", "#!/", "ßß", "京*"])
 def test_empty_or_invalid_patterns_are_refused(pattern: str):
-    with pytest.raises(ValueError, match="pattern"):
+    with pytest.raises(ValueError, match="plate"):
         wildcard_regex(pattern)
+
+
+def test_accented_patterns_fold_like_plates():
+    assert wildcard_regex("éè?").pattern == "EE."
 
 
 @given(plates, st.data())

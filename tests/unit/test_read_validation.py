@@ -11,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from veille.adapters.sqlite.repositories import read_row
 from veille.domain.plates import canonical
 from veille.domain.reads import (
+    MAX_EXTRA_BYTES,
+    MAX_EXTRA_DEPTH,
     Candidate,
     FieldError,
     ReadRejected,
@@ -167,6 +170,24 @@ def test_plate_longer_than_32_characters_gives_one_truthful_error():
     assert error.reason == "longer than 32 characters"
 
 
+def test_plate_in_another_script_is_folded_and_the_raw_text_kept():
+    read = accepted(payload(plate="1-АВС-123")).read  # Cyrillic А, В, С
+    assert (read.plate, read.plate_raw) == ("1ABC123", "1-АВС-123")
+    assert read.plate_canonical == canonical("1ABC123")
+    assert accepted(payload(plate="1-A\u0300BC-123")).read.plate == "1ABC123"
+
+
+@pytest.mark.parametrize(("plate", "offending"), [("1-ABß-123", "ß"), ("京A12345", "京")])
+def test_plate_that_cannot_be_a_plate_is_refused_with_the_character(plate: str, offending: str):
+    error = only_error(payload(plate=plate))
+    assert error.field == "plate" and offending in error.reason
+
+
+def test_candidate_that_cannot_be_a_plate_is_refused_with_the_character():
+    error = only_error(payload(candidates=[{"plate": "1ABß23", "confidence": 0.3}]))
+    assert error.field == "candidates[0].plate" and "ß" in error.reason
+
+
 def test_plate_with_too_many_letters_and_digits():
     error = only_error(payload(plate="ABCDEFG-1234567"))
     assert error.field == "plate"
@@ -273,6 +294,54 @@ def test_extra_not_an_object():
 def test_falsy_extra_that_is_not_an_object(extra: Any):
     error = only_error(payload(extra=extra))
     assert error.field == "extra"
+
+
+def nested_extra(depth: int, leaf: Any = 1) -> dict[str, Any]:
+    """An `extra` object `depth` levels deep (the object itself is level 1)."""
+    value: Any = leaf
+    for level in range(depth):  # lists between objects: each is a level of its own
+        value = {"k": value} if level % 2 == 0 or level == depth - 1 else [value]
+    return value
+
+
+def test_extra_up_to_the_depth_limit_is_kept():
+    extra = nested_extra(MAX_EXTRA_DEPTH - 1, leaf={})  # the empty leaf is a level too
+    assert accepted(payload(extra=extra)).read.extra == extra
+    assert only_error(payload(extra={"k": extra})).field == "extra"
+
+
+@pytest.mark.parametrize("depth", [MAX_EXTRA_DEPTH + 1, 254, 255, 1000, 5000])
+def test_extra_nested_too_deep_is_refused_with_its_reason(depth: int):
+    extra: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        extra = {"a": extra}
+    error = only_error(payload(extra=extra))
+    assert error.field == "extra"
+    assert error.reason == f"nested more than {MAX_EXTRA_DEPTH} levels deep"
+
+
+def test_extra_nested_through_lists_counts_every_level():
+    error = only_error(payload(extra={"a": [[[nested_extra(MAX_EXTRA_DEPTH - 3)]]]}))
+    assert error.field == "extra" and "nested" in error.reason
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"blob": "x" * MAX_EXTRA_BYTES},
+        {str(i): i for i in range(MAX_EXTRA_BYTES)},  # wide rather than long
+        {"list": [0] * (MAX_EXTRA_BYTES + 1)},
+    ],
+)
+def test_extra_larger_than_the_size_limit_is_refused(extra: dict[str, Any]):
+    error = only_error(payload(extra=extra))
+    assert error.field == "extra"
+    assert error.reason == f"larger than {MAX_EXTRA_BYTES} bytes as JSON"
+
+
+def test_a_kept_extra_can_always_be_encoded_by_the_store():
+    read = accepted(payload(extra=nested_extra(MAX_EXTRA_DEPTH))).read
+    assert read_row(read)[-1] is not None
 
 
 @pytest.mark.parametrize("country", ["BEL", "B", "1E", 32])

@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import orjson
 
+from veille.adapters.webhook_targets import CheckedTarget
+from veille.domain.webhooks import TargetRefused, TargetUnresolved
+
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Veille-Signature"
@@ -26,6 +29,18 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     secret and refuses old timestamps, so a captured request cannot be replayed later."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
     return "sha256=" + mac.hexdigest()
+
+
+def pinned_request(url: str, checked: CheckedTarget | None) -> tuple[httpx.URL, dict, dict]:
+    """(URL, extra headers, extensions) that send `url` to the address that was checked,
+    not to whatever the name resolves to a moment later (DNS rebinding). The Host header
+    and, over TLS, the SNI name and certificate check still use the name."""
+    target = httpx.URL(url)
+    if checked is None or checked.address is None:
+        return target, {}, {}
+    extensions = {"sni_hostname": checked.host} if target.scheme == "https" else {}
+    host_header = target.netloc.decode("ascii")
+    return target.copy_with(host=str(checked.address)), {"Host": host_header}, extensions
 
 
 def verify_signature(secret: str, timestamp: str, body: bytes, signature: str) -> bool:
@@ -48,7 +63,10 @@ class WebhookDispatcher:
         attempts: int = 5,
         backoff_s: float = 0.5,
         timeout_s: float = 5.0,
+        check: Callable[[str], CheckedTarget] | None = None,
     ):
+        # checks a target URL (raises TargetRefused); the API uses it at creation too
+        self.check = check
         self._targets = targets
         self._to_json = to_json
         self._record = record
@@ -95,20 +113,32 @@ class WebhookDispatcher:
         for attempt in range(1, self.attempts + 1):
             timestamp = str(int(time.time()))
             try:
+                # checked again at every attempt: the name may point elsewhere by now
+                checked = self.check(target["url"]) if self.check is not None else None
+                url, host, extensions = pinned_request(target["url"], checked)
                 resp = client.post(
-                    target["url"],
+                    url,
                     content=body,
                     headers={
                         "Content-Type": "application/json",
                         TIMESTAMP_HEADER: timestamp,
                         SIGNATURE_HEADER: sign(target["secret"], timestamp, body),
+                        **host,
                     },
+                    extensions=extensions,
                 )
                 status, error = resp.status_code, None
                 if 200 <= resp.status_code < 300:
                     self._finish(target, event, attempt, "delivered", status, None)
                     return
                 error = f"HTTP {resp.status_code}"
+            except TargetUnresolved as exc:
+                status, error = None, f"unresolved: {exc}"[:500]
+            except TargetRefused as exc:  # final: retrying would not make it public
+                status, error = None, f"refused: {exc}"[:500]
+                log.warning("webhook %s refused: %s", target["name"], exc)
+                self._finish(target, event, attempt, "failed", None, error)
+                return
             except httpx.HTTPError as exc:
                 status, error = None, f"{type(exc).__name__}: {exc}"[:500]
             if attempt < self.attempts and not self._stop.wait(self.backoff_s * 2 ** (attempt - 1)):

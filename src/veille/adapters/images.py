@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_TEMPORARY = re.compile(r"\.[0-9a-f]{64}\.[0-9]+\.tmp")  # what `put` writes before renaming
 
 
 class FolderImageStore:
@@ -51,6 +52,23 @@ class FolderImageStore:
         for path in self.root.glob("??/??/*"):
             if _SHA256.fullmatch(path.name) and path.stat().st_mtime < moment:
                 yield path.name
+
+    def remove_temporaries_before(self, moment: float, *, dry_run: bool = False) -> int:
+        """Remove the temporary files of writes started before `moment` that never got
+        renamed (the process was killed in between); return how many there were."""
+        removed = 0
+        for path in self.root.glob("??/??/.*.tmp"):
+            if not _TEMPORARY.fullmatch(path.name):
+                continue
+            try:
+                if path.stat().st_mtime >= moment:
+                    continue
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:  # renamed or removed meanwhile
+                continue
+            removed += 1
+        return removed
 
     def delete(self, sha256: str) -> bool:
         try:

@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, fold, normalise
 
 MAX_PLATE_CHARS = 12  # reads with longer normalised plates are refused, so entries are too
 MAX_PATTERN_CHARS = 16  # a wildcard pattern, `?` and `*` included
@@ -18,7 +18,6 @@ MAX_SOURCE_REF = 200
 MAX_INSTRUCTIONS = 2000
 PRIORITY_HIGHEST, PRIORITY_LOWEST = 1, 5
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
-_PATTERN_STRIP = re.compile(r"[^A-Z0-9?*]")
 _TRUE = frozenset({"1", "true", "yes", "y", "oui", "ja"})
 _FALSE = frozenset({"", "0", "false", "no", "n", "non", "nee"})
 
@@ -145,8 +144,9 @@ class EntryInvalid(ValueError):
 
 
 def normalise_pattern(raw: str) -> str:
-    """Upper-case letters, digits, `?` and `*` (runs of `*` collapsed to one)."""
-    return re.sub(r"\*+", "*", _PATTERN_STRIP.sub("", raw.upper()))
+    """Plate characters, `?` and `*` (runs of `*` collapsed to one), folded as plates are
+    (raises PlateRejected for a letter that cannot be on a plate)."""
+    return re.sub(r"\*+", "*", fold(raw, keep="?*"))
 
 
 def _text(record: Mapping[str, Any], name: str, limit: int, where: str) -> str:
@@ -167,6 +167,13 @@ def _plate(record: Mapping[str, Any], where: str) -> str:
         raise EntryInvalid("plate", "is required", where)
     if not isinstance(raw, str):
         raise EntryInvalid("plate", f"must be text, got {type(raw).__name__}", where)
+    try:
+        return _plate_or_pattern(raw, where)
+    except PlateRejected as refused:
+        raise EntryInvalid("plate", refused.reason, where) from None
+
+
+def _plate_or_pattern(raw: str, where: str) -> str:
     if "?" not in raw and "*" not in raw:
         plate = normalise(raw)
         if not plate:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -28,9 +29,68 @@ DEFAULT_LOOKALIKE_GROUPS: tuple[str, ...] = (
 )
 
 
+# Capitals of other scripts drawn exactly like a Latin one, as plates and OCR engines
+# render them (a Cyrillic "1АВС123" is the Latin plate 1ABC123). Lower case gets here
+# through upper-casing first.
+HOMOGLYPHS: dict[str, str] = {
+    # Cyrillic
+    "А": "A", "В": "B", "С": "C", "Е": "E", "Н": "H", "І": "I", "Ј": "J", "К": "K",
+    "М": "M", "О": "O", "Р": "P", "Ѕ": "S", "Т": "T", "Х": "X", "У": "Y", "Ү": "Y",
+    # Greek
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M",
+    "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X",
+}  # fmt: skip
+_MARKS = frozenset({"Mn", "Me"})  # combining marks: accents once NFKD has split them off
+
+
+class PlateRejected(ValueError):
+    """Text that cannot be a plate: a letter or digit with no Latin A–Z or 0–9 form."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def normalise(raw: str) -> str:
-    """Upper-case A–Z and 0–9 only: strip spaces, dashes, dots and anything else."""
-    return _STRIP.sub("", raw.upper())
+    """Upper-case A–Z and 0–9 only: strip spaces, dashes, dots and other separators.
+
+    Other scripts are folded first (see `fold`); a letter or digit that has no Latin
+    form raises PlateRejected, so no character of a plate is ever dropped silently.
+    """
+    if raw.isascii():  # nearly every read: the fast path
+        return _STRIP.sub("", raw.upper())
+    return fold(raw)
+
+
+def fold(raw: str, keep: str = "") -> str:
+    """`raw` as plate characters: NFKD (full-width, ligatures and accents split off),
+    combining marks removed, upper case, known homoglyphs mapped to Latin, and every
+    other non-letter, non-digit removed, except the characters in `keep`.
+
+    Raises PlateRejected naming the first letter or digit that stays outside A–Z / 0–9
+    (ß, Ø, Ж, 京, Arabic-Indic digits …): a plate with it cannot be matched or searched.
+    """
+    out: list[str] = []
+    for ch in unicodedata.normalize("NFKD", raw):
+        if ch in keep:
+            out.append(ch)
+            continue
+        category = unicodedata.category(ch)
+        if category in _MARKS:
+            continue
+        upper = ch.upper()
+        if len(upper) != 1:  # ß → "SS" is a spelling rule, not a plate character
+            upper = ch
+        upper = HOMOGLYPHS.get(upper, upper)
+        if ("A" <= upper <= "Z") or ("0" <= upper <= "9"):
+            out.append(upper)
+        elif category[0] in "LN":
+            name = unicodedata.name(ch, f"U+{ord(ch):04X}")
+            raise PlateRejected(
+                f"'{ch}' ({name.lower()}) cannot be on a plate: only the letters A–Z"
+                " (accents removed) and digits 0–9"
+            )
+    return "".join(out)
 
 
 def merge_groups(groups: Iterable[str]) -> list[frozenset[str]]:
@@ -190,7 +250,7 @@ _WILDCARD_OK = re.compile(r"[A-Z0-9?*]+")
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
     """Compile a plate pattern: `?` is one character, `*` any run (possibly empty)."""
-    cleaned = re.sub(r"[^A-Za-z0-9?*]", "", pattern).upper()
+    cleaned = fold(pattern, keep="?*")
     if not cleaned or not _WILDCARD_OK.fullmatch(cleaned):
         raise ValueError("a plate pattern needs letters, digits, '?' or '*'")
     body = "".join("." if c == "?" else ".*" if c == "*" else c for c in cleaned)

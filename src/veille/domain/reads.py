@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, normalise
+import orjson
+
+from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, PlateRejected, normalise
 
 DIRECTIONS = frozenset({"approaching", "receding", "unknown"})
 IMAGE_KINDS = frozenset({"plate", "overview", "other"})
@@ -21,6 +23,11 @@ _VEHICLE_KEYS = frozenset(VEHICLE_FIELDS)
 MAX_PLATE_RAW = 32
 MAX_CANDIDATES = 10
 MAX_IMAGES = 4
+# Bounds on `extra`, the vendor's free-form fields: deep enough for any vendor event we
+# know (OpenALPR, Hikvision and Plate Recognizer nest 4–6 levels), small enough that no
+# read can make the store's own JSON encoder fail (orjson stops at 254 levels).
+MAX_EXTRA_DEPTH = 32
+MAX_EXTRA_BYTES = 16 * 1024  # as compact JSON
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _KNOWN_FIELDS = frozenset(
@@ -178,6 +185,15 @@ def _confidence(value: Any, name: str, errors: list[FieldError]) -> float | None
     return number
 
 
+def _plate_text(raw: str, name: str, errors: list[FieldError]) -> str | None:
+    """The normalised plate, or None after recording why the text cannot be one."""
+    try:
+        return normalise(raw)
+    except PlateRejected as refused:
+        errors.append(FieldError(name, refused.reason))
+        return None
+
+
 def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
     if value is None:
         return ()
@@ -195,12 +211,15 @@ def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
             continue
         raw = item.get("plate")
         conf = _confidence(item.get("confidence"), f"{where}.confidence", errors)
-        if raw is None or (isinstance(raw, str) and not normalise(raw)):
+        normalised = _plate_text(raw, f"{where}.plate", errors) if isinstance(raw, str) else ""
+        if normalised is None:
+            continue
+        if raw is None or (isinstance(raw, str) and not normalised):
             errors.append(FieldError(f"{where}.plate", "missing or has no letters or digits"))
             continue
         plate = _text(raw, f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
         if plate is not None and conf is not None:
-            out.append(Candidate(normalise(plate), conf))
+            out.append(Candidate(normalised, conf))
     return tuple(out)
 
 
@@ -270,6 +289,30 @@ def _images(value: Any, rules: ReadRules, errors: list[FieldError]):
     return tuple(refs), tuple(uploads)
 
 
+def extra_problem(extra: dict[str, Any]) -> str | None:
+    """Why `extra` is refused (too deep or too large), or None.
+
+    Walks the value without recursion and stops early: a hostile payload costs at most
+    MAX_EXTRA_BYTES steps, however deep or wide it is.
+    """
+    budget = MAX_EXTRA_BYTES  # every value costs at least one byte of JSON
+    stack: list[tuple[Any, int]] = [(extra, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_EXTRA_DEPTH:
+            return f"nested more than {MAX_EXTRA_DEPTH} levels deep"
+        children = value.values() if isinstance(value, dict) else value
+        for child in children:
+            budget -= 1
+            if budget < 0:
+                return f"larger than {MAX_EXTRA_BYTES} bytes as JSON"
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    if len(orjson.dumps(extra)) > MAX_EXTRA_BYTES:
+        return f"larger than {MAX_EXTRA_BYTES} bytes as JSON"
+    return None
+
+
 def parse_read(
     payload: Any, *, camera_id: str, now: datetime, rules: ReadRules = ReadRules()
 ) -> ParsedRead:
@@ -331,8 +374,10 @@ def parse_read(
     else:
         plate_raw = _text(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
         if plate_raw is not None:
-            plate = normalise(plate_raw)
-            if not plate:
+            plate = _plate_text(plate_raw, "plate", errors)
+            if plate is None:
+                plate = ""
+            elif not plate:
                 errors.append(FieldError("plate", "has no letters or digits"))
             elif len(plate) > 12:
                 errors.append(FieldError("plate", "more than 12 letters and digits"))
@@ -388,6 +433,10 @@ def parse_read(
     extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         errors.append(FieldError("extra", "must be an object (vendor fields kept as they are)"))
+    elif extra:
+        problem = extra_problem(extra)
+        if problem:
+            errors.append(FieldError("extra", problem))
 
     if errors:
         raise ReadRejected(errors)

@@ -16,6 +16,8 @@ from veille.domain.geography import haversine_m
 from veille.domain.plates import (
     DEFAULT_LOOKALIKES,
     LookalikeTable,
+    PlateRejected,
+    fold,
     normalise,
     wildcard_regex,
     within_distance,
@@ -46,7 +48,10 @@ def _iso(moment: datetime) -> str:
 
 
 def _plate(text: str) -> str:
-    plate = normalise(text)
+    try:
+        plate = normalise(text)
+    except PlateRejected as refused:
+        raise AnalysisError(refused.reason) from None
     if not plate:
         raise AnalysisError("the plate has no letters or digits")
     return plate
@@ -157,7 +162,7 @@ def plate_search(
             regex = wildcard_regex(plate)
         except ValueError as exc:
             raise AnalysisError(str(exc)) from None
-        query = re.sub(r"[^A-Z0-9?*]", "", plate.upper())
+        query = fold(plate, keep="?*")  # wildcard_regex has refused what cannot fold
         if len(re.sub(r"[?*]", "", query)) < MIN_WILDCARD_LITERALS:
             raise AnalysisError(
                 f"a pattern needs at least {MIN_WILDCARD_LITERALS} letters or digits"

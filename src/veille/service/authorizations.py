@@ -19,7 +19,7 @@ from veille.domain.authorizations import (
     with_resolved_districts,
 )
 from veille.domain.districts import CrossDistrictRule, DistrictMap
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import HoldInvalid, check_hold
 from veille.service.ports import UnitOfWork
 
@@ -41,6 +41,13 @@ class AuthorizationRequest:
     period_start: datetime
     period_end: datetime
     hold: bool = False
+
+
+def _plate(raw: str) -> str:
+    try:
+        return normalise(raw)
+    except PlateRejected as refused:
+        raise AuthorizationError(f"plate {raw!r}: {refused.reason}") from None
 
 
 def request_authorization(
@@ -65,7 +72,7 @@ def request_authorization(
     if not case_ref_ok:
         raise AuthorizationError("a valid case reference is required")
     investigators = frozenset(request.investigators | {principal.user_id})
-    plates = frozenset(normalise(p) for p in request.plates if normalise(p))
+    plates = frozenset(p for p in map(_plate, request.plates) if p)
     validate_request(
         plates=plates,
         camera_ids=request.camera_ids,

@@ -141,47 +141,87 @@ def validate_batch(
     for index, item in enumerate(items):
         try:
             parsed: ParsedRead = parse_read(item, camera_id=camera_id, now=now, rules=rules)
-        except Exception as failure:  # one bad item must never sink its batch
-            if isinstance(failure, ReadRejected):
-                rejected = failure
-            else:
-                log.exception("validation of item %d from %s failed unexpectedly", index, camera_id)
-                rejected = ReadRejected([FieldError("(read)", "could not be validated; kept")])
-            rid = item.get("read_id") if isinstance(item, dict) else None
-            batch.rejected.append(
-                RejectedItem(
-                    index=index,
-                    payload=_dump(item),
-                    errors=tuple(rejected.errors),
-                    read_id=rid if isinstance(rid, str) else None,
-                )
-            )
-            continue
-        if parsed.uploads:
-            if images is None:
-                batch.rejected.append(
-                    RejectedItem(
-                        index,
-                        _dump(item),
-                        (FieldError("images", "this server keeps no image bytes"),),
-                    )
-                )
-                continue
+            if parsed.uploads and images is None:
+                raise ReadRejected([FieldError("images", "this server keeps no image bytes")])
+            # encoded here, inside the item's guard: a read the store cannot encode is
+            # that read's rejection, not its whole batch's failure
+            row = encode(parsed.read) if encode is not None else None
             for upload in parsed.uploads:
-                assert upload.ref.sha256 is not None
+                assert upload.ref.sha256 is not None and images is not None
                 images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
+        except Exception as failure:  # one bad item must never sink its batch
+            batch.rejected.append(_rejected(index, item, failure, camera_id))
+            continue
         batch.accepted.append((index, parsed.read))
         batch.read_ids.append(parsed.read_id_text)
-    if encode is not None:
-        batch.rows = [encode(read) for _, read in batch.accepted]
+        if row is not None:
+            batch.rows.append(row)
     return batch
 
 
-def _dump(item: Any) -> str:
+def _rejected(index: int, item: Any, failure: Exception, camera_id: str) -> RejectedItem:
+    if isinstance(failure, ReadRejected):
+        errors = tuple(failure.errors)
+    else:
+        log.exception("validation of item %d from %s failed unexpectedly", index, camera_id)
+        errors = (FieldError("(read)", "could not be validated; kept as a dead letter"),)
+    rid = item.get("read_id") if isinstance(item, dict) else None
+    return RejectedItem(
+        index=index,
+        payload=dead_letter_text(item),
+        errors=errors,
+        read_id=rid if isinstance(rid, str) else None,
+    )
+
+
+def dead_letter_text(item: Any) -> str:
+    """The item as JSON text a replay can read back, whatever its depth.
+
+    orjson refuses values nested more than 254 levels, which a parsed request may be
+    (its parser allows 1,024): those are written by `_deep_json`, without recursion.
+    """
     try:
         return orjson.dumps(item).decode()
     except TypeError:
-        return repr(item)
+        return _deep_json(item)
+
+
+def _deep_json(value: Any) -> str:
+    parts: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, _Literal):
+            parts.append(node.text)
+        elif isinstance(node, dict):
+            parts.append("{")
+            tail: list[Any] = [_Literal("}")]
+            for position, (key, child) in enumerate(reversed(list(node.items()))):
+                tail.append(child)
+                comma = "," if position < len(node) - 1 else ""
+                tail.append(_Literal(comma + orjson.dumps(str(key)).decode() + ":"))
+            stack.extend(tail)
+        elif isinstance(node, list | tuple):
+            parts.append("[")
+            tail = [_Literal("]")]
+            for position, child in enumerate(reversed(node)):
+                tail.append(child)
+                if position < len(node) - 1:
+                    tail.append(_Literal(","))
+            stack.extend(tail)
+        else:
+            try:
+                parts.append(orjson.dumps(node).decode())
+            except TypeError:
+                parts.append(orjson.dumps(repr(node)).decode())
+    return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    """Text `_deep_json` writes as it is (brackets, commas, keys)."""
+
+    text: str
 
 
 def store_batches(

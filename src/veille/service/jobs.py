@@ -125,7 +125,8 @@ JOBS: dict[str, Job] = {
         name="image-sweep",
         every=timedelta(hours=24),
         run=image_sweep_job,
-        description="Delete image files that no read refers to (older than an hour).",
+        description="Delete image files no read refers to, and temporary files of killed"
+        " writes (older than an hour).",
     ),
     "audit-anchor": Job(
         name="audit-anchor",

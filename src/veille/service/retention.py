@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry, system_actor
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold, must_delete
 from veille.service.ports import ImageStore, UnitOfWork
 
@@ -247,7 +247,10 @@ def place_hold(
 ) -> Hold:
     """Keep the reads of these plates and/or cameras in [start, end) past the maximum
     retention, for a case. Plates are normalised; every camera must be registered."""
-    plate_set = frozenset(p for p in (normalise(raw) for raw in plates) if p)
+    try:
+        plate_set = frozenset(p for p in (normalise(raw) for raw in plates) if p)
+    except PlateRejected as refused:
+        raise HoldInvalid(refused.reason) from None
     camera_set = frozenset(c.strip() for c in camera_ids if c.strip())
     check_hold(case_ref=case_ref, plates=plate_set, camera_ids=camera_set, start=start, end=end)
     with uow:
@@ -331,9 +334,15 @@ class ImageSweepReport:
     checked: int
     deleted: int
     dry_run: bool
+    temporary_removed: int = 0  # half-written files of killed writes
 
     def as_dict(self) -> dict[str, Any]:
-        return {"checked": self.checked, "deleted": self.deleted, "dry_run": self.dry_run}
+        return {
+            "checked": self.checked,
+            "deleted": self.deleted,
+            "dry_run": self.dry_run,
+            "temporary_removed": self.temporary_removed,
+        }
 
 
 def sweep_orphan_images(
@@ -348,7 +357,9 @@ def sweep_orphan_images(
     should_stop: Callable[[], bool] | None = None,
     batch: int = 1000,
 ) -> ImageSweepReport:
-    """Delete image files older than `min_age` that no read refers to; audited once."""
+    """Delete image files older than `min_age` that no read refers to, and temporary files
+    of writes older than `min_age` that never completed (a killed process leaves them:
+    no write takes anywhere near that long); audited once."""
     cutoff = (now - min_age).timestamp()
     checked = deleted = 0
     pending: list[str] = []
@@ -371,15 +382,22 @@ def sweep_orphan_images(
                 break
     if pending:
         deleted += flush()
+    temporary = images.remove_temporaries_before(cutoff, dry_run=dry_run)
     with uow_factory() as uow:
         uow.audit.append(
             AuditEntry(
                 at=now,
                 actor=actor,
                 action="images.sweep_dry_run" if dry_run else "images.sweep",
-                params={"checked": checked, "min_age_s": int(min_age.total_seconds())},
+                params={
+                    "checked": checked,
+                    "min_age_s": int(min_age.total_seconds()),
+                    "temporary_removed": temporary,
+                },
                 result_count=deleted,
             )
         )
         uow.commit()
-    return ImageSweepReport(checked=checked, deleted=deleted, dry_run=dry_run)
+    return ImageSweepReport(
+        checked=checked, deleted=deleted, dry_run=dry_run, temporary_removed=temporary
+    )

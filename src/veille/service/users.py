@@ -56,6 +56,10 @@ class UserNotFound(UserError):
     """No such user, or the account is closed already (the API answers 404)."""
 
 
+class OrganisationExists(UserError):
+    """An organisation with this id exists already (a conflict, not bad input)."""
+
+
 class SignInRefused(Exception):
     """Sign-in failed; the message never says whether the user exists."""
 
@@ -595,7 +599,7 @@ def create_organisation(
     org = Organisation(org_id=org_id, name=name, kind=kind, scope=scope, created_at=now)
     with uow:
         if uow.users.get_org(org_id) is not None:
-            raise UserError(f"organisation {org_id!r} exists")
+            raise OrganisationExists(f"organisation {org_id!r} exists")
         uow.users.add_org(org)
         uow.audit.append(
             AuditEntry(

@@ -18,6 +18,8 @@ from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.alerts import Outcome, RejectReason, WorkflowError
 from veille.domain.audit import AuditEntry
 from veille.domain.images import sniff_image_type
+from veille.domain.webhooks import TargetRefused
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -118,7 +120,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
-def show_alert(alert_id: int, request: Request, principal: Principal = Depends(VIEW)) -> Response:
+def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
     try:
         detail = alert_service.alert_detail(
             uow=platform_of(request).read_uow(), alert_id=alert_id, principal=principal
@@ -130,7 +132,7 @@ def show_alert(alert_id: int, request: Request, principal: Principal = Depends(V
 
 @router.get("/alerts/{alert_id}/images/{sha256}", summary="An image of an alert's read")
 def alert_image(
-    alert_id: int, sha256: str, request: Request, principal: Principal = Depends(VIEW)
+    alert_id: RowId, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
     """Only images of the reads that hit this alert; every view is audited."""
     platform = platform_of(request)
@@ -186,28 +188,28 @@ def _decide(
 
 @router.post("/alerts/{alert_id}/acknowledge", summary="Take the alert")
 def acknowledge(
-    alert_id: int, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
+    alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "acknowledge", note=body.note)
 
 
 @router.post("/alerts/{alert_id}/confirm", summary="Confirm: the image matches the entry")
 def confirm(
-    alert_id: int, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
+    alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "confirm", note=body.note)
 
 
 @router.post("/alerts/{alert_id}/reject", summary="Reject: misread, wrong country …")
 def reject(
-    alert_id: int, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
+    alert_id: RowId, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "reject", reason=body.reason, note=body.note)
 
 
 @router.post("/alerts/{alert_id}/outcome", summary="Record what happened")
 def outcome(
-    alert_id: int, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
+    alert_id: RowId, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "outcome", outcome=body.outcome, note=body.note)
 
@@ -244,7 +246,16 @@ def add_webhook(
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
 ) -> Response:
+    """Loopback, private, link-local and other internal targets (or names resolving to
+    one) are refused unless `VEILLE_WEBHOOK_ALLOWED_TARGETS` names them; every delivery
+    checks again."""
     platform = platform_of(request)
+    if platform.webhooks.check is not None:
+        try:
+            platform.webhooks.check(body.url)  # resolves the name: this runs in a thread
+        except TargetRefused as refused:
+            problems = [{"field": "body.url", "reason": str(refused)}]
+            raise error(422, "webhook_target_refused", str(refused), problems=problems) from None
     secret = secrets.token_urlsafe(32)
     with platform.uow() as uow:
         webhook_id = uow.alerts.add_webhook(
@@ -270,7 +281,7 @@ def add_webhook(
 
 @router.post("/webhooks/{webhook_id}/disable", summary="Stop delivering to a webhook")
 def disable_webhook(
-    webhook_id: int,
+    webhook_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
 ) -> Response:

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from fastapi import FastAPI
 
 from veille import __version__
 from veille.bootstrap import Platform
@@ -27,11 +24,9 @@ from veille.entrypoints.api import (
     system,
     users,
 )
-from veille.entrypoints.api.security import (
-    assert_every_route_declared,
-    json_response,
-    record_refusal,
-)
+from veille.entrypoints.api.errors import install_error_handlers
+from veille.entrypoints.api.limits import BodyLimitMiddleware
+from veille.entrypoints.api.security import assert_every_route_declared
 from veille.service.jobs import JobScheduler
 
 
@@ -78,29 +73,7 @@ def create_app(platform: Platform) -> FastAPI:
     ):
         app.include_router(module.router)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
-        if exc.status_code == 403:  # every refusal of a signed-in caller is audited
-            await run_in_threadpool(record_refusal, request, detail)
-        return json_response({"error": detail}, status=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        problems = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())), "reason": e.get("msg", "")}
-            for e in exc.errors()
-        ]
-        return json_response(
-            {
-                "error": {
-                    "code": "invalid_request",
-                    "message": "request is invalid",
-                    "problems": problems,
-                }
-            },
-            status=422,
-        )
-
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, settings=platform.settings)
     assert_every_route_declared(app)
     return app

@@ -12,6 +12,7 @@ from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
 from veille.domain.districts import CrossDistrictRule
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import authorizations as auth_service
@@ -164,7 +165,7 @@ def _decide(
 
 @router.post("/{auth_id}/approve", summary="Approve a request (prosecutor of its district)")
 def approve(
-    auth_id: int,
+    auth_id: RowId,
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
@@ -182,7 +183,7 @@ def approve(
 
 @router.post("/{auth_id}/refuse", summary="Refuse a request, with reasons")
 def refuse(
-    auth_id: int,
+    auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
@@ -192,7 +193,7 @@ def refuse(
 
 @router.post("/{auth_id}/revoke", summary="Revoke an approved authorization")
 def revoke(
-    auth_id: int,
+    auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from veille.adapters.camera_import import ImportFormatError, decode, decode_records
 from veille.domain.access import Permission, Principal
 from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
+from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import cameras as camera_service
 
@@ -66,7 +67,11 @@ def _run_import(
         actor=actor_of(request, principal),
     )
     platform.camera_cache.clear()
-    return json_response(report.as_dict(), status=200 if report.applied else 422)
+    if not report.applied:
+        return refused_with_report(
+            422, "import_refused", "nothing was applied: fix every problem", report.as_dict()
+        )
+    return json_response(report.as_dict())
 
 
 @router.post("", summary="Register one camera")

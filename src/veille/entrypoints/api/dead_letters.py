@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.errors import refused_with_report
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
 from veille.service.writer import WriterBusy
@@ -31,7 +33,7 @@ def list_dead_letters(
 
 @router.post("/{dead_letter_id}/replay", summary="Replay a dead letter through ingest")
 async def replay(
-    dead_letter_id: int,
+    dead_letter_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
@@ -65,12 +67,19 @@ async def replay(
         raise exc from None
     if outcome.status == "not_found":
         raise error(404, "not_found", f"no dead letter {dead_letter_id}")
-    return json_response(outcome.as_dict(), status=200 if outcome.status == "replayed" else 409)
+    if outcome.status != "replayed":
+        message = (
+            "the dead letter is not open"
+            if outcome.status == "not_open"
+            else "still rejected: the dead letter stays open with the new reasons"
+        )
+        return refused_with_report(409, outcome.status, message, outcome.as_dict())
+    return json_response(outcome.as_dict())
 
 
 @router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")
 def discard(
-    dead_letter_id: int,
+    dead_letter_id: RowId,
     request: Request,
     reason: str = Query(..., min_length=3, max_length=500),
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),

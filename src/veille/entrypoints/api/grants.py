@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
@@ -83,7 +84,7 @@ def _decide(
 
 @router.post("/{grant_id}/approve", summary="Approve a grant (another administrator)")
 async def approve(
-    grant_id: int,
+    grant_id: RowId,
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
@@ -97,7 +98,7 @@ async def approve(
 
 @router.post("/{grant_id}/refuse", summary="Refuse a grant, with a reason")
 async def refuse(
-    grant_id: int,
+    grant_id: RowId,
     body: RefuseIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.domain.hotlists import Category, EntryInvalid, Hotlist
+from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import hotlists as hotlist_service
 
@@ -194,4 +195,8 @@ async def import_entries(
             actor=actor_of(request, principal),
         )
     )
-    return json_response(report.as_dict(), status=200 if report.applied else 422)
+    if not report.applied:
+        return refused_with_report(
+            422, "import_refused", "nothing was changed: fix every problem", report.as_dict()
+        )
+    return json_response(report.as_dict())

@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
-from veille.domain.plates import normalise
+from veille.domain.plates import PlateRejected, normalise
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
 from veille.service import queries
 
@@ -105,7 +105,10 @@ async def search_plate(
 ) -> Response:
     """Requires a purpose and a case reference. Returns only what the caller may see:
     the open window within their scope, plus what their approved authorizations cover."""
-    plate = normalise(body.plate)
+    try:
+        plate = normalise(body.plate)
+    except PlateRejected as refused:
+        raise error(422, "bad_plate", refused.reason) from None
     if not plate:
         raise error(422, "bad_plate", "the plate has no letters or digits")
     canonical = platform_of(request).read_rules.lookalikes.canonical(plate)

@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from veille.domain.users import Organisation, User
+from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
@@ -24,7 +25,25 @@ class OrganisationIn(BaseModel):
     name: str = Field(min_length=2, max_length=200)
     kind: str = Field(description="local_zone, federal, judicial or other")
     scope_kind: ScopeKind
-    scope_value: str | None = Field(None, description="Zone, province or district name.")
+    scope_value: str | None = Field(
+        None, description="Zone, province or district name.", validate_default=True
+    )
+
+    # the service checks the same; here a mistake is a 422 naming its field
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in user_service.ORG_KINDS:
+            raise ValueError(f"must be one of {sorted(user_service.ORG_KINDS)}")
+        return kind
+
+    @field_validator("scope_value")
+    @classmethod
+    def _scope_named(cls, value: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("scope_kind")
+        if kind is not None and kind is not ScopeKind.NATIONAL and not (value or "").strip():
+            raise ValueError("a zone, province or district scope needs its name")
+        return value
 
 
 class UserIn(BaseModel):
@@ -104,8 +123,11 @@ def create_org(
             now=platform.clock(),
             actor=actor_of(request, principal),
         )
-    except user_service.UserError as exc:
+    except user_service.OrganisationExists as exc:
         raise error(409, "conflict", str(exc)) from None
+    except user_service.UserError as exc:
+        problems = [{"field": "body", "reason": str(exc)}]
+        raise error(422, "invalid_request", "request is invalid", problems=problems) from None
     return json_response(org_json(org), status=201)
 
 
@@ -156,7 +178,7 @@ async def create_user(
 
 @router.patch("/users/{user_id}", summary="Change a user's role, designation, training …")
 async def update_user(
-    user_id: int,
+    user_id: RowId,
     body: UserPatch,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
@@ -192,7 +214,7 @@ async def update_user(
 
 @router.delete("/users/{user_id}", summary="Delete a user: every session stops at once")
 def delete_user(
-    user_id: int,
+    user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> Response:
@@ -213,7 +235,7 @@ def delete_user(
 
 @router.post("/users/{user_id}/totp", summary="Enrol a user's TOTP second factor")
 def enrol_user_totp(
-    user_id: int,
+    user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> Response:

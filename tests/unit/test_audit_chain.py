@@ -20,7 +20,8 @@ from veille.domain.audit import (
     next_record,
     verify_chain,
 )
-from veille.service.audit import Anchor, check
+from veille.domain.checkpoints import Checkpoint
+from veille.service.audit import check
 
 pytestmark = pytest.mark.unit
 
@@ -100,7 +101,7 @@ def test_intact_chain_of_fifty_has_no_problem():
 
 def test_removing_the_last_records_is_invisible_to_the_chain_alone_but_not_to_an_anchor():
     chain = build_chain([entry(i) for i in range(50)])
-    anchor = Anchor(seq=50, hash=chain[-1].hash, at=T0)
+    anchor = Checkpoint(seq=50, hash=chain[-1].hash, at=T0, key_id="k")
     assert verify_chain(chain[:-3]) == []  # why anchors exist
     report = check(chain[:-3], [anchor])
     assert not report.ok
@@ -111,7 +112,7 @@ def test_removing_the_last_records_is_invisible_to_the_chain_alone_but_not_to_an
 
 def test_a_rewritten_chain_is_consistent_but_contradicts_its_anchor():
     chain = build_chain([entry(i) for i in range(20)])
-    anchor = Anchor(seq=15, hash=chain[14].hash, at=T0)
+    anchor = Checkpoint(seq=15, hash=chain[14].hash, at=T0, key_id="k")
     forged = build_chain(
         [entry(i) for i in range(10)] + [dataclasses.replace(entry(10), result_count=0)]
     )

@@ -49,6 +49,9 @@ class AuditRecord:
     entry: AuditEntry
     prev_hash: str
     hash: str
+    # HMAC of `hash` under a key outside the database (see adapters/keys.py); not part
+    # of the chain, so anyone can still recompute every hash from an export.
+    seal: str | None = None
 
 
 def entry_document(seq: int, entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
@@ -93,11 +96,12 @@ def next_record(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
-    kind: str  # edited | deleted | inserted | reordered | truncated
-    detail: str
+    kind: str  # edited | deleted | inserted | reordered | truncated | anchors | forged | uncovered
+    detail: str  # seq 0: about the anchor store as a whole, not one record
 
     def __str__(self) -> str:
-        return f"record {self.seq}: {self.kind}: {self.detail}"
+        where = f"record {self.seq}" if self.seq else "anchor store"
+        return f"{where}: {self.kind}: {self.detail}"
 
 
 def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:

@@ -142,7 +142,7 @@ TAMPERINGS: dict[str, tuple[Callable[[sqlite3.Connection], None], int, str]] = {
     "edit result count": (edit_result_count, 12, "edited"),
     "delete a middle record": (delete_middle, 13, "deleted"),
     "insert a forged record": (insert_forged, 13, "edited"),
-    "swap two records": (swap_contents, 12, "edited"),
+    "swap two records": (swap_contents, 12, "reordered"),
 }
 
 
@@ -224,6 +224,14 @@ def test_checkpoints_are_signed_json_lines_and_a_damaged_line_fails(platform, da
     path.write_text(path.read_text() + "not json\n")
     code, out = cli_verify(data_dir)
     assert code == 1 and "line 2: not a checkpoint" in out, out
+
+
+def test_swapping_two_records_is_one_reordering(platform):
+    with raw(platform) as conn:
+        swap_contents(conn)
+    report = service_verify(platform, record=False)
+    assert [(p.seq, p.kind) for p in report.problems] == [(12, "reordered")]
+    assert "record 13 is stored as 12, record 12 is stored as 13" in report.problems[0].detail
 
 
 def test_triggers_forbid_update_and_delete(platform):

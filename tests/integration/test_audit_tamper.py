@@ -150,7 +150,7 @@ def test_untouched_log_verifies(platform, data_dir):
     code, out = cli_verify(data_dir)
     assert code == 0, out
     head = service_verify(platform)  # the CLI run added its own record (31)
-    assert head.ok and head.records == 31 and head.uncovered == 1
+    assert head.ok and head.records == 31 and head.uncovered == 0  # the CLI vouched for it
     assert out.startswith("audit log intact: 30 records, head seq 30 hash ")
     assert "checked against 1 signed checkpoints" in out
     with platform.read_uow() as uow:
@@ -211,19 +211,19 @@ def test_tail_truncation_below_a_checkpoint_is_detected(platform, data_dir):
 
 
 def test_checkpoints_are_signed_json_lines_and_a_damaged_line_fails(platform, data_dir, tmp_path):
-    elsewhere = tmp_path / "elsewhere"
-    code, out = cli_verify(data_dir, "--anchors", str(elsewhere))
-    assert code == 1 and "no anchor store at" in out
     path = platform.anchors.path
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [(d["kind"], d["seq"]) for d in lines] == [("checkpoint", 30)]
     assert set(lines[0]) == {"kind", "seq", "hash", "at", "key_id", "signature"}
+    elsewhere = tmp_path / "elsewhere"
+    code, out = cli_verify(data_dir, "--anchors", str(elsewhere))
+    assert code == 1 and "no anchor store at" in out
     elsewhere.mkdir()
     (elsewhere / path.name).write_bytes(path.read_bytes())
     assert cli_verify(data_dir, "--anchors", str(elsewhere))[0] == 0
     path.write_text(path.read_text() + "not json\n")
     code, out = cli_verify(data_dir)
-    assert code == 1 and "line 2: not a checkpoint" in out, out
+    assert code == 1 and "line 4: not a checkpoint" in out, out  # after 2 CLI checkpoints
 
 
 def test_swapping_two_records_is_one_reordering(platform):

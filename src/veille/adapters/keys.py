@@ -113,7 +113,17 @@ class AuditKeyring:
         return self.private_path.exists()
 
     def create(self) -> bool:
-        """Create the key pair if there is none; True when this call created it."""
+        """Create the key pair if there is none; True when this call created it.
+
+        Refuses when a public key exists without its private key: a new pair would
+        silently replace the key the data-protection officer checks with.
+        """
+        if not self.private_path.exists() and self.public_path.exists():
+            raise KeyFileError(
+                f"the public key {self.public_path} exists but its private key"
+                f" {self.private_path} does not: restore the private key (or move the public"
+                " key away to start a new key pair)"
+            )
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
             serialization.Encoding.PEM,

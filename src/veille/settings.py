@@ -127,7 +127,9 @@ class Settings(BaseSettings):
     )
 
     run_jobs: bool = Field(
-        True, description="Run the scheduled jobs (retention, audit anchors) in the server."
+        True,
+        description="Run the scheduled jobs (retention, audit anchors) and the audit checkpoint"
+        " writer in the server.",
     )
     hotlist_refresh_s: float = Field(
         0.5, description="Seconds between checks for hotlist changes made by any process."

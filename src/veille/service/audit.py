@@ -394,9 +394,11 @@ def check(
                 seen.setdefault(rec.seq, rec.hash)
             if rec.entry.action == ANCHOR_ACTION and "checkpoint_seq" in rec.entry.params:
                 params = rec.entry.params
-                notes.append(
-                    (rec.seq, int(params["checkpoint_seq"]), str(params["checkpoint_hash"]))
-                )
+                try:
+                    noted = int(params["checkpoint_seq"])
+                except (TypeError, ValueError):
+                    noted = -1  # names no checkpoint that can exist: reported below
+                notes.append((rec.seq, noted, str(params.get("checkpoint_hash"))))
             yield rec
 
     problems = verify_chain(tap())

@@ -107,12 +107,16 @@ class CheckpointWriter:
         own = [
             cp
             for cp in stored
-            if cp.kind == "checkpoint"
-            and cp.key_id == self.signer.key_id
-            and self.signer.valid(cp.statement(), bytes.fromhex(cp.signature))
+            if cp.kind == "checkpoint" and cp.key_id == self.signer.key_id and self._genuine(cp)
         ]
         self.last = max(own, key=lambda cp: (cp.seq, cp.at), default=None)
         self._loaded = True
+
+    def _genuine(self, cp: Checkpoint) -> bool:
+        try:
+            return self.signer.valid(cp.statement(), bytes.fromhex(cp.signature))
+        except ValueError:  # not even hexadecimal
+            return False
 
     @staticmethod
     def _same(head: AuditRecord, cp: Checkpoint) -> bool:

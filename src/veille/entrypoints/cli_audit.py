@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
+from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform, settings_for
 
 if TYPE_CHECKING:
     from veille.service import audit as audit_service
@@ -83,6 +83,11 @@ def verify(
             max_wait=settings.checkpoint_max_wait(),
         )
         _print_report(report)
+        if not platform.audit_keys.exists():
+            # A copy checked elsewhere with the public key: sealing a record here would
+            # need (and create) a signing key of its own. Leave the copy as it is.
+            typer.echo("note: no signing key here, so this verification is not recorded", err=True)
+            return _exit(report)
         try:  # after the answer: a log that cannot take a record is still reported on
             audit_service.record_verification(
                 uow=platform.uow(), actor=cli_actor(), now=now, report=report
@@ -94,6 +99,10 @@ def verify(
             typer.echo(f"note: this verification could not be recorded in the log: {exc}", err=True)
     finally:
         platform.store.close()
+    _exit(report)
+
+
+def _exit(report: audit_service.VerifyReport) -> None:
     if not report.ok:
         raise typer.Exit(1)
 
@@ -197,13 +206,15 @@ def anchor(data_dir: DataDir = None) -> None:
 @audit_app.command("keygen")
 def keygen(data_dir: DataDir = None) -> None:
     """Create the audit signing key (0600) and its public key, unless they exist."""
-    from veille.entrypoints.cli_common import settings_for
+    from veille.adapters.keys import AuditKeyring, KeyFileError
 
     settings = settings_for(data_dir)
-    from veille.adapters.keys import AuditKeyring
-
     keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
-    created = keys.create()
+    try:
+        created = keys.create()
+    except KeyFileError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
     state = "created" if created else "already exists, kept"
     typer.echo(f"audit signing key {settings.audit_key}: {state}")
     typer.echo(f"public key {settings.audit_public_key} (key id {keys.key_id})")
@@ -216,7 +227,6 @@ def public_key_command(
 ) -> None:
     """Print the public key (PEM) to give to the data-protection officer, and its key id."""
     from veille.adapters.keys import AuditKeyring, KeyFileError, public_pem
-    from veille.entrypoints.cli_common import settings_for
 
     settings = settings_for(data_dir)
     keys = AuditKeyring(settings.audit_key, settings.audit_public_key)

@@ -6,11 +6,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
+from veille.adapters.keys import AuditKeyring, CheckpointVerifier, SecretBox
 from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
@@ -22,6 +24,7 @@ from veille.domain.webhooks import TargetAllowList
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service.alerts import AlertEvent
+from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.ports import ReadEncoder
 from veille.service.queries import CameraDirectory
@@ -77,11 +80,18 @@ class Platform:
     hotlist_watcher: MatcherWatcher
     alert_bus: AlertBus
     webhooks: WebhookDispatcher
+    audit_keys: AuditKeyring  # seals audit records, signs checkpoints (a key file)
+    anchors: FolderAnchorStore  # where signed checkpoints are kept, outside the database
+    checkpoints: CheckpointWriter
     mqtt: MqttPublisher | None = None
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
+
+    def audit_verifier(self) -> CheckpointVerifier:
+        """The public key checkpoints are verified with (never the private one)."""
+        return CheckpointVerifier.from_file(self.settings.audit_public_key)
 
     def uow(self) -> SqliteUnitOfWork:
         """A unit of work that will write: it takes the write lock when it begins."""
@@ -124,14 +134,20 @@ def bootstrap(
     settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
 ) -> Platform:
     settings = settings or Settings()
-    store = SqliteStore(settings.database, synchronous=settings.sqlite_synchronous)
+    audit_keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
+    store = SqliteStore(
+        settings.database,
+        synchronous=settings.sqlite_synchronous,
+        seal=audit_keys.seal,
+        secrets=SecretBox(settings.totp_key),
+    )
     # The writer thread gets a connection of its own, used only by it.
     writer_conn: list[SqliteUnitOfWork] = []
 
     def writer_uow() -> SqliteUnitOfWork:
         if not writer_conn:
-            writer_conn.append(SqliteUnitOfWork(store.new_connection()))
-        return SqliteUnitOfWork(writer_conn[0].conn)
+            writer_conn.append(store.uow_on(store.new_connection()))
+        return store.uow_on(writer_conn[0].conn)
 
     writer = GroupCommitWriter(
         writer_uow,
@@ -171,6 +187,7 @@ def bootstrap(
             prefix=settings.mqtt_topic_prefix,
             to_json=alert_service.event_json,
         )
+    anchors = FolderAnchorStore(settings.audit_anchors)
     platform = Platform(
         settings=settings,
         store=store,
@@ -188,6 +205,16 @@ def bootstrap(
         mqtt=mqtt,
         districts=load_district_map(settings.district_map_file),
         clock=clock,
+        audit_keys=audit_keys,
+        anchors=anchors,
+        checkpoints=CheckpointWriter(
+            read_uow=lambda: store.uow(write=False),
+            signer=audit_keys,
+            store=anchors,
+            clock=clock,
+            every_records=settings.audit_checkpoint_every_records,
+            interval=timedelta(seconds=settings.audit_checkpoint_interval_s),
+        ),
     )
     writer.after_commit.append(bus.publish)
     writer.after_commit.append(platform.webhooks.publish)

@@ -133,8 +133,42 @@ class Settings(BaseSettings):
     lockout_failures: int = Field(5, description="Wrong passwords in a row before a lock-out.")
     lockout_minutes: int = Field(15, description="Minutes an account stays locked.")
 
+    audit_key_path: Path | None = Field(
+        None,
+        description="Ed25519 private key that seals audit records and signs checkpoints"
+        " (created 0600 on first use); default <data_dir>/keys/audit-signing.key. Keep it"
+        " off the database's disk.",
+    )
+    audit_public_key_path: Path | None = Field(
+        None,
+        description="Public key verify checks checkpoints with; default the key path + .pub.",
+    )
+    audit_anchor_dir: Path | None = Field(
+        None,
+        description="Anchor store folder for signed checkpoints (never the database);"
+        " default <data_dir>/audit-anchors.",
+    )
+    audit_checkpoint_every_records: int = Field(
+        1000, description="A signed checkpoint after at most this many new audit records."
+    )
+    audit_checkpoint_interval_s: float = Field(
+        60.0, description="A signed checkpoint at least this often while the log grows, in seconds."
+    )
+    audit_checkpoint_grace_s: float = Field(
+        120.0,
+        description="Seconds beyond the interval verify allows records to wait for a"
+        " checkpoint before it fails.",
+    )
+    totp_key_path: Path | None = Field(
+        None,
+        description="AES-256 key that encrypts TOTP secrets (created 0600 on first use);"
+        " default <data_dir>/keys/totp.key.",
+    )
+
     run_jobs: bool = Field(
-        True, description="Run the scheduled jobs (retention, audit anchors) in the server."
+        True,
+        description="Run the scheduled jobs (retention, audit anchors) and the audit checkpoint"
+        " writer in the server.",
     )
     hotlist_refresh_s: float = Field(
         0.5, description="Seconds between checks for hotlist changes made by any process."
@@ -164,6 +198,26 @@ class Settings(BaseSettings):
     @property
     def images(self) -> Path:
         return self.image_dir or self.data_dir / "images"
+
+    @property
+    def audit_key(self) -> Path:
+        return self.audit_key_path or self.data_dir / "keys" / "audit-signing.key"
+
+    @property
+    def audit_public_key(self) -> Path:
+        return self.audit_public_key_path or self.audit_key.with_name(self.audit_key.name + ".pub")
+
+    @property
+    def audit_anchors(self) -> Path:
+        return self.audit_anchor_dir or self.data_dir / "audit-anchors"
+
+    @property
+    def totp_key(self) -> Path:
+        return self.totp_key_path or self.data_dir / "keys" / "totp.key"
+
+    def checkpoint_max_wait(self) -> timedelta:
+        """How long a record may wait for a signed checkpoint before verify fails."""
+        return timedelta(seconds=self.audit_checkpoint_interval_s + self.audit_checkpoint_grace_s)
 
     def window_policy(self) -> WindowPolicy:
         return WindowPolicy(

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.contract.builders import Store
+from veille.adapters.keys import SecretBox
 from veille.adapters.memory.store import ConstraintViolated, MemoryStore
 from veille.adapters.sqlite.store import SqliteStore
 
@@ -31,7 +32,9 @@ class Backend:
 
 @contextmanager
 def _sqlite(folder: Path) -> Iterator[Store]:
-    store = SqliteStore(folder / "contract.sqlite3", synchronous="OFF")
+    # TOTP secrets are kept encrypted with a key outside the database: give it one
+    secrets = SecretBox(folder / "keys" / "totp.key")
+    store = SqliteStore(folder / "contract.sqlite3", synchronous="OFF", secrets=secrets)
     store.initialise()
     try:
         yield store

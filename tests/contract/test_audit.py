@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from tests.contract.builders import NOW, Store, an_entry, committed, seen
+from tests.contract.conftest import Backend
+from veille.adapters.memory.store import MemoryStore
+from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.audit import AuditEntry, next_record, verify_chain
 
 pytestmark = pytest.mark.integration
@@ -103,3 +106,30 @@ def test_search_bounds_are_instants_whatever_their_offset(store: Store, log):
     since = (NOW + 30 * timedelta(seconds=1)).astimezone(brussels)
     until = (NOW + 3 * M).astimezone(brussels)
     assert seqs(store, since=since, until=until) == [2, 3]
+
+
+def test_records_are_found_by_number_by_latest_action_and_after_a_number(store: Store):
+    append(store, *(an_entry("a" if i % 2 else "b", at=NOW + i * M) for i in range(6)))
+    with store.uow(write=False) as uow:
+        third = uow.audit.get(3)
+        assert third is not None and third.seq == 3 and third.entry.action == "b"
+        assert uow.audit.get(99) is None
+        latest_a = uow.audit.last_of("a")
+        assert latest_a is not None and latest_a.seq == 6
+        assert uow.audit.last_of("never") is None
+        assert [r.seq for r in uow.audit.iter_all(batch=2, after=3)] == [4, 5, 6]
+
+
+def test_a_store_given_a_seal_seals_every_record_it_appends(backend: Backend, tmp_path):
+    def seal(digest: str) -> str:
+        return "sealed:" + digest[:16]
+
+    if backend.name == "sqlite":
+        sealed: Any = SqliteStore(tmp_path / "sealed.sqlite3", synchronous="OFF", seal=seal)
+        sealed.initialise()
+    else:
+        sealed = MemoryStore(seal=seal)
+    append(sealed, an_entry("a", at=NOW), an_entry("b", at=NOW + M))
+    records = seen(sealed, lambda uow: list(uow.audit.iter_all()))
+    assert [r.seal for r in records] == [seal(r.hash) for r in records]
+    sealed.close()

@@ -144,25 +144,42 @@ def test_csv_export_is_a_download_with_a_header(api, platform, auditor_token):
     assert bad.status_code == 422
 
 
-def test_verify_reports_the_chain_and_the_anchors(api, platform, auditor_token):
-    anchors = audit_service.default_anchor_path(platform.settings.data_dir)
-    anchor = audit_service.write_anchor(uow=platform.uow(), path=anchors, now=platform.clock())
+def test_verify_reports_the_chain_and_the_checkpoints(api, platform, auditor_token):
+    checkpoint = platform.checkpoints.write()
     resp = api.get("/api/v1/audit/verify", headers=bearer(auditor_token))
     assert resp.status_code == 200
     body = resp.json()
     assert body == {
         "ok": True,
-        "records": anchor.seq,
-        "head": {"seq": anchor.seq, "hash": anchor.hash},
+        "records": checkpoint.seq,
+        "head": {"seq": checkpoint.seq, "hash": checkpoint.hash},
         "anchors_checked": 1,
+        "anchor_store": platform.anchors.location,
+        "key_id": platform.audit_keys.key_id,
+        "newest_checkpoint": {
+            "seq": checkpoint.seq,
+            "hash": checkpoint.hash,
+            "at": checkpoint.at.isoformat(),
+            "age_s": body["newest_checkpoint"]["age_s"],
+        },
+        "uncovered": 0,
         "problems": [],
     }
     with platform.read_uow() as uow:
         last = uow.audit.last()
     assert last.entry.action == "audit.verify" and last.entry.actor.username == "dpo"
+    assert last.seq == checkpoint.seq + 1  # recorded after the answer was made
+
+
+def test_verify_fails_without_an_anchor_store(api, platform, auditor_token):
+    body = api.get("/api/v1/audit/verify", headers=bearer(auditor_token)).json()
+    assert body["ok"] is False and body["anchors_checked"] == 0
+    assert [p["kind"] for p in body["problems"]] == ["anchors"]
+    assert "no anchor store at" in body["problems"][0]["detail"]
 
 
 def test_verify_names_an_edited_record(api, platform, auditor_token):
+    platform.checkpoints.write()
     first = whole_log(platform)[0]
     conn = sqlite3.connect(platform.settings.database, isolation_level=None)
     conn.execute("DROP TRIGGER audit_log_no_update")

@@ -60,6 +60,7 @@ def platform(data_dir: Path) -> Iterator[Platform]:
         for i in range(1, 31):
             uow.audit.append(entry(i))
         uow.commit()
+    platform.checkpoints.write()  # what the server's checkpoint writer does within a minute
     yield platform
     platform.stop()
     platform.store.close()
@@ -78,15 +79,18 @@ def cli_verify(data_dir: Path, *extra: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def service_verify(platform: Platform) -> audit_service.VerifyReport:
-    path = audit_service.default_anchor_path(platform.settings.data_dir)
-    return audit_service.verify(
-        uow=platform.uow(),
+def service_verify(platform: Platform, *, record: bool = True) -> audit_service.VerifyReport:
+    now = platform.clock()
+    report = audit_service.verify(
         read_uow=platform.read_uow(),
-        actor=DPO,
-        now=T0,
-        anchors=audit_service.read_anchors(path) if path.exists() else [],
+        anchors=platform.anchors,
+        verifier=platform.audit_verifier(),
+        now=now,
+        max_wait=platform.settings.checkpoint_max_wait(),
     )
+    if record:
+        audit_service.record_verification(uow=platform.uow(), actor=DPO, now=now, report=report)
+    return report
 
 
 def edit_params(conn: sqlite3.Connection) -> None:
@@ -138,7 +142,7 @@ TAMPERINGS: dict[str, tuple[Callable[[sqlite3.Connection], None], int, str]] = {
     "edit result count": (edit_result_count, 12, "edited"),
     "delete a middle record": (delete_middle, 13, "deleted"),
     "insert a forged record": (insert_forged, 13, "edited"),
-    "swap two records": (swap_contents, 12, "edited"),
+    "swap two records": (swap_contents, 12, "reordered"),
 }
 
 
@@ -146,13 +150,21 @@ def test_untouched_log_verifies(platform, data_dir):
     code, out = cli_verify(data_dir)
     assert code == 0, out
     head = service_verify(platform)  # the CLI run added its own record (31)
-    assert head.ok and head.records == 31
+    assert head.ok and head.records == 31 and head.uncovered == 0  # the CLI vouched for it
     assert out.startswith("audit log intact: 30 records, head seq 30 hash ")
+    assert "checked against 1 signed checkpoints" in out
     with platform.read_uow() as uow:
         cli_record, service_record = uow.audit.search(action="audit.verify")
     assert cli_record.seq == 31 and cli_record.entry.actor.username.startswith("cli:")
     assert cli_record.entry.actor.role == "system"
-    assert cli_record.entry.params == {"intact": True, "problems": 0, "anchors": 0, "head_seq": 30}
+    assert cli_record.entry.params == {
+        "intact": True,
+        "problems": 0,
+        "anchors": 1,
+        "head_seq": 30,
+        "checkpoint_seq": 30,
+        "uncovered": 0,
+    }
     assert cli_record.entry.result_count == 30
     assert service_record.seq == 32 and service_record.entry.actor == DPO
 
@@ -173,14 +185,18 @@ def test_tampering_is_detected(platform, data_dir, name):
     assert "NOT intact" in out
 
 
-def test_tail_truncation_is_detected_by_the_anchor(platform, data_dir):
+def test_tail_truncation_below_a_checkpoint_is_detected(platform, data_dir):
     result = runner.invoke(audit_app, ["anchor", "--data-dir", str(data_dir)])
-    assert result.exit_code == 0 and result.output.startswith("anchor: seq 31 hash ")
-    anchors = audit_service.read_anchors(audit_service.default_anchor_path(data_dir))
-    assert [a.seq for a in anchors] == [31]  # the anchor notes itself as record 31
+    assert result.exit_code == 0 and result.output.startswith("checkpoint: seq 31 hash "), (
+        result.output
+    )
+    with platform.read_uow() as uow:
+        note = uow.audit.get(31)
+    # checkpoint of 30, the note of it as record 31, then a checkpoint of the note
+    assert note.entry.action == "audit.anchor" and note.entry.params["checkpoint_seq"] == 30
     assert cli_verify(data_dir)[0] == 0
 
-    with raw(platform) as conn:  # the last 3: record 30, the anchor's 31, the verify's 32
+    with raw(platform) as conn:  # the last 3: record 30, the note 31, the verify's 32
         conn.execute("DELETE FROM audit_log WHERE seq > (SELECT max(seq) - 3 FROM audit_log)")
         assert conn.execute("SELECT max(seq) FROM audit_log").fetchone() == (29,)
 
@@ -188,27 +204,34 @@ def test_tail_truncation_is_detected_by_the_anchor(platform, data_dir):
     assert code == 1, out
     assert "record 31: truncated: the log ends at record 29" in out
     report = service_verify(platform)  # head is now the CLI's verify record, 30
-    assert [(p.seq, p.kind) for p in report.problems] == [(31, "truncated")]
-    # Once new records reuse the numbers, the anchored one no longer matches.
+    assert (31, "truncated") in [(p.seq, p.kind) for p in report.problems]
+    # Once new records reuse the numbers, the checkpointed ones no longer match.
     report = service_verify(platform)
-    assert [(p.seq, p.kind) for p in report.problems] == [(31, "edited")]
+    assert (31, "edited") in [(p.seq, p.kind) for p in report.problems]
 
 
-def test_anchor_file_is_append_only_json_lines(platform, data_dir, tmp_path):
-    path = tmp_path / "elsewhere" / "anchors.jsonl"
-    first = audit_service.write_anchor(uow=platform.uow(), path=path, now=T0)
-    second = audit_service.write_anchor(uow=platform.uow(), path=path, now=T0 + timedelta(hours=1))
+def test_checkpoints_are_signed_json_lines_and_a_damaged_line_fails(platform, data_dir, tmp_path):
+    path = platform.anchors.path
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
-    assert lines == [first.as_dict(), second.as_dict()]
-    assert (first.seq, second.seq) == (31, 32)
-    assert audit_service.read_anchors(path) == [first, second]
-    code, out = cli_verify(data_dir, "--anchors", str(path))
-    assert code == 0 and "checked against 2 anchors" in out
+    assert [(d["kind"], d["seq"]) for d in lines] == [("checkpoint", 30)]
+    assert set(lines[0]) == {"kind", "seq", "hash", "at", "key_id", "signature"}
+    elsewhere = tmp_path / "elsewhere"
+    code, out = cli_verify(data_dir, "--anchors", str(elsewhere))
+    assert code == 1 and "no anchor store at" in out
+    elsewhere.mkdir()
+    (elsewhere / path.name).write_bytes(path.read_bytes())
+    assert cli_verify(data_dir, "--anchors", str(elsewhere))[0] == 0
     path.write_text(path.read_text() + "not json\n")
-    with pytest.raises(audit_service.AnchorFileError, match="line 3"):
-        audit_service.read_anchors(path)
-    assert cli_verify(data_dir, "--anchors", str(path))[0] == 2
-    assert cli_verify(data_dir, "--anchors", str(tmp_path / "missing.jsonl"))[0] == 2
+    code, out = cli_verify(data_dir)
+    assert code == 1 and "line 4: not a checkpoint" in out, out  # after 2 CLI checkpoints
+
+
+def test_swapping_two_records_is_one_reordering(platform):
+    with raw(platform) as conn:
+        swap_contents(conn)
+    report = service_verify(platform, record=False)
+    assert [(p.seq, p.kind) for p in report.problems] == [(12, "reordered")]
+    assert "record 13 is stored as 12, record 12 is stored as 13" in report.problems[0].detail
 
 
 def test_triggers_forbid_update_and_delete(platform):

@@ -20,7 +20,8 @@ from veille.domain.audit import (
     next_record,
     verify_chain,
 )
-from veille.service.audit import Anchor, check
+from veille.domain.checkpoints import Checkpoint
+from veille.service.audit import check
 
 pytestmark = pytest.mark.unit
 
@@ -100,7 +101,7 @@ def test_intact_chain_of_fifty_has_no_problem():
 
 def test_removing_the_last_records_is_invisible_to_the_chain_alone_but_not_to_an_anchor():
     chain = build_chain([entry(i) for i in range(50)])
-    anchor = Anchor(seq=50, hash=chain[-1].hash, at=T0)
+    anchor = Checkpoint(seq=50, hash=chain[-1].hash, at=T0, key_id="k")
     assert verify_chain(chain[:-3]) == []  # why anchors exist
     report = check(chain[:-3], [anchor])
     assert not report.ok
@@ -111,7 +112,7 @@ def test_removing_the_last_records_is_invisible_to_the_chain_alone_but_not_to_an
 
 def test_a_rewritten_chain_is_consistent_but_contradicts_its_anchor():
     chain = build_chain([entry(i) for i in range(20)])
-    anchor = Anchor(seq=15, hash=chain[14].hash, at=T0)
+    anchor = Checkpoint(seq=15, hash=chain[14].hash, at=T0, key_id="k")
     forged = build_chain(
         [entry(i) for i in range(10)] + [dataclasses.replace(entry(10), result_count=0)]
     )
@@ -198,3 +199,62 @@ def test_each_kind_of_break_is_named():
     swapped[2], swapped[3] = swapped[3], swapped[2]
     kinds = [(p.seq, p.kind) for p in verify_chain(swapped)]
     assert kinds == [(4, "deleted"), (3, "reordered")]  # and nothing after the swap
+
+
+def _exchange(chain: list[AuditRecord], a: int, b: int) -> list[AuditRecord]:
+    """Records at indexes a and b trade everything but their sequence numbers."""
+    out = list(chain)
+    out[a] = dataclasses.replace(chain[b], seq=chain[a].seq)
+    out[b] = dataclasses.replace(chain[a], seq=chain[b].seq)
+    return out
+
+
+@pytest.mark.parametrize(("a", "b"), [(3, 4), (2, 7), (0, 9)])
+def test_records_that_exchanged_places_are_one_reordering(a, b):
+    chain = build_chain([entry(i) for i in range(10)])
+    problems = verify_chain(_exchange(chain, a, b))
+    assert [(p.seq, p.kind) for p in problems] == [(a + 1, "reordered")], problems
+
+
+def test_a_moved_record_that_fills_no_hole_is_not_called_a_reordering():
+    chain = build_chain([entry(i) for i in range(10)])
+    moved = list(chain)
+    moved[6] = dataclasses.replace(chain[3], seq=7)  # record 4 copied over record 7
+    kinds = {p.kind for p in verify_chain(moved)}
+    assert "reordered" not in kinds and "edited" in kinds
+
+
+def _cp(seq: int, chain: list[AuditRecord], at: datetime) -> Checkpoint:
+    return Checkpoint(seq=seq, hash=chain[seq - 1].hash, at=at, key_id="k")
+
+
+def test_check_requires_a_checkpoint_and_reports_what_none_covers():
+    chain = build_chain([entry(i) for i in range(10)])
+    assert [(p.seq, p.kind) for p in check(chain).problems] == [(0, "anchors")]
+    assert [(p.seq, p.kind) for p in check([]).problems] == [(0, "anchors")]  # an emptied log
+    wait = timedelta(minutes=3)
+    report = check(chain, [_cp(7, chain, T0)], now=T0 + wait, max_wait=wait)
+    assert report.ok and report.uncovered == 3 and report.checkpoint_age_s == 180
+    late = check(chain, [_cp(7, chain, T0)], now=T0 + wait + timedelta(seconds=1), max_wait=wait)
+    assert [(p.seq, p.kind) for p in late.problems] == [(8, "uncovered")]
+    covered = check(chain, [_cp(10, chain, T0)], now=T0 + timedelta(days=9), max_wait=wait)
+    assert covered.ok and covered.uncovered == 0  # an idle log needs no fresh checkpoint
+
+
+def test_check_fails_on_a_noted_checkpoint_the_store_lacks_and_on_refusals():
+    items = [entry(i) for i in range(5)]
+    chain = build_chain(items)
+    noted = chain[4]
+    note = AuditEntry(
+        at=T0,
+        actor=Actor(username="job", role="system"),
+        action="audit.anchor",
+        params={"checkpoint_seq": 5, "checkpoint_hash": noted.hash},
+    )
+    chain = build_chain([*items, note])
+    assert check(chain, [_cp(5, chain, T0)]).ok
+    lost = check(chain, [_cp(6, chain, T0)])
+    assert [(p.seq, p.kind) for p in lost.problems] == [(6, "anchors")]
+    refusal = Checkpoint(seq=3, hash="x", at=T0, key_id="k", kind="refusal", reason="no seal")
+    refused = check(chain, [_cp(5, chain, T0), _cp(6, chain, T0)], refusals=[refusal])
+    assert [(p.seq, p.kind) for p in refused.problems] == [(3, "forged")]

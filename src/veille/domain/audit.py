@@ -49,6 +49,9 @@ class AuditRecord:
     entry: AuditEntry
     prev_hash: str
     hash: str
+    # HMAC of `hash` under a key outside the database (see adapters/keys.py); not part
+    # of the chain, so anyone can still recompute every hash from an export.
+    seal: str | None = None
 
 
 def entry_document(seq: int, entry: AuditEntry, prev_hash: str) -> dict[str, Any]:
@@ -93,11 +96,12 @@ def next_record(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
-    kind: str  # edited | deleted | inserted | reordered | truncated
-    detail: str
+    kind: str  # edited | deleted | inserted | reordered | truncated | anchors | forged | uncovered
+    detail: str  # seq 0: about the anchor store as a whole, not one record
 
     def __str__(self) -> str:
-        return f"record {self.seq}: {self.kind}: {self.detail}"
+        where = f"record {self.seq}" if self.seq else "anchor store"
+        return f"{where}: {self.kind}: {self.detail}"
 
 
 def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
@@ -110,12 +114,15 @@ def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
     """
     problems: list[ChainProblem] = []
     hashes: dict[int, str] = {0: GENESIS_HASH}  # seq -> hash of the records seen so far
+    mismatched: dict[int, AuditRecord] = {}  # records that fail their own hash, by seq
+    linked_to: dict[int, str] = {}  # prev_hash of records that do not link, by seq
     highest = 0
     for record in records:
         if chain_hash(record.seq, record.entry, record.prev_hash) != record.hash:
             problems.append(
                 ChainProblem(record.seq, "edited", "content does not match its stored hash")
             )
+            mismatched.setdefault(record.seq, record)
         if record.seq in hashes:
             problems.append(ChainProblem(record.seq, "inserted", "repeats a sequence number"))
         elif record.seq < highest:
@@ -134,6 +141,58 @@ def verify_chain(records: Iterable[AuditRecord]) -> list[ChainProblem]:
                     "does not link to the record before it (a record was replaced or inserted)",
                 )
             )
+            linked_to[record.seq] = record.prev_hash
         hashes.setdefault(record.seq, record.hash)
         highest = max(highest, record.seq)
+    if mismatched:
+        problems = _as_reordering(problems, hashes, mismatched, linked_to)
     return problems
+
+
+def _as_reordering(
+    problems: list[ChainProblem],
+    hashes: dict[int, str],
+    mismatched: dict[int, AuditRecord],
+    linked_to: dict[int, str],
+) -> list[ChainProblem]:
+    """Name records that only exchanged places as one reordering, not a trail of edits.
+
+    A record moved to another number fails its own hash there, yet hashes correctly at
+    the number its unchanged `prev_hash` implies. When the moved records exactly fill
+    each other's numbers, nothing was added or removed: one `reordered` problem replaces
+    the edits and broken links the move caused.
+    """
+    at_hash = {h: seq for seq, h in hashes.items()}
+    true_seq: dict[int, int | None] = {}
+
+    def original(seq: int, depth: int = 0) -> int | None:
+        if seq in true_seq:
+            return true_seq[seq]
+        record = mismatched[seq]
+        before = at_hash.get(record.prev_hash)
+        if before is None or depth > 16:
+            found = None
+        elif before in mismatched:
+            prior = original(before, depth + 1)
+            found = None if prior is None else prior + 1
+        else:
+            found = before + 1
+        if found is not None and chain_hash(found, record.entry, record.prev_hash) != record.hash:
+            found = None
+        true_seq[seq] = found
+        return found
+
+    moved = {seq: original(seq) for seq in mismatched}
+    if any(k is None or k == seq for seq, k in moved.items()):
+        return problems
+    if set(moved) != set(moved.values()):
+        return problems  # not a permutation among themselves: something else happened
+    hash_of_true = {k: hashes[seq] for seq, k in moved.items() if k is not None}
+    explained = set(moved)
+    for seq, prev in linked_to.items():
+        if seq not in moved and seq - 1 in moved and prev == hash_of_true.get(seq - 1):
+            explained.add(seq)  # links to its true predecessor, which now sits elsewhere
+    kept = [p for p in problems if p.seq not in explained or p.kind not in ("edited", "inserted")]
+    places = ", ".join(f"record {k} is stored as {seq}" for seq, k in sorted(moved.items()))
+    kept.append(ChainProblem(min(moved), "reordered", f"records exchanged places: {places}"))
+    return sorted(kept, key=lambda p: p.seq)

@@ -10,18 +10,29 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
+from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform, settings_for
 
 if TYPE_CHECKING:
-    pass
+    from veille.service import audit as audit_service
 
 audit_app = typer.Typer(
-    no_args_is_help=True, help="Audit log: verify the chain, export it, anchor its head."
+    no_args_is_help=True,
+    help="Audit log: verify the chain, export it, sign checkpoints, manage the key.",
 )
 
-AnchorsFile = Annotated[
+AnchorsDir = Annotated[
     Path | None,
-    typer.Option("--anchors", help="Anchor file (default: <data-dir>/audit-anchors.jsonl)."),
+    typer.Option(
+        "--anchors",
+        help="Anchor store folder (default: $VEILLE_AUDIT_ANCHOR_DIR or <data-dir>/audit-anchors).",
+    ),
+]
+PublicKey = Annotated[
+    Path | None,
+    typer.Option(
+        "--public-key",
+        help="Public key to check checkpoints with (default: $VEILLE_AUDIT_PUBLIC_KEY_PATH).",
+    ),
 ]
 
 
@@ -40,42 +51,85 @@ def _instant(value: str | None, option: str) -> datetime | None:
 
 
 @audit_app.command("verify")
-def verify(data_dir: DataDir = None, anchors: AnchorsFile = None) -> None:
-    """Check every record's hash and link, and the chain head against the anchors.
+def verify(
+    data_dir: DataDir = None, anchors: AnchorsDir = None, public_key: PublicKey = None
+) -> None:
+    """Check every record's hash and link, and the chain against the signed checkpoints.
 
-    Exit 0 when intact, 1 when any record was edited, deleted, inserted, reordered or
-    the tail truncated.
+    Needs the public key only. Exit 0 when intact and vouched for; 1 when a record was
+    edited, deleted, inserted, reordered or truncated, when the anchor store is missing
+    or empty or lacks a checkpoint the log names, or when records have waited too long
+    for a checkpoint. The verification is recorded in the log after it has answered.
     """
+    from veille.adapters.anchors import FolderAnchorStore
+    from veille.adapters.keys import CheckpointVerifier, PublicKeyError
     from veille.service import audit as audit_service
 
     platform = open_platform(data_dir)
-    path = anchors or audit_service.default_anchor_path(platform.settings.data_dir)
-    if anchors is not None and not path.exists():
-        typer.echo(f"no anchor file {path}", err=True)
-        raise typer.Exit(2)
+    settings = platform.settings
+    store = FolderAnchorStore(anchors) if anchors is not None else platform.anchors
     try:
-        known = audit_service.read_anchors(path) if path.exists() else []
+        try:
+            verifier = CheckpointVerifier.from_file(public_key or settings.audit_public_key)
+        except PublicKeyError as exc:
+            typer.echo(f"audit log NOT verified: {exc}", err=True)
+            raise typer.Exit(1) from None
+        now = platform.clock()
         report = audit_service.verify(
-            uow=platform.uow(),
             read_uow=platform.read_uow(),
-            actor=cli_actor(),
-            now=platform.clock(),
-            anchors=known,
+            anchors=store,
+            verifier=verifier,
+            now=now,
+            max_wait=settings.checkpoint_max_wait(),
         )
-    except audit_service.AnchorFileError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(2) from None
+        _print_report(report)
+        if not platform.audit_keys.exists():
+            # A copy checked elsewhere with the public key: sealing a record here would
+            # need (and create) a signing key of its own. Leave the copy as it is.
+            typer.echo("note: no signing key here, so this verification is not recorded", err=True)
+            return _exit(report)
+        try:  # after the answer: a log that cannot take a record is still reported on
+            audit_service.record_verification(
+                uow=platform.uow(), actor=cli_actor(), now=now, report=report
+            )
+            # Where the signing key is at hand, vouch for that record at once, so that a
+            # verification never leaves the log waiting for a server that may be stopped.
+            platform.checkpoints.write(force=True)
+        except Exception as exc:
+            typer.echo(f"note: this verification could not be recorded in the log: {exc}", err=True)
     finally:
         platform.store.close()
+    _exit(report)
+
+
+def _exit(report: audit_service.VerifyReport) -> None:
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _print_report(report: audit_service.VerifyReport) -> None:
+    newest = report.newest_checkpoint
+    if newest is not None:
+        age = report.checkpoint_age_s or 0.0
+        coverage = (
+            f"newest checkpoint: record {newest.seq}, signed {newest.at.isoformat()}"
+            f" ({age:.0f} s ago); {report.uncovered} records after it not yet covered"
+        )
+    else:
+        coverage = "no signed checkpoint"
     if report.ok:
         seq, head_hash = report.head
         typer.echo(f"audit log intact: {report.records} records, head seq {seq} hash {head_hash}")
-        typer.echo(f"checked against {report.anchors_checked} anchors from {path}")
+        typer.echo(
+            f"checked against {report.anchors_checked} signed checkpoints from"
+            f" {report.anchor_store} (public key {report.key_id})"
+        )
+        typer.echo(coverage)
         return
     for problem in report.problems:
         typer.echo(str(problem))
+    typer.echo(coverage)
     typer.echo(f"audit log NOT intact: {len(report.problems)} problems in {report.records} records")
-    raise typer.Exit(1)
 
 
 @audit_app.command("export")
@@ -121,18 +175,74 @@ def export(
 
 
 @audit_app.command("anchor")
-def anchor(data_dir: DataDir = None, anchors: AnchorsFile = None) -> None:
-    """Append the chain head to the anchor file; run it on a schedule and copy the file away."""
-    from veille.service import audit as audit_service
+def anchor(data_dir: DataDir = None) -> None:
+    """Sign a checkpoint of the chain head now and note it in the log.
+
+    The server does this by itself (a checkpoint every minute or N records, a note every
+    hour); run it when the server is stopped, or before copying the anchor store away.
+    """
+    from veille.service.audit_checkpoints import CheckpointRefused
+    from veille.service.audit_checkpoints import anchor as write_anchor
 
     platform = open_platform(data_dir)
-    path = anchors or audit_service.default_anchor_path(platform.settings.data_dir)
     try:
-        written = audit_service.write_anchor(
-            uow=platform.uow(), path=path, now=platform.clock(), actor=cli_actor()
+        written = write_anchor(
+            writer=platform.checkpoints,
+            uow_factory=platform.uow,
+            now=platform.clock(),
+            actor=cli_actor(),
         )
+    except CheckpointRefused as exc:
+        typer.echo(f"refused: no checkpoint written: {exc}", err=True)
+        raise typer.Exit(1) from None
     finally:
         platform.store.close()
     typer.echo(
-        f"anchor: seq {written.seq} hash {written.hash} at {written.at.isoformat()} -> {path}"
+        f"checkpoint: seq {written.seq} hash {written.hash} at {written.at.isoformat()}"
+        f" -> {platform.anchors.location}"
     )
+
+
+@audit_app.command("keygen")
+def keygen(data_dir: DataDir = None) -> None:
+    """Create the audit signing key (0600) and its public key, unless they exist."""
+    from veille.adapters.keys import AuditKeyring, KeyFileError
+
+    settings = settings_for(data_dir)
+    keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
+    try:
+        created = keys.create()
+    except KeyFileError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    state = "created" if created else "already exists, kept"
+    typer.echo(f"audit signing key {settings.audit_key}: {state}")
+    typer.echo(f"public key {settings.audit_public_key} (key id {keys.key_id})")
+
+
+@audit_app.command("public-key")
+def public_key_command(
+    data_dir: DataDir = None,
+    output: Annotated[Path | None, typer.Option(help="Write the PEM here.")] = None,
+) -> None:
+    """Print the public key (PEM) to give to the data-protection officer, and its key id."""
+    from veille.adapters.keys import AuditKeyring, KeyFileError, public_pem
+
+    settings = settings_for(data_dir)
+    keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
+    if not keys.exists():
+        typer.echo(
+            f"no audit signing key at {settings.audit_key} (run `veille audit keygen`)", err=True
+        )
+        raise typer.Exit(2)
+    try:
+        pem = public_pem(keys.public_key())
+    except KeyFileError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if output is not None:
+        output.write_bytes(pem)
+        typer.echo(f"public key {keys.key_id} written to {output}", err=True)
+        return
+    typer.echo(pem.decode("ascii"), nl=False)
+    typer.echo(f"key id {keys.key_id}", err=True)

@@ -117,6 +117,7 @@ def _revoke(settings: Settings, token: str) -> None:
             now=platform.clock(),
             actor=system_actor("main-job"),
         )
+        platform.checkpoints.write(force=True)  # the server is stopped: vouch for it here
     finally:
         platform.store.close()
 
@@ -318,6 +319,12 @@ def run_main_job(
         )
     log_path = settings.data_dir / "server.log"
     base_url = f"http://{settings.host}:{settings.port}"
+    out.write(
+        f"Audit log: records sealed and checkpoints signed with {settings.audit_key}"
+        f" (give {settings.audit_public_key} to the data-protection officer); signed"
+        f" checkpoints in {settings.audit_anchors}. TOTP secrets encrypted with"
+        f" {settings.totp_key}. Keys are created on first use; keep them off this disk.\n"
+    )
     out.write(f"Starting Veille on {base_url} (store: {settings.database}, log: {log_path})\n")
     with open(log_path, "ab") as log:
         # In a session of its own, the server does not get the terminal's Ctrl-C: it is

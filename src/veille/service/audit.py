@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal, TypeVar
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol, TypeVar
 
 import orjson
 
@@ -19,16 +17,15 @@ from veille.domain.audit import (
     AuditEntry,
     AuditRecord,
     ChainProblem,
-    system_actor,
     verify_chain,
 )
-from veille.service.ports import UnitOfWork
+from veille.domain.checkpoints import Checkpoint
+from veille.service.ports import AnchorStore, AnchorStoreMissing, UnitOfWork
 
-ANCHOR_FILE_NAME = "audit-anchors.jsonl"
 EXPORT_ACTION = "audit.export"
 SEARCH_ACTION = "audit.search"
 VERIFY_ACTION = "audit.verify"
-ANCHOR_ACTION = "audit.anchor"
+ANCHOR_ACTION = "audit.anchor"  # a checkpoint noted in the log itself
 ExportFormat = Literal["csv", "json"]
 EXPORT_COLUMNS = (
     "seq",
@@ -55,39 +52,42 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 T = TypeVar("T")
 
 
-class AnchorFileError(ValueError):
-    """The anchor file cannot be read as one JSON anchor per line."""
-
-
-@dataclass(frozen=True)
-class Anchor:
-    """The chain head (seq and hash) at a moment, written outside the database."""
-
-    seq: int
-    hash: str
-    at: datetime
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "hash": self.hash, "at": self.at.isoformat()}
-
-
 @dataclass(frozen=True)
 class VerifyReport:
+    """What `veille audit verify` found; `ok` only when the chain is intact and vouched for."""
+
     records: int
     head: tuple[int, str]  # (0, GENESIS_HASH) for an empty log
     problems: tuple[ChainProblem, ...]
-    anchors_checked: int = 0
+    anchors_checked: int = 0  # signed checkpoints read from the anchor store
+    newest_checkpoint: Checkpoint | None = None
+    uncovered: int = 0  # records after the newest checkpoint: vouched for by nothing yet
+    checkpoint_age_s: float | None = None  # how old the newest checkpoint is
+    anchor_store: str | None = None
+    key_id: str | None = None  # the public key the checkpoints were checked with
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def as_dict(self) -> dict[str, Any]:
+        newest = self.newest_checkpoint
         return {
             "ok": self.ok,
             "records": self.records,
             "head": {"seq": self.head[0], "hash": self.head[1]},
             "anchors_checked": self.anchors_checked,
+            "anchor_store": self.anchor_store,
+            "key_id": self.key_id,
+            "newest_checkpoint": None
+            if newest is None
+            else {
+                "seq": newest.seq,
+                "hash": newest.hash,
+                "at": newest.at.isoformat(),
+                "age_s": self.checkpoint_age_s,
+            },
+            "uncovered": self.uncovered,
             "problems": [
                 {"seq": p.seq, "kind": p.kind, "detail": p.detail, "message": str(p)}
                 for p in self.problems
@@ -304,12 +304,84 @@ def export(
 # ---- verification ------------------------------------------------------------------
 
 
-def check(records: Iterable[AuditRecord], anchors: Sequence[Anchor] = ()) -> VerifyReport:
-    """Verify the chain and every anchor against records in storage order (no I/O)."""
-    by_seq: dict[int, list[Anchor]] = {}
-    for anchor in anchors:
-        by_seq.setdefault(anchor.seq, []).append(anchor)
+class SignatureCheck(Protocol):
+    """The public half of the audit key: enough to check checkpoints, never to make them."""
+
+    key_id: str
+
+    def valid(self, message: bytes, signature: bytes) -> bool: ...
+
+
+@dataclass(frozen=True)
+class CheckpointReading:
+    checkpoints: tuple[Checkpoint, ...]  # signed by the key, in store order
+    refusals: tuple[Checkpoint, ...]  # signed statements that a record was not vouched for
+    problems: tuple[ChainProblem, ...]  # a missing store, unreadable lines, bad signatures
+
+
+def read_checkpoints(store: AnchorStore, verifier: SignatureCheck) -> CheckpointReading:
+    """Everything in the anchor store whose signature verifies; the rest as problems."""
+    try:
+        stored = store.read()
+    except AnchorStoreMissing as exc:
+        return CheckpointReading(
+            (),
+            (),
+            (
+                ChainProblem(
+                    0,
+                    "anchors",
+                    f"{exc}: signed checkpoints are required, and without them nothing"
+                    " shows that records were not removed or rewritten",
+                ),
+            ),
+        )
+    good: list[Checkpoint] = []
+    refusals: list[Checkpoint] = []
+    problems = [ChainProblem(0, "anchors", line) for line in stored.damaged]
+    for cp in stored.checkpoints:
+        try:
+            signature = bytes.fromhex(cp.signature)
+        except ValueError:
+            signature = b""
+        if cp.key_id != verifier.key_id or not verifier.valid(cp.statement(), signature):
+            problems.append(
+                ChainProblem(
+                    cp.seq,
+                    "anchors",
+                    f"the {cp.kind} of record {cp.seq} dated {cp.at.isoformat()} does not verify"
+                    f" with public key {verifier.key_id} (it names key {cp.key_id}): it was"
+                    " forged or altered in the anchor store",
+                )
+            )
+        elif cp.kind == "refusal":
+            refusals.append(cp)
+        else:
+            good.append(cp)
+    return CheckpointReading(tuple(good), tuple(refusals), tuple(problems))
+
+
+def check(
+    records: Iterable[AuditRecord],
+    checkpoints: Sequence[Checkpoint] = (),
+    *,
+    now: datetime | None = None,
+    max_wait: timedelta | None = None,
+    refusals: Sequence[Checkpoint] = (),
+    store_problems: Sequence[ChainProblem] = (),
+) -> VerifyReport:
+    """Verify the chain against signed checkpoints, in storage order (no I/O).
+
+    Fails when the chain breaks, when a checkpoint no longer matches its record, when
+    there is no checkpoint at all, when the log notes a checkpoint the store lacks, when
+    the checkpoint writer refused a record, and when records have waited for a
+    checkpoint longer than `max_wait` (measured by the signed time of the newest one).
+    """
+    by_seq: dict[int, list[Checkpoint]] = {}
+    for cp in checkpoints:
+        by_seq.setdefault(cp.seq, []).append(cp)
     seen: dict[int, str] = {0: GENESIS_HASH}
+    notes: list[tuple[int, int, str]] = []  # (record, checkpoint seq, checkpoint hash)
     count = 0
     head = (0, GENESIS_HASH)
 
@@ -320,39 +392,109 @@ def check(records: Iterable[AuditRecord], anchors: Sequence[Anchor] = ()) -> Ver
             head = (rec.seq, rec.hash)
             if rec.seq in by_seq:
                 seen.setdefault(rec.seq, rec.hash)
+            if rec.entry.action == ANCHOR_ACTION and "checkpoint_seq" in rec.entry.params:
+                params = rec.entry.params
+                try:
+                    noted = int(params["checkpoint_seq"])
+                except (TypeError, ValueError):
+                    noted = -1  # names no checkpoint that can exist: reported below
+                notes.append((rec.seq, noted, str(params.get("checkpoint_hash"))))
             yield rec
 
     problems = verify_chain(tap())
+    problems.extend(store_problems)
     for seq in sorted(by_seq):
-        for anchor in by_seq[seq]:
-            problems.extend(_anchor_problem(anchor, seen.get(seq), head[0]))
+        for cp in by_seq[seq]:
+            problems.extend(_anchor_problem(cp, seen.get(seq), head[0]))
+    held = {(cp.seq, cp.hash) for cp in checkpoints}
+    for rec_seq, cp_seq, cp_hash in notes:
+        if (cp_seq, cp_hash) not in held:
+            problems.append(
+                ChainProblem(
+                    rec_seq,
+                    "anchors",
+                    f"notes a checkpoint of record {cp_seq} that the anchor store does not"
+                    " hold: the store was replaced, pruned or lost",
+                )
+            )
+    for refusal in refusals:
+        problems.append(
+            ChainProblem(
+                refusal.seq,
+                "forged",
+                f"the checkpoint writer refused to vouch for this record on"
+                f" {refusal.at.isoformat()}: {refusal.reason}",
+            )
+        )
+    newest = max(checkpoints, key=lambda cp: (cp.seq, cp.at), default=None)
+    uncovered, age = 0, None
+    if newest is None:
+        if not store_problems:
+            problems.append(
+                ChainProblem(
+                    0,
+                    "anchors",
+                    "the anchor store holds no signed checkpoint: nothing vouches for the log",
+                )
+            )
+    else:
+        uncovered = max(0, head[0] - newest.seq)
+        if now is not None:
+            age = (now - newest.at).total_seconds()
+            if uncovered and max_wait is not None and age > max_wait.total_seconds():
+                problems.append(
+                    ChainProblem(
+                        newest.seq + 1,
+                        "uncovered",
+                        f"records {newest.seq + 1}–{head[0]} are covered by no signed checkpoint"
+                        f" and the newest checkpoint is {_duration(age)} old (at most"
+                        f" {_duration(max_wait.total_seconds())} allowed): the checkpoint writer"
+                        " is not running (start `veille serve` or run `veille audit anchor`),"
+                        " or it refused these records",
+                    )
+                )
     return VerifyReport(
         records=count,
         head=head,
         problems=tuple(sorted(problems, key=lambda p: p.seq)),
-        anchors_checked=len(anchors),
+        anchors_checked=len(checkpoints),
+        newest_checkpoint=newest,
+        uncovered=uncovered,
+        checkpoint_age_s=age,
     )
 
 
-def _anchor_problem(anchor: Anchor, stored: str | None, head_seq: int) -> list[ChainProblem]:
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
+
+
+def _anchor_problem(anchor: Checkpoint, stored: str | None, head_seq: int) -> list[ChainProblem]:
     when = anchor.at.isoformat()
     if stored is None and anchor.seq > head_seq:
         return [
             ChainProblem(
                 anchor.seq,
                 "truncated",
-                f"the log ends at record {head_seq} but an anchor of {when} vouches for"
+                f"the log ends at record {head_seq} but a checkpoint of {when} vouches for"
                 f" record {anchor.seq}: the records after {head_seq} were removed",
             )
         ]
     if stored is None:
-        return [ChainProblem(anchor.seq, "deleted", f"the record anchored on {when} is missing")]
+        return [
+            ChainProblem(anchor.seq, "deleted", f"the record checkpointed on {when} is missing")
+        ]
     if stored != anchor.hash:
         return [
             ChainProblem(
                 anchor.seq,
                 "edited",
-                f"hash differs from the anchor of {when}: this record or one before it"
+                f"hash differs from the checkpoint of {when}: this record or one before it"
                 " was rewritten",
             )
         ]
@@ -361,100 +503,52 @@ def _anchor_problem(anchor: Anchor, stored: str | None, head_seq: int) -> list[C
 
 def verify(
     *,
-    uow: UnitOfWork,
-    actor: Actor,
+    read_uow: UnitOfWork,
+    anchors: AnchorStore,
+    verifier: SignatureCheck,
     now: datetime,
-    anchors: Sequence[Anchor] | None = None,
-    read_uow: UnitOfWork | None = None,
+    max_wait: timedelta | None,
 ) -> VerifyReport:
-    """Check the whole chain and the anchors, then audit the check itself.
+    """Check the whole chain against the signed checkpoints, with the public key only.
 
-    The report describes the log as it was before the `audit.verify` record was added.
+    Writes nothing: the caller answers first and may then record the verification
+    (`record_verification`). The store is read before the log's snapshot, so every
+    checkpoint read covers records the snapshot holds.
     """
-    anchors = list(anchors or ())
-    return _read_then_record(
-        uow=uow,
-        read_uow=read_uow,
-        read=lambda u: check(u.audit.iter_all(), anchors),
-        entry_for=lambda report: AuditEntry(
-            at=now,
-            actor=actor,
-            action=VERIFY_ACTION,
-            params={
-                "intact": report.ok,
-                "problems": len(report.problems),
-                "anchors": report.anchors_checked,
-                "head_seq": report.head[0],
-            },
-            result_count=report.records,
-        ),
-    )
+    reading = read_checkpoints(anchors, verifier)
+    with read_uow:
+        report = check(
+            read_uow.audit.iter_all(),
+            reading.checkpoints,
+            now=now,
+            max_wait=max_wait,
+            refusals=reading.refusals,
+            store_problems=reading.problems,
+        )
+    return replace(report, anchor_store=anchors.location, key_id=verifier.key_id)
 
 
-# ---- anchors -----------------------------------------------------------------------
-
-
-def default_anchor_path(data_dir: Path) -> Path:
-    return Path(data_dir) / ANCHOR_FILE_NAME
-
-
-def write_anchor(
-    *, uow: UnitOfWork, path: Path, now: datetime, actor: Actor | None = None
-) -> Anchor:
-    """Record the anchoring in the log, then append that new head to `path`, fsynced.
-
-    The anchor thus vouches for every record up to and including the note of its own
-    writing. Keep a copy of the file outside this machine: an anchor is only as safe
-    as the place it is kept.
-    """
+def record_verification(
+    *, uow: UnitOfWork, actor: Actor, now: datetime, report: VerifyReport
+) -> AuditRecord:
+    """Append the `audit.verify` record of a verification already answered."""
+    newest = report.newest_checkpoint
     with uow:
-        head = uow.audit.append(
+        appended = uow.audit.append(
             AuditEntry(
                 at=now,
-                actor=actor or system_actor("audit-anchor"),
-                action=ANCHOR_ACTION,
-                target=str(path),
+                actor=actor,
+                action=VERIFY_ACTION,
+                params={
+                    "intact": report.ok,
+                    "problems": len(report.problems),
+                    "anchors": report.anchors_checked,
+                    "head_seq": report.head[0],
+                    "checkpoint_seq": None if newest is None else newest.seq,
+                    "uncovered": report.uncovered,
+                },
+                result_count=report.records,
             )
         )
         uow.commit()
-    anchor = Anchor(seq=head.seq, hash=head.hash, at=now)
-    _append_line(Path(path), orjson.dumps(anchor.as_dict()) + b"\n")
-    return anchor
-
-
-def _append_line(path: Path, line: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line)  # one short write with O_APPEND: concurrent writers never interleave
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:  # make the new directory entry durable too
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def read_anchors(path: Path) -> list[Anchor]:
-    """Every anchor in the file, in file order (FileNotFoundError if there is none)."""
-    anchors: list[Anchor] = []
-    with Path(path).open("rb") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = orjson.loads(line)
-                anchors.append(
-                    Anchor(
-                        seq=int(doc["seq"]),
-                        hash=str(doc["hash"]),
-                        at=datetime.fromisoformat(doc["at"]),
-                    )
-                )
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise AnchorFileError(f"{path}, line {number}: not an anchor ({exc})") from None
-    return anchors
+    return appended

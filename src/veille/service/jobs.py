@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from veille.domain.audit import system_actor
 from veille.domain.retention import RetentionPolicy
 from veille.service.analyses import clone_sweep_job
-from veille.service.audit import default_anchor_path, write_anchor
+from veille.service.audit_checkpoints import anchor
 from veille.service.retention import (
     ImageSweepReport,
     RetentionReport,
@@ -72,12 +72,16 @@ def audit_anchor_job(
     dry_run: bool = False,
     should_stop: Callable[[], bool] | None = None,
 ) -> Any:
-    """Write the audit log's head to the anchor file, so truncation can be detected."""
+    """Checkpoint the audit head and note it in the log, so a lost anchor store shows.
+
+    The checkpoint writer signs far more often (every minute); this hourly note is what
+    lets verify tell a replaced or emptied anchor store from a young one.
+    """
     if dry_run:
         return None
-    return write_anchor(
-        uow=platform.uow(),
-        path=default_anchor_path(platform.settings.data_dir),
+    return anchor(
+        writer=platform.checkpoints,
+        uow_factory=platform.uow,
         now=platform.clock(),
         actor=system_actor("job:audit-anchor"),
     )
@@ -132,7 +136,7 @@ JOBS: dict[str, Job] = {
         name="audit-anchor",
         every=timedelta(hours=1),
         run=audit_anchor_job,
-        description="Append the audit log's head to the anchor file (copy it off the machine).",
+        description="Checkpoint the audit head and note it in the log (copy the store away).",
     ),
 }
 

@@ -17,6 +17,7 @@ from veille.domain.analysis import CloneFinding
 from veille.domain.audit import AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
+from veille.domain.checkpoints import Checkpoint
 from veille.domain.grants import UserGrant
 from veille.domain.reads import Read
 from veille.domain.retention import Hold, RetentionCandidate
@@ -194,7 +195,11 @@ class AuditRepository(Protocol):
 
     def append(self, entry: AuditEntry) -> AuditRecord: ...
 
-    def iter_all(self, *, batch: int = 5000) -> Iterator[AuditRecord]: ...
+    def get(self, seq: int) -> AuditRecord | None: ...
+
+    def last_of(self, action: str) -> AuditRecord | None: ...
+
+    def iter_all(self, *, batch: int = 5000, after: int = 0) -> Iterator[AuditRecord]: ...
 
     def search(
         self,
@@ -309,3 +314,29 @@ class ImageStore(Protocol):
     def stored_before(self, moment: float) -> Iterator[str]: ...
 
     def remove_temporaries_before(self, moment: float, *, dry_run: bool = False) -> int: ...
+
+
+class AnchorStoreMissing(FileNotFoundError):
+    """The anchor store holds nothing at all: no file, folder or bucket where it should be."""
+
+
+@dataclass(frozen=True)
+class StoredCheckpoints:
+    checkpoints: tuple[Checkpoint, ...]  # in the order they were written
+    damaged: tuple[str, ...] = ()  # where and why an entry could not be read
+
+
+class AnchorStore(Protocol):
+    """Where signed checkpoints of the audit chain are kept, outside the database.
+
+    A folder of JSON lines by default; a write-once bucket or a remote service at scale.
+    """
+
+    @property
+    def location(self) -> str: ...
+
+    def append(self, checkpoint: Checkpoint) -> None: ...
+
+    def read(self) -> StoredCheckpoints:
+        """Every checkpoint kept; raises AnchorStoreMissing when there is no store at all."""
+        ...

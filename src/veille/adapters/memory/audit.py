@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 
 class MemoryAuditRepository:
-    def __init__(self, uow: MemoryUnitOfWork):
+    def __init__(self, uow: MemoryUnitOfWork, *, seal: Callable[[str], str] | None = None):
         self.uow = uow
+        self._seal = seal  # None: records are written unsealed (stores built without keys)
 
     def _records(self) -> list[AuditRecord]:
         return sorted(self.uow.table("audit_log").values(), key=lambda r: r.seq)
@@ -35,12 +36,22 @@ class MemoryAuditRepository:
         # record is what the hash covered, whatever the caller does with its dict later.
         params = orjson.loads(orjson.dumps(entry.params, option=orjson.OPT_SORT_KEYS))
         record = next_record(self.last(), replace(entry, params=params))
+        if self._seal is not None:
+            record = replace(record, seal=self._seal(record.hash))
         self.uow.writable("audit_log")[record.seq] = record
         return record
 
-    def iter_all(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
-        """Every record in sequence order."""
-        yield from self._records()
+    def get(self, seq: int) -> AuditRecord | None:
+        record: AuditRecord | None = self.uow.table("audit_log").get(seq)
+        return record
+
+    def last_of(self, action: str) -> AuditRecord | None:
+        """The newest record of one action."""
+        return next((r for r in reversed(self._records()) if r.entry.action == action), None)
+
+    def iter_all(self, *, batch: int = 5000, after: int = 0) -> Iterator[AuditRecord]:
+        """Every record in sequence order (those after seq `after`)."""
+        yield from (r for r in self._records() if r.seq > after)
 
     def search(
         self,

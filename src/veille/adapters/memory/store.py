@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Self
 
 from veille.domain.reads import Read
@@ -52,8 +52,9 @@ class SnapshotConflict(Exception):
 class MemoryStore:
     """Owns the committed tables and hands out units of work."""
 
-    def __init__(self, *, busy_timeout: float = 10.0):
+    def __init__(self, *, busy_timeout: float = 10.0, seal: Callable[[str], str] | None = None):
         self.busy_timeout = busy_timeout
+        self.seal = seal  # seals audit records, as SQLite's store does with its key
         self._committed: dict[str, dict[Any, Any]] = {name: {} for name in TABLES}
         self._serial = 0  # how many commits changed something
         self._state_lock = threading.Lock()  # guards _committed and _serial together
@@ -127,7 +128,7 @@ class MemoryUnitOfWork:
         self.cameras = MemoryCameraRepository(self)
         self.dead_letters = MemoryDeadLetterRepository(self)
         self.users = MemoryUserRepository(self)
-        self.audit = MemoryAuditRepository(self)
+        self.audit = MemoryAuditRepository(self, seal=store.seal)
         self.holds = MemoryHoldRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads

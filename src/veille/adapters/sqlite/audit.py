@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from veille.domain.audit import Actor, AuditEntry, AuditRecord, next_record
 
 _COLUMNS = (
     "seq, at, actor_username, actor_role, actor_user_id, actor_org_id, actor_ip, actor_agent,"
-    " action, outcome, target, params, result_count, purpose, case_ref, prev_hash, hash"
+    " action, outcome, target, params, result_count, purpose, case_ref, prev_hash, hash, seal"
 )
 
 
@@ -36,12 +37,13 @@ def _record(row: tuple[Any, ...]) -> AuditRecord:
         purpose=row[13],
         case_ref=row[14],
     )
-    return AuditRecord(seq=row[0], entry=entry, prev_hash=row[15], hash=row[16])
+    return AuditRecord(seq=row[0], entry=entry, prev_hash=row[15], hash=row[16], seal=row[17])
 
 
 class SqliteAuditRepository:
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, *, seal: Callable[[str], str] | None = None):
         self.conn = conn
+        self._seal = seal  # None: records are written unsealed (stores built without keys)
 
     def last(self) -> AuditRecord | None:
         row = self.conn.execute(
@@ -55,9 +57,11 @@ class SqliteAuditRepository:
         if not self.conn.in_transaction:
             raise RuntimeError("audit records are written inside the action's transaction")
         record = next_record(self.last(), entry)
+        if self._seal is not None:
+            record = replace(record, seal=self._seal(record.hash))
         a = entry.actor
         self.conn.execute(
-            f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record.seq,
                 entry.at.isoformat(),
@@ -76,13 +80,27 @@ class SqliteAuditRepository:
                 entry.case_ref,
                 record.prev_hash,
                 record.hash,
+                record.seal,
             ),
         )
         return record
 
-    def iter_all(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
-        """Every record in sequence order, fetched in batches."""
-        after = 0
+    def get(self, seq: int) -> AuditRecord | None:
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_log WHERE seq = ?", (seq,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def last_of(self, action: str) -> AuditRecord | None:
+        """The newest record of one action."""
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_log WHERE action = ? ORDER BY seq DESC LIMIT 1",
+            (action,),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def iter_all(self, *, batch: int = 5000, after: int = 0) -> Iterator[AuditRecord]:
+        """Every record in sequence order (those after seq `after`), fetched in batches."""
         while True:
             rows = self.conn.execute(
                 f"SELECT {_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
+from veille.adapters.keys import SecretBox
 from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
 from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
@@ -27,14 +28,21 @@ from veille.adapters.sqlite.users import SqliteUserRepository
 class SqliteUnitOfWork:
     """One SQLite transaction (BEGIN IMMEDIATE: the write lock is taken up front)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, write: bool = True):
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        write: bool = True,
+        seal: Callable[[str], str] | None = None,
+        secrets: SecretBox | None = None,
+    ):
         self.conn = conn
         self.write = write
         self.reads = SqliteReadRepository(conn)
         self.cameras = SqliteCameraRepository(conn)
         self.dead_letters = SqliteDeadLetterRepository(conn)
-        self.users = SqliteUserRepository(conn)
-        self.audit = SqliteAuditRepository(conn)
+        self.users = SqliteUserRepository(conn, secrets=secrets)
+        self.audit = SqliteAuditRepository(conn, seal=seal)
         self.holds = SqliteHoldRepository(conn)
         self.authorizations = SqliteAuthorizationRepository(conn)
         self.hotlists = SqliteHotlistRepository(conn)
@@ -76,9 +84,19 @@ class SqliteUnitOfWork:
 class SqliteStore:
     """Owns the database file; hands out a connection per thread and units of work."""
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL"):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        synchronous: str = "FULL",
+        seal: Callable[[str], str] | None = None,
+        secrets: SecretBox | None = None,
+    ):
         self.path = Path(path)
         self.synchronous = synchronous
+        # Keys held outside the database: the audit record seal and the TOTP secret box.
+        self.seal = seal
+        self.secrets = secrets
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -87,7 +105,13 @@ class SqliteStore:
         """Create the file if needed and apply pending migrations."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = self.connection()
-        return migrate(conn)
+        applied = migrate(conn)
+        if self.secrets is not None:
+            # The Python half of migration 0011: SQL cannot encrypt with a key it never sees.
+            with self.uow() as uow:
+                if uow.users.seal_plain_totp_secrets():
+                    uow.commit()
+        return applied
 
     def new_connection(self) -> sqlite3.Connection:
         conn = connect(self.path, synchronous=self.synchronous)
@@ -103,7 +127,13 @@ class SqliteStore:
         return conn
 
     def uow(self, *, write: bool = True) -> SqliteUnitOfWork:
-        return SqliteUnitOfWork(self.connection(), write=write)
+        return SqliteUnitOfWork(
+            self.connection(), write=write, seal=self.seal, secrets=self.secrets
+        )
+
+    def uow_on(self, conn: sqlite3.Connection) -> SqliteUnitOfWork:
+        """A unit of work on a connection of the caller's (the ingest writer's own)."""
+        return SqliteUnitOfWork(conn, seal=self.seal, secrets=self.secrets)
 
     def close(self) -> None:
         with self._lock:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from veille.adapters.keys import SecretBox
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import Actor
 from veille.domain.grants import GrantKind, GrantStatus, UserGrant
@@ -90,6 +92,10 @@ def _grant(row: tuple[Any, ...]) -> UserGrant:
     )
 
 
+def _totp_context(user_id: int) -> str:
+    return f"totp:user:{user_id}"
+
+
 def _org(row: tuple[Any, ...]) -> Organisation:
     return Organisation(
         org_id=row[0],
@@ -101,8 +107,40 @@ def _org(row: tuple[Any, ...]) -> Organisation:
 
 
 class SqliteUserRepository:
-    def __init__(self, conn: sqlite3.Connection):
+    def __init__(self, conn: sqlite3.Connection, *, secrets: SecretBox | None = None):
         self.conn = conn
+        self._secrets = secrets  # TOTP secrets are stored sealed by it, never in clear
+
+    # TOTP secrets: sealed on the way in, opened on the way out; bound to the user id
+    def _conceal(self, user_id: int, secret: str | None) -> str | None:
+        if secret is None:
+            return None
+        if self._secrets is None:
+            raise RuntimeError("no TOTP key configured: refusing to store a secret in clear")
+        return self._secrets.seal(secret, context=_totp_context(user_id))
+
+    def _reveal(self, user: User) -> User:
+        stored = user.totp_secret
+        if stored is None or not SecretBox.is_sealed(stored):
+            return user  # none, or plain text from before 0011 (sealed at the next start)
+        if self._secrets is None:
+            raise RuntimeError("no TOTP key configured: cannot open a sealed TOTP secret")
+        return replace(
+            user, totp_secret=self._secrets.open(stored, context=_totp_context(user.user_id))
+        )
+
+    def seal_plain_totp_secrets(self) -> int:
+        """Encrypt every TOTP secret still stored in clear; how many were."""
+        rows = self.conn.execute(
+            "SELECT user_id, totp_secret FROM users WHERE totp_secret IS NOT NULL"
+        ).fetchall()
+        plain = [(uid, secret) for uid, secret in rows if not SecretBox.is_sealed(secret)]
+        for user_id, secret in plain:
+            self.conn.execute(
+                "UPDATE users SET totp_secret = ? WHERE user_id = ?",
+                (self._conceal(user_id, secret), user_id),
+            )
+        return len(plain)
 
     # organisations
     def get_org(self, org_id: str) -> Organisation | None:
@@ -139,13 +177,13 @@ class SqliteUserRepository:
         row = self.conn.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)
         ).fetchone()
-        return _user(row) if row else None
+        return self._reveal(_user(row)) if row else None
 
     def by_username(self, username: str) -> User | None:
         row = self.conn.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", (username,)
         ).fetchone()
-        return _user(row) if row else None
+        return self._reveal(_user(row)) if row else None
 
     def add(self, user: User) -> int:
         cur = self.conn.execute(
@@ -160,14 +198,20 @@ class SqliteUserRepository:
                 user.org_id,
                 int(user.designated),
                 _iso(user.training_expires),
-                user.totp_secret,
+                None,  # sealed below, once the row has the id the seal is bound to
                 user.failed_logins,
                 _iso(user.locked_until),
                 user.created_at.isoformat(),
                 _iso(user.deleted_at),
             ),
         )
-        return int(cur.lastrowid or 0)
+        user_id = int(cur.lastrowid or 0)
+        if user.totp_secret is not None:
+            self.conn.execute(
+                "UPDATE users SET totp_secret = ? WHERE user_id = ?",
+                (self._conceal(user_id, user.totp_secret), user_id),
+            )
+        return user_id
 
     def update(self, user: User) -> None:
         self.conn.execute(
@@ -181,7 +225,7 @@ class SqliteUserRepository:
                 user.org_id,
                 int(user.designated),
                 _iso(user.training_expires),
-                user.totp_secret,
+                self._conceal(user.user_id, user.totp_secret),
                 user.failed_logins,
                 _iso(user.locked_until),
                 _iso(user.deleted_at),
@@ -191,7 +235,7 @@ class SqliteUserRepository:
 
     def list(self) -> list[User]:
         rows = self.conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY user_id")
-        return [_user(r) for r in rows]
+        return [self._reveal(_user(r)) for r in rows]
 
     def count_admins(self) -> int:
         row = self.conn.execute(

@@ -27,6 +27,7 @@ from veille.entrypoints.api import (
 from veille.entrypoints.api.errors import install_error_handlers
 from veille.entrypoints.api.limits import BodyLimitMiddleware
 from veille.entrypoints.api.security import assert_every_route_declared
+from veille.entrypoints.audit_check import start_audit_check
 from veille.service.jobs import JobScheduler
 
 
@@ -38,12 +39,15 @@ def create_app(platform: Platform) -> FastAPI:
         platform.start()
         scheduler = JobScheduler(platform) if platform.settings.run_jobs else None
         if scheduler is not None:
+            platform.checkpoints.start()
+            start_audit_check(platform)
             scheduler.start()
         try:
             yield
         finally:
             if scheduler is not None:
                 scheduler.stop()  # first: a running job needs the store
+                platform.checkpoints.stop()
             platform.stop()
 
     app = FastAPI(

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from veille.adapters.keys import PublicKeyError
 from veille.domain.access import Permission, Principal
 from veille.domain.audit import Actor
 from veille.entrypoints.api.security import error, json_response, platform_of, requires
@@ -89,23 +90,32 @@ def export(
     )
 
 
-@router.get("/verify", summary="Verify the audit log's hash chain")
+@router.get("/verify", summary="Verify the audit log against its signed checkpoints")
 def verify(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
 ) -> Response:
-    """Check every record and the anchors in the data folder; `ok` is false on any break."""
+    """Check every record and the signed checkpoints of the anchor store with the public key.
+
+    `ok` is false on any break, when the anchor store is missing or empty or lacks a
+    checkpoint the log names, and when records have waited too long for a checkpoint;
+    `uncovered` counts the records no checkpoint vouches for yet. The check is recorded
+    after it was made, so the report describes the log without its own record.
+    """
     platform = platform_of(request)
-    path = audit_service.default_anchor_path(platform.settings.data_dir)
+    now = platform.clock()
     try:
-        anchors = audit_service.read_anchors(path) if path.exists() else []
-    except audit_service.AnchorFileError as exc:
-        raise error(500, "anchor_file", str(exc)) from None
+        verifier = platform.audit_verifier()
+    except PublicKeyError as exc:
+        raise error(503, "no_public_key", str(exc)) from None
     report = audit_service.verify(
-        uow=platform.uow(),
         read_uow=platform.read_uow(),
-        actor=_actor(principal, request),
-        now=platform.clock(),
-        anchors=anchors,
+        anchors=platform.anchors,
+        verifier=verifier,
+        now=now,
+        max_wait=platform.settings.checkpoint_max_wait(),
+    )
+    audit_service.record_verification(
+        uow=platform.uow(), actor=_actor(principal, request), now=now, report=report
     )
     return json_response(report.as_dict())

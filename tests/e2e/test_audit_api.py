@@ -87,11 +87,19 @@ def test_only_the_auditor_may_read_the_log(api, admin_token, auditor_token, url)
 
 def test_records_are_filtered_and_the_search_is_audited(api, platform, auditor_token):
     user_service.sign_in(
-        uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
+        uow=platform.uow(),
+        read_uow=platform.read_uow(),
+        username="dpo",
+        password="a long password 123",
+        now=platform.clock(),
     )
     with pytest.raises(user_service.SignInRefused):
         user_service.sign_in(
-            uow=platform.uow(), username="dpo", password="wrong", now=platform.clock()
+            uow=platform.uow(),
+            read_uow=platform.read_uow(),
+            username="dpo",
+            password="wrong",
+            now=platform.clock(),
         )
     resp = api.get(
         "/api/v1/audit/records",
@@ -119,7 +127,11 @@ def test_records_are_filtered_and_the_search_is_audited(api, platform, auditor_t
 
 def test_csv_export_is_a_download_with_a_header(api, platform, auditor_token):
     user_service.sign_in(
-        uow=platform.uow(), username="dpo", password="a long password 123", now=platform.clock()
+        uow=platform.uow(),
+        read_uow=platform.read_uow(),
+        username="dpo",
+        password="a long password 123",
+        now=platform.clock(),
     )
     before = whole_log(platform)
     resp = api.get("/api/v1/audit/export", params={"format": "csv"}, headers=bearer(auditor_token))

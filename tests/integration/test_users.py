@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import sqlite3
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.access import Role
 from veille.domain.audit import system_actor
 from veille.domain.users import User
+from veille.service import users as user_service
 from veille.service.users import (
     REFUSED,
     LockoutPolicy,
@@ -69,12 +72,26 @@ def stored_user(store: SqliteStore, user_id: int) -> User:
 
 
 def attempt(store: SqliteStore, password: str, now: datetime, **kw) -> User:
-    return sign_in(uow=store.uow(), username="admin", password=password, now=now, **kw)
+    return sign_in(
+        uow=store.uow(),
+        read_uow=store.uow(write=False),
+        username="admin",
+        password=password,
+        now=now,
+        **kw,
+    )
 
 
 def refused(store: SqliteStore, password: str, now: datetime, username: str = "admin", **kw):
     with pytest.raises(SignInRefused) as caught:
-        sign_in(uow=store.uow(), username=username, password=password, now=now, **kw)
+        sign_in(
+            uow=store.uow(),
+            read_uow=store.uow(write=False),
+            username=username,
+            password=password,
+            now=now,
+            **kw,
+        )
     return str(caught.value)
 
 
@@ -156,7 +173,13 @@ def test_create_user_refuses_taken_names_and_unknown_organisations(store: Sqlite
 
 
 def test_sign_in_with_the_right_password(store: SqliteStore, admin: User):
-    user = sign_in(uow=store.uow(), username="  ADMIN ", password=ADMIN_PASSWORD, now=NOW)
+    user = sign_in(
+        uow=store.uow(),
+        read_uow=store.uow(write=False),
+        username="  ADMIN ",
+        password=ADMIN_PASSWORD,
+        now=NOW,
+    )
     assert user.user_id == admin.user_id
 
 
@@ -315,3 +338,60 @@ def test_principal_carries_designation_and_training(store: SqliteStore, admin: U
         expires,
     )
     assert principal.trained(NOW) and not principal.trained(expires)
+
+
+# ---- sign-in never holds the write lock while argon2 runs --------------------------
+
+
+def _writer_can_commit(store) -> bool:
+    """Could the ingest writer take the write lock right now, without waiting?"""
+    conn = sqlite3.connect(store.path, isolation_level=None, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("password", [ADMIN_PASSWORD, WRONG])
+def test_the_password_is_verified_while_the_writer_can_commit(store, admin, monkeypatch, password):
+    real = user_service.verify_password
+    seen: list[bool] = []
+
+    def observed(stored_hash: str, given: str) -> bool:
+        seen.append(_writer_can_commit(store))
+        return real(stored_hash, given)
+
+    monkeypatch.setattr(user_service, "verify_password", observed)
+    try:
+        attempt(store, password, NOW)
+    except SignInRefused:
+        assert password == WRONG
+    assert seen == [True]
+
+
+def test_concurrent_wrong_passwords_lock_the_account_at_the_limit_exactly(store, admin):
+    policy = LockoutPolicy(max_failures=4)
+    start = threading.Barrier(4)
+    refused: list[bool] = []
+
+    def guess() -> None:
+        start.wait()
+        try:
+            attempt(store, WRONG, NOW, policy=policy)
+        except SignInRefused:
+            refused.append(True)
+
+    threads = [threading.Thread(target=guess) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert refused == [True] * 4
+    # four failures counted even though all four verified before any wrote: locked now
+    assert stored_user(store, admin.user_id).locked(NOW)
+    with pytest.raises(SignInRefused):
+        attempt(store, ADMIN_PASSWORD, NOW, policy=policy)

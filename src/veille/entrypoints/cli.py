@@ -256,6 +256,7 @@ def user_token(
     try:
         user = user_service.sign_in(
             uow=platform.uow(),
+            read_uow=platform.read_uow(),
             username=username,
             password=_password(password_stdin, confirm=False),
             now=platform.clock(),

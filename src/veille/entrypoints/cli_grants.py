@@ -43,6 +43,7 @@ def acting_actor(platform: Platform, as_admin: str | None, totp: str | None = No
     try:
         user = user_service.sign_in(
             uow=platform.uow(),
+            read_uow=platform.read_uow(),
             username=as_admin,
             password=password,
             now=platform.clock(),

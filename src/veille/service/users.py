@@ -321,6 +321,7 @@ def _refuse(uow: UnitOfWork, *, now: datetime, actor: Actor, reason: str) -> Non
 def sign_in(
     *,
     uow: UnitOfWork,
+    read_uow: UnitOfWork,
     username: str,
     password: str,
     now: datetime,
@@ -333,43 +334,46 @@ def sign_in(
     """Check a password (and TOTP code) with lock-out after repeated failures.
 
     Every attempt, accepted or refused, is audited; the refusal message never says
-    whether the username exists.
+    whether the username exists. The account is looked up through `read_uow` (a
+    snapshot) and the password verified outside any transaction: argon2 takes tens of
+    milliseconds, and a password spray must not take the store's write lock once per
+    guess. Only the outcome is written, through `uow`, in one short transaction that
+    reads the account again, so failure counts and lock-outs stay exact under
+    concurrent attempts.
     """
     name = username.strip().lower()
-    with uow:
-        user = uow.users.by_username(name)
-        if user is None or not user.active:
-            verify_password(_DUMMY_HASH, password)
+    with read_uow:
+        seen = read_uow.users.by_username(name)
+    if seen is None or not seen.active:
+        verify_password(_DUMMY_HASH, password)  # as slow as a real check: no user probe
+        with uow:
             _refuse(
                 uow,
                 now=now,
                 reason="unknown or deleted user",
                 actor=Actor(username=name[:64], role="unknown", ip=ip, user_agent=user_agent),
             )
+        raise SignInRefused(REFUSED)
+    actor = Actor(
+        username=seen.username,
+        role=seen.role.value,
+        user_id=seen.user_id,
+        org_id=seen.org_id,
+        ip=ip,
+        user_agent=user_agent,
+    )
+    password_ok = not seen.locked(now) and verify_password(seen.password_hash, password)
+    with uow:  # the short write: the account as it is now, then the outcome
+        user = uow.users.get(seen.user_id)
+        if user is None or not user.active:
+            _refuse(uow, now=now, actor=actor, reason="unknown or deleted user")
             raise SignInRefused(REFUSED)
-        actor = Actor(
-            username=user.username,
-            role=user.role.value,
-            user_id=user.user_id,
-            org_id=user.org_id,
-            ip=ip,
-            user_agent=user_agent,
-        )
         if user.locked(now):
             _refuse(uow, now=now, actor=actor, reason="account locked")
             raise SignInRefused(REFUSED)
-        if not verify_password(user.password_hash, password):
-            failures = user.failed_logins + 1
-            locked = now + policy.lock_for if failures >= policy.max_failures else None
-            uow.users.update(
-                replace(user, failed_logins=0 if locked else failures, locked_until=locked)
-            )
-            _refuse(
-                uow,
-                now=now,
-                actor=actor,
-                reason="wrong password" + (" — account locked" if locked else ""),
-            )
+        if not password_ok or user.password_hash != seen.password_hash:
+            # a password changed while this attempt was verified counts as a wrong one
+            _fail(uow, user, now=now, policy=policy, actor=actor, reason="wrong password")
             raise SignInRefused(REFUSED)
         secret = active_totp_secret(user)
         if secret is None and user.role.value in totp_required_roles:
@@ -381,18 +385,33 @@ def sign_in(
         if secret is not None and not (
             totp_code and pyotp.TOTP(secret).verify(totp_code.strip(), for_time=now, valid_window=1)
         ):
-            failures = user.failed_logins + 1
-            locked = now + policy.lock_for if failures >= policy.max_failures else None
-            uow.users.update(
-                replace(user, failed_logins=0 if locked else failures, locked_until=locked)
+            _fail(
+                uow, user, now=now, policy=policy, actor=actor, reason="missing or wrong TOTP code"
             )
-            _refuse(uow, now=now, actor=actor, reason="missing or wrong TOTP code")
             raise SignInRefused(REFUSED)
         user = replace(user, failed_logins=0, locked_until=None)
         uow.users.update(user)
         uow.audit.append(AuditEntry(at=now, actor=actor, action="auth.sign_in"))
         uow.commit()
     return user
+
+
+def _fail(
+    uow: UnitOfWork,
+    user: User,
+    *,
+    now: datetime,
+    policy: LockoutPolicy,
+    actor: Actor,
+    reason: str,
+) -> None:
+    """Count a failed attempt (locking the account at the policy's limit) and audit it."""
+    failures = user.failed_logins + 1
+    locked = now + policy.lock_for if failures >= policy.max_failures else None
+    uow.users.update(replace(user, failed_logins=0 if locked else failures, locked_until=locked))
+    if locked and reason == "wrong password":
+        reason += " — account locked"
+    _refuse(uow, now=now, actor=actor, reason=reason)
 
 
 def active_totp_secret(user: User) -> str | None:

@@ -46,6 +46,7 @@ async def _sign_in(request: Request, body: Credentials) -> User:
     def run() -> User:
         return user_service.sign_in(
             uow=platform.uow(),
+            read_uow=platform.read_uow(),
             username=body.username,
             password=body.password,
             totp_code=body.totp,

@@ -110,6 +110,28 @@ def must_delete(
     holds: Iterable[Hold],
 ) -> bool:
     """True when the read is older than the policy allows and no active hold keeps it."""
-    if captured_at >= policy.cutoff(now):
+    return purgeable(
+        captured_at=captured_at,
+        plate=plate,
+        camera_id=camera_id,
+        cutoff=policy.cutoff(now),
+        holds=holds,
+    )
+
+
+def purgeable(
+    *,
+    captured_at: datetime,
+    plate: str,
+    camera_id: str,
+    cutoff: datetime,
+    holds: Iterable[Hold],
+) -> bool:
+    """True when the read was captured before the cutoff and no active hold keeps it.
+
+    `must_delete` with its cutoff worked out: the rule every store's purge applies
+    (`ReadRepository.purge_before`), whether it evaluates it row by row or in SQL.
+    """
+    if captured_at >= cutoff:
         return False
     return kept_by(plate=plate, camera_id=camera_id, captured_at=captured_at, holds=holds) is None

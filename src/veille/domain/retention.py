@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,16 +54,6 @@ class Hold:
             and (not self.plates or plate in self.plates)
             and (not self.camera_ids or camera_id in self.camera_ids)
         )
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionCandidate:
-    """The fields of a stored read that retention weighs."""
-
-    read_id: uuid.UUID
-    plate: str
-    camera_id: str
-    captured_at: datetime
 
 
 def check_hold(

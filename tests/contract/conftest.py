@@ -28,6 +28,9 @@ class Backend:
     name: str
     open: Callable[[Path], AbstractContextManager[Store]]
     conflict: type[Exception]  # what a broken uniqueness or reference rule raises
+    # False for a store whose purge may drop a whole partition in one step (then a step
+    # may delete more than its limit); the row-by-row bound is checked only when True
+    purges_row_by_row: bool = True
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,16 +56,6 @@ class Hold:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RetentionCandidate:
-    """The fields of a stored read that retention weighs."""
-
-    read_id: uuid.UUID
-    plate: str
-    camera_id: str
-    captured_at: datetime
-
-
 def check_hold(
     *,
     case_ref: str,
@@ -110,6 +99,28 @@ def must_delete(
     holds: Iterable[Hold],
 ) -> bool:
     """True when the read is older than the policy allows and no active hold keeps it."""
-    if captured_at >= policy.cutoff(now):
+    return purgeable(
+        captured_at=captured_at,
+        plate=plate,
+        camera_id=camera_id,
+        cutoff=policy.cutoff(now),
+        holds=holds,
+    )
+
+
+def purgeable(
+    *,
+    captured_at: datetime,
+    plate: str,
+    camera_id: str,
+    cutoff: datetime,
+    holds: Iterable[Hold],
+) -> bool:
+    """True when the read was captured before the cutoff and no active hold keeps it.
+
+    `must_delete` with its cutoff worked out: the rule every store's purge applies
+    (`ReadRepository.purge_before`), whether it evaluates it row by row or in SQL.
+    """
+    if captured_at >= cutoff:
         return False
     return kept_by(plate=plate, camera_id=camera_id, captured_at=captured_at, holds=holds) is None

@@ -20,7 +20,7 @@ from veille.domain.cameras import Camera
 from veille.domain.checkpoints import Checkpoint
 from veille.domain.grants import UserGrant
 from veille.domain.reads import Read
-from veille.domain.retention import Hold, RetentionCandidate
+from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
 
 
@@ -35,6 +35,29 @@ class DeadLetter:
     status: str  # open | replayed | discarded
     replayed_at: datetime | None = None
     replay_result: str | None = None
+
+
+# Where a purge stopped: (capture time in microseconds, the store's row id) of the last
+# read it examined. The service passes it back as given and never looks inside.
+PurgeCursor = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class PurgeBatch:
+    """What one bounded step of the retention purge did (or, previewed, would do).
+
+    `deleted`: reads deleted; `kept_by_holds`: reads before the cutoff examined and kept
+    because an active hold keeps them; `orphaned_images`: hashes of images the deleted
+    reads referenced that no stored read references any more (in a preview: every image
+    the doomed reads reference, an upper bound); `done`: no read captured before the
+    cutoff lies past `resume_after`, the cursor to pass to the next step.
+    """
+
+    deleted: int
+    kept_by_holds: int
+    orphaned_images: frozenset[str]
+    done: bool
+    resume_after: PurgeCursor | None
 
 
 # A store's encoding of a read into the form it inserts (SQLite: a table row). The
@@ -93,6 +116,40 @@ class ReadRepository(Protocol):
     def delete(self, read_ids: Sequence[uuid.UUID]) -> int: ...
 
     def unreferenced(self, hashes: Iterable[str]) -> set[str]: ...
+
+    def purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """One bounded step of the retention purge, inside the caller's unit of work.
+
+        Takes the next reads captured before `cutoff` past `after`, oldest first (capture
+        time, then store order), at most `limit` of them; deletes, with their image
+        references, those that `domain.retention.purgeable` dooms under `holds` (a store
+        may evaluate the rule in SQL, but must agree with the domain function), and
+        reports the images no read references any more. Held reads are stepped over: the
+        next step from `resume_after` does not examine them again. A store that drops a
+        whole partition (every read of it doomed, in constant time) may count it as one
+        step, so `deleted` may then exceed `limit`; row by row, `deleted + kept_by_holds`
+        never does. Nothing is committed here.
+        """
+        ...
+
+    def preview_purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """What `purge_before` would do, changing nothing (fit for a read-only unit of
+        work); `orphaned_images` is every image the doomed reads reference."""
+        ...
 
 
 class CameraRepository(Protocol):
@@ -237,7 +294,7 @@ class AuthorizationRepository(Protocol):
 
 
 class HoldRepository(Protocol):
-    """Case holds, and the retention sweep's walk over reads by capture time."""
+    """Case holds (the purge that weighs them is `ReadRepository.purge_before`)."""
 
     def add(
         self,
@@ -259,10 +316,6 @@ class HoldRepository(Protocol):
     def list(self, *, include_released: bool = False) -> list[Hold]: ...
 
     def release(self, hold_id: int, *, by: str, at: datetime) -> bool: ...
-
-    def reads_captured_before(
-        self, before: datetime, *, after: tuple[int, int] | None, limit: int
-    ) -> tuple[list[RetentionCandidate], tuple[int, int] | None]: ...
 
 
 class CloneFindingRepository(Protocol):

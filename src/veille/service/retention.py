@@ -11,8 +11,8 @@ from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry, system_actor
 from veille.domain.plates import PlateRejected, normalise
-from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold, must_delete
-from veille.service.ports import ImageStore, UnitOfWork
+from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold
+from veille.service.ports import ImageStore, PurgeCursor, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,13 @@ def run_retention(
 ) -> RetentionReport:
     """Delete every read captured before the cutoff that no active case hold keeps.
 
-    Each batch of `batch_size` reads is one short write transaction, so the ingest writer
-    waits for at most one batch; holds are re-read in every batch, so a hold placed
-    during the run protects what it covers from the next batch on. Image files are
-    deleted after the commit that removed their last reference. One audit record per
-    run, written in the last batch's transaction. Running it again deletes nothing.
+    Each batch is one step of the store's purge port (`ReadRepository.purge_before`: up
+    to `batch_size` reads examined, the domain's hold rule applied) in one short write
+    transaction, so the ingest writer waits for at most one batch; holds are re-read in
+    every batch, so a hold placed during the run protects what it covers from the next
+    batch on. Image files are deleted after the commit that removed their last
+    reference. One audit record per run, written in the last batch's transaction.
+    Running it again deletes nothing.
     A dry run reads through `read_uow_factory` (if given) and deletes nothing.
     `should_stop` is asked between batches: when it answers True the run ends early,
     audited as interrupted (the next run carries on where it stopped).
@@ -108,51 +110,33 @@ def run_retention(
     tally = _Tally()
     action = DRY_RUN if dry_run else PURGE
     scan_factory = (read_uow_factory or uow_factory) if dry_run else uow_factory
-    cursor: tuple[int, int] | None = None
+    cursor: PurgeCursor | None = None
     try:
         while True:
             with scan_factory() as uow:
                 holds = uow.holds.active()
                 tally.holds.update(h.hold_id for h in holds)
-                page, next_cursor = uow.holds.reads_captured_before(
-                    cutoff, after=cursor, limit=batch_size
+                step = (uow.reads.preview_purge_before if dry_run else uow.reads.purge_before)(
+                    cutoff=cutoff, holds=holds, limit=batch_size, after=cursor
                 )
-                doomed = [
-                    c.read_id
-                    for c in page
-                    if must_delete(
-                        captured_at=c.captured_at,
-                        plate=c.plate,
-                        camera_id=c.camera_id,
-                        now=now,
-                        policy=policy,
-                        holds=holds,
-                    )
-                ]
-                tally.kept += len(page) - len(doomed)
-                tally.batches += bool(page)
-                hashes = uow.reads.image_hashes(doomed) if doomed else set()
-                orphans: set[str] = set()
-                if dry_run:
-                    tally.deleted += len(doomed)
-                    tally.images += len(hashes)
-                else:
-                    tally.deleted += uow.reads.delete(doomed) if doomed else 0
-                    orphans = uow.reads.unreferenced(hashes) if hashes else set()
-                    tally.images += len(orphans)
-                last = len(page) < batch_size
+                tally.deleted += step.deleted
+                tally.kept += step.kept_by_holds
+                tally.images += len(step.orphaned_images)
+                tally.batches += bool(step.deleted or step.kept_by_holds)
                 if not dry_run:
-                    if last:
+                    if step.done:
                         uow.audit.append(_entry(now, actor, action, tally, cutoff, batch_size))
                     uow.commit()
-            # after the commit: a file goes only once no committed read points at it
-            tally.files_deleted += sum(images.delete(sha) for sha in sorted(orphans))
-            if last:
+            if not dry_run:
+                # after the commit: a file goes only once no committed read points at it
+                orphans = sorted(step.orphaned_images)
+                tally.files_deleted += sum(images.delete(sha) for sha in orphans)
+            if step.done:
                 break
             if should_stop is not None and should_stop():
                 tally.interrupted = True
                 break
-            cursor = next_cursor
+            cursor = step.resume_after
             if pause_s:
                 time.sleep(pause_s)
         if dry_run or tally.interrupted:

@@ -1,25 +1,17 @@
-"""In-memory case holds, and the retention sweep's walk over reads by capture time."""
+"""In-memory case holds."""
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Iterable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from veille.adapters.memory.reads import StoredRead
-from veille.domain.retention import Hold, RetentionCandidate
+from veille.domain.retention import Hold
 
 if TYPE_CHECKING:
     from veille.adapters.memory.store import MemoryUnitOfWork
-
-ReadCursor = tuple[int, int]  # (captured_at in microseconds, row) of the last read seen
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 class MemoryHoldRepository:
@@ -72,27 +64,3 @@ class MemoryHoldRepository:
             return False
         self.uow.writable("case_holds")[hold_id] = replace(hold, released_at=at, released_by=by)
         return True
-
-    def reads_captured_before(
-        self, before: datetime, *, after: ReadCursor | None, limit: int
-    ) -> tuple[builtins.list[RetentionCandidate], ReadCursor | None]:
-        """The next `limit` reads captured before `before`, oldest first, after a cursor."""
-        stored: Iterable[StoredRead] = self.uow.table("reads").values()
-        keyed = sorted(
-            ((_micros(s.read.captured_at), s.row), s.read)
-            for s in stored
-            if s.read.captured_at < before
-        )
-        page = [(key, read) for key, read in keyed if after is None or key > after][:limit]
-        if not page:
-            return [], None
-        candidates = [
-            RetentionCandidate(
-                read_id=read.read_id,
-                plate=read.plate,
-                camera_id=read.camera_id,
-                captured_at=read.captured_at,
-            )
-            for _, read in page
-        ]
-        return candidates, page[-1][0]

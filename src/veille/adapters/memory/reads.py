@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from veille.adapters.memory.store import ConstraintViolated
 from veille.domain.reads import Read
+from veille.domain.retention import Hold, purgeable
+from veille.service.ports import PurgeBatch, PurgeCursor
 
 if TYPE_CHECKING:
     from veille.adapters.memory.store import MemoryUnitOfWork
@@ -30,6 +32,13 @@ def _kept(read: Read) -> Read:
     so a later change to the caller's dict does not reach the stored read."""
     extra = orjson.loads(orjson.dumps(read.extra)) if read.extra else {}
     return replace(read, extra=extra)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _wanted(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -179,3 +188,77 @@ class MemoryReadRepository:
         for stored in self._rows():
             wanted.difference_update(image.sha256 for image in stored.read.images)
         return wanted
+
+    def purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """One bounded step of the retention purge (see the port); never commits."""
+        return self._purge_step(cutoff=cutoff, holds=holds, limit=limit, after=after, apply=True)
+
+    def preview_purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """What `purge_before` would do, changing nothing."""
+        return self._purge_step(cutoff=cutoff, holds=holds, limit=limit, after=after, apply=False)
+
+    def _purge_step(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None,
+        apply: bool,
+    ) -> PurgeBatch:
+        """Reads before the cutoff past the cursor, by (capture time, row), decided one by
+        one with the domain rule."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        keyed = self._keyed_before(cutoff, after)
+        page = keyed[:limit]
+        doomed = [
+            read
+            for _, read in page
+            if purgeable(
+                captured_at=read.captured_at,
+                plate=read.plate,
+                camera_id=read.camera_id,
+                cutoff=cutoff,
+                holds=holds,
+            )
+        ]
+        doomed_ids = [r.read_id for r in doomed]
+        hashes = self.image_hashes(doomed_ids)
+        if apply:
+            deleted = self.delete(doomed_ids)
+            hashes = self.unreferenced(hashes) if hashes else set()
+        else:
+            deleted = len(doomed)
+        return PurgeBatch(
+            deleted=deleted,
+            kept_by_holds=len(page) - len(doomed),
+            orphaned_images=frozenset(hashes),
+            done=len(keyed) <= limit,
+            resume_after=page[-1][0] if page else after,
+        )
+
+    def _keyed_before(
+        self, cutoff: datetime, after: PurgeCursor | None
+    ) -> list[tuple[PurgeCursor, Read]]:
+        keyed = [
+            ((_micros(s.read.captured_at), s.row), s.read)
+            for s in self._rows()
+            if s.read.captured_at < cutoff
+        ]
+        keyed.sort(key=lambda pair: pair[0])
+        return [pair for pair in keyed if after is None or pair[0] > after]

@@ -1,24 +1,20 @@
-"""SQLite case holds, and the retention sweep's walk over reads by capture time."""
+"""SQLite case holds."""
 
 from __future__ import annotations
 
 import sqlite3
-import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from veille.adapters.sqlite.repositories import from_micros, to_micros
-from veille.domain.retention import Hold, RetentionCandidate
+from veille.domain.retention import Hold
 
 _COLUMNS = (
     "hold_id, case_ref, auth_id, plates, camera_ids, period_start, period_end,"
     " created_by, created_at, released_at, released_by"
 )
-ReadCursor = tuple[int, int]  # (captured_at in microseconds, reads.id) of the last read seen
-_BEFORE_ALL: ReadCursor = (-(2**63), 0)
 
 
 def _iso(moment: datetime) -> str:
@@ -111,33 +107,3 @@ class SqliteHoldRepository:
             ).rowcount
             == 1
         )
-
-    def reads_captured_before(
-        self, before: datetime, *, after: ReadCursor | None, limit: int
-    ) -> tuple[list[RetentionCandidate], ReadCursor | None]:
-        """The next `limit` reads captured before `before`, oldest first, after a cursor.
-
-        Walks the `reads_captured` index (its entries are ordered by capture time, then
-        row id), so every page costs one index range scan whatever was deleted before it.
-        Returns the page and the cursor of its last read (None when the page is empty).
-        """
-        last_ts, last_id = after or _BEFORE_ALL
-        rows = self.conn.execute(
-            "SELECT id, read_id, plate, camera_id, captured_at FROM reads"
-            " WHERE captured_at >= ? AND captured_at < ?"
-            " AND NOT (captured_at = ? AND id <= ?)"
-            " ORDER BY captured_at, id LIMIT ?",
-            (last_ts, to_micros(before), last_ts, last_id, limit),
-        ).fetchall()
-        if not rows:
-            return [], None
-        page = [
-            RetentionCandidate(
-                read_id=uuid.UUID(bytes=row[1]),
-                plate=row[2],
-                camera_id=row[3],
-                captured_at=from_micros(row[4]),
-            )
-            for row in rows
-        ]
-        return page, (rows[-1][4], rows[-1][0])

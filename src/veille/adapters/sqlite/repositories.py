@@ -14,7 +14,8 @@ import orjson
 
 from veille.domain.cameras import Camera, Phase
 from veille.domain.reads import Candidate, ImageRef, Read
-from veille.service.ports import DeadLetter
+from veille.domain.retention import Hold, purgeable
+from veille.service.ports import DeadLetter, PurgeBatch, PurgeCursor
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
@@ -22,6 +23,7 @@ _CHUNK = 500  # bound on "IN (...)" parameters per statement
 # Most rows per multi-row INSERT: 2,048 × 15 columns = 30,720 parameters, under the
 # 32,766 SQLite allows since 3.32 (a build with a lower limit gets smaller statements).
 _ROWS_PER_INSERT = 2048
+_BEFORE_ALL: PurgeCursor = (-(2**63), 0)
 
 
 def to_micros(moment: datetime) -> int:
@@ -335,18 +337,7 @@ class SqliteReadRepository:
         return int(self.conn.execute("SELECT count(*) FROM reads").fetchone()[0])
 
     def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]:
-        found: set[str] = set()
-        for chunk in _chunks([r.bytes for r in read_ids]):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in self.conn.execute(
-                    f"SELECT sha256 FROM read_images WHERE read_id IN ({marks})"
-                    " AND sha256 IS NOT NULL",
-                    list(chunk),
-                )
-            )
-        return found
+        return self._hashes_of([r.bytes for r in read_ids])
 
     def delete(self, read_ids: Sequence[uuid.UUID]) -> int:
         deleted = 0
@@ -371,6 +362,105 @@ class SqliteReadRepository:
                 )
             )
         return set(wanted) - still
+
+    def purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """One bounded step of the retention purge (see the port); never commits."""
+        return self._purge_step(cutoff=cutoff, holds=holds, limit=limit, after=after, apply=True)
+
+    def preview_purge_before(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None = None,
+    ) -> PurgeBatch:
+        """What `purge_before` would do; reads only, so a read-only transaction serves."""
+        return self._purge_step(cutoff=cutoff, holds=holds, limit=limit, after=after, apply=False)
+
+    def _purge_step(
+        self,
+        *,
+        cutoff: datetime,
+        holds: Sequence[Hold],
+        limit: int,
+        after: PurgeCursor | None,
+        apply: bool,
+    ) -> PurgeBatch:
+        """Walk the `reads_captured` index from the cursor, decide each read with the
+        domain rule in Python (a handful of holds against a page of reads costs less than
+        building their SQL), delete the doomed by row id.
+
+        The index orders entries by capture time, then row id, so every step costs one
+        range scan however much was deleted before it. One row more than `limit` is
+        read to know whether anything is left, so the last step says `done` itself.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        last_ts, last_id = after or _BEFORE_ALL
+        rows = self.conn.execute(
+            "SELECT id, read_id, plate, camera_id, captured_at FROM reads"
+            " WHERE captured_at >= ? AND captured_at < ?"
+            " AND NOT (captured_at = ? AND id <= ?)"
+            " ORDER BY captured_at, id LIMIT ?",
+            (last_ts, to_micros(cutoff), last_ts, last_id, limit + 1),
+        ).fetchall()
+        done = len(rows) <= limit
+        page = rows[:limit]
+        active = [h for h in holds if h.active]
+        doomed = [
+            row
+            for row in page
+            if purgeable(
+                captured_at=from_micros(row[4]),
+                plate=row[2],
+                camera_id=row[3],
+                cutoff=cutoff,
+                holds=active,
+            )
+        ]
+        hashes = self._hashes_of([row[1] for row in doomed])
+        deleted = 0
+        if apply:
+            for chunk in _chunks(doomed):
+                marks = ",".join("?" * len(chunk))
+                self.conn.execute(
+                    f"DELETE FROM read_images WHERE read_id IN ({marks})", [r[1] for r in chunk]
+                )
+                deleted += self.conn.execute(
+                    f"DELETE FROM reads WHERE id IN ({marks})", [r[0] for r in chunk]
+                ).rowcount
+            hashes = self.unreferenced(hashes) if hashes else set()
+        else:
+            deleted = len(doomed)
+        return PurgeBatch(
+            deleted=deleted,
+            kept_by_holds=len(page) - len(doomed),
+            orphaned_images=frozenset(hashes),
+            done=done,
+            resume_after=(page[-1][4], page[-1][0]) if page else after,
+        )
+
+    def _hashes_of(self, read_ids: Sequence[bytes]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(read_ids):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in self.conn.execute(
+                    f"SELECT sha256 FROM read_images WHERE read_id IN ({marks})"
+                    " AND sha256 IS NOT NULL",
+                    list(chunk),
+                )
+            )
+        return found
 
 
 def _plate_range(prefix: str) -> tuple[list[str], list[Any]]:

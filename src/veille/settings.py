@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from veille.domain.alerts import AlertTiming
 from veille.domain.authorizations import WindowPolicy
 from veille.domain.reads import ReadRules
 
@@ -107,6 +108,11 @@ class Settings(BaseSettings):
     mqtt_topic_prefix: str = Field(
         "veille/alerts", description="Alerts are published under <prefix>/<zone>."
     )
+    alert_late_after_s: int = Field(
+        600,
+        description="Seconds after capture beyond which a hit rings marked late (reads older"
+        " than the open window never ring).",
+    )
     webhook_attempts: int = Field(5, description="Delivery attempts per webhook and alert.")
     webhook_backoff_s: float = Field(
         0.5, description="First retry delay of a webhook delivery; doubles each attempt."
@@ -124,6 +130,12 @@ class Settings(BaseSettings):
         return WindowPolicy(
             open_window=timedelta(days=self.open_window_days),
             max_retention=timedelta(days=self.max_retention_days),
+        )
+
+    def alert_timing(self) -> AlertTiming:
+        return AlertTiming(
+            open_window=timedelta(days=self.open_window_days),
+            late_after=timedelta(seconds=self.alert_late_after_s),
         )
 
     def read_rules(self) -> ReadRules:

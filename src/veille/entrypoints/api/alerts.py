@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -131,27 +130,23 @@ def show_alert(alert_id: int, request: Request, principal: Principal = Depends(V
 def alert_image(
     alert_id: int, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
-    """Only images of the reads that hit this alert; every view is audited."""
+    """Only images of the alert's reads in the caller's scope; every view is audited."""
     platform = platform_of(request)
     if not _SHA256.fullmatch(sha256):
         raise error(404, "not_found", "no such image")
-    with platform.uow() as uow:
-        alert = uow.alerts.get(alert_id)
-        if alert is None or not alert_service.visible_to(alert, principal):
-            raise error(404, "not_found", f"no alert {alert_id}")
-        read_ids = [uuid.UUID(bytes=h[0]) for h in uow.alerts.hits(alert_id)]
-        if sha256 not in uow.reads.image_hashes(read_ids):
-            raise error(404, "not_found", "no such image for this alert")
-        uow.audit.append(
-            AuditEntry(
-                at=platform.clock(),
-                actor=actor_of(request, principal),
-                action="alert.image_view",
-                target=str(alert_id),
-                params={"sha256": sha256},
-            )
+    try:
+        alert_service.open_image(
+            uow=platform.uow(),
+            alert_id=alert_id,
+            sha256=sha256,
+            principal=principal,
+            actor=actor_of(request, principal),
+            now=platform.clock(),
         )
-        uow.commit()
+    except alert_service.AlertNotFound:
+        raise error(404, "not_found", f"no alert {alert_id}") from None
+    except alert_service.ImageNotFound:
+        raise error(404, "not_found", "no such image for this alert") from None
     data = platform.images.get(sha256)
     if data is None:
         raise error(404, "not_found", "image file missing")
@@ -214,11 +209,19 @@ def reports(
     until: datetime | None = None,
     principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
 ) -> Response:
+    """Only alerts of cameras in the caller's scope; a covert list appears only to members
+    of the organisation that owns it."""
     platform = platform_of(request)
     until = until or platform.clock()
     since = since or until - timedelta(days=30)
     return json_response(
-        alert_service.hits_report(uow=platform.read_uow(), since=since, until=until)
+        alert_service.hits_report(
+            uow=platform.read_uow(),
+            since=since,
+            until=until,
+            scope=principal.scope,
+            viewer_org=principal.org_id,
+        )
     )
 
 

@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     )
     mqtt_port: int = Field(1883, description="MQTT broker port.")
     mqtt_topic_prefix: str = Field(
-        "veille/alerts", description="Alerts are published under <prefix>/<zone>."
+        "veille/alerts", description="Alerts are published under <prefix>/<province>/<zone>."
     )
     alert_late_after_s: int = Field(
         600,

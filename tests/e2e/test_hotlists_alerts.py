@@ -541,3 +541,25 @@ def test_stale_reads_never_alert_and_late_reads_are_marked_with_their_age(client
     detail = client.get(f"/api/v1/alerts/{late['alert_id']}", headers=people["otto"]).json()
     assert [h["late"] for h in detail["hits"]] == [True]
     assert late["hit_count"] == 1  # the 40-day-old read never joined it
+
+
+def test_an_alerts_reads_and_images_close_with_the_open_window(client, platform, people):
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    real_now = platform.clock()
+    jpeg, image = jpeg_image("old")
+    captured = (real_now - timedelta(days=29)).isoformat().replace("+00:00", "Z")
+    post(client, cam, make_read("CAM-A", plate="1ABC123", captured_at=captured, images=[image]))
+    (alert,) = alerts(client, people["otto"])
+    detail = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=people["otto"]).json()
+    href = detail["read"]["images"][0]["href"]
+    assert client.get(href, headers=people["otto"]).content == jpeg
+
+    # two days on, the read is 31 days old: only the query service may show it now
+    platform.clock = lambda: real_now + timedelta(days=2)
+    later = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=people["otto"]).json()
+    assert "read" not in later and later["hits"] == []
+    assert later["hits_outside_window"] == 1
+    assert client.get(href, headers=people["otto"]).status_code == 404

@@ -24,6 +24,7 @@ from veille.service import alerts as alert_service
 from veille.service.ingest import validate_batch
 
 pytestmark = pytest.mark.integration
+WINDOW = timedelta(days=30)
 
 NOW = datetime.now(UTC)
 
@@ -114,7 +115,9 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
     assert store.initialise() == [v.version for v in load_migrations() if v.version > 7]
 
     def view(scope: Scope) -> set[str]:
-        detail = alert_service.alert_detail(uow=store.uow(), alert_id=1, principal=principal(scope))
+        detail = alert_service.alert_detail(
+            uow=store.uow(), alert_id=1, principal=principal(scope), now=NOW, open_window=WINDOW
+        )
         return {h["camera_id"] for h in detail["hits"]}
 
     def image(scope: Scope, camera_id: str) -> None:
@@ -125,6 +128,7 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
             principal=principal(scope),
             actor=system_actor("test"),
             now=NOW,
+            open_window=WINDOW,
         )
 
     midi = Scope(ScopeKind.ZONE, "Midi")

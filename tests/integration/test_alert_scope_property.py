@@ -31,6 +31,7 @@ from veille.service.ingest import validate_batch
 from veille.settings import Settings
 
 pytestmark = pytest.mark.integration
+WINDOW = timedelta(days=30)
 
 ACTOR = system_actor("test")
 # Two zones share a name in different provinces, so grouping by zone name alone would mix
@@ -242,7 +243,11 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
             uow=platform.read_uow(), principal=user, statuses=None, limit=1000
         ):
             detail = alert_service.alert_detail(
-                uow=platform.read_uow(), alert_id=alert.alert_id, principal=user
+                uow=platform.read_uow(),
+                alert_id=alert.alert_id,
+                principal=user,
+                now=platform.clock(),
+                open_window=WINDOW,
             )
             assert place_of[detail["read"]["read_id"]] == (alert.zone, alert.province)
             hits = {(h["read_id"], alert.list_id) for h in detail["hits"]}
@@ -258,6 +263,7 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
                         principal=user,
                         actor=ACTOR,
                         now=platform.clock(),
+                        open_window=WINDOW,
                     )
                 except alert_service.ImageNotFound:
                     assert (rid, alert.list_id) not in hits
@@ -276,7 +282,11 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
         for alert_id in {e.alert.alert_id for e in events} - listed:
             with pytest.raises(alert_service.AlertNotFound):
                 alert_service.alert_detail(
-                    uow=platform.read_uow(), alert_id=alert_id, principal=user
+                    uow=platform.read_uow(),
+                    alert_id=alert_id,
+                    principal=user,
+                    now=platform.clock(),
+                    open_window=WINDOW,
                 )
             for sha in image_of.values():
                 with pytest.raises(alert_service.AlertNotFound):
@@ -287,6 +297,7 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
                         principal=user,
                         actor=ACTOR,
                         now=platform.clock(),
+                        open_window=WINDOW,
                     )
 
         # MQTT: what the recipient's topic filter receives

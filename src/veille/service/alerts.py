@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from veille.domain.access import Principal, Scope, ScopeKind
@@ -256,12 +256,35 @@ def alerts_for(
     return [a for a in found if visible_to(a, principal)]
 
 
-def alert_detail(*, uow: UnitOfWork, alert_id: int, principal: Principal) -> dict[str, Any]:
+def _evidence(
+    uow: UnitOfWork, alert_id: int, principal: Principal, *, now: datetime, open_window: timedelta
+) -> tuple[list[AlertHit], int]:
+    """The alert's hits the principal may be shown, and how many are older than the window.
+
+    An alert is no way around the query service: once a read is older than the open
+    window, it (and its images) is shown only through a search, with an authorization.
+    """
+    hits = [h for h in uow.alerts.hits(alert_id) if hit_visible_to(h, principal)]
+    fresh = [h for h in hits if now - h.captured_at <= open_window]
+    return fresh, len(hits) - len(fresh)
+
+
+def alert_detail(
+    *,
+    uow: UnitOfWork,
+    alert_id: int,
+    principal: Principal,
+    now: datetime,
+    open_window: timedelta,
+) -> dict[str, Any]:
+    """The alert with the reads, images and history its viewer may be shown now."""
     with uow:
         alert = _load_visible(uow, alert_id, principal)
-        hits = [h for h in uow.alerts.hits(alert_id) if hit_visible_to(h, principal)]
+        hits, outside = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
         events = uow.alerts.events(alert_id)
-        first = uow.reads.get(uuid.UUID(bytes=alert.read_id))
+        first = None
+        if any(h.read_id == alert.read_id for h in hits):
+            first = uow.reads.get(uuid.UUID(bytes=alert.read_id))
     return {
         **alert_json(alert, first),
         "hits": [
@@ -275,6 +298,7 @@ def alert_detail(*, uow: UnitOfWork, alert_id: int, principal: Principal) -> dic
             }
             for h in hits
         ],
+        "hits_outside_window": outside,
         "events": events,
     }
 
@@ -287,18 +311,17 @@ def open_image(
     principal: Principal,
     actor: Actor,
     now: datetime,
+    open_window: timedelta,
 ) -> None:
     """Allow one view of an image of an alert's read, and audit it before it is served.
 
-    Only images of the alert's reads that lie in the principal's scope qualify.
+    Only images of the alert's reads that lie in the principal's scope and inside the
+    open window qualify.
     """
     with uow:
         _load_visible(uow, alert_id, principal)
-        read_ids = [
-            uuid.UUID(bytes=h.read_id)
-            for h in uow.alerts.hits(alert_id)
-            if hit_visible_to(h, principal)
-        ]
+        hits, _ = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
+        read_ids = [uuid.UUID(bytes=h.read_id) for h in hits]
         if sha256 not in uow.reads.image_hashes(read_ids):
             raise ImageNotFound(sha256)
         uow.audit.append(

@@ -117,9 +117,15 @@ def list_alerts(
 
 @router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
 def show_alert(alert_id: int, request: Request, principal: Principal = Depends(VIEW)) -> Response:
+    """Reads and images older than the open window are left out (search for them)."""
+    platform = platform_of(request)
     try:
         detail = alert_service.alert_detail(
-            uow=platform_of(request).read_uow(), alert_id=alert_id, principal=principal
+            uow=platform.read_uow(),
+            alert_id=alert_id,
+            principal=principal,
+            now=platform.clock(),
+            open_window=platform.settings.window_policy().open_window,
         )
     except alert_service.AlertNotFound:
         raise error(404, "not_found", f"no alert {alert_id}") from None
@@ -130,7 +136,8 @@ def show_alert(alert_id: int, request: Request, principal: Principal = Depends(V
 def alert_image(
     alert_id: int, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
-    """Only images of the alert's reads in the caller's scope; every view is audited."""
+    """Only images of the alert's reads in the caller's scope and inside the open window;
+    every view is audited."""
     platform = platform_of(request)
     if not _SHA256.fullmatch(sha256):
         raise error(404, "not_found", "no such image")
@@ -142,6 +149,7 @@ def alert_image(
             principal=principal,
             actor=actor_of(request, principal),
             now=platform.clock(),
+            open_window=platform.settings.window_policy().open_window,
         )
     except alert_service.AlertNotFound:
         raise error(404, "not_found", f"no alert {alert_id}") from None

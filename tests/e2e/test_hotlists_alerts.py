@@ -11,11 +11,13 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import make_read, register_cameras
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL
+from veille.entrypoints.cli import app
 from veille.service import users as user_service
 
 pytestmark = pytest.mark.e2e
@@ -515,6 +517,17 @@ def test_alert_reports_are_scoped_and_never_reveal_covert_lists(
         assert cams == {"MIDI-1": (0, 0), "PB-1": (0, 0)}
         text = client.get("/api/v1/alert-reports", headers=headers).text
         assert "midi-covert" not in text
+    # the command line acts for no organisation: every zone, no covert list
+    done = CliRunner().invoke(
+        app, ["alerts", "report", "--data-dir", str(platform.settings.data_dir)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "midi-covert" not in done.output
+    listed = orjson.loads(done.output)["by_list_zone_status"]
+    assert sorted((r["list_id"], r["zone"]) for r in listed) == [
+        ("stolen", "Midi"),
+        ("stolen", "Polbruno"),
+    ]
 
 
 def test_stale_reads_never_alert_and_late_reads_are_marked_with_their_age(client, platform, people):

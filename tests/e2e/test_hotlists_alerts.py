@@ -576,3 +576,52 @@ def test_an_alerts_reads_and_images_close_with_the_open_window(client, platform,
     assert "read" not in later and later["hits"] == []
     assert later["hits_outside_window"] == 1
     assert client.get(href, headers=people["otto"]).status_code == 404
+
+
+def test_live_channel_closes_when_the_users_scope_changes_even_while_busy(
+    client, platform, people, monkeypatch
+):
+    from veille.entrypoints.api import alerts as alerts_api
+
+    monkeypatch.setattr(alerts_api, "HEARTBEAT_S", 1.0)
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    lines: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        with client.stream("GET", "/api/v1/alerts/stream", headers=people["otto"]) as resp:
+            for line in resp.iter_lines():
+                lines.append(line)
+                if line.startswith("event: closed"):
+                    break
+        done.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    deadline = time.monotonic() + 5
+    while platform.alert_bus.subscriber_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    def ring() -> None:  # repeat hits more often than the heartbeat: the stream never idles
+        while not done.is_set() and time.monotonic() < deadline + 20:
+            post(client, cam, make_read("CAM-A", plate="1ABC123"))
+
+    ringer = threading.Thread(target=ring, daemon=True)
+    ringer.start()
+    with platform.read_uow() as uow:
+        otto = uow.users.by_username("otto")
+    # moved from the federal police (national) to zone Midi: national alerts must stop
+    user_service.update_user(
+        uow=platform.uow(),
+        user_id=otto.user_id,
+        org_id="pz-midi",
+        now=platform.clock(),
+        actor=ACTOR,
+    )
+    assert done.wait(10), "the stream kept the national scope after the user moved to Midi"
+    ringer.join(10)
+    assert sum(1 for line in lines if line.startswith("event: alert")) > 2  # it was busy
+    assert any(line.startswith("event: closed") for line in lines)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -67,27 +69,35 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
     credential = bearer_token(request) or request.cookies.get(SESSION_COOKIE) or ""
 
     def still_allowed() -> bool:
-        """A revoked token, a deleted user or an expired training ends the stream."""
+        """A revoked token, a deleted user or an expired training ends the stream; so does
+        a change of role, organisation or scope, since the stream filters by the old one."""
         identity = user_service.identify(
             uow=platform.read_uow(), token=credential, now=platform.clock()
         )
         return (
             identity is not None
             and decide(identity.principal, Permission.ALERTS_VIEW, platform.clock()) is None
+            and (identity.principal.role, identity.principal.org_id, identity.principal.scope)
+            == (principal.role, principal.org_id, principal.scope)
         )
 
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"
+            checked = time.monotonic()
             while True:
-                try:
+                payload: bytes | None = None
+                with contextlib.suppress(TimeoutError):
                     payload = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
-                except TimeoutError:
+                # re-checked on a busy stream too, before anything more is sent
+                if time.monotonic() - checked >= HEARTBEAT_S:
                     if await request.is_disconnected():
                         return
                     if not await run_in_threadpool(still_allowed):
                         yield b'event: closed\ndata: {"reason": "access withdrawn"}\n\n'
                         return
+                    checked = time.monotonic()
+                if payload is None:
                     yield b": heartbeat\n\n"
                     continue
                 yield b"event: alert\ndata: " + payload + b"\n\n"

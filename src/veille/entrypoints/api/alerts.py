@@ -135,7 +135,7 @@ def show_alert(alert_id: int, request: Request, principal: Principal = Depends(V
             alert_id=alert_id,
             principal=principal,
             now=platform.clock(),
-            open_window=platform.settings.window_policy().open_window,
+            open_window=platform.settings.alert_timing().open_window,
         )
     except alert_service.AlertNotFound:
         raise error(404, "not_found", f"no alert {alert_id}") from None
@@ -159,7 +159,7 @@ def alert_image(
             principal=principal,
             actor=actor_of(request, principal),
             now=platform.clock(),
-            open_window=platform.settings.window_policy().open_window,
+            open_window=platform.settings.alert_timing().open_window,
         )
     except alert_service.AlertNotFound:
         raise error(404, "not_found", f"no alert {alert_id}") from None

@@ -131,7 +131,13 @@ class CameraCred:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def register_cameras(platform: Platform, *ids: str, phase: str = "live") -> dict[str, CameraCred]:
+def register_cameras(
+    platform: Platform,
+    *ids: str,
+    phase: str = "live",
+    zone: str = "Bruxelles-Capitale/Ixelles",
+    province: str = "Bruxelles-Capitale",
+) -> dict[str, CameraCred]:
     records = [
         (
             f"test {i}",
@@ -141,8 +147,8 @@ def register_cameras(platform: Platform, *ids: str, phase: str = "live") -> dict
                 "lat": 50.847 + i * 0.001,
                 "lon": 4.352,
                 "heading": 90,
-                "zone": "Bruxelles-Capitale/Ixelles",
-                "province": "Bruxelles-Capitale",
+                "zone": zone,
+                "province": province,
                 "vendor": "Veille",
                 "protocol": "veille-json",
                 "phase": phase,

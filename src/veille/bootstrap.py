@@ -157,10 +157,16 @@ def bootstrap(
     )
     rules = settings.read_rules()
     matcher = HotlistMatcher(rules.lookalikes)
+    timing = settings.alert_timing()
 
     def match_fresh(uow: SqliteUnitOfWork, fresh: list[Read]) -> list[AlertEvent]:
         return alert_service.record_hits(
-            uow=uow, reads=fresh, match=matcher.match, cameras=uow.cameras.get, now=clock()
+            uow=uow,
+            reads=fresh,
+            match=matcher.match,
+            cameras=uow.cameras.get,
+            now=clock(),
+            timing=timing,
         )
 
     writer.in_transaction.append(match_fresh)  # type: ignore[arg-type]

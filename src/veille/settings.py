@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from veille.domain.alerts import AlertTiming
 from veille.domain.authorizations import WindowPolicy
 from veille.domain.districts import CrossDistrictRule
 from veille.domain.reads import ReadRules
@@ -178,7 +179,12 @@ class Settings(BaseSettings):
     )
     mqtt_port: int = Field(1883, description="MQTT broker port.")
     mqtt_topic_prefix: str = Field(
-        "veille/alerts", description="Alerts are published under <prefix>/<zone>."
+        "veille/alerts", description="Alerts are published under <prefix>/<province>/<zone>."
+    )
+    alert_late_after_s: int = Field(
+        600,
+        description="Seconds after capture beyond which a hit rings marked late (reads older"
+        " than the open window never ring).",
     )
     webhook_attempts: int = Field(5, description="Delivery attempts per webhook and alert.")
     webhook_backoff_s: float = Field(
@@ -223,6 +229,12 @@ class Settings(BaseSettings):
         return WindowPolicy(
             open_window=timedelta(days=self.open_window_days),
             max_retention=timedelta(days=self.max_retention_days),
+        )
+
+    def alert_timing(self) -> AlertTiming:
+        return AlertTiming(
+            open_window=timedelta(days=self.open_window_days),
+            late_after=timedelta(seconds=self.alert_late_after_s),
         )
 
     def read_rules(self) -> ReadRules:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
 from dataclasses import replace
@@ -10,11 +11,13 @@ from datetime import timedelta
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from tests.conftest import make_read, register_cameras
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL
+from veille.entrypoints.cli import app
 from veille.service import users as user_service
 
 pytestmark = pytest.mark.e2e
@@ -42,6 +45,19 @@ def people(platform):
         now=now,
         actor=ACTOR,
     )
+    for org_id, kind, scope in (
+        ("pz-polbruno", "local_zone", Scope(ScopeKind.ZONE, "Polbruno")),
+        ("bxl-dispatch", "other", Scope(ScopeKind.PROVINCE, "Bruxelles-Capitale")),
+    ):
+        user_service.create_organisation(
+            uow=platform.uow(),
+            org_id=org_id,
+            name=org_id,
+            kind=kind,
+            scope=scope,
+            now=now,
+            actor=ACTOR,
+        )
     out = {}
     for name, role, org in (
         ("hana", Role.HOTLIST_MANAGER, "federal"),
@@ -49,6 +65,9 @@ def people(platform):
         ("mila", Role.OPERATOR, "pz-midi"),
         ("hugo", Role.HOTLIST_MANAGER, "pz-midi"),
         ("sam", Role.SUPERVISOR, "federal"),
+        ("pia", Role.OPERATOR, "pz-polbruno"),
+        ("max", Role.SUPERVISOR, "pz-midi"),
+        ("pat", Role.OPERATOR, "bxl-dispatch"),
     ):
         user = user_service.create_user(
             uow=platform.uow(),
@@ -416,3 +435,243 @@ def test_live_channel_closes_when_access_is_withdrawn(client, platform, people, 
     while platform.alert_bus.subscriber_count and time.monotonic() < deadline:
         time.sleep(0.02)
     assert platform.alert_bus.subscriber_count == 0
+
+
+def jpeg_image(tag: str) -> tuple[bytes, dict[str, str]]:
+    data = b"\xff\xd8\xff" + tag.encode() * 40
+    return data, {
+        "kind": "plate",
+        "content_type": "image/jpeg",
+        "data": base64.b64encode(data).decode(),
+    }
+
+
+def zone_cameras(platform):
+    midi = register_cameras(platform, "MIDI-1", zone="Midi")["MIDI-1"]
+    polbruno = register_cameras(platform, "PB-1", zone="Polbruno")["PB-1"]
+    return midi, polbruno
+
+
+def hit_ids(client, headers, alert):
+    detail = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=headers).json()
+    return {h["camera_id"] for h in detail["hits"]}, detail
+
+
+def test_each_zone_gets_its_own_alert_and_sees_only_its_own_reads(client, platform, people):
+    midi, polbruno = zone_cameras(platform)
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    _, midi_image = jpeg_image("midi")
+    polbruno_jpeg, polbruno_image = jpeg_image("polbruno")
+    post(client, midi, make_read("MIDI-1", plate="1ABC123", images=[midi_image]))
+    post(client, polbruno, make_read("PB-1", plate="1ABC123", images=[polbruno_image]))
+
+    # Midi's operator sees only the Midi read, and cannot fetch the Polbruno image
+    (mila_alert,) = alerts(client, people["mila"])
+    polbruno_sha = hashlib.sha256(polbruno_jpeg).hexdigest()
+    stolen = client.get(
+        f"/api/v1/alerts/{mila_alert['alert_id']}/images/{polbruno_sha}", headers=people["mila"]
+    )
+    assert stolen.status_code == 404
+    assert mila_alert["zone"] == "Midi" and mila_alert["hit_count"] == 1
+    cameras, _ = hit_ids(client, people["mila"], mila_alert)
+    assert cameras == {"MIDI-1"}
+
+    # Polbruno's own operators are alerted for the Polbruno hit
+    (pia_alert,) = alerts(client, people["pia"])
+    assert pia_alert["camera_id"] == "PB-1" and pia_alert["hit_count"] == 1
+    cameras, detail = hit_ids(client, people["pia"], pia_alert)
+    assert cameras == {"PB-1"}
+    image = detail["read"]["images"][0]
+    assert image["sha256"] == polbruno_sha
+    assert client.get(image["href"], headers=people["pia"]).content == polbruno_jpeg
+
+    # wider scopes still see every hit they may: one alert per zone
+    for wide in ("pat", "otto"):
+        seen = alerts(client, people[wide])
+        assert sorted(a["zone"] for a in seen) == ["Midi", "Polbruno"], wide
+        assert all(a["hit_count"] == 1 for a in seen)
+
+    # a repeat in a zone joins that zone's alert only
+    post(client, polbruno, make_read("PB-1", plate="1ABC123"))
+    assert alerts(client, people["pia"])[0]["hit_count"] == 2
+    assert alerts(client, people["mila"])[0]["hit_count"] == 1
+
+
+def test_a_covert_hit_outside_its_owners_scope_is_never_shown_to_them(client, platform, people):
+    midi, polbruno = zone_cameras(platform)
+    make_list(client, people["hugo"], list_id="midi-covert", category="investigation")
+    import_csv(client, people["hugo"], "plate,covert\n5-COV-555,yes\n", list_id="midi-covert")
+    wait_for_matcher(platform)
+    post(client, midi, make_read("MIDI-1", plate="5COV555"))
+    post(client, polbruno, make_read("PB-1", plate="5COV555"))
+    (owned,) = alerts(client, people["mila"])
+    cameras, detail = hit_ids(client, people["mila"], owned)
+    assert cameras == {"MIDI-1"} and owned["hit_count"] == 1
+    assert detail["read"]["camera_id"] == "MIDI-1"
+    for other in ("pia", "pat", "otto"):  # not owners: nothing, even in their own scope
+        assert alerts(client, people[other]) == [], other
+
+
+def test_the_alert_list_is_not_crowded_out_by_other_zones(client, platform, people):
+    midi, polbruno = zone_cameras(platform)
+    make_list(client, people["hana"])
+    plates = [f"1PBX{n:03d}" for n in range(6)]
+    import_csv(
+        client,
+        people["hana"],
+        "plate\n1MID001\n" + "".join(f"{p}\n" for p in plates),
+    )
+    wait_for_matcher(platform)
+    post(client, midi, make_read("MIDI-1", plate="1MID001"))
+    post(client, polbruno, *[make_read("PB-1", plate=p) for p in plates])
+    got = client.get("/api/v1/alerts?limit=1", headers=people["mila"]).json()["alerts"]
+    assert [a["plate"] for a in got] == ["1MID001"]
+
+
+def test_alert_reports_are_scoped_and_never_reveal_covert_lists(
+    client, platform, people, admin_token
+):
+    midi, polbruno = zone_cameras(platform)
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    make_list(client, people["hugo"], list_id="midi-covert", category="investigation")
+    import_csv(client, people["hugo"], "plate,covert\n5-COV-555,yes\n", list_id="midi-covert")
+    wait_for_matcher(platform)
+    post(client, midi, make_read("MIDI-1", plate="1ABC123"), make_read("MIDI-1", plate="5COV555"))
+    post(client, polbruno, make_read("PB-1", plate="2XYZ999"))
+    covert_id = next(a["alert_id"] for a in alerts(client, people["mila"]) if a["covert"])
+    client.post(
+        f"/api/v1/alerts/{covert_id}/reject", headers=people["mila"], json={"reason": "misread"}
+    )
+
+    def report(headers):
+        resp = client.get("/api/v1/alert-reports", headers=headers)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        rows = {(r["list_id"], r["zone"]): r["alerts"] for r in body["by_list_zone_status"]}
+        cams = {
+            c["camera_id"]: (c["decided"], c["misreads"]) for c in body["misread_rate_by_camera"]
+        }
+        return rows, cams
+
+    # Midi's supervisor: Midi only, with Midi's own covert list
+    rows, cams = report(people["max"])
+    assert rows == {("stolen", "Midi"): 1, ("midi-covert", "Midi"): 1}
+    assert cams == {"MIDI-1": (1, 1)}
+    # national supervisors and administrators: every zone, but no trace of the covert list
+    for headers in (people["sam"], {"Authorization": f"Bearer {admin_token}"}):
+        rows, cams = report(headers)
+        assert rows == {("stolen", "Midi"): 1, ("stolen", "Polbruno"): 1}
+        assert cams == {"MIDI-1": (0, 0), "PB-1": (0, 0)}
+        text = client.get("/api/v1/alert-reports", headers=headers).text
+        assert "midi-covert" not in text
+    # the command line acts for no organisation: every zone, no covert list
+    done = CliRunner().invoke(
+        app, ["alerts", "report", "--data-dir", str(platform.settings.data_dir)]
+    )
+    assert done.exit_code == 0, done.output
+    assert "midi-covert" not in done.output
+    listed = orjson.loads(done.output)["by_list_zone_status"]
+    assert sorted((r["list_id"], r["zone"]) for r in listed) == [
+        ("stolen", "Midi"),
+        ("stolen", "Polbruno"),
+    ]
+
+
+def test_stale_reads_never_alert_and_late_reads_are_marked_with_their_age(client, platform, people):
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    now = platform.clock()
+
+    def at(age: timedelta) -> str:
+        return (now - age).isoformat().replace("+00:00", "Z")
+
+    stale = make_read("CAM-A", plate="1ABC123", captured_at=at(timedelta(days=40)))
+    answer = post(client, cam, stale)
+    assert answer["stored"] == 1  # still stored: only the alert is withheld
+    assert alerts(client, people["otto"]) == []
+
+    post(client, cam, make_read("CAM-A", plate="1ABC123", captured_at=at(timedelta(minutes=20))))
+    post(client, cam, make_read("CAM-A", plate="2XYZ999"))
+    by_plate = {a["plate"]: a for a in alerts(client, people["otto"])}
+    late, fresh = by_plate["1ABC123"], by_plate["2XYZ999"]
+    assert late["late"] is True and 20 * 60 <= late["age_s"] < 20 * 60 + 300
+    assert fresh["late"] is False and fresh["age_s"] < 600
+    detail = client.get(f"/api/v1/alerts/{late['alert_id']}", headers=people["otto"]).json()
+    assert [h["late"] for h in detail["hits"]] == [True]
+    assert late["hit_count"] == 1  # the 40-day-old read never joined it
+
+
+def test_an_alerts_reads_and_images_close_with_the_open_window(client, platform, people):
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    real_now = platform.clock()
+    jpeg, image = jpeg_image("old")
+    captured = (real_now - timedelta(days=29)).isoformat().replace("+00:00", "Z")
+    post(client, cam, make_read("CAM-A", plate="1ABC123", captured_at=captured, images=[image]))
+    (alert,) = alerts(client, people["otto"])
+    detail = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=people["otto"]).json()
+    href = detail["read"]["images"][0]["href"]
+    assert client.get(href, headers=people["otto"]).content == jpeg
+
+    # two days on, the read is 31 days old: only the query service may show it now
+    platform.clock = lambda: real_now + timedelta(days=2)
+    later = client.get(f"/api/v1/alerts/{alert['alert_id']}", headers=people["otto"]).json()
+    assert "read" not in later and later["hits"] == []
+    assert later["hits_outside_window"] == 1
+    assert client.get(href, headers=people["otto"]).status_code == 404
+
+
+def test_live_channel_closes_when_the_users_scope_changes_even_while_busy(
+    client, platform, people, monkeypatch
+):
+    from veille.entrypoints.api import alerts as alerts_api
+
+    monkeypatch.setattr(alerts_api, "HEARTBEAT_S", 1.0)
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    lines: list[str] = []
+    done = threading.Event()
+
+    def listen() -> None:
+        with client.stream("GET", "/api/v1/alerts/stream", headers=people["otto"]) as resp:
+            for line in resp.iter_lines():
+                lines.append(line)
+                if line.startswith("event: closed"):
+                    break
+        done.set()
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    deadline = time.monotonic() + 5
+    while platform.alert_bus.subscriber_count == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    def ring() -> None:  # repeat hits more often than the heartbeat: the stream never idles
+        while not done.is_set() and time.monotonic() < deadline + 20:
+            post(client, cam, make_read("CAM-A", plate="1ABC123"))
+
+    ringer = threading.Thread(target=ring, daemon=True)
+    ringer.start()
+    with platform.read_uow() as uow:
+        otto = uow.users.by_username("otto")
+    # moved from the federal police (national) to zone Midi: national alerts must stop
+    user_service.update_user(
+        uow=platform.uow(),
+        user_id=otto.user_id,
+        org_id="pz-midi",
+        now=platform.clock(),
+        actor=ACTOR,
+    )
+    assert done.wait(10), "the stream kept the national scope after the user moved to Midi"
+    ringer.join(10)
+    assert sum(1 for line in lines if line.startswith("event: alert")) > 2  # it was busy
+    assert any(line.startswith("event: closed") for line in lines)

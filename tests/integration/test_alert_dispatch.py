@@ -180,7 +180,7 @@ def test_alerts_are_published_to_the_real_mqtt_broker(settings):
         listener.disconnect()
     assert messages, "no MQTT message arrived"
     topic, payload = messages[0]
-    assert topic == f"{settings.mqtt_topic_prefix}/bruxelles-capitale-ixelles"
+    assert topic == f"{settings.mqtt_topic_prefix}/bruxelles-capitale/bruxelles-capitale-ixelles"
     event = json.loads(payload)
     assert event["plate"] == "1ABC123" and event["read"]["read_id"] == read["read_id"]
 
@@ -263,3 +263,55 @@ def test_a_name_re_pointed_inside_after_creation_is_refused_at_delivery(settings
         server.shutdown()
     [(headers, _)] = Receiver.received  # hooks.example is no real name: pinned to 127.0.0.1
     assert headers["Host"] == f"hooks.example:{server.server_port}"
+
+
+def test_webhooks_and_mqtt_carry_only_reads_of_their_own_zone(platform, client):
+    from veille.adapters.dispatch import MqttPublisher
+    from veille.service import alerts as alert_service
+
+    cams = register_cameras(platform, "PB-1", zone="Polbruno")
+    midi_cam = register_cameras(platform, "MIDI-2", zone="Midi")["MIDI-2"]
+    with platform.uow() as uow:
+        for name, kind, value in (
+            ("midi", "zone", "Midi"),
+            ("polbruno", "zone", "Polbruno"),
+            ("brussels", "province", "Bruxelles-Capitale"),
+        ):
+            uow.alerts.add_webhook(
+                name=name,
+                url=f"https://{name}.invalid/hook",
+                secret="s",
+                scope_kind=kind,
+                scope_value=value,
+                now=platform.clock(),
+            )
+        uow.commit()
+    stolen_list(platform, "1ABC123")
+    events: list = []
+    platform.writer.after_commit.append(events.extend)
+    for cam, camera_id in ((midi_cam, "MIDI-2"), (cams["PB-1"], "PB-1")):
+        read = make_read(camera_id, plate="1ABC123")
+        resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=cam.headers)
+        assert resp.status_code == 200, resp.text
+    platform.writer.stop()  # publishing runs after the answer: let the writer finish it
+    assert len(events) == 2
+
+    delivered = {
+        e.read.camera_id: sorted(
+            h["name"] for h in alert_service.webhook_targets(uow=platform.read_uow(), alert=e.alert)
+        )
+        for e in events
+    }
+    assert delivered == {"MIDI-2": ["brussels", "midi"], "PB-1": ["brussels", "polbruno"]}
+
+    mqtt = MqttPublisher(
+        host="127.0.0.1", port=1, prefix="veille/alerts", to_json=alert_service.event_json
+    )
+    published = {
+        (json.loads(p)["read"]["camera_id"], json.loads(p)["zone"]): t
+        for t, p in mqtt.messages(events)
+    }
+    assert published == {
+        ("MIDI-2", "Midi"): "veille/alerts/bruxelles-capitale/midi",
+        ("PB-1", "Polbruno"): "veille/alerts/bruxelles-capitale/polbruno",
+    }

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from veille.domain.access import Principal, Role, Scope, ScopeKind
-from veille.domain.alerts import Alert, AlertStatus, Outcome, RejectReason, WorkflowError
-from veille.service.alerts import visible_to
+from veille.domain.alerts import (
+    Alert,
+    AlertStatus,
+    AlertTiming,
+    Lateness,
+    Outcome,
+    RejectReason,
+    WorkflowError,
+)
+from veille.service.alerts import AlertEvent, event_json, visible_to
 
 pytestmark = pytest.mark.unit
 
@@ -102,3 +110,23 @@ def test_workflow_transitions():
     with pytest.raises(WorkflowError):
         rejected.acknowledge()
     assert a.repeat(NOW).hit_count == 2
+
+
+TIMING = AlertTiming(open_window=timedelta(days=30), late_after=timedelta(minutes=10))
+
+
+@given(age_s=st.integers(min_value=-300, max_value=40 * 86400))
+def test_only_reads_inside_the_open_window_ring_and_late_ones_say_so(age_s):
+    judged = TIMING.judge(captured_at=NOW - timedelta(seconds=age_s), now=NOW)
+    if age_s > 30 * 86400:
+        assert judged is None
+    else:
+        assert judged == Lateness(age_s=age_s, late=age_s > 600)
+
+
+def test_an_event_tells_the_lateness_of_its_own_read():
+    on_time = alert(covert=False, owner="federal", zone="Midi", province="Bruxelles-Capitale")
+    repeat = AlertEvent("repeat", on_time, None, Lateness(age_s=3600.0, late=True))
+    body = event_json(repeat)
+    assert (body["late"], body["age_s"]) == (True, 3600.0)
+    assert event_json(AlertEvent("update", on_time))["late"] is False

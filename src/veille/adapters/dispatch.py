@@ -173,8 +173,19 @@ class WebhookDispatcher:
             log.exception("could not record a webhook delivery")
 
 
+def topic_segment(name: str) -> str:
+    """A zone or province name as one MQTT topic level ("Bruxelles-Capitale/Ixelles" ->
+    "bruxelles-capitale-ixelles"): no '/', '+' or '#' can reach the topic."""
+    return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-") or "unknown"
+
+
 class MqttPublisher:
-    """Publishes alert events to an MQTT broker (QoS 1) under `<prefix>/<zone>`."""
+    """Publishes alert events to an MQTT broker (QoS 1) under `<prefix>/<province>/<zone>`.
+
+    A subscriber's scope is one topic filter: `<prefix>/<province>/<zone>` for a zone,
+    `<prefix>/<province>/#` for a province, `<prefix>/#` for the country. An event's
+    read always lies in its alert's zone, so a filter never receives a read outside it.
+    """
 
     def __init__(
         self,
@@ -214,12 +225,16 @@ class MqttPublisher:
         self._client.disconnect()
 
     def topic(self, alert: Any) -> str:
-        zone = "".join(c if c.isalnum() else "-" for c in alert.zone.lower()).strip("-")
-        return f"{self.prefix}/{zone or 'unknown'}"
+        return f"{self.prefix}/{topic_segment(alert.province)}/{topic_segment(alert.zone)}"
+
+    def messages(self, events: list[Any]) -> list[tuple[str, bytes]]:
+        """(topic, payload) of each event that may go to the broker."""
+        return [
+            (self.topic(event.alert), orjson.dumps({"event": event.kind, **self._to_json(event)}))
+            for event in events
+            if not event.alert.covert  # covert hits never leave the system by a shared broker
+        ]
 
     def publish(self, events: list[Any]) -> None:
-        for event in events:
-            if event.alert.covert:
-                continue  # covert hits never leave the system by a shared broker
-            payload = orjson.dumps({"event": event.kind, **self._to_json(event)})
-            self._client.publish(self.topic(event.alert), payload, qos=1)
+        for topic, payload in self.messages(events):
+            self._client.publish(topic, payload, qos=1)

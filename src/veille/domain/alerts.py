@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -30,12 +30,56 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
-# Statuses during which a repeat hit of the same plate and entry joins the alert.
+# Statuses during which a repeat hit of the same plate and entry, in the same police zone,
+# joins the alert.
 STILL_OPEN = frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.CONFIRMED})
 
 
 class WorkflowError(ValueError):
     """A step the workflow does not allow from the alert's current status."""
+
+
+@dataclass(frozen=True)
+class Lateness:
+    """How old a read was when it was matched, and whether that counts as late."""
+
+    age_s: float  # seconds from capture to matching (negative if the camera clock is ahead)
+    late: bool
+
+
+@dataclass(frozen=True)
+class AlertTiming:
+    """Which reads may still ring, and which of those ring marked as late.
+
+    A read older than the open window is outside what an operator may see without the
+    query service (and, beyond it, a prosecutor's authorization), so it is stored but
+    never rings; a read delayed on its way (a camera back online, a replayed dead letter)
+    rings, marked late, so nobody rushes to where the vehicle was an hour ago.
+    """
+
+    open_window: timedelta
+    late_after: timedelta
+
+    def judge(self, *, captured_at: datetime, now: datetime) -> Lateness | None:
+        """None when the read is too old to ring at all."""
+        age = now - captured_at
+        if age > self.open_window:
+            return None
+        return Lateness(age_s=round(age.total_seconds(), 3), late=age > self.late_after)
+
+
+@dataclass(frozen=True)
+class AlertHit:
+    """One read that hit an alert, with the place its camera had when it was seen."""
+
+    read_id: bytes
+    camera_id: str
+    captured_at: datetime
+    match_kind: str
+    zone: str
+    province: str
+    late: bool = False
+    age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +108,8 @@ class Alert:
     reason: str | None = None
     outcome: str | None = None
     closed_at: datetime | None = None
+    late: bool = False  # the read that rang it was late (see AlertTiming)
+    age_s: float | None = None  # that read's age when it was matched
 
     def acknowledge(self) -> Alert:
         if self.status is not AlertStatus.OPEN:

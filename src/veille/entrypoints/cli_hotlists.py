@@ -211,12 +211,19 @@ def report(
     days: Annotated[int, typer.Option(help="Period: the last N days.")] = 30,
     data_dir: DataDir = None,
 ) -> None:
-    """Hits by list, zone and outcome, and the misread rate per camera (JSON)."""
+    """Hits by list, zone and outcome, and the misread rate per camera (JSON).
+
+    Every zone, but no covert list: on the command line nobody is a list's owner."""
+    from veille.domain.access import Scope, ScopeKind
     from veille.service import alerts as alert_service
 
     platform = open_platform(data_dir)
     until = platform.clock()
     found = alert_service.hits_report(
-        uow=platform.read_uow(), since=until - timedelta(days=days), until=until
+        uow=platform.read_uow(),
+        since=until - timedelta(days=days),
+        until=until,
+        scope=Scope(ScopeKind.NATIONAL),
+        viewer_org=None,
     )
     typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())

@@ -5,11 +5,20 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from veille.domain.access import Principal, Scope, ScopeKind
-from veille.domain.alerts import Alert, AlertStatus, Outcome, RejectReason, WorkflowError
+from veille.domain.alerts import (
+    Alert,
+    AlertHit,
+    AlertStatus,
+    AlertTiming,
+    Lateness,
+    Outcome,
+    RejectReason,
+    WorkflowError,
+)
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
 from veille.domain.hotlists import Hit
@@ -26,19 +35,42 @@ class AlertEvent:
     kind: str  # new | repeat | update
     alert: Alert
     read: Read | None = None
+    lateness: Lateness | None = None  # of this event's read
 
 
 class AlertNotFound(LookupError):
     pass
 
 
+class ImageNotFound(LookupError):
+    pass
+
+
 def visible_to(alert: Alert, principal: Principal) -> bool:
-    """Operators see the alerts of cameras in their scope; covert ones only if they own it."""
+    """Operators see the alerts of cameras in their scope; covert ones only if they own it.
+
+    Every hit of an alert lies in the alert's zone and province (hits are grouped per
+    zone), so whoever may see the alert may see each of its reads.
+    """
     if alert.covert and principal.org_id != alert.owner_org:
         return False
-    if principal.scope.kind is ScopeKind.NATIONAL:
-        return True
     return principal.scope.covers(zone=alert.zone, province=alert.province)
+
+
+def hit_visible_to(hit: AlertHit, principal: Principal) -> bool:
+    """A second check per read: hits stored before grouping was per zone may lie elsewhere."""
+    return principal.scope.covers(zone=hit.zone, province=hit.province)
+
+
+def _scope_filter(scope: Scope) -> dict[str, str | None] | None:
+    """The scope as repository filters (no filter: national); None when it covers no camera."""
+    if scope.kind is ScopeKind.NATIONAL:
+        return {}
+    if scope.kind is ScopeKind.ZONE:
+        return {"zone": scope.value}
+    if scope.kind is ScopeKind.PROVINCE:
+        return {"province": scope.value}
+    return None
 
 
 def record_hits(
@@ -48,14 +80,21 @@ def record_hits(
     match: Matcher,
     cameras: Callable[[str], Camera | None],
     now: datetime,
+    timing: AlertTiming,
 ) -> list[AlertEvent]:
     """Match fresh reads and turn hits into alerts, inside the caller's transaction.
 
-    A repeat hit of the same plate and entry while its alert is still open joins that
-    alert (its count grows) instead of ringing a new one.
+    A repeat hit of the same plate and entry in the same police zone, while its alert is
+    still open, joins that alert (its count grows) instead of ringing a new one. Grouping
+    never crosses zones: each zone's operators get their own alert, and an alert never
+    carries a read that one of its viewers may not see. Reads older than the open window
+    are stored but never ring; late ones ring marked as late.
     """
     events: list[AlertEvent] = []
     for read in reads:
+        lateness = timing.judge(captured_at=read.captured_at, now=now)
+        if lateness is None:
+            continue
         # validity is judged when the alert would ring: an entry expired since the capture
         # must not send officers after a vehicle that is no longer wanted
         hits = match(
@@ -67,24 +106,41 @@ def record_hits(
         if not hits:
             continue
         camera = cameras(read.camera_id)
+        # a camera unknown here is seen by national scopes only
+        zone = camera.zone if camera else "unknown"
+        province = camera.province if camera else "unknown"
         for hit in hits:
-            existing = uow.alerts.open_for(hit.entry.entry_id, read.plate)
+            existing = uow.alerts.open_for(
+                hit.entry.entry_id, read.plate, zone=zone, province=province
+            )
             if existing is not None:
                 alert = existing.repeat(read.captured_at)
                 uow.alerts.update(alert)
                 kind = "repeat"
             else:
-                alert = new_alert(read, hit, camera, now)
+                alert = new_alert(read, hit, camera, now, lateness)
                 alert = replace(alert, alert_id=uow.alerts.add(alert))
                 kind = "new"
             uow.alerts.add_hit(
-                alert.alert_id, read.read_id.bytes, read.camera_id, read.captured_at, hit.kind.value
+                alert.alert_id,
+                AlertHit(
+                    read_id=read.read_id.bytes,
+                    camera_id=read.camera_id,
+                    captured_at=read.captured_at,
+                    match_kind=hit.kind.value,
+                    zone=zone,
+                    province=province,
+                    late=lateness.late,
+                    age_s=lateness.age_s,
+                ),
             )
-            events.append(AlertEvent(kind, alert, read))
+            events.append(AlertEvent(kind, alert, read, lateness))
     return events
 
 
-def new_alert(read: Read, hit: Hit, camera: Camera | None, now: datetime) -> Alert:
+def new_alert(
+    read: Read, hit: Hit, camera: Camera | None, now: datetime, lateness: Lateness | None = None
+) -> Alert:
     e = hit.entry
     return Alert(
         alert_id=0,
@@ -114,6 +170,8 @@ def new_alert(read: Read, hit: Hit, camera: Camera | None, now: datetime) -> Ale
             "instructions": e.instructions,
             "valid_until": e.valid_until.isoformat() if e.valid_until else None,
         },
+        late=lateness.late if lateness else False,
+        age_s=lateness.age_s if lateness else None,
     )
 
 
@@ -186,25 +244,96 @@ def decide(
 def alerts_for(
     *, uow: UnitOfWork, principal: Principal, statuses: tuple[str, ...] | None, limit: int = 200
 ) -> list[Alert]:
+    """The newest alerts the principal may see; the scope is applied by the query, so
+    other zones' alerts never crowd theirs out of the page."""
+    where = _scope_filter(principal.scope)
+    if where is None:
+        return []
     with uow:
-        found = uow.alerts.list(statuses=statuses, limit=limit * 4)
-    return [a for a in found if visible_to(a, principal)][:limit]
+        found = uow.alerts.list(
+            statuses=statuses, limit=limit, viewer_org=principal.org_id, **where
+        )
+    return [a for a in found if visible_to(a, principal)]
 
 
-def alert_detail(*, uow: UnitOfWork, alert_id: int, principal: Principal) -> dict[str, Any]:
+def _evidence(
+    uow: UnitOfWork, alert_id: int, principal: Principal, *, now: datetime, open_window: timedelta
+) -> tuple[list[AlertHit], int]:
+    """The alert's hits the principal may be shown, and how many are older than the window.
+
+    An alert is no way around the query service: once a read is older than the open
+    window, it (and its images) is shown only through a search, with an authorization.
+    """
+    hits = [h for h in uow.alerts.hits(alert_id) if hit_visible_to(h, principal)]
+    fresh = [h for h in hits if now - h.captured_at <= open_window]
+    return fresh, len(hits) - len(fresh)
+
+
+def alert_detail(
+    *,
+    uow: UnitOfWork,
+    alert_id: int,
+    principal: Principal,
+    now: datetime,
+    open_window: timedelta,
+) -> dict[str, Any]:
+    """The alert with the reads, images and history its viewer may be shown now."""
     with uow:
         alert = _load_visible(uow, alert_id, principal)
-        hits = uow.alerts.hits(alert_id)
+        hits, outside = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
         events = uow.alerts.events(alert_id)
-        first = uow.reads.get(uuid.UUID(bytes=alert.read_id))
+        first = None
+        if any(h.read_id == alert.read_id for h in hits):
+            first = uow.reads.get(uuid.UUID(bytes=alert.read_id))
     return {
         **alert_json(alert, first),
         "hits": [
-            {"read_id": str(uuid.UUID(bytes=h[0])), "camera_id": h[1], "match_kind": h[3]}
+            {
+                "read_id": str(uuid.UUID(bytes=h.read_id)),
+                "camera_id": h.camera_id,
+                "captured_at": h.captured_at.isoformat(),
+                "match_kind": h.match_kind,
+                "late": h.late,
+                "age_s": h.age_s,
+            }
             for h in hits
         ],
+        "hits_outside_window": outside,
         "events": events,
     }
+
+
+def open_image(
+    *,
+    uow: UnitOfWork,
+    alert_id: int,
+    sha256: str,
+    principal: Principal,
+    actor: Actor,
+    now: datetime,
+    open_window: timedelta,
+) -> None:
+    """Allow one view of an image of an alert's read, and audit it before it is served.
+
+    Only images of the alert's reads that lie in the principal's scope and inside the
+    open window qualify.
+    """
+    with uow:
+        _load_visible(uow, alert_id, principal)
+        hits, _ = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
+        read_ids = [uuid.UUID(bytes=h.read_id) for h in hits]
+        if sha256 not in uow.reads.image_hashes(read_ids):
+            raise ImageNotFound(sha256)
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="alert.image_view",
+                target=str(alert_id),
+                params={"sha256": sha256},
+            )
+        )
+        uow.commit()
 
 
 def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
@@ -226,6 +355,8 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
         "match": {"kind": alert.match_kind, "distance": alert.distance},
         "entry": alert.entry,
         "covert": alert.covert,
+        "late": alert.late,
+        "age_s": alert.age_s,
         "decision": alert.decision,
         "reason": alert.reason,
         "outcome": alert.outcome,
@@ -261,12 +392,19 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
 
 
 def event_json(event: AlertEvent) -> dict[str, Any]:
-    """An alert event as the live channel, webhooks and MQTT carry it."""
-    return alert_json(event.alert, event.read)
+    """An alert event as the live channel, webhooks and MQTT carry it; `late` and `age_s`
+    describe this event's read (a repeat may be late when the first hit was not)."""
+    out = alert_json(event.alert, event.read)
+    if event.lateness is not None:
+        out["late"], out["age_s"] = event.lateness.late, event.lateness.age_s
+    return out
 
 
 def webhook_targets(*, uow: UnitOfWork, alert: Alert) -> list[dict[str, Any]]:
-    """Active webhooks whose scope covers the alert's camera; never for covert hits."""
+    """Active webhooks whose scope covers the alert's camera; never for covert hits.
+
+    A webhook belongs to no organisation, so it can never be a covert list's owner.
+    """
     if alert.covert:
         return []
     with uow:
@@ -288,11 +426,23 @@ def record_delivery(*, uow: UnitOfWork, **fields: Any) -> None:
         uow.commit()
 
 
-def hits_report(*, uow: UnitOfWork, since: datetime, until: datetime) -> dict[str, Any]:
-    """Hits by list, zone and outcome; the misread rate per camera."""
-    with uow:
-        rows = uow.alerts.report(since=since, until=until)
-        cameras = uow.alerts.misreads_by_camera(since=since, until=until)
+def hits_report(
+    *, uow: UnitOfWork, since: datetime, until: datetime, scope: Scope, viewer_org: str | None
+) -> dict[str, Any]:
+    """Hits by list, zone and outcome; the misread rate per camera.
+
+    Only alerts of cameras in `scope`; covert alerts only of `viewer_org`'s own lists
+    (None: none at all), so a covert list's id, hits and misreads stay with its owners.
+    """
+    where = _scope_filter(scope)
+    rows: list[tuple[Any, ...]] = []
+    cameras: list[tuple[str, int, int]] = []
+    if where is not None:
+        with uow:
+            rows = uow.alerts.report(since=since, until=until, viewer_org=viewer_org, **where)
+            cameras = uow.alerts.misreads_by_camera(
+                since=since, until=until, viewer_org=viewer_org, **where
+            )
     return {
         "since": since.isoformat(),
         "until": until.isoformat(),

@@ -8,15 +8,36 @@ from typing import Any
 
 import orjson
 
-from veille.adapters.sqlite.repositories import to_micros
-from veille.domain.alerts import Alert, AlertStatus
+from veille.adapters.sqlite.repositories import from_micros, to_micros
+from veille.domain.alerts import Alert, AlertHit, AlertStatus
 from veille.domain.audit import Actor
 
 _COLUMNS = (
     "alert_id, opened_at, last_hit_at, status, read_id, camera_id, zone, province, plate,"
     " country, list_id, entry_id, category, priority, match_kind, distance, covert, owner_org,"
-    " hit_count, entry, decision, reason, outcome, closed_at"
+    " hit_count, entry, decision, reason, outcome, closed_at, late, age_s"
 )
+
+
+def _visible_where(
+    *, zone: str | None, province: str | None, viewer_org: str | None
+) -> tuple[list[str], list[Any]]:
+    """SQL clauses for the alerts one viewer may see: its zone or province (neither:
+    national), and covert alerts only of its own organisation (None: no covert at all)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if zone is not None:
+        clauses.append("zone = ?")
+        params.append(zone)
+    if province is not None:
+        clauses.append("province = ?")
+        params.append(province)
+    if viewer_org is None:
+        clauses.append("covert = 0")
+    else:
+        clauses.append("(covert = 0 OR owner_org = ?)")
+        params.append(viewer_org)
+    return clauses, params
 
 
 def _dt(text: str | None) -> datetime | None:
@@ -49,6 +70,8 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         reason=row[21],
         outcome=row[22],
         closed_at=_dt(row[23]),
+        late=bool(row[24]),
+        age_s=row[25],
     )
 
 
@@ -77,6 +100,8 @@ def _params(a: Alert) -> tuple[Any, ...]:
         a.reason,
         a.outcome,
         a.closed_at.isoformat() if a.closed_at else None,
+        int(a.late),
+        a.age_s,
     )
 
 
@@ -86,8 +111,7 @@ class SqliteAlertRepository:
 
     def add(self, alert: Alert) -> int:
         cur = self.conn.execute(
-            f"INSERT INTO alerts ({_COLUMNS.split(', ', 1)[1]})"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO alerts ({_COLUMNS.split(', ', 1)[1]}) VALUES ({','.join('?' * 25)})",
             _params(alert),
         )
         return int(cur.lastrowid or 0)
@@ -105,33 +129,51 @@ class SqliteAlertRepository:
         ).fetchone()
         return _alert(row) if row else None
 
-    def open_for(self, entry_id: str, plate: str) -> Alert | None:
-        """The alert still open for this entry and plate, if any."""
+    def open_for(self, entry_id: str, plate: str, *, zone: str, province: str) -> Alert | None:
+        """The alert still open for this entry and plate in this zone, if any."""
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE entry_id = ? AND plate = ?"
-            " AND status IN ('open', 'acknowledged', 'confirmed')"
+            f"SELECT {_COLUMNS} FROM alerts WHERE status IN ('open', 'acknowledged', 'confirmed')"
+            " AND entry_id = ? AND plate = ? AND zone = ? AND province = ?"
             " ORDER BY alert_id DESC LIMIT 1",
-            (entry_id, plate),
+            (entry_id, plate, zone, province),
         ).fetchone()
         return _alert(row) if row else None
 
-    def add_hit(
-        self, alert_id: int, read_id: bytes, camera_id: str, captured_at: datetime, match_kind: str
-    ) -> None:
+    def add_hit(self, alert_id: int, hit: AlertHit) -> None:
         self.conn.execute(
             "INSERT OR IGNORE INTO alert_hits (alert_id, read_id, camera_id, captured_at,"
-            " match_kind) VALUES (?,?,?,?,?)",
-            (alert_id, read_id, camera_id, to_micros(captured_at), match_kind),
+            " match_kind, zone, province, late, age_s) VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                alert_id,
+                hit.read_id,
+                hit.camera_id,
+                to_micros(hit.captured_at),
+                hit.match_kind,
+                hit.zone,
+                hit.province,
+                int(hit.late),
+                hit.age_s,
+            ),
         )
 
-    def hits(self, alert_id: int) -> list[tuple[bytes, str, int, str]]:
+    def hits(self, alert_id: int) -> list[AlertHit]:
+        rows = self.conn.execute(
+            "SELECT read_id, camera_id, captured_at, match_kind, zone, province, late, age_s"
+            " FROM alert_hits WHERE alert_id = ? ORDER BY captured_at",
+            (alert_id,),
+        )
         return [
-            tuple(r)  # type: ignore[misc]
-            for r in self.conn.execute(
-                "SELECT read_id, camera_id, captured_at, match_kind FROM alert_hits"
-                " WHERE alert_id = ? ORDER BY captured_at",
-                (alert_id,),
+            AlertHit(
+                read_id=r[0],
+                camera_id=r[1],
+                captured_at=from_micros(r[2]),
+                match_kind=r[3],
+                zone=r[4] or "unknown",
+                province=r[5] or "unknown",
+                late=bool(r[6]),
+                age_s=r[7],
             )
+            for r in rows
         ]
 
     def list(
@@ -140,8 +182,12 @@ class SqliteAlertRepository:
         statuses: tuple[str, ...] | None = None,
         since: datetime | None = None,
         limit: int = 200,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
     ) -> list[Alert]:
-        clauses, params = [], []
+        """Newest first, only what the viewer may see (see `_visible_where`)."""
+        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
         if statuses:
             clauses.append(f"status IN ({','.join('?' * len(statuses))})")
             params.extend(statuses)
@@ -191,23 +237,43 @@ class SqliteAlertRepository:
         keys = ("at", "by", "role", "action", "reason", "outcome", "note")
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
-    def report(self, *, since: datetime, until: datetime) -> list[tuple[Any, ...]]:
-        """(list_id, zone, status, outcome, reason, count) over alerts opened in the period."""
+    def report(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """(list_id, zone, status, outcome, reason, count) over the alerts opened in the
+        period that the viewer may see."""
+        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
         return self.conn.execute(
             "SELECT list_id, zone, status, coalesce(outcome, ''), coalesce(reason, ''), count(*)"
-            " FROM alerts WHERE opened_at >= ? AND opened_at < ?"
+            f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY list_id, zone, status, outcome, reason ORDER BY list_id, zone",
-            (since.isoformat(), until.isoformat()),
+            (since.isoformat(), until.isoformat(), *params),
         ).fetchall()
 
-    def misreads_by_camera(self, *, since: datetime, until: datetime) -> list[tuple[str, int, int]]:
-        """(camera_id, decided alerts, rejected as misread) over the period."""
+    def misreads_by_camera(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """(camera_id, decided alerts, rejected as misread) over the period, counting only
+        the alerts the viewer may see."""
+        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
         return self.conn.execute(
             "SELECT camera_id, sum(decision IS NOT NULL),"
             " sum(decision = 'rejected' AND reason = 'misread')"
-            " FROM alerts WHERE opened_at >= ? AND opened_at < ?"
+            f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY camera_id ORDER BY camera_id",
-            (since.isoformat(), until.isoformat()),
+            (since.isoformat(), until.isoformat(), *params),
         ).fetchall()
 
     # webhooks ---------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import secrets
-import uuid
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -71,27 +72,35 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
     credential = bearer_token(request) or request.cookies.get(SESSION_COOKIE) or ""
 
     def still_allowed() -> bool:
-        """A revoked token, a deleted user or an expired training ends the stream."""
+        """A revoked token, a deleted user or an expired training ends the stream; so does
+        a change of role, organisation or scope, since the stream filters by the old one."""
         identity = user_service.identify(
             uow=platform.read_uow(), token=credential, now=platform.clock()
         )
         return (
             identity is not None
             and decide(identity.principal, Permission.ALERTS_VIEW, platform.clock()) is None
+            and (identity.principal.role, identity.principal.org_id, identity.principal.scope)
+            == (principal.role, principal.org_id, principal.scope)
         )
 
     async def events() -> AsyncIterator[bytes]:
         try:
             yield b": connected\n\n"
+            checked = time.monotonic()
             while True:
-                try:
+                payload: bytes | None = None
+                with contextlib.suppress(TimeoutError):
                     payload = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
-                except TimeoutError:
+                # re-checked on a busy stream too, before anything more is sent
+                if time.monotonic() - checked >= HEARTBEAT_S:
                     if await request.is_disconnected():
                         return
                     if not await run_in_threadpool(still_allowed):
                         yield b'event: closed\ndata: {"reason": "access withdrawn"}\n\n'
                         return
+                    checked = time.monotonic()
+                if payload is None:
                     yield b": heartbeat\n\n"
                     continue
                 yield b"event: alert\ndata: " + payload + b"\n\n"
@@ -121,9 +130,15 @@ def list_alerts(
 
 @router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
 def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
+    """Reads and images older than the open window are left out (search for them)."""
+    platform = platform_of(request)
     try:
         detail = alert_service.alert_detail(
-            uow=platform_of(request).read_uow(), alert_id=alert_id, principal=principal
+            uow=platform.read_uow(),
+            alert_id=alert_id,
+            principal=principal,
+            now=platform.clock(),
+            open_window=platform.settings.alert_timing().open_window,
         )
     except alert_service.AlertNotFound:
         raise error(404, "not_found", f"no alert {alert_id}") from None
@@ -134,27 +149,25 @@ def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends
 def alert_image(
     alert_id: RowId, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
-    """Only images of the reads that hit this alert; every view is audited."""
+    """Only images of the alert's reads in the caller's scope and inside the open window;
+    every view is audited."""
     platform = platform_of(request)
     if not _SHA256.fullmatch(sha256):
         raise error(404, "not_found", "no such image")
-    with platform.uow() as uow:
-        alert = uow.alerts.get(alert_id)
-        if alert is None or not alert_service.visible_to(alert, principal):
-            raise error(404, "not_found", f"no alert {alert_id}")
-        read_ids = [uuid.UUID(bytes=h[0]) for h in uow.alerts.hits(alert_id)]
-        if sha256 not in uow.reads.image_hashes(read_ids):
-            raise error(404, "not_found", "no such image for this alert")
-        uow.audit.append(
-            AuditEntry(
-                at=platform.clock(),
-                actor=actor_of(request, principal),
-                action="alert.image_view",
-                target=str(alert_id),
-                params={"sha256": sha256},
-            )
+    try:
+        alert_service.open_image(
+            uow=platform.uow(),
+            alert_id=alert_id,
+            sha256=sha256,
+            principal=principal,
+            actor=actor_of(request, principal),
+            now=platform.clock(),
+            open_window=platform.settings.alert_timing().open_window,
         )
-        uow.commit()
+    except alert_service.AlertNotFound:
+        raise error(404, "not_found", f"no alert {alert_id}") from None
+    except alert_service.ImageNotFound:
+        raise error(404, "not_found", "no such image for this alert") from None
     data = platform.images.get(sha256)
     if data is None:
         raise error(404, "not_found", "image file missing")
@@ -221,11 +234,19 @@ def reports(
     until: datetime | None = None,
     principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
 ) -> Response:
+    """Only alerts of cameras in the caller's scope; a covert list appears only to members
+    of the organisation that owns it."""
     platform = platform_of(request)
     until = until or platform.clock()
     since = since or until - timedelta(days=30)
     return json_response(
-        alert_service.hits_report(uow=platform.read_uow(), since=since, until=until)
+        alert_service.hits_report(
+            uow=platform.read_uow(),
+            since=since,
+            until=until,
+            scope=principal.scope,
+            viewer_org=principal.org_id,
+        )
     )
 
 

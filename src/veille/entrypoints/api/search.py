@@ -109,7 +109,7 @@ async def search_plate(
     if not plate:
         raise error(422, "bad_plate", "the plate has no letters or digits")
     canonical = platform_of(request).read_rules.lookalikes.canonical(plate)
-    passages = await run_lawful(
+    found = await run_lawful(
         request,
         principal,
         body,
@@ -124,7 +124,7 @@ async def search_plate(
             canonical=canonical,
         ),
     )
-    return json_response({"plate": plate, "count": len(passages), "passages": passages})
+    return json_response({"plate": plate, "count": len(found["passages"]), **found})
 
 
 @router.post("/camera", summary="Passages at a camera in a period")
@@ -133,7 +133,7 @@ async def search_camera(
     request: Request,
     principal: Principal = Depends(requires(Permission.READS_SEARCH)),
 ) -> Response:
-    passages = await run_lawful(
+    found = await run_lawful(
         request,
         principal,
         body,
@@ -143,6 +143,4 @@ async def search_camera(
             access=access, camera_id=body.camera_id, start=body.start, end=body.end
         ),
     )
-    return json_response(
-        {"camera_id": body.camera_id, "count": len(passages), "passages": passages}
-    )
+    return json_response({"camera_id": body.camera_id, "count": len(found["passages"]), **found})

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
@@ -35,6 +35,9 @@ from veille.domain.reads import Read
 from veille.service.ports import UnitOfWork
 
 T = TypeVar("T")
+SEARCH_LIMIT = 5000  # passages a plate or camera search returns at most
+# a period cut by less than this is not reported as clipped (clock skew of a "-30d" start)
+CLIP_TOLERANCE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -182,7 +185,7 @@ class ReadAccess:
     def period_clipped(self, start: datetime, end: datetime) -> dict[str, Any] | None:
         """How [start, end) was cut to what the caller may see (None when it was not):
         about the caller's access only, never about the reads that lie beyond it."""
-        clip = period_clip(self.slices, start=start, end=end)
+        clip = period_clip(self.slices, start=start, end=end, tolerance=CLIP_TOLERANCE)
         if clip is None:
             return None
         return {
@@ -418,7 +421,7 @@ def plate_history(
     end: datetime,
     lookalike: bool,
     canonical: str,
-    limit: int = 5000,
+    limit: int = SEARCH_LIMIT,
 ) -> tuple[dict[str, Any], int]:
     """Passages of a plate (exact, or every look-alike of it) in a time range."""
     if lookalike:
@@ -429,7 +432,7 @@ def plate_history(
 
 
 def camera_history(
-    *, access: ReadAccess, camera_id: str, start: datetime, end: datetime, limit: int = 5000
+    *, access: ReadAccess, camera_id: str, start: datetime, end: datetime, limit: int = SEARCH_LIMIT
 ) -> tuple[dict[str, Any], int]:
     """Passages at one camera in a time range."""
     reads = access.find(start=start, end=end, camera_ids=[camera_id], limit=limit + 1)

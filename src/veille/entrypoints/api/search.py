@@ -38,13 +38,24 @@ class Lawful(BaseModel):
         return value
 
 
+def _limit_field() -> Any:
+    return Field(
+        queries.SEARCH_LIMIT,
+        ge=1,
+        le=queries.SEARCH_LIMIT,
+        description="Passages at most (`truncated: true` when there were more).",
+    )
+
+
 class PlateSearch(Lawful):
     plate: str = Field(min_length=1, max_length=32)
     lookalike: bool = Field(False, description="Also every look-alike of the plate.")
+    limit: int = _limit_field()
 
 
 class CameraSearch(Lawful):
     camera_id: str = Field(min_length=1, max_length=64)
+    limit: int = _limit_field()
 
 
 def legal_policy(platform: Platform) -> queries.LegalPolicy:
@@ -122,6 +133,7 @@ async def search_plate(
             end=body.end,
             lookalike=body.lookalike,
             canonical=canonical,
+            limit=body.limit,
         ),
     )
     return json_response({"plate": plate, "count": len(found["passages"]), **found})
@@ -140,7 +152,11 @@ async def search_camera(
         action="reads.search.camera",
         params={"camera_id": body.camera_id},
         execute=lambda access: queries.camera_history(
-            access=access, camera_id=body.camera_id, start=body.start, end=body.end
+            access=access,
+            camera_id=body.camera_id,
+            start=body.start,
+            end=body.end,
+            limit=body.limit,
         ),
     )
     return json_response({"camera_id": body.camera_id, "count": len(found["passages"]), **found})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -113,3 +114,14 @@ def test_every_analysis_says_when_its_period_reached_before_the_window(store, ki
     clipped = run(store, fn, start=since, end=NOW, **params)["period_clipped"]
     assert clipped["requested_start"] == since.isoformat().replace("+00:00", "Z")
     assert clipped["visible_from"] == (NOW - timedelta(days=30)).isoformat().replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize(("limit", "count", "truncated"), [(4, 4, False), (3, 3, True)])
+def test_a_country_filter_never_hides_passages_behind_the_limit(store, limit, count, truncated):
+    """Reads of another country, earlier than the wanted ones, fill the first rows the
+    store returns: the search loads on until the limit is settled."""
+    dutch = [a_read(CAMERAS[1][0], TARGET, DAY - timedelta(hours=h)) for h in range(1, 11)]
+    store_reads(store, [replace(r, country="NL") for r in dutch])
+    found = run(store, analyses.plate_search, **PERIOD, plate=TARGET, country="BE", limit=limit)
+    assert (found["count"], found["truncated"]) == (count, truncated)
+    assert {p["country"] for p in found["passages"]} == {"BE"}

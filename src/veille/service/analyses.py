@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from veille.domain import analysis as maths
@@ -181,21 +182,19 @@ def plate_search(
     if mode == "edit" and not 0 <= max_edits <= MAX_EDITS:
         raise AnalysisError(f"max_edits must be between 0 and {MAX_EDITS}")
     wanted_country = country.upper() if country else None
-    fetch = limit + 1
+    load: Callable[[int], list[Read]]
     if mode == "exact":
-        reads = access.find(start=start, end=end, plates=[query], limit=fetch)
+        load = partial(access.find, start=start, end=end, plates=[query])
     elif mode == "lookalike":
-        reads = access.find(
-            start=start, end=end, canonical=lookalikes.canonical(query), limit=fetch
-        )
+        load = partial(access.find, start=start, end=end, canonical=lookalikes.canonical(query))
     elif mode == "wildcard":
         prefix = re.split(r"[?*]", query, maxsplit=1)[0]
         if prefix and query == prefix + "*":  # a plain prefix: one range scan of the plate index
-            reads = access.find_prefix(start=start, end=end, prefix=prefix, limit=fetch)
+            load = partial(access.find_prefix, start=start, end=end, prefix=prefix)
         else:
             plates = access.distinct_plates(start=start, end=end, prefix=prefix or None)
             matching = [p for p in plates if regex.fullmatch(p)]
-            reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
+            load = partial(_find_plates, access, matching, start=start, end=end)
     else:
         canon = lookalikes.canonical(query)
         matching = [
@@ -207,12 +206,18 @@ def plate_search(
                 or within_distance(lookalikes.canonical(p), canon, max_edits)
             )
         ]
-        reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
-    # capped when the store held more than `limit`, even if the country filter then
-    # drops some: the reads beyond the cap were never looked at
+        load = partial(_find_plates, access, matching, start=start, end=end)
+    # one row more than the limit says honestly whether the result was capped; when the
+    # country filter drops rows, load more until it is settled (up to MAX_ROWS)
+    fetch = limit + 1
+    while True:
+        loaded = load(limit=fetch)
+        reads = [r for r in loaded if not wanted_country or r.country in (None, wanted_country)]
+        settled = len(reads) > limit or len(loaded) < fetch
+        if settled or fetch >= MAX_ROWS:
+            break
+        fetch = min(fetch * 4, MAX_ROWS)
     truncated = len(reads) > limit
-    if wanted_country:  # reads whose country the camera could not tell are kept
-        reads = [r for r in reads if r.country in (None, wanted_country)]
     reads = reads[:limit]
     passages = [passage_json(r, access.cameras) for r in reads]
     result = {
@@ -222,7 +227,9 @@ def plate_search(
         "max_edits": max_edits if mode == "edit" else None,
         "country": wanted_country,
         "count": len(passages),
-        **_honesty(access, start=start, end=end, limit=truncated),
+        **_honesty(
+            access, start=start, end=end, limit=truncated, max_rows=not truncated and not settled
+        ),
         "plates": sorted({r.plate for r in reads}),
         "passages": passages,
     }

@@ -468,10 +468,13 @@ def test_the_searches_say_whether_they_were_capped_and_clipped(
     assert app_client.post(url, json=recent, headers=world["fed"]).json()["period_clipped"] is None
 
 
-def test_a_report_says_when_its_result_was_capped_or_clipped(app_client, world):
+def test_reports_and_maps_say_when_their_result_was_capped_or_clipped(app_client, world):
     capped = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 1}, format="html")
     assert "TRUNCATED at limit" in capped.text
     assert "clipped to what the caller may see: visible from" in capped.text
     recent = (world["day"] - timedelta(days=1)).isoformat()
     whole = post(app_client, world["fed"], "plate", {"plate": TARGET}, format="html", start=recent)
     assert "complete within the caps" in whole.text and "as requested" in whole.text
+    geo = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 1}, format="geojson")
+    assert geo.json()["veille"]["truncated"] is True
+    assert geo.json()["veille"]["period_clipped"]["visible_from"]

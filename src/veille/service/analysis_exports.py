@@ -280,7 +280,14 @@ def export_geojson(result: Result, kind: str, *, sha256: str | None = None) -> d
     return {
         "type": "FeatureCollection",
         "features": features,
-        "veille": {"analysis": kind, "sha256": sha256 or result_sha256(result)},
+        "veille": {
+            "analysis": kind,
+            "sha256": sha256 or result_sha256(result),
+            # a map of a partial result must say it is partial
+            "truncated": bool(result.get("truncated")),
+            "limits_reached": list(result.get("limits_reached") or []),
+            "period_clipped": result.get("period_clipped"),
+        },
     }
 
 

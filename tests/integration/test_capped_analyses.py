@@ -125,3 +125,20 @@ def test_a_country_filter_never_hides_passages_behind_the_limit(store, limit, co
     found = run(store, analyses.plate_search, **PERIOD, plate=TARGET, country="BE", limit=limit)
     assert (found["count"], found["truncated"]) == (count, truncated)
     assert {p["country"] for p in found["passages"]} == {"BE"}
+
+
+def test_each_scene_says_whether_its_own_period_was_clipped(store):
+    old_scene = {**EVERYWHERE, "start": NOW - timedelta(days=90), "end": DAY + timedelta(hours=1)}
+    answer = run(
+        store,
+        analyses.several_scenes,
+        start=NOW - timedelta(days=100),
+        end=NOW,
+        scenes=[old_scene, scenes()[1]],
+    )
+    first, second = answer["scenes"]
+    assert first["period_clipped"]["requested_start"] == (
+        NOW - timedelta(days=90)
+    ).isoformat().replace("+00:00", "Z")
+    assert second["period_clipped"] is None
+    assert {p["plate"] for p in answer["plates"]} >= {TARGET, FRIEND}

@@ -284,13 +284,16 @@ def test_results_are_right_for_the_federal_investigator(app_client, world):
 )
 def test_exports_carry_the_hash_and_are_audited(app_client, platform, world, fmt, media_type):
     before = len(audit(platform))
-    answer = post(app_client, world["fed"], "journey", {"plate": TARGET}, format=fmt)
+    # a period inside the open window: a clipped one names the window's edge, which moves
+    # with the clock, so two runs of it would not give the same result
+    recent = {"plate": TARGET, "start": (world["day"] - timedelta(days=1)).isoformat()}
+    answer = post(app_client, world["fed"], "journey", recent, format=fmt)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith(media_type)
     disposition = answer.headers["content-disposition"]
     assert disposition.startswith("attachment;") and f".{fmt}" in disposition
     digest = answer.headers["x-veille-result-sha256"]
-    plain = post(app_client, world["fed"], "journey", {"plate": TARGET}).json()
+    plain = post(app_client, world["fed"], "journey", recent).json()
     assert plain["sha256"] == digest  # the same result, whatever the format
     if fmt == "csv":
         rows = list(csv.reader(io.StringIO(answer.text)))
@@ -343,6 +346,12 @@ def test_the_cli_runs_analyses_and_verifies_reports(app_client, world, monkeypat
     assert shown.exit_code == 0, shown.output
     answer = json.loads(shown.stdout)
     assert answer["cameras"] == ["CAPIX-1", "CAPIX-2", "MIDI-1", "MIDI-2"]
+    assert "note:" not in shown.stderr  # "-30d" is the window itself: nothing clipped
+    older = [*common[:4], "--start", "-60d", *common[6:]]
+    clipped = runner.invoke(cli_analyses.analyses_app, ["journey", TARGET, *older])
+    assert clipped.exit_code == 0, clipped.output
+    assert json.loads(clipped.stdout)["period_clipped"]["visible_from"]
+    assert "note: the period was clipped to what you may see" in clipped.stderr
     saved = tmp_path / "journey.json"
     saved.write_text(shown.stdout)
     assert runner.invoke(cli_analyses.analyses_app, ["verify", str(saved)]).exit_code == 0
@@ -402,3 +411,70 @@ def test_the_clone_sweep_job_runs_on_the_platform_and_is_audited(platform, world
     assert (finding.plate, finding.second_camera_id) == ("9QQQ999", "LIEGE-1")
     sweeps = [e for e in audit(platform) if e.action == "analysis.clone_sweep"]
     assert [e.result_count for e in sweeps] == [1, 0]
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _window_start(platform: Platform) -> datetime:
+    return platform.clock() - timedelta(days=platform.settings.open_window_days)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_analysis_says_whether_it_was_capped_and_whether_its_period_was_clipped(
+    app_client, platform, world, kind
+):
+    body = bodies(world["day"])[kind]
+    before = _window_start(platform)
+    answer = post(app_client, world["fed"], kind, body).json()
+    after = _window_start(platform)
+    assert (answer["truncated"], answer["limits_reached"]) == (False, [])
+    clip = answer["period_clipped"]
+    assert clip["requested_start"] == "2000-01-01T00:00:00Z"
+    assert before <= _instant(clip["visible_from"]) <= after
+    assert clip["not_open"] == [{"start": "2000-01-01T00:00:00Z", "end": clip["visible_from"]}]
+    recent = (world["day"] - timedelta(days=1)).isoformat()
+    assert post(app_client, world["fed"], kind, body, start=recent).json()["period_clipped"] is None
+
+
+def test_a_capped_plate_analysis_says_so_over_http(app_client, world):
+    capped = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 3}).json()
+    assert (capped["count"], capped["truncated"], capped["limits_reached"]) == (3, True, ["limit"])
+    whole = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 4}).json()
+    assert (whole["count"], whole["truncated"]) == (4, False)
+
+
+@pytest.mark.parametrize(
+    ("route", "body"), [("plate", {"plate": TARGET}), ("camera", {"camera_id": "MIDI-1"})]
+)
+def test_the_searches_say_whether_they_were_capped_and_clipped(
+    app_client, platform, world, route, body
+):
+    payload = {
+        "purpose": PURPOSE,
+        "case_ref": CASE,
+        "start": "2000-01-01T00:00:00Z",
+        "end": "2100-01-01T00:00:00Z",
+        **body,
+    }
+    url = f"/api/v1/search/{route}"
+    whole = app_client.post(url, json=payload, headers=world["fed"]).json()
+    assert whole["truncated"] is False and whole["count"] >= 2
+    assert whole["period_clipped"]["requested_start"] == "2000-01-01T00:00:00Z"
+    capped = app_client.post(url, json={**payload, "limit": 1}, headers=world["fed"]).json()
+    assert (capped["count"], capped["truncated"]) == (1, True)
+    recent = {**payload, "start": (world["day"] - timedelta(days=1)).isoformat()}
+    assert app_client.post(url, json=recent, headers=world["fed"]).json()["period_clipped"] is None
+
+
+def test_reports_and_maps_say_when_their_result_was_capped_or_clipped(app_client, world):
+    capped = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 1}, format="html")
+    assert "TRUNCATED at limit" in capped.text
+    assert "clipped to what the caller may see: visible from" in capped.text
+    recent = (world["day"] - timedelta(days=1)).isoformat()
+    whole = post(app_client, world["fed"], "plate", {"plate": TARGET}, format="html", start=recent)
+    assert "complete within the caps" in whole.text and "as requested" in whole.text
+    geo = post(app_client, world["fed"], "plate", {"plate": TARGET, "limit": 1}, format="geojson")
+    assert geo.json()["veille"]["truncated"] is True
+    assert geo.json()["veille"]["period_clipped"]["visible_from"]

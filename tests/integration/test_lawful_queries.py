@@ -233,7 +233,7 @@ def test_no_query_returns_a_read_older_than_the_window_unless_an_authorization_c
         ]
         for query in queries:
             result = lawful(store, who, execute=query)
-            for item in result:
+            for item in result if isinstance(result, list) else result["passages"]:
                 plate = item.plate if isinstance(item, Read) else item["plate"]
                 camera_id = item.camera_id if isinstance(item, Read) else item["camera_id"]
                 captured = (
@@ -336,7 +336,7 @@ def test_each_search_leaves_exactly_one_audit_record_with_who_why_and_count(tmp_
     entry = records[0].entry
     assert (entry.actor.username, entry.actor.role) == ("inv7", "investigator")
     assert (entry.purpose, entry.case_ref) == (PURPOSE, "PV-2026-001")
-    assert entry.result_count == len(found)
+    assert entry.result_count == len(found["passages"])
     assert entry.params["authorizations"] == [auth.auth_id]
     assert entry.action == "reads.search.test" and entry.outcome == "ok"
 
@@ -505,3 +505,121 @@ def test_a_search_sees_an_old_read_only_through_an_authorization_of_its_case_pur
                 }
                 assert {r.read_id for r in seen} == expected, (case_ref, purpose)
         store.close()
+
+
+def a_read(camera_id: str, plate: str, at: datetime) -> Read:
+    return Read(
+        read_id=uuid.uuid4(),
+        camera_id=camera_id,
+        captured_at=at,
+        plate_raw=plate,
+        plate=plate,
+        plate_canonical=canonical(plate),
+        country="BE",
+        confidence=0.9,
+        received_at=at,
+    )
+
+
+def store_reads(store: SqliteStore, reads: list[Read]) -> list[Read]:
+    with store.uow() as uow:
+        uow.reads.add_many(reads)
+        uow.commit()
+    return reads
+
+
+def _crowded_area(store: SqliteStore) -> list[Read]:
+    """An area holding one camera (C-MIDI-1) of the four its district opens; the others
+    saw 30 older reads first, more than any limit the test asks for."""
+    old = NOW - timedelta(days=150)
+    store_reads(
+        store, [a_read("C-POLB-1", "2XYZ999", old + timedelta(minutes=i)) for i in range(30)]
+    )
+    inside = [a_read("C-MIDI-1", "2XYZ999", old + timedelta(hours=2, minutes=i)) for i in range(5)]
+    approve(store, authorization(area=Area(50.836, 4.308, 500)))
+    return store_reads(store, inside)
+
+
+@pytest.mark.parametrize("limit", [10, 3])
+def test_an_area_bound_authorization_fills_the_limit_with_reads_inside_its_area(tmp_path, limit):
+    """The area is turned into its cameras inside the query, so the reads of the slice's
+    other cameras never use up the SQL limit before the reads inside the area are seen."""
+    store = make_store(tmp_path)
+    inside = _crowded_area(store)
+    period = {"start": NOW - timedelta(days=400), "end": NOW - timedelta(days=31)}
+    found = lawful(store, principal(), execute=lambda a: (a.find(**period, limit=limit), 0))
+    prefixed = lawful(
+        store,
+        principal(),
+        execute=lambda a: (a.find_prefix(**period, prefix="2XY", limit=limit), 0),
+    )
+    expected = [r.read_id for r in inside][:limit]
+    assert [r.read_id for r in found] == expected
+    assert [r.read_id for r in prefixed] == expected
+
+
+def test_plate_and_camera_searches_say_when_they_were_capped(tmp_path):
+    store = make_store(tmp_path)
+    inside = _crowded_area(store)
+    since = NOW - timedelta(days=400)
+
+    def plate(limit):
+        return lambda a: plate_history(
+            access=a,
+            plate="2XYZ999",
+            start=since,
+            end=NOW,
+            lookalike=False,
+            canonical=canonical("2XYZ999"),
+            limit=limit,
+        )
+
+    def camera(limit):
+        return lambda a: camera_history(
+            access=a, camera_id="C-MIDI-1", start=since, end=NOW, limit=limit
+        )
+
+    for search in (plate, camera):
+        capped = lawful(store, principal(), execute=search(len(inside) - 1))
+        assert capped["truncated"] is True and len(capped["passages"]) == len(inside) - 1
+        whole = lawful(store, principal(), execute=search(len(inside)))
+        assert whole["truncated"] is False and len(whole["passages"]) == len(inside)
+
+
+def test_a_period_reaching_before_the_window_says_it_was_clipped(tmp_path):
+    store = make_store(tmp_path)
+    window_from = NOW - timedelta(days=30)
+
+    def search(start, end=NOW):
+        return lambda a: camera_history(access=a, camera_id="C-MIDI-1", start=start, end=end)
+
+    inside = lawful(store, principal(), execute=search(NOW - timedelta(days=2)))
+    assert inside["period_clipped"] is None
+    before = lawful(store, principal(), execute=search(NOW - timedelta(days=400)))
+    assert before["period_clipped"] == {
+        "requested_start": (NOW - timedelta(days=400)).isoformat().replace("+00:00", "Z"),
+        "requested_end": NOW.isoformat().replace("+00:00", "Z"),
+        "visible_from": window_from.isoformat().replace("+00:00", "Z"),
+        "not_open": [
+            {
+                "start": (NOW - timedelta(days=400)).isoformat().replace("+00:00", "Z"),
+                "end": window_from.isoformat().replace("+00:00", "Z"),
+            }
+        ],
+    }
+    # an authorization opens its own period, and the clip says what stays closed
+    approve(store, authorization(camera_ids=frozenset({"C-MIDI-1"})))
+    opened = lawful(store, principal(), execute=search(NOW - timedelta(days=400)))
+    clip = opened["period_clipped"]
+    assert clip["visible_from"] == (NOW - timedelta(days=200)).isoformat().replace("+00:00", "Z")
+    assert [(p["start"][:10], p["end"][:10]) for p in clip["not_open"]] == [
+        ("2025-10-22", "2026-05-10"),
+        ("2026-08-18", "2026-10-27"),
+    ]
+    # a period wholly inside what the authorization opens is not clipped
+    within = lawful(
+        store,
+        principal(),
+        execute=search(NOW - timedelta(days=150), NOW - timedelta(days=120)),
+    )
+    assert within["period_clipped"] is None

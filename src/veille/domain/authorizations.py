@@ -406,3 +406,48 @@ def visible_slices(
             )
         )
     return slices
+
+
+@dataclass(frozen=True)
+class PeriodClip:
+    """How a requested period was cut to what the caller may see.
+
+    `not_open` are the parts of the request that neither the open window nor an
+    authorization opens; `visible_from` is the earliest moment something is open (None if
+    nothing is). It says only what the caller's own access covers, never whether reads
+    exist beyond it. An authorization's period opens only what it names (plates,
+    cameras, area), so its parts count as open here, not as fully visible.
+    """
+
+    requested_start: datetime
+    requested_end: datetime
+    visible_from: datetime | None
+    not_open: tuple[tuple[datetime, datetime], ...]
+
+
+def period_clip(
+    slices: Iterable[Slice],
+    *,
+    start: datetime,
+    end: datetime,
+    tolerance: timedelta = timedelta(0),
+) -> PeriodClip | None:
+    """The clip of [start, end) to the slices' periods, or None when nothing was cut.
+
+    What lies after the last slice (the future past the margin) holds no read yet and is
+    not reported as clipped. Cuts no longer than `tolerance` are not reported either: a
+    "last 30 days" start, worked out by a client a moment before the server's clock,
+    would otherwise always read as clipped by those milliseconds."""
+    slices = list(slices)
+    stop = min(end, max((s.end for s in slices), default=start))
+    spans = sorted((max(s.start, start), min(s.end, stop)) for s in slices)
+    spans = [(lo, hi) for lo, hi in spans if lo < hi]
+    gaps: list[tuple[datetime, datetime]] = []
+    cursor = start
+    for lo, hi in [*spans, (stop, stop)]:
+        if lo - cursor > tolerance:
+            gaps.append((cursor, lo))
+        cursor = max(cursor, hi)
+    if not gaps:
+        return None
+    return PeriodClip(start, end, spans[0][0] if spans else None, tuple(gaps))

@@ -118,13 +118,32 @@ def _call(
         raise typer.Exit(1)
     content = answer.content
     if fmt is Format.json:
-        content = (json.dumps(answer.json(), indent=2, ensure_ascii=False) + "\n").encode()
+        result = answer.json()
+        content = (json.dumps(result, indent=2, ensure_ascii=False) + "\n").encode()
+        for note in partial_notes(result):
+            typer.echo(f"note: {note}", err=True)
     digest = answer.headers.get("x-veille-result-sha256", "")
     if output is not None:
         output.write_bytes(content)
         typer.echo(f"wrote {output} ({len(content)} bytes), result SHA-256 {digest}", err=True)
     else:
         sys.stdout.write(content.decode("utf-8"))
+
+
+def partial_notes(result: dict[str, Any]) -> list[str]:
+    """What makes an answer partial, said on stderr so stdout stays the JSON answer."""
+    notes = []
+    if result.get("truncated"):
+        caps = ", ".join(result.get("limits_reached") or []) or "a limit"
+        notes.append(f"the result was capped ({caps}): narrow the search to see the rest")
+    if clip := result.get("period_clipped"):
+        since = clip.get("visible_from")
+        notes.append(
+            "the period was clipped to what you may see"
+            + (f" (visible from {since})" if since else " (none of it is open to you)")
+            + "; older reads open only through an authorization"
+        )
+    return notes
 
 
 @analyses_app.command("plate")

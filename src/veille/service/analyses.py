@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from veille.domain import analysis as maths
@@ -117,6 +118,20 @@ def _place_selector(
     return lambda c: c.camera_id in wanted
 
 
+def _honesty(
+    access: ReadAccess, *, start: datetime, end: datetime, **limits: bool
+) -> dict[str, Any]:
+    """What every result says about itself: whether a cap left reads out (`truncated`,
+    and which caps: `limits_reached`, named as the analysis's parameters), and whether
+    its period was cut to what the caller may see (`period_clipped`, None when not)."""
+    reached = sorted(name for name, hit in limits.items() if hit)
+    return {
+        "truncated": bool(reached),
+        "limits_reached": reached,
+        "period_clipped": access.period_clipped(start, end),
+    }
+
+
 def _vehicles(reads: Iterable[Read], cameras: dict[str, Camera]) -> list[dict[str, Any]]:
     """Reads grouped by plate: count, cameras, first and last passage; by first passage."""
     grouped: dict[str, list[Read]] = defaultdict(list)
@@ -172,21 +187,19 @@ def plate_search(
     if mode == "edit" and not 0 <= max_edits <= MAX_EDITS:
         raise AnalysisError(f"max_edits must be between 0 and {MAX_EDITS}")
     wanted_country = country.upper() if country else None
-    fetch = limit + 1
+    load: Callable[[int], list[Read]]
     if mode == "exact":
-        reads = access.find(start=start, end=end, plates=[query], limit=fetch)
+        load = partial(access.find, start=start, end=end, plates=[query])
     elif mode == "lookalike":
-        reads = access.find(
-            start=start, end=end, canonical=lookalikes.canonical(query), limit=fetch
-        )
+        load = partial(access.find, start=start, end=end, canonical=lookalikes.canonical(query))
     elif mode == "wildcard":
         prefix = re.split(r"[?*]", query, maxsplit=1)[0]
         if prefix and query == prefix + "*":  # a plain prefix: one range scan of the plate index
-            reads = access.find_prefix(start=start, end=end, prefix=prefix, limit=fetch)
+            load = partial(access.find_prefix, start=start, end=end, prefix=prefix)
         else:
             plates = access.distinct_plates(start=start, end=end, prefix=prefix or None)
             matching = [p for p in plates if regex.fullmatch(p)]
-            reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
+            load = partial(_find_plates, access, matching, start=start, end=end)
     else:
         canon = lookalikes.canonical(query)
         matching = [
@@ -198,9 +211,17 @@ def plate_search(
                 or within_distance(lookalikes.canonical(p), canon, max_edits)
             )
         ]
-        reads = _find_plates(access, matching, start=start, end=end, limit=fetch)
-    if wanted_country:  # reads whose country the camera could not tell are kept
-        reads = [r for r in reads if r.country in (None, wanted_country)]
+        load = partial(_find_plates, access, matching, start=start, end=end)
+    # one row more than the limit says honestly whether the result was capped; when the
+    # country filter drops rows, load more until it is settled (up to MAX_ROWS)
+    fetch = limit + 1
+    while True:
+        loaded = load(limit=fetch)
+        reads = [r for r in loaded if not wanted_country or r.country in (None, wanted_country)]
+        settled = len(reads) > limit or len(loaded) < fetch
+        if settled or fetch >= MAX_ROWS:
+            break
+        fetch = min(fetch * 4, MAX_ROWS)
     truncated = len(reads) > limit
     reads = reads[:limit]
     passages = [passage_json(r, access.cameras) for r in reads]
@@ -211,7 +232,9 @@ def plate_search(
         "max_edits": max_edits if mode == "edit" else None,
         "country": wanted_country,
         "count": len(passages),
-        "truncated": truncated,
+        **_honesty(
+            access, start=start, end=end, limit=truncated, max_rows=not truncated and not settled
+        ),
         "plates": sorted({r.plate for r in reads}),
         "passages": passages,
     }
@@ -257,7 +280,7 @@ def area_time(
         "cameras": cams,
         "reads": len(reads),
         "count": len(vehicles),
-        "truncated": truncated,
+        **_honesty(access, start=start, end=end, limit_per_camera=truncated),
         "vehicles": vehicles,
     }
     return result, len(vehicles)
@@ -280,7 +303,9 @@ def journey(
     if gap_minutes <= 0:
         raise AnalysisError("gap_minutes must be positive")
     target = _plate(plate)
-    reads = access.find(start=start, end=end, plates=[target], limit=limit)
+    reads = access.find(start=start, end=end, plates=[target], limit=limit + 1)
+    truncated = len(reads) > limit
+    reads = reads[:limit]
     passages = [passage_json(r, access.cameras) for r in reads]
     for seq, item in enumerate(passages, start=1):
         item["seq"] = seq
@@ -312,6 +337,7 @@ def journey(
         "plate": target,
         "gap_minutes": gap_minutes,
         "count": len(passages),
+        **_honesty(access, start=start, end=end, limit=truncated),
         "cameras": [p.camera_id for p in points],
         "direction": overall,
         "trips": len(maths.split_trips(points, gap_s=gap_minutes * 60)),
@@ -365,6 +391,7 @@ def convoy(
     min_cameras: int = 3,
     limit: int = 50,
     max_target_passages: int = 1000,
+    max_window_reads: int = 10_000,
     lookalikes: LookalikeTable = DEFAULT_LOOKALIKES,
 ) -> tuple[Result, int]:
     """Vehicles that passed the target's cameras within ±`window_s` of it, at `min_cameras`
@@ -376,7 +403,10 @@ def convoy(
     target = _plate(plate)
     canon = lookalikes.canonical(target)
     delta = timedelta(seconds=window_s)
-    own = access.find(start=start, end=end, plates=[target], limit=max_target_passages)
+    own = access.find(start=start, end=end, plates=[target], limit=max_target_passages + 1)
+    target_capped = len(own) > max_target_passages
+    own = own[:max_target_passages]
+    window_capped = False
     windows: list[maths.CoWindow] = []
     seen_with: dict[str, list[dict[str, Any]]] = defaultdict(list)
     last_at: dict[str, datetime] = {}
@@ -389,7 +419,9 @@ def convoy(
             start=read.captured_at - delta,
             end=read.captured_at + delta + timedelta(microseconds=1),
             camera_ids=[read.camera_id],
+            limit=max_window_reads + 1,
         )
+        window_capped |= len(around) > max_window_reads
         nearest: dict[str, Read] = {}
         for other in around:
             if other.plate_canonical == canon:  # the target itself, or a misread of it
@@ -439,6 +471,14 @@ def convoy(
             {"seq": n, **passage_json(r, access.cameras)} for n, r in enumerate(own, start=1)
         ],
         "count": len(companions),
+        **_honesty(
+            access,
+            start=start,
+            end=end,
+            max_target_passages=target_capped,
+            max_window_reads=window_capped,
+            limit=len(ranked) > limit,
+        ),
         "candidates": len(ranked),
         "companions": companions,
     }
@@ -455,6 +495,7 @@ def several_scenes(
     start: datetime,
     end: datetime,
     min_scenes: int = 2,
+    max_rows: int = MAX_ROWS,
 ) -> tuple[Result, int]:
     """Plates seen at `min_scenes` or more of the scenes (each a circle and a period,
     cut to [start, end)), with the passages at each scene."""
@@ -489,16 +530,18 @@ def several_scenes(
                 "end": _iso(hi),
                 "cameras": cams,
                 "plates": len(plates),
+                "period_clipped": access.period_clipped(lo, hi) if lo < hi else None,
             }
         )
     matches = maths.plates_at_scenes(plates_per_scene, min_scenes=min_scenes)
     passages: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rows_capped = False
     for n, (lo, hi, cams) in enumerate(periods):
         wanted = [p for p, at in matches.items() if n in at]
         for chunk in _chunks(sorted(wanted)):
-            for read in access.find(
-                start=lo, end=hi, plates=chunk, camera_ids=cams, limit=MAX_ROWS
-            ):
+            found = access.find(start=lo, end=hi, plates=chunk, camera_ids=cams, limit=max_rows + 1)
+            rows_capped |= len(found) > max_rows
+            for read in found[:max_rows]:
                 passages[read.plate].append({"scene": n, **passage_json(read, access.cameras)})
     rows = [
         {"plate": p, "scenes": at, "count": len(at), "passages": passages[p]}
@@ -509,6 +552,7 @@ def several_scenes(
         "min_scenes": min_scenes,
         "scenes": described,
         "count": len(rows),
+        **_honesty(access, start=start, end=end, max_rows=rows_capped),
         "plates": rows,
     }
     return result, len(rows)
@@ -540,8 +584,11 @@ def rare_visitors(
     inside = _place_selector(lat=lat, lon=lon, radius_m=radius_m, camera_ids=camera_ids)
     cams = sorted(cid for cid, cam in _visible_cameras(access).items() if inside(cam))
     reads: list[Read] = []
+    truncated = False
     for cid in cams:
-        reads.extend(access.find(start=start, end=end, camera_ids=[cid], limit=limit_per_camera))
+        found = access.find(start=start, end=end, camera_ids=[cid], limit=limit_per_camera + 1)
+        truncated |= len(found) > limit_per_camera
+        reads.extend(found[:limit_per_camera])
     counts: dict[str, int] = defaultdict(int)
     for read in reads:
         counts[read.plate] += 1
@@ -573,6 +620,7 @@ def rare_visitors(
         },
         "window_plates": len(counts),
         "count": len(visitors),
+        **_honesty(access, start=start, end=end, limit_per_camera=truncated),
         "visitors": visitors,
     }
     return result, len(visitors)
@@ -610,6 +658,7 @@ def cloned_plates(
     max_speed_kmh: float = 180.0,
     min_distance_m: float = 2000.0,
     max_plates: int = 50_000,
+    max_rows: int = MAX_ROWS,
 ) -> tuple[Result, int]:
     """Plates read at two places too far apart for the time between: one plate, or a sweep
     over every plate seen at two cameras or more in the period."""
@@ -623,8 +672,11 @@ def cloned_plates(
     plates = plates[:max_plates]
     by_id: dict[str, Read] = {}
     pairs: list[maths.ClonePair] = []
+    rows_capped = False
     for chunk in _chunks(plates):
-        reads = access.find(start=start, end=end, plates=chunk, limit=MAX_ROWS)
+        reads = access.find(start=start, end=end, plates=chunk, limit=max_rows + 1)
+        rows_capped |= len(reads) > max_rows
+        reads = reads[:max_rows]
         by_id.update((str(r.read_id), r) for r in reads)
         pairs.extend(
             _clone_pairs(
@@ -649,7 +701,7 @@ def cloned_plates(
         "max_speed_kmh": max_speed_kmh,
         "min_distance_m": min_distance_m,
         "plates_checked": len(plates),
-        "truncated": truncated,
+        **_honesty(access, start=start, end=end, max_plates=truncated, max_rows=rows_capped),
         "count": len(findings),
         "findings": findings,
     }

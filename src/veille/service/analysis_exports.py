@@ -280,7 +280,14 @@ def export_geojson(result: Result, kind: str, *, sha256: str | None = None) -> d
     return {
         "type": "FeatureCollection",
         "features": features,
-        "veille": {"analysis": kind, "sha256": sha256 or result_sha256(result)},
+        "veille": {
+            "analysis": kind,
+            "sha256": sha256 or result_sha256(result),
+            # a map of a partial result must say it is partial
+            "truncated": bool(result.get("truncated")),
+            "limits_reached": list(result.get("limits_reached") or []),
+            "period_clipped": result.get("period_clipped"),
+        },
     }
 
 
@@ -295,6 +302,8 @@ class ReportHeader:
     user: str
     generated_at: datetime
     sha256: str
+    limits_reached: tuple[str, ...] = ()
+    period_clipped: dict[str, Any] | None = None
 
 
 def report_header(
@@ -307,7 +316,17 @@ def report_header(
     user: str,
     generated_at: datetime,
 ) -> ReportHeader:
-    return ReportHeader(kind, query, purpose, case_ref, user, generated_at, result_sha256(result))
+    return ReportHeader(
+        kind,
+        query,
+        purpose,
+        case_ref,
+        user,
+        generated_at,
+        result_sha256(result),
+        tuple(result.get("limits_reached") or ()),
+        result.get("period_clipped"),
+    )
 
 
 def _summary(head: ReportHeader) -> list[tuple[str, str]]:
@@ -319,6 +338,19 @@ def _summary(head: ReportHeader) -> list[tuple[str, str]]:
         ("Generated", _iso(head.generated_at)),
         ("Query", json.dumps(head.query, sort_keys=True, ensure_ascii=False, default=str)),
         ("Result SHA-256", head.sha256),
+        # a case file must show that a result is partial, and why
+        (
+            "Completeness",
+            "TRUNCATED at " + ", ".join(head.limits_reached)
+            if head.limits_reached
+            else "complete within the caps",
+        ),
+        (
+            "Period",
+            f"clipped to what the caller may see: visible from {clip.get('visible_from') or '-'}"
+            if (clip := head.period_clipped)
+            else "as requested",
+        ),
     ]
 
 

@@ -16,7 +16,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
@@ -25,6 +25,7 @@ from veille.domain.authorizations import (
     Area,
     Slice,
     WindowPolicy,
+    period_clip,
     visible_slices,
     with_resolved_districts,
 )
@@ -34,6 +35,9 @@ from veille.domain.reads import Read
 from veille.service.ports import UnitOfWork
 
 T = TypeVar("T")
+SEARCH_LIMIT = 5000  # passages a plate or camera search returns at most
+# a period cut by less than this is not reported as clipped (clock skew of a "-30d" start)
+CLIP_TOLERANCE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,19 @@ class QueryRefused(Exception):
 
 
 class ReadAccess:
-    """The reads a query may touch: every method returns only reads inside the slices."""
+    """The reads a query may touch: every method returns only reads inside the slices.
+
+    A slice's area is turned into the cameras standing inside it (intersected with the
+    slice's own cameras) before the store is asked, so every SQL limit counts only reads
+    the caller may really see: a limit of 10 returns 10 visible reads whenever 10 exist.
+    Ask for `limit + 1` to learn honestly whether a result was capped.
+    """
 
     def __init__(self, uow: UnitOfWork, slices: list[Slice], cameras: dict[str, Camera]):
         self._uow = uow
         self.slices = slices
         self.cameras = cameras
+        self._area_cameras: dict[Area, frozenset[str]] = {}
 
     def find(
         self,
@@ -104,18 +115,12 @@ class ReadAccess:
         camera_ids: Iterable[str] | None = None,
         limit: int = 10_000,
     ) -> list[Read]:
-        """Reads in [start, end) matching the criteria, limited to the visible slices."""
-        wanted_plates = frozenset(plates) if plates is not None else None
-        wanted_cameras = frozenset(camera_ids) if camera_ids is not None else None
+        """The first `limit` reads in [start, end) matching the criteria, in time order,
+        within the visible slices."""
         found: dict[Any, Read] = {}
-        for s in self.slices:
-            lo, hi = max(start, s.start), min(end, s.end)
-            if hi <= lo:
-                continue
-            s_plates = _meet(wanted_plates, s.plates)
-            s_cameras = _meet(wanted_cameras, s.camera_ids)
-            if (s_plates is not None and not s_plates) or (s_cameras is not None and not s_cameras):
-                continue
+        for lo, hi, s_plates, s_cameras in self._parts(start, end, plates, camera_ids):
+            # each part gives its own first `limit`; the first `limit` of their union is
+            # then the first `limit` overall
             for read in self._uow.reads.find(
                 start=lo,
                 end=hi,
@@ -124,10 +129,6 @@ class ReadAccess:
                 camera_ids=s_cameras,
                 limit=limit,
             ):
-                if s.area is not None:
-                    cam = self.cameras.get(read.camera_id)
-                    if cam is None or not s.area.contains(cam.lat, cam.lon):
-                        continue
                 found[read.read_id] = read
         return sorted(found.values(), key=lambda r: (r.captured_at, str(r.read_id)))[:limit]
 
@@ -143,13 +144,10 @@ class ReadAccess:
     ) -> list[Read]:
         """Reads in [start, end) whose plate starts with `prefix`, within the visible slices."""
         found: dict[Any, Read] = {}
-        for lo, hi, s_plates, s_cameras, area in self._parts(start, end, plates, camera_ids):
+        for lo, hi, s_plates, s_cameras in self._parts(start, end, plates, camera_ids):
             for read in self._uow.reads.find_prefix(
                 start=lo, end=hi, prefix=prefix, plates=s_plates, camera_ids=s_cameras, limit=limit
             ):
-                cam = self.cameras.get(read.camera_id)
-                if area is not None and (cam is None or not area.contains(cam.lat, cam.lon)):
-                    continue
                 found[read.read_id] = read
         return sorted(found.values(), key=lambda r: (r.captured_at, str(r.read_id)))[:limit]
 
@@ -171,12 +169,7 @@ class ReadAccess:
         parts = list(self._parts(start, end, plates, camera_ids))
         bound = min_cameras if len(parts) == 1 else 1
         found: set[str] = set()
-        for lo, hi, s_plates, s_cameras, area in parts:
-            if area is not None:  # an area is a set of cameras: those standing inside it
-                inside = frozenset(
-                    c.camera_id for c in self.cameras.values() if area.contains(c.lat, c.lon)
-                )
-                s_cameras = inside if s_cameras is None else s_cameras & inside
+        for lo, hi, s_plates, s_cameras in parts:
             found.update(
                 self._uow.reads.distinct_plates(
                     start=lo,
@@ -189,16 +182,37 @@ class ReadAccess:
             )
         return sorted(found)
 
+    def period_clipped(self, start: datetime, end: datetime) -> dict[str, Any] | None:
+        """How [start, end) was cut to what the caller may see (None when it was not):
+        about the caller's access only, never about the reads that lie beyond it."""
+        clip = period_clip(self.slices, start=start, end=end, tolerance=CLIP_TOLERANCE)
+        if clip is None:
+            return None
+        return {
+            "requested_start": _iso(clip.requested_start),
+            "requested_end": _iso(clip.requested_end),
+            "visible_from": _iso(clip.visible_from) if clip.visible_from else None,
+            "not_open": [{"start": _iso(lo), "end": _iso(hi)} for lo, hi in clip.not_open],
+        }
+
+    def _inside(self, area: Area) -> frozenset[str]:
+        """The cameras standing inside an area (worked out once per query)."""
+        inside = self._area_cameras.get(area)
+        if inside is None:
+            inside = frozenset(
+                c.camera_id for c in self.cameras.values() if area.contains(c.lat, c.lon)
+            )
+            self._area_cameras[area] = inside
+        return inside
+
     def _parts(
         self,
         start: datetime,
         end: datetime,
         plates: Iterable[str] | None,
         camera_ids: Iterable[str] | None,
-    ) -> Iterator[
-        tuple[datetime, datetime, frozenset[str] | None, frozenset[str] | None, Area | None]
-    ]:
-        """Each visible slice cut to the period and criteria, as `find` cuts them."""
+    ) -> Iterator[tuple[datetime, datetime, frozenset[str] | None, frozenset[str] | None]]:
+        """Each visible slice cut to the period and criteria, its area as a camera list."""
         wanted_plates = frozenset(plates) if plates is not None else None
         wanted_cameras = frozenset(camera_ids) if camera_ids is not None else None
         for s in self.slices:
@@ -207,9 +221,11 @@ class ReadAccess:
                 continue
             s_plates = _meet(wanted_plates, s.plates)
             s_cameras = _meet(wanted_cameras, s.camera_ids)
+            if s.area is not None:
+                s_cameras = _meet(s_cameras, self._inside(s.area))
             if (s_plates is not None and not s_plates) or (s_cameras is not None and not s_cameras):
                 continue
-            yield lo, hi, s_plates, s_cameras, s.area
+            yield lo, hi, s_plates, s_cameras
 
     def visible(self, read: Read) -> bool:
         cam = self.cameras.get(read.camera_id)
@@ -224,6 +240,10 @@ class ReadAccess:
             )
             for s in self.slices
         )
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
@@ -379,6 +399,20 @@ def passage_json(read: Read, cameras: dict[str, Camera]) -> dict[str, Any]:
     }
 
 
+def _history(
+    access: ReadAccess, reads: list[Read], *, limit: int, start: datetime, end: datetime
+) -> tuple[dict[str, Any], int]:
+    """Passages as a search answers them: at most `limit` of the `limit + 1` asked for,
+    whether more were left out, and whether the period was clipped to what is open."""
+    kept = reads[:limit]
+    result = {
+        "truncated": len(reads) > limit,
+        "period_clipped": access.period_clipped(start, end),
+        "passages": [passage_json(r, access.cameras) for r in kept],
+    }
+    return result, len(kept)
+
+
 def plate_history(
     *,
     access: ReadAccess,
@@ -387,19 +421,19 @@ def plate_history(
     end: datetime,
     lookalike: bool,
     canonical: str,
-    limit: int = 5000,
-) -> tuple[list[dict[str, Any]], int]:
+    limit: int = SEARCH_LIMIT,
+) -> tuple[dict[str, Any], int]:
     """Passages of a plate (exact, or every look-alike of it) in a time range."""
     if lookalike:
-        reads = access.find(start=start, end=end, canonical=canonical, limit=limit)
+        reads = access.find(start=start, end=end, canonical=canonical, limit=limit + 1)
     else:
-        reads = access.find(start=start, end=end, plates=[plate], limit=limit)
-    return [passage_json(r, access.cameras) for r in reads], len(reads)
+        reads = access.find(start=start, end=end, plates=[plate], limit=limit + 1)
+    return _history(access, reads, limit=limit, start=start, end=end)
 
 
 def camera_history(
-    *, access: ReadAccess, camera_id: str, start: datetime, end: datetime, limit: int = 5000
-) -> tuple[list[dict[str, Any]], int]:
+    *, access: ReadAccess, camera_id: str, start: datetime, end: datetime, limit: int = SEARCH_LIMIT
+) -> tuple[dict[str, Any], int]:
     """Passages at one camera in a time range."""
-    reads = access.find(start=start, end=end, camera_ids=[camera_id], limit=limit)
-    return [passage_json(r, access.cameras) for r in reads], len(reads)
+    reads = access.find(start=start, end=end, camera_ids=[camera_id], limit=limit + 1)
+    return _history(access, reads, limit=limit, start=start, end=end)

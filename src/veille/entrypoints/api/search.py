@@ -38,13 +38,24 @@ class Lawful(BaseModel):
         return value
 
 
+def _limit_field() -> Any:
+    return Field(
+        queries.SEARCH_LIMIT,
+        ge=1,
+        le=queries.SEARCH_LIMIT,
+        description="Passages at most (`truncated: true` when there were more).",
+    )
+
+
 class PlateSearch(Lawful):
     plate: str = Field(min_length=1, max_length=32)
     lookalike: bool = Field(False, description="Also every look-alike of the plate.")
+    limit: int = _limit_field()
 
 
 class CameraSearch(Lawful):
     camera_id: str = Field(min_length=1, max_length=64)
+    limit: int = _limit_field()
 
 
 def legal_policy(platform: Platform) -> queries.LegalPolicy:
@@ -112,7 +123,7 @@ async def search_plate(
     if not plate:
         raise error(422, "bad_plate", "the plate has no letters or digits")
     canonical = platform_of(request).read_rules.lookalikes.canonical(plate)
-    passages = await run_lawful(
+    found = await run_lawful(
         request,
         principal,
         body,
@@ -125,9 +136,10 @@ async def search_plate(
             end=body.end,
             lookalike=body.lookalike,
             canonical=canonical,
+            limit=body.limit,
         ),
     )
-    return json_response({"plate": plate, "count": len(passages), "passages": passages})
+    return json_response({"plate": plate, "count": len(found["passages"]), **found})
 
 
 @router.post("/camera", summary="Passages at a camera in a period")
@@ -136,16 +148,18 @@ async def search_camera(
     request: Request,
     principal: Principal = Depends(requires(Permission.READS_SEARCH)),
 ) -> Response:
-    passages = await run_lawful(
+    found = await run_lawful(
         request,
         principal,
         body,
         action="reads.search.camera",
         params={"camera_id": body.camera_id},
         execute=lambda access: queries.camera_history(
-            access=access, camera_id=body.camera_id, start=body.start, end=body.end
+            access=access,
+            camera_id=body.camera_id,
+            start=body.start,
+            end=body.end,
+            limit=body.limit,
         ),
     )
-    return json_response(
-        {"camera_id": body.camera_id, "count": len(passages), "passages": passages}
-    )
+    return json_response({"camera_id": body.camera_id, "count": len(found["passages"]), **found})

@@ -56,7 +56,7 @@ def test_list_is_ordered_by_id_and_filters_by_zone_and_phase(store: Store):
     )
 
     def ids(**filters: Any) -> list[str]:
-        return seen(store, lambda uow: [c.camera_id for c in uow.cameras.list(**filters)])
+        return seen(store, lambda uow: [c.camera_id for c in uow.cameras.find(**filters)])
 
     assert ids() == ["CAM-A", "CAM-B", "CAM-C"]
     assert ids(zone="Midi") == ["CAM-A", "CAM-C"]
@@ -174,10 +174,10 @@ def test_dead_letters_are_listed_by_id_and_status_and_counted(store: Store):
         lambda uow: uow.dead_letters.mark(ids[2], status="discarded", at=NOW, result="junk"),
     )
     with store.uow(write=False) as uow:
-        assert [d.id for d in uow.dead_letters.list()] == [ids[0], ids[3]]
-        assert [d.id for d in uow.dead_letters.list(status=None)] == ids
-        assert [d.id for d in uow.dead_letters.list(status=None, limit=2)] == ids[:2]
-        assert [d.id for d in uow.dead_letters.list(status="replayed")] == [ids[1]]
+        assert [d.id for d in uow.dead_letters.find()] == [ids[0], ids[3]]
+        assert [d.id for d in uow.dead_letters.find(status=None)] == ids
+        assert [d.id for d in uow.dead_letters.find(status=None, limit=2)] == ids[:2]
+        assert [d.id for d in uow.dead_letters.find(status="replayed")] == [ids[1]]
         replayed = uow.dead_letters.get(ids[1])
         assert (replayed.status, replayed.replayed_at, replayed.replay_result) == (
             "replayed",

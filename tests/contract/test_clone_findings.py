@@ -51,7 +51,7 @@ def test_a_pair_of_reads_is_recorded_once(store: Store):
     assert committed(store, lambda uow: uow.clone_findings.add_many([first, repeat, other])) == 2
     assert committed(store, lambda uow: uow.clone_findings.add_many([same_pair_upper])) == 0
     assert committed(store, lambda uow: uow.clone_findings.add_many([])) == 0
-    stored = seen(store, lambda uow: uow.clone_findings.list())
+    stored = seen(store, lambda uow: uow.clone_findings.find())
     assert [_strip(f) for f in stored] == [first, other]
     assert all(f.finding_id is not None for f in stored)
     assert len({f.finding_id for f in stored}) == 2
@@ -63,7 +63,7 @@ def test_findings_are_listed_newest_first_by_plate_and_since(store: Store):
     committed(store, lambda uow: uow.clone_findings.add_many([mid, old, other, new]))
 
     def listed(**filters: object) -> list[CloneFinding]:
-        return seen(store, lambda uow: [_strip(f) for f in uow.clone_findings.list(**filters)])
+        return seen(store, lambda uow: [_strip(f) for f in uow.clone_findings.find(**filters)])
 
     assert listed() == [new, mid, other, old]  # one instant: in the order recorded
     assert listed(plate="1ABC123") == [new, mid, old]
@@ -77,5 +77,5 @@ def test_purge_deletes_findings_whose_second_read_is_older_than_the_cutoff(store
     committed(store, lambda uow: uow.clone_findings.add_many([old, edge, new]))
     assert committed(store, lambda uow: uow.clone_findings.purge(before=NOW + H)) == 1
     assert committed(store, lambda uow: uow.clone_findings.purge(before=NOW + H)) == 0
-    remaining = seen(store, lambda uow: [_strip(f) for f in uow.clone_findings.list()])
+    remaining = seen(store, lambda uow: [_strip(f) for f in uow.clone_findings.find()])
     assert remaining == [new, edge]

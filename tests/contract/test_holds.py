@@ -57,5 +57,5 @@ def test_a_released_hold_is_no_longer_active(store: Store):
             False,
         )
         assert [h.hold_id for h in uow.holds.active()] == [second]
-        assert [h.hold_id for h in uow.holds.list()] == [second]
-        assert [h.hold_id for h in uow.holds.list(include_released=True)] == [first, second]
+        assert [h.hold_id for h in uow.holds.find()] == [second]
+        assert [h.hold_id for h in uow.holds.find(include_released=True)] == [first, second]

@@ -56,11 +56,11 @@ def test_leaving_without_commit_rolls_back_everything(store: Store):
         )
         uow.rollback()
     with store.uow(write=False) as uow:
-        assert uow.cameras.list() == []
+        assert uow.cameras.find() == []
         assert uow.audit.count() == 0
         assert uow.dead_letters.count() == 0
         assert uow.reads.count() == 0
-        assert uow.holds.list(include_released=True) == []
+        assert uow.holds.find(include_released=True) == []
 
 
 def test_a_rolled_back_change_does_not_use_up_the_audit_sequence(store: Store):
@@ -111,7 +111,7 @@ def test_savepoints_nest(store: Store):
                 raise ValueError
             uow.cameras.add(a_camera("CAM-AFTER"))
         uow.commit()
-    cameras = seen(store, lambda uow: [c.camera_id for c in uow.cameras.list()])
+    cameras = seen(store, lambda uow: [c.camera_id for c in uow.cameras.find()])
     assert cameras == ["CAM-AFTER", "CAM-OUTER"]
 
 
@@ -122,7 +122,7 @@ def test_a_failed_outer_savepoint_undoes_its_released_inner_one(store: Store):
                 uow.cameras.add(a_camera("CAM-INNER"))
             raise ValueError
         uow.commit()
-    assert seen(store, lambda uow: uow.cameras.list()) == []
+    assert seen(store, lambda uow: uow.cameras.find()) == []
 
 
 def test_concurrent_writers_keep_the_audit_chain_whole(store: Store):

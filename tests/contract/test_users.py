@@ -50,7 +50,7 @@ def test_a_user_gets_an_id_of_its_own_and_comes_back_as_stored(store: Store, org
         )
         assert uow.users.get(max(alice, bob) + 1) is None
         assert uow.users.by_username("carol") is None
-        assert [u.username for u in uow.users.list()] == ["alice", "bob"]
+        assert [u.username for u in uow.users.all()] == ["alice", "bob"]
 
 
 def test_a_username_is_taken_once_and_a_user_needs_an_organisation(
@@ -61,7 +61,7 @@ def test_a_username_is_taken_once_and_a_user_needs_an_organisation(
         uow.users.add(a_user("alice", org_id="federal"))
     with store.uow() as uow, pytest.raises(backend.conflict):
         uow.users.add(a_user("carol", org_id="no-such-org"))
-    assert [u.username for u in seen(store, lambda uow: uow.users.list())] == ["alice"]
+    assert [u.username for u in seen(store, lambda uow: uow.users.all())] == ["alice"]
 
 
 def test_update_changes_a_user_but_not_the_username_or_creation(store: Store, orgs):

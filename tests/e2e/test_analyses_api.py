@@ -407,7 +407,7 @@ def test_the_clone_sweep_job_runs_on_the_platform_and_is_audited(platform, world
     assert report.recorded == 1 and report.as_dict()["findings"] == 1  # day-old clone: too old
     assert clone_sweep_job(platform).recorded == 0
     with platform.read_uow() as uow:
-        [finding] = uow.clone_findings.list()
+        [finding] = uow.clone_findings.find()
     assert (finding.plate, finding.second_camera_id) == ("9QQQ999", "LIEGE-1")
     sweeps = [e for e in audit(platform) if e.action == "analysis.clone_sweep"]
     assert [e.result_count for e in sweeps] == [1, 0]

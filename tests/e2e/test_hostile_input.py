@@ -294,7 +294,7 @@ def test_a_deeply_nested_extra_is_rejected_alone_and_dead_lettered(
         assert "nested" in results[1]["errors"][0]["reason"]
     with platform.read_uow() as uow:
         assert uow.reads.get(uuid.UUID(good["read_id"])) is not None
-        dead = uow.dead_letters.list(status="open")
+        dead = uow.dead_letters.find(status="open")
     assert len(dead) == 2  # one per post, each with the whole poison item
     kept = orjson.loads(dead[0].payload)  # valid JSON, however deep
     assert kept["read_id"] == poison["read_id"] and kept["camera_id"] == "CAM-A"
@@ -340,7 +340,7 @@ def test_an_unexpected_failure_of_one_item_rejects_that_item_only(
     assert [r["status"] for r in resp.json()["results"]] == ["stored", "rejected"]
     assert resp.json()["results"][1]["read_id"] == boom["read_id"]
     with platform.read_uow() as uow:
-        dead = uow.dead_letters.list(status="open")
+        dead = uow.dead_letters.find(status="open")
     assert [orjson.loads(d.payload)["read_id"] for d in dead] == [boom["read_id"]]
 
 

@@ -35,7 +35,7 @@ def stored_count(platform: Platform) -> int:
 
 def open_dead_letters(platform: Platform) -> list:
     with platform.read_uow() as uow:
-        return uow.dead_letters.list(status="open")
+        return uow.dead_letters.find(status="open")
 
 
 def test_single_read_is_stored_and_acknowledged(client, platform, cams):

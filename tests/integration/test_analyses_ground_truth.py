@@ -262,7 +262,7 @@ def test_the_clone_sweep_job_records_the_clone_once_audited_and_within_the_windo
     again = sweep(open_window=timedelta(days=30))
     assert first.recorded == first.findings >= 1 and again.recorded == 0
     with store.uow(write=False) as uow:
-        recorded = uow.clone_findings.list(plate=plate)
+        recorded = uow.clone_findings.find(plate=plate)
         audit = [r.entry for r in uow.audit.iter_all() if r.entry.action == "analysis.clone_sweep"]
     assert len(recorded) == 1 and recorded[0].implied_kmh is not None
     assert recorded[0].implied_kmh > 130

@@ -104,7 +104,7 @@ def test_first_admin_is_created_once(store: SqliteStore, admin: User):
     with pytest.raises(UserError, match="already exists"):
         create_first_admin(uow=store.uow(), username="other", password=ADMIN_PASSWORD, now=NOW)
     with store.uow() as uow:
-        assert [u.username for u in uow.users.list()] == ["admin"]
+        assert [u.username for u in uow.users.all()] == ["admin"]
         assert uow.users.get_org("federal") is not None
 
 

@@ -331,7 +331,7 @@ def users_list(data_dir: DataDir = None) -> None:
     """List users with role, organisation, designation and training."""
     platform = open_platform(data_dir)
     with platform.read_uow() as uow:
-        users = uow.users.list()
+        users = uow.users.all()
     for u in users:
         state = "deleted" if u.deleted_at else ("locked" if u.locked(platform.clock()) else "")
         training = u.training_expires.date().isoformat() if u.training_expires else "none"

@@ -94,7 +94,7 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
         if admin is None:
             with platform.read_uow() as uow:
                 admin = next(
-                    u for u in uow.users.list() if u.role.value == "administrator" and u.active
+                    u for u in uow.users.all() if u.role.value == "administrator" and u.active
                 )
         token, _ = user_service.issue_token(
             uow=platform.uow(),

@@ -250,7 +250,7 @@ def alerts_for(
     if where is None:
         return []
     with uow:
-        found = uow.alerts.list(
+        found = uow.alerts.find(
             statuses=statuses, limit=limit, viewer_org=principal.org_id, **where
         )
     return [a for a in found if visible_to(a, principal)]

@@ -747,7 +747,7 @@ def run_clone_sweep(
     and one audit record. Reading happens in a snapshot that never blocks ingest."""
     start = now - min(lookback, open_window)
     with read_uow_factory() as uow:
-        cameras = {c.camera_id: c for c in uow.cameras.list()}
+        cameras = {c.camera_id: c for c in uow.cameras.find()}
         plates = uow.reads.distinct_plates(start=start, end=now, min_cameras=2)
         pairs: list[maths.ClonePair] = []
         for chunk in _chunks(plates):

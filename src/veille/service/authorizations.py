@@ -162,7 +162,7 @@ def _derive_districts(
     that has cameras unless it declares one district to narrow it. For an `old` request
     (filed when a district had to be declared) the declaration narrows where it can, and
     where it contradicts the cameras, the cameras decide."""
-    cameras = {c.camera_id: c for c in uow.cameras.list()}
+    cameras = {c.camera_id: c for c in uow.cameras.find()}
     reachable = reachable_cameras(
         cameras=cameras.values(),
         camera_ids=auth.camera_ids,
@@ -274,7 +274,7 @@ def decide_authorization(
             cameras = set(decided.camera_ids)
             if decided.area is not None:
                 inside = {
-                    c.camera_id for c in uow.cameras.list() if decided.area.contains(c.lat, c.lon)
+                    c.camera_id for c in uow.cameras.find() if decided.area.contains(c.lat, c.lon)
                 }
                 cameras = cameras & inside if cameras else inside
             try:
@@ -361,7 +361,7 @@ def revoke_authorization(
 
 def list_for_investigator(*, uow: UnitOfWork, principal: Principal) -> list[Authorization]:
     with uow:
-        return uow.authorizations.list(involving_user=principal.user_id)
+        return uow.authorizations.find(involving_user=principal.user_id)
 
 
 def list_for_prosecutor(
@@ -379,16 +379,16 @@ def list_for_prosecutor(
         if district == districts.federal:
             if rule is CrossDistrictRule.EACH_DISTRICT:
                 return []
-            found = uow.authorizations.list(spanning=True, status=status)
+            found = uow.authorizations.find(spanning=True, status=status)
         else:
             # every spelling of the district: decided records keep the name they were filed with
             names = frozenset(
                 {district, *(a for a, d in districts.aliases.items() if d == district)}
             )
-            found = uow.authorizations.list(districts=names, status=status)
+            found = uow.authorizations.find(districts=names, status=status)
         found = [with_resolved_districts(a, districts) for a in found]
         # requests filed before districts were derived: routed by their cameras now
-        for old in uow.authorizations.list(underived=True, status=status):
+        for old in uow.authorizations.find(underived=True, status=status):
             try:
                 derived = _derive_districts(uow, old, districts, old=True)
             except AuthorizationError:

@@ -235,7 +235,7 @@ def list_cameras(
     *, uow: UnitOfWork, zone: str | None = None, phase: str | None = None
 ) -> list[Camera]:
     with uow:
-        return uow.cameras.list(zone=zone, phase=phase)
+        return uow.cameras.find(zone=zone, phase=phase)
 
 
 def authenticate_camera(*, uow: UnitOfWork, token: str, any_phase: bool = False) -> Camera | None:

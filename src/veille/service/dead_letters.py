@@ -37,7 +37,7 @@ def list_dead_letters(
     *, uow: UnitOfWork, status: str | None = "open", limit: int = 100
 ) -> list[DeadLetter]:
     with uow:
-        return uow.dead_letters.list(status=status, limit=limit)
+        return uow.dead_letters.find(status=status, limit=limit)
 
 
 def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:

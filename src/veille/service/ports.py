@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from veille.domain.alerts import Alert, AlertHit
 from veille.domain.analysis import CloneFinding
-from veille.domain.audit import AuditEntry, AuditRecord
+from veille.domain.audit import Actor, AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.checkpoints import Checkpoint
 from veille.domain.grants import UserGrant
+from veille.domain.hotlists import Hotlist, HotlistEntry
 from veille.domain.reads import Read
 from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
@@ -159,7 +161,7 @@ class CameraRepository(Protocol):
 
     def update(self, camera: Camera) -> None: ...
 
-    def list(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]: ...
+    def find(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]: ...
 
     def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None: ...
 
@@ -181,7 +183,7 @@ class DeadLetterRepository(Protocol):
         errors: list[dict[str, str]],
     ) -> int: ...
 
-    def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]: ...
+    def find(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]: ...
 
     def get(self, dead_letter_id: int) -> DeadLetter | None: ...
 
@@ -205,7 +207,7 @@ class UserRepository(Protocol):
 
     def update(self, user: User) -> None: ...
 
-    def list(self) -> list[User]: ...
+    def all(self) -> list[User]: ...
 
     def count_admins(self) -> int: ...
 
@@ -279,7 +281,7 @@ class AuthorizationRepository(Protocol):
 
     def get(self, auth_id: int) -> Authorization | None: ...
 
-    def list(
+    def find(
         self,
         *,
         districts: frozenset[str] | None = None,
@@ -313,7 +315,7 @@ class HoldRepository(Protocol):
 
     def active(self) -> list[Hold]: ...
 
-    def list(self, *, include_released: bool = False) -> list[Hold]: ...
+    def find(self, *, include_released: bool = False) -> list[Hold]: ...
 
     def release(self, hold_id: int, *, by: str, at: datetime) -> bool: ...
 
@@ -323,24 +325,187 @@ class CloneFindingRepository(Protocol):
 
     def add_many(self, findings: Sequence[CloneFinding]) -> int: ...
 
-    def list(
+    def find(
         self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[CloneFinding]: ...
 
     def purge(self, *, before: datetime) -> int: ...
 
 
-class UnitOfWork(Protocol):
-    """One transaction over every repository; leaving without commit rolls back."""
+class HotlistRepository(Protocol):
+    """Hotlists, their entries, and the change counter every process's matcher follows."""
 
-    reads: ReadRepository
-    cameras: CameraRepository
-    dead_letters: DeadLetterRepository
-    users: UserRepository
-    audit: AuditRepository
-    holds: HoldRepository
-    authorizations: AuthorizationRepository
-    clone_findings: CloneFindingRepository
+    def lists(self) -> list[Hotlist]: ...
+
+    def get_list(self, list_id: str) -> Hotlist | None: ...
+
+    def save_list(self, hotlist: Hotlist, now: datetime) -> None: ...
+
+    def delete_list(self, list_id: str) -> int: ...
+
+    def entries(self, list_id: str | None = None) -> list[HotlistEntry]: ...
+
+    def get_entry(self, list_id: str, entry_id: str) -> HotlistEntry | None: ...
+
+    def count_entries(self, list_id: str) -> int: ...
+
+    def put_entries(self, entries: Iterable[HotlistEntry], now: datetime) -> None: ...
+
+    def delete_entry(self, list_id: str, entry_id: str) -> int: ...
+
+    def replace_entries(
+        self, list_id: str, entries: Iterable[HotlistEntry], now: datetime
+    ) -> None: ...
+
+    def note_change(self, list_id: str, now: datetime) -> int: ...
+
+    def changes_since(self, change_id: int) -> tuple[int, set[str]]:
+        """(latest change id, lists changed after `change_id`)."""
+        ...
+
+    def latest_change(self) -> int: ...
+
+
+class AlertRepository(Protocol):
+    """Alerts, their hits and history, webhooks and their delivery log."""
+
+    def add(self, alert: Alert) -> int: ...
+
+    def update(self, alert: Alert) -> None: ...
+
+    def get(self, alert_id: int) -> Alert | None: ...
+
+    def open_for(self, entry_id: str, plate: str, *, zone: str, province: str) -> Alert | None:
+        """The alert still open for this entry and plate in this zone, if any."""
+        ...
+
+    def add_hit(self, alert_id: int, hit: AlertHit) -> None: ...
+
+    def hits(self, alert_id: int) -> list[AlertHit]: ...
+
+    def find(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        since: datetime | None = None,
+        limit: int = 200,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[Alert]:
+        """Newest first, only what the viewer may see (see `_visible_where`)."""
+        ...
+
+    def add_event(
+        self,
+        alert_id: int,
+        *,
+        at: datetime,
+        actor: Actor,
+        action: str,
+        reason: str | None = None,
+        outcome: str | None = None,
+        note: str | None = None,
+    ) -> None: ...
+
+    def events(self, alert_id: int) -> list[dict[str, Any]]: ...
+
+    def report(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """(list_id, zone, status, outcome, reason, count) over the alerts opened in the
+        period that the viewer may see."""
+        ...
+
+    def misreads_by_camera(
+        self,
+        *,
+        since: datetime,
+        until: datetime,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[tuple[str, int, int]]:
+        """(camera_id, decided alerts, rejected as misread) over the period, counting only
+        the alerts the viewer may see."""
+        ...
+
+    def add_webhook(
+        self,
+        *,
+        name: str,
+        url: str,
+        secret: str,
+        scope_kind: str,
+        scope_value: str | None,
+        now: datetime,
+    ) -> int: ...
+
+    def webhooks(self) -> list[dict[str, Any]]: ...
+
+    def set_webhook_active(self, webhook_id: int, active: bool) -> int: ...
+
+    def record_delivery(
+        self,
+        *,
+        webhook_id: int,
+        alert_id: int,
+        event: str,
+        attempts: int,
+        status: str,
+        http_status: int | None,
+        error: str | None,
+        now: datetime,
+    ) -> None: ...
+
+    def deliveries(
+        self, *, status: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; leaving without commit rolls back.
+
+    The repositories are read-only properties: an implementation may hold its own
+    repository classes (`SqliteReadRepository`, `MemoryReadRepository`, …) as long as
+    each satisfies its port.
+    """
+
+    @property
+    def reads(self) -> ReadRepository: ...
+
+    @property
+    def cameras(self) -> CameraRepository: ...
+
+    @property
+    def dead_letters(self) -> DeadLetterRepository: ...
+
+    @property
+    def users(self) -> UserRepository: ...
+
+    @property
+    def audit(self) -> AuditRepository: ...
+
+    @property
+    def holds(self) -> HoldRepository: ...
+
+    @property
+    def authorizations(self) -> AuthorizationRepository: ...
+
+    @property
+    def clone_findings(self) -> CloneFindingRepository: ...
+
+    @property
+    def hotlists(self) -> HotlistRepository: ...
+
+    @property
+    def alerts(self) -> AlertRepository: ...
 
     def __enter__(self) -> Self: ...
 

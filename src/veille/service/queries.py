@@ -274,7 +274,7 @@ class CameraDirectory:
     def current(self, uow: UnitOfWork) -> dict[str, Camera]:
         version = uow.cameras.version()
         if version != self._version:
-            cameras = {c.camera_id: c for c in uow.cameras.list()}
+            cameras = {c.camera_id: c for c in uow.cameras.find()}
             with self._lock:
                 self._cameras, self._version = cameras, version
         return self._cameras

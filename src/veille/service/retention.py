@@ -298,7 +298,7 @@ def list_holds(
 ) -> list[Hold]:
     """The holds (active only by default). Audited: they name plates under investigation."""
     with uow:
-        holds = uow.holds.list(include_released=include_released)
+        holds = uow.holds.find(include_released=include_released)
         uow.audit.append(
             AuditEntry(
                 at=now,

@@ -43,7 +43,7 @@ class MemoryCameraRepository:
             self.uow.writable("cameras")[camera.camera_id] = camera
             self._bump()
 
-    def list(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]:
+    def find(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]:
         cameras: list[Camera] = sorted(
             self.uow.table("cameras").values(), key=lambda c: c.camera_id
         )
@@ -112,7 +112,7 @@ class MemoryDeadLetterRepository:
     def _all(self) -> list[DeadLetter]:
         return sorted(self.uow.table("dead_letters").values(), key=lambda d: d.id)
 
-    def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
+    def find(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
         return [d for d in self._all() if not status or d.status == status][:limit]
 
     def get(self, dead_letter_id: int) -> DeadLetter | None:

@@ -36,7 +36,7 @@ class MemoryCloneFindingRepository:
             added += 1
         return added
 
-    def list(
+    def find(
         self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[CloneFinding]:
         """Findings, newest second passage first, optionally of one plate or since a moment."""

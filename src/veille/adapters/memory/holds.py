@@ -49,9 +49,9 @@ class MemoryHoldRepository:
         return hold
 
     def active(self) -> list[Hold]:
-        return [h for h in self.list(include_released=True) if h.active]
+        return [h for h in self.find(include_released=True) if h.active]
 
-    def list(self, *, include_released: bool = False) -> list[Hold]:
+    def find(self, *, include_released: bool = False) -> list[Hold]:
         holds: builtins.list[Hold] = sorted(
             self.uow.table("case_holds").values(), key=lambda h: h.hold_id
         )

@@ -50,7 +50,7 @@ class MemoryUserRepository:
         return user
 
     def by_username(self, username: str) -> User | None:
-        return next((u for u in self.list() if u.username == username), None)
+        return next((u for u in self.all() if u.username == username), None)
 
     def add(self, user: User) -> int:
         """Store a new user under a fresh id (the id on `user` is ignored); return it."""
@@ -73,11 +73,11 @@ class MemoryUserRepository:
             user, username=stored.username, created_at=stored.created_at
         )
 
-    def list(self) -> list[User]:
+    def all(self) -> list[User]:
         return sorted(self.uow.table("users").values(), key=lambda u: u.user_id)
 
     def count_admins(self) -> int:
-        return len([u for u in self.list() if u.role is Role.ADMINISTRATOR and u.active])
+        return len([u for u in self.all() if u.role is Role.ADMINISTRATOR and u.active])
 
     # tokens
     def add_token(

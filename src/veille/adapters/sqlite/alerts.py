@@ -176,7 +176,7 @@ class SqliteAlertRepository:
             for r in rows
         ]
 
-    def list(
+    def find(
         self,
         *,
         statuses: tuple[str, ...] | None = None,

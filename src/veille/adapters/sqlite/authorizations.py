@@ -143,7 +143,7 @@ class SqliteAuthorizationRepository:
         ).fetchone()
         return _row_to_auth(row) if row else None
 
-    def list(
+    def find(
         self,
         *,
         districts: frozenset[str] | None = None,

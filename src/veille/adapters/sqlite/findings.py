@@ -61,7 +61,7 @@ class SqliteCloneFindingRepository:
         )
         return self.conn.total_changes - before
 
-    def list(
+    def find(
         self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[CloneFinding]:
         """Findings, newest second passage first, optionally of one plate or since a moment."""

@@ -91,7 +91,7 @@ class SqliteHoldRepository:
         )
         return [_hold(r) for r in rows]
 
-    def list(self, *, include_released: bool = False) -> list[Hold]:
+    def find(self, *, include_released: bool = False) -> list[Hold]:
         if not include_released:
             return self.active()
         rows = self.conn.execute(f"SELECT {_COLUMNS} FROM case_holds ORDER BY hold_id")

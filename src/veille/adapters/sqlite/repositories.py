@@ -533,7 +533,7 @@ class SqliteCameraRepository:
             (*params[1:], params[0]),
         )
 
-    def list(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]:
+    def find(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]:
         clauses, params = [], []
         if zone:
             clauses.append("zone = ?")
@@ -613,7 +613,7 @@ class SqliteDeadLetterRepository:
         )
         return int(cur.lastrowid or 0)
 
-    def list(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
+    def find(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
         if status:
             rows = self.conn.execute(
                 f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE status = ? ORDER BY id LIMIT ?",

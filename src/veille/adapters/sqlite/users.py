@@ -233,7 +233,7 @@ class SqliteUserRepository:
             ),
         )
 
-    def list(self) -> list[User]:
+    def all(self) -> list[User]:
         rows = self.conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY user_id")
         return [self._reveal(_user(r)) for r in rows]
 

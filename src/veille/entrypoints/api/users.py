@@ -134,7 +134,7 @@ def create_org(
 @router.get("/users", summary="List users")
 def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
     with platform_of(request).read_uow() as uow:
-        users = uow.users.list()
+        users = uow.users.all()
     return json_response({"users": [user_json(u) for u in users]})
 
 

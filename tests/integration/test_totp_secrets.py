@@ -38,7 +38,6 @@ def stored_secret(platform: Platform, user_id: int) -> str | None:
 def enrolled(platform: Platform, username: str) -> tuple[int, str]:
     user = user_service.create_user(
         uow=platform.uow(),
-        read_uow=platform.read_uow(),
         username=username,
         password=PASSWORD,
         role=Role.PROSECUTOR,
@@ -76,7 +75,6 @@ def test_a_totp_secret_is_not_in_the_database_in_clear(platform, admin_token):
 def test_a_pending_enrolment_is_encrypted_too(platform, admin_token):
     user = user_service.create_user(
         uow=platform.uow(),
-        read_uow=platform.read_uow(),
         username="olga",
         password=PASSWORD,
         role=Role.OPERATOR,
@@ -89,7 +87,6 @@ def test_a_pending_enrolment_is_encrypted_too(platform, admin_token):
     assert secret.encode() not in database_bytes(platform)
     user_service.confirm_totp(
         uow=platform.uow(),
-        read_uow=platform.read_uow(),
         user_id=user.user_id,
         code=pyotp.TOTP(secret).at(platform.clock()),
         now=platform.clock(),

@@ -31,7 +31,9 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def pinned_request(url: str, checked: CheckedTarget | None) -> tuple[httpx.URL, dict, dict]:
+def pinned_request(
+    url: str, checked: CheckedTarget | None
+) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
     """(URL, extra headers, extensions) that send `url` to the address that was checked,
     not to whatever the name resolves to a moment later (DNS rebinding). The Host header
     and, over TLS, the SNI name and certificate check still use the name."""
@@ -201,7 +203,9 @@ class MqttPublisher:
         self.prefix = prefix.rstrip("/")
         self._to_json = to_json
         self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True
+            mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]  # paho 2 re-export
+            client_id=client_id,
+            clean_session=True,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._connected = threading.Event()

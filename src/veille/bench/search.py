@@ -62,7 +62,7 @@ def _sample(conn: Any, rng: random.Random, count: int) -> list[tuple[str, str, i
         f"SELECT plate, camera_id, captured_at FROM reads WHERE id IN ({marks})", ids
     ).fetchall()
     rng.shuffle(rows)
-    return rows
+    return [(str(p), str(c), int(t)) for p, c, t in rows]
 
 
 def _cases(store: SqliteStore, gen: GeneratedStore, rng: random.Random, runs: int) -> list[Case]:
@@ -201,7 +201,9 @@ def _time_case(
         params, execute = case.make(n)
         seen = _Observed()
 
-        def observed(access: ReadAccess, execute: Execute = execute, seen: _Observed = seen):
+        def observed(
+            access: ReadAccess, execute: Execute = execute, seen: _Observed = seen
+        ) -> tuple[Any, int]:
             began = time.perf_counter()
             result, count = execute(access)
             seen.ms = (time.perf_counter() - began) * 1000

@@ -190,8 +190,8 @@ def _plate(rng: random.Random) -> tuple[str, str, str]:
         n = f"{d(1000):03d}"
         return f"{a}{n}{b}", f"{a}-{n}-{b}", "FR"
     a, b = "".join(rng.choices(_LETTERS, k=2)), rng.choice(_LETTERS)
-    n = d(10, 10000)
-    return f"{a}{b}{n}", f"{a} {b} {n}", "DE"
+    number = d(10, 10000)
+    return f"{a}{b}{number}", f"{a} {b} {number}", "DE"
 
 
 def _new_vehicle(rng: random.Random, taken: set[str], kind: str, home: int) -> Vehicle:

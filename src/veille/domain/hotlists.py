@@ -225,10 +225,11 @@ def _moment(record: Mapping[str, Any], name: str, where: str) -> datetime | None
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, str):
+        text = value.strip()
         try:
-            value = datetime.fromisoformat(value.strip())
+            value = datetime.fromisoformat(text)
         except ValueError:
-            raise EntryInvalid(name, f"not an ISO 8601 date-time: {value[:40]!r}", where) from None
+            raise EntryInvalid(name, f"not an ISO 8601 date-time: {text[:40]!r}", where) from None
     if not isinstance(value, datetime):
         raise EntryInvalid(name, "must be an ISO 8601 date-time", where)
     if value.tzinfo is None:

@@ -165,7 +165,9 @@ class PlateFormat:
         return self.separator.join(parts)
 
 
-def _fmt(country: str, name: str, regex: str, groups: tuple[int, ...] = (), sep: str = "-"):
+def _fmt(
+    country: str, name: str, regex: str, groups: tuple[int, ...] = (), sep: str = "-"
+) -> PlateFormat:
     return PlateFormat(country, name, re.compile(regex), groups, sep)
 
 

@@ -223,7 +223,9 @@ def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
     return tuple(out)
 
 
-def _images(value: Any, rules: ReadRules, errors: list[FieldError]):
+def _images(
+    value: Any, rules: ReadRules, errors: list[FieldError]
+) -> tuple[tuple[ImageRef, ...], tuple[ImageUpload, ...]]:
     if value is None:
         return (), ()
     if not isinstance(value, list):
@@ -331,7 +333,7 @@ def parse_read(
         )
 
     read_id: uuid.UUID | None = None
-    rid = payload.get("read_id")
+    rid: Any = payload.get("read_id")
     if rid is None:
         errors.append(FieldError("read_id", "is required (a UUID chosen by the camera)"))
     elif not isinstance(rid, str):
@@ -374,9 +376,10 @@ def parse_read(
     else:
         plate_raw = _text(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
         if plate_raw is not None:
-            plate = _plate_text(plate_raw, "plate", errors)
-            if plate is None:
-                plate = ""
+            folded = _plate_text(plate_raw, "plate", errors)
+            plate = folded or ""
+            if folded is None:
+                pass  # the reason is in errors already
             elif not plate:
                 errors.append(FieldError("plate", "has no letters or digits"))
             elif len(plate) > 12:
@@ -441,6 +444,7 @@ def parse_read(
     if errors:
         raise ReadRejected(errors)
     assert read_id is not None and captured_at is not None and confidence is not None
+    assert isinstance(rid, str)  # a read id was parsed from it
     # the camera's own text when it is already canonical (str() of a UUID costs ~1 µs)
     id_text = rid if _is_canonical_uuid_text(rid) else str(read_id)
     return ParsedRead(

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -284,7 +284,9 @@ def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
     return token
 
 
-def _run_until_interrupted(coro_factory) -> SimulationReport | None:  # type: ignore[no-untyped-def]
+def _run_until_interrupted(
+    coro_factory: Callable[[], Coroutine[Any, Any, SimulationReport]],
+) -> SimulationReport | None:
     """Run the simulation; Ctrl-C (or SIGTERM) cancels it cleanly and returns None."""
     loop = asyncio.new_event_loop()
     task = loop.create_task(coro_factory())

@@ -62,13 +62,13 @@ def hit_visible_to(hit: AlertHit, principal: Principal) -> bool:
     return principal.scope.covers(zone=hit.zone, province=hit.province)
 
 
-def _scope_filter(scope: Scope) -> dict[str, str | None] | None:
+def _scope_filter(scope: Scope) -> dict[str, str] | None:
     """The scope as repository filters (no filter: national); None when it covers no camera."""
     if scope.kind is ScopeKind.NATIONAL:
         return {}
-    if scope.kind is ScopeKind.ZONE:
+    if scope.kind is ScopeKind.ZONE and scope.value:
         return {"zone": scope.value}
-    if scope.kind is ScopeKind.PROVINCE:
+    if scope.kind is ScopeKind.PROVINCE and scope.value:
         return {"province": scope.value}
     return None
 
@@ -251,7 +251,11 @@ def alerts_for(
         return []
     with uow:
         found = uow.alerts.find(
-            statuses=statuses, limit=limit, viewer_org=principal.org_id, **where
+            statuses=statuses,
+            limit=limit,
+            viewer_org=principal.org_id,
+            zone=where.get("zone"),
+            province=where.get("province"),
         )
     return [a for a in found if visible_to(a, principal)]
 

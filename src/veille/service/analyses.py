@@ -137,7 +137,7 @@ def _vehicles(reads: Iterable[Read], cameras: dict[str, Camera]) -> list[dict[st
     grouped: dict[str, list[Read]] = defaultdict(list)
     for read in reads:
         grouped[read.plate].append(read)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for plate, seen in grouped.items():
         seen.sort(key=lambda r: (r.captured_at, str(r.read_id)))
         rows.append(

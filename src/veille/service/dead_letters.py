@@ -92,7 +92,9 @@ def replay(
         return ReplayOutcome(dead_letter_id, "not_open")
     items = _items_of(dl.payload)
     if items is None or dl.camera_id is None:
-        errs = ({"field": "(payload)", "reason": "still not a JSON read or list of reads"},)
+        errs: tuple[dict[str, str], ...] = (
+            {"field": "(payload)", "reason": "still not a JSON read or list of reads"},
+        )
         _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
     batch = validate_batch(items, camera_id=dl.camera_id, now=now, rules=rules, images=images)

@@ -150,12 +150,12 @@ def change_user(
             )
         grant = None
         if change_needs_approval(user, role=role, org_id=org_id, designated=designated):
-            wanted = {
+            wanted: dict[str, str | bool | None] = {
                 "role": role.value if role is not None and role is not user.role else None,
                 "org_id": org_id if org_id is not None and org_id != user.org_id else None,
                 "designated": designated if designated not in (None, user.designated) else None,
             }
-            if wanted["org_id"] and uow.users.get_org(wanted["org_id"]) is None:
+            if isinstance(wanted["org_id"], str) and uow.users.get_org(wanted["org_id"]) is None:
                 raise user_service.UserError(f"organisation {org_id!r} does not exist")
             pending = uow.users.pending_grant_for(user.username)
             if pending is not None:

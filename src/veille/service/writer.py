@@ -156,7 +156,8 @@ class GroupCommitWriter:
         self._pending_jobs = 0  # submitted and not yet answered (queued or being stored)
         self._pending_since: float | None = None  # when work began to wait, since a commit
         self._last_commit: float | None = None
-        self._queue: queue.Queue[object] = queue.Queue()
+        # (batch, future) jobs, and _STOP
+        self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self.on_stored = on_stored if on_stored is not None else []
         # Runs inside the ingest transaction on the newly stored reads (hotlist matching
@@ -254,7 +255,7 @@ class GroupCommitWriter:
             first = self._queue.get()
             if first is _STOP:
                 break
-            jobs = []
+            jobs: list[tuple[IngestBatch, Future[StoredBatch]]] = []
             rows, wanted = self._take(first)
             if wanted:
                 jobs.append(first)
@@ -273,10 +274,10 @@ class GroupCommitWriter:
             if not jobs:
                 continue
             try:
-                self._commit(jobs)  # type: ignore[arg-type]
+                self._commit(jobs)
             except Exception as exc:  # one failed group must never stop the writer
                 log.exception("group of %d batches failed outside the store", len(jobs))
-                for _, future in jobs:  # type: ignore[misc]
+                for _, future in jobs:
                     _fail(future, exc)
             finally:
                 self._answered(len(jobs))

@@ -151,7 +151,8 @@ def network_csv(sites: Sequence[CameraSite]) -> str:
 
 def network_geojson(sites: Sequence[CameraSite]) -> dict[str, Any]:
     """The network as a GeoJSON FeatureCollection (coordinates in lon, lat order)."""
-    return orjson.loads(encode_geojson(site.record() for site in sites))
+    doc: dict[str, Any] = orjson.loads(encode_geojson(site.record() for site in sites))
+    return doc
 
 
 def nearest_neighbours(sites: Sequence[CameraSite], *, k: int = 8) -> list[tuple[int, ...]]:

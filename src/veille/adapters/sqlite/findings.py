@@ -65,7 +65,8 @@ class SqliteCloneFindingRepository:
         self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[CloneFinding]:
         """Findings, newest second passage first, optionally of one plate or since a moment."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | int] = []
         if plate is not None:
             clauses.append("plate = ?")
             params.append(plate)

@@ -169,7 +169,7 @@ async def _analyse(
     platform = platform_of(request)
     now = platform.clock()
     query = {**params, "start": body.start.isoformat(), "end": body.end.isoformat()}
-    report = {
+    report: dict[str, Any] = {
         "result": result,
         "kind": kind,
         "query": query,
@@ -182,7 +182,7 @@ async def _analyse(
     if body.format == "csv":
         content = exports.export_csv(result, kind)
     elif body.format == "geojson":
-        content = json_response(exports.export_geojson(result, kind, sha256=sha256)).body
+        content = bytes(json_response(exports.export_geojson(result, kind, sha256=sha256)).body)
     elif body.format == "html":
         content = await run_in_threadpool(lambda: exports.report_html(**report))
     else:
@@ -224,7 +224,7 @@ async def analyse_plate(
     forms (O/0/D/Q, 1/I/L/T, 8/B …); edit allows up to `max_edits` dropped, extra or
     changed characters. Purpose and case required; the caller's scope and window apply."""
     lookalikes = platform_of(request).read_rules.lookalikes
-    params = {"plate": body.plate, "mode": body.mode, "country": body.country}
+    params: dict[str, Any] = {"plate": body.plate, "mode": body.mode, "country": body.country}
     if body.mode == "edit":
         params["max_edits"] = body.max_edits
     return await _analyse(

@@ -77,7 +77,8 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body(exc.status_code, exc.detail)
         if exc.status_code == 403:  # every refusal of a signed-in caller is audited first
             await run_in_threadpool(record_refusal, request, body["error"])
-        return json_response(body, status=exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return json_response(body, status=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:

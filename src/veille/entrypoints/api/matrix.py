@@ -31,7 +31,7 @@ def route_table(app: FastAPI) -> list[RouteAccess]:
     for path, route in iter_api_routes(app.routes):
         access = route_access(route)
         assert access is not None  # create_app refuses undeclared routes
-        for method in sorted(route.methods):
+        for method in sorted(route.methods or ()):
             rows.append(RouteAccess(method, path, access))
     return sorted(rows, key=lambda r: (r.path, r.method))
 

@@ -40,7 +40,8 @@ def error(status: int, code: str, message: str, **extra: Any) -> HTTPException:
 
 
 def platform_of(request: Request) -> Platform:
-    return request.app.state.platform
+    platform: Platform = request.app.state.platform
+    return platform
 
 
 def client_ip(request: Request) -> str | None:
@@ -237,7 +238,7 @@ def iter_api_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, 
 def assert_every_route_declared(app: FastAPI) -> None:
     """Refuse to start if any route forgot to declare its access (deny by default)."""
     undeclared = [
-        f"{sorted(r.methods)} {path}"
+        f"{sorted(r.methods or ())} {path}"
         for path, r in iter_api_routes(app.routes)
         if route_access(r) is None
     ]

@@ -26,7 +26,7 @@ from veille.service import cameras as camera_service
 from veille.service.alerts import AlertEvent
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
-from veille.service.ports import ReadEncoder
+from veille.service.ports import IngestSink, ReadEncoder
 from veille.service.queries import CameraDirectory
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
@@ -96,6 +96,12 @@ class Platform:
     def uow(self) -> SqliteUnitOfWork:
         """A unit of work that will write: it takes the write lock when it begins."""
         return self.store.uow()
+
+    @property
+    def ingest_sink(self) -> IngestSink:
+        """Where validated reads go to become durable: the group-commit writer here, a
+        replicated stream in a scale-out deployment (see `IngestSink` for the contract)."""
+        return self.writer
 
     def read_uow(self) -> SqliteUnitOfWork:
         """A read-only unit of work: a snapshot that never blocks the ingest writer."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from veille.domain.alerts import Alert, AlertHit
 from veille.domain.analysis import CloneFinding
@@ -24,6 +24,11 @@ from veille.domain.hotlists import Hotlist, HotlistEntry
 from veille.domain.reads import Read
 from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
+
+if TYPE_CHECKING:  # the ingest service imports these ports: no cycle at run time
+    from concurrent.futures import Future
+
+    from veille.service.ingest import IngestBatch, StoredBatch
 
 
 @dataclass(frozen=True)
@@ -558,3 +563,26 @@ class AnchorStore(Protocol):
     def read(self) -> StoredCheckpoints:
         """Every checkpoint kept; raises AnchorStoreMissing when there is no store at all."""
         ...
+
+
+class IngestSink(Protocol):
+    """Where validated reads go to become durable; the camera is answered from its future.
+
+    The acknowledgement contract (docs/decisions/0007-the-ingest-acknowledgement-contract.md),
+    kept by every sink, the embedded group-commit writer as much as a replicated stream:
+
+    - the future resolves only once every accepted read of the batch is **durable**
+      (embedded: committed with `synchronous=FULL`; a stream: acknowledged by a quorum of
+      its replicas), so an answer of `stored` or `duplicate` lets the camera forget it;
+    - `duplicate` is a hint, never a promise: a sink may answer `stored` for a read it has
+      seen before (a stream past its duplicate window), and the store de-duplicates by read
+      id, so every read is kept **exactly once** whatever the camera was told;
+    - a failed or timed-out future says nothing about durability: the camera sends again,
+      which is always safe;
+    - `has_room` refuses work before it is validated (503 `ingest_busy`), so overload slows
+      the cameras instead of queueing without bound.
+    """
+
+    def has_room(self, rows: int) -> bool: ...
+
+    def submit(self, batch: IngestBatch) -> Future[StoredBatch]: ...

@@ -41,7 +41,7 @@ async def replay(
     wait_s = platform.settings.writer_wait_s
 
     def via_writer(batch: Any) -> list[Any]:
-        future = platform.writer.submit(batch)
+        future = platform.ingest_sink.submit(batch)
         try:
             return future.result(timeout=wait_s).results()
         except TimeoutError:

@@ -128,7 +128,7 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
             f"at most {settings.max_batch} reads per request",
             dead_letter=dead,
         )
-    if not platform.writer.has_room(len(items)):  # refuse before spending CPU on them
+    if not platform.ingest_sink.has_room(len(items)):  # refuse before spending CPU on them
         raise _busy()
     now = platform.clock()
     has_images = any(isinstance(i, dict) and i.get("images") for i in items)
@@ -155,7 +155,7 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
         # A bounded wait: a writer that hangs must not hold every camera's request open.
         # On time-out the request is cancelled; the writer drops it if not yet taken.
         outcome = await asyncio.wait_for(
-            asyncio.wrap_future(platform.writer.submit(batch)), timeout=settings.writer_wait_s
+            asyncio.wrap_future(platform.ingest_sink.submit(batch)), timeout=settings.writer_wait_s
         )
     except WriterBusy:
         raise _busy() from None

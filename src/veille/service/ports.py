@@ -255,9 +255,22 @@ class UserRepository(Protocol):
 
 
 class AuditRepository(Protocol):
+    """The hash-chained audit log.
+
+    **Appends are serialised by the backend, whatever the number of processes**: each
+    record names the hash of the one before it, so two appends must never claim the same
+    predecessor. SQLite gets this from its single write lock (an append runs inside a
+    `BEGIN IMMEDIATE` unit of work); the memory store from its write lock; a PostgreSQL
+    backend must lock the chain head (e.g. `SELECT … FOR UPDATE` on a one-row head table)
+    in the appending transaction. The contract suite appends from several threads at once
+    and verifies the chain (`tests/contract/test_unit_of_work.py`).
+    """
+
     def last(self) -> AuditRecord | None: ...
 
-    def append(self, entry: AuditEntry) -> AuditRecord: ...
+    def append(self, entry: AuditEntry) -> AuditRecord:
+        """Chain `entry` after the current head, inside the caller's write transaction."""
+        ...
 
     def get(self, seq: int) -> AuditRecord | None: ...
 

@@ -95,7 +95,7 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
                 [item], camera_id=camera_id, now=NOW, rules=ReadRules(), images=images
             )
             (read,) = uow.reads.add_new([r for _, r in batch.accepted])
-            read_ids[camera_id] = read.read_id.bytes
+            read_ids[camera_id] = read.read_id.bytes  # as stored in the old rows
         # the old grouping: the Polbruno hit joined Midi's alert
         uow.conn.execute(
             "INSERT INTO alerts (alert_id, opened_at, last_hit_at, status, read_id, camera_id,"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -39,7 +40,7 @@ def alert(
         opened_at=NOW,
         last_hit_at=NOW,
         status=status,
-        read_id=b"x" * 16,
+        read_id=uuid.UUID(bytes=b"x" * 16),
         camera_id="C",
         zone=zone,
         province=province,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -72,7 +73,7 @@ class AlertTiming:
 class AlertHit:
     """One read that hit an alert, with the place its camera had when it was seen."""
 
-    read_id: bytes
+    read_id: uuid.UUID
     camera_id: str
     captured_at: datetime
     match_kind: str
@@ -88,7 +89,7 @@ class Alert:
     opened_at: datetime
     last_hit_at: datetime
     status: AlertStatus
-    read_id: bytes  # the first read that rang it
+    read_id: uuid.UUID  # the first read that rang it
     camera_id: str
     zone: str
     province: str

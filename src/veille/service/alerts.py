@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -124,7 +123,7 @@ def record_hits(
             uow.alerts.add_hit(
                 alert.alert_id,
                 AlertHit(
-                    read_id=read.read_id.bytes,
+                    read_id=read.read_id,
                     camera_id=read.camera_id,
                     captured_at=read.captured_at,
                     match_kind=hit.kind.value,
@@ -147,7 +146,7 @@ def new_alert(
         opened_at=now,
         last_hit_at=read.captured_at,
         status=AlertStatus.OPEN,
-        read_id=read.read_id.bytes,
+        read_id=read.read_id,
         camera_id=read.camera_id,
         zone=camera.zone if camera else "unknown",
         province=camera.province if camera else "unknown",
@@ -288,12 +287,12 @@ def alert_detail(
         events = uow.alerts.events(alert_id)
         first = None
         if any(h.read_id == alert.read_id for h in hits):
-            first = uow.reads.get(uuid.UUID(bytes=alert.read_id))
+            first = uow.reads.get(alert.read_id)
     return {
         **alert_json(alert, first),
         "hits": [
             {
-                "read_id": str(uuid.UUID(bytes=h.read_id)),
+                "read_id": str(h.read_id),
                 "camera_id": h.camera_id,
                 "captured_at": h.captured_at.isoformat(),
                 "match_kind": h.match_kind,
@@ -325,7 +324,7 @@ def open_image(
     with uow:
         _load_visible(uow, alert_id, principal)
         hits, _ = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
-        read_ids = [uuid.UUID(bytes=h.read_id) for h in hits]
+        read_ids = [h.read_id for h in hits]
         if sha256 not in uow.reads.image_hashes(read_ids):
             raise ImageNotFound(sha256)
         uow.audit.append(

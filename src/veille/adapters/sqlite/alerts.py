@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +51,7 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         opened_at=datetime.fromisoformat(row[1]),
         last_hit_at=datetime.fromisoformat(row[2]),
         status=AlertStatus(row[3]),
-        read_id=row[4],
+        read_id=uuid.UUID(bytes=row[4]),
         camera_id=row[5],
         zone=row[6],
         province=row[7],
@@ -80,7 +81,7 @@ def _params(a: Alert) -> tuple[Any, ...]:
         a.opened_at.isoformat(),
         a.last_hit_at.isoformat(),
         a.status.value,
-        a.read_id,
+        a.read_id.bytes,
         a.camera_id,
         a.zone,
         a.province,
@@ -145,7 +146,7 @@ class SqliteAlertRepository:
             " match_kind, zone, province, late, age_s) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 alert_id,
-                hit.read_id,
+                hit.read_id.bytes,
                 hit.camera_id,
                 to_micros(hit.captured_at),
                 hit.match_kind,
@@ -164,7 +165,7 @@ class SqliteAlertRepository:
         )
         return [
             AlertHit(
-                read_id=r[0],
+                read_id=uuid.UUID(bytes=r[0]),
                 camera_id=r[1],
                 captured_at=from_micros(r[2]),
                 match_kind=r[3],

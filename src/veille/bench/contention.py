@@ -1,14 +1,17 @@
 """`veille bench contention`: ingest commit latency while investigators search a large store.
 
 The rule under test: no search holds the ingest writer longer than one short audit append.
-One run, on a generated store (10 M reads by default), three phases of the same paced
+One run, on a generated store (10 M reads by default), four phases of the same paced
 ingest, each the same length:
 
 1. **ingest alone**;
 2. **ingest + searches as shipped**: a standing one-day cloned-plate sweep and 20
    investigators looping over plate, area, journey, convoy and scene analyses, each
    through `run_query` (a snapshot read, then a short audit append);
-3. **ingest + the same searches holding the write lock**: each analysis runs inside the
+3. **ingest + the same searches, their audit records appended to an in-memory store**
+   (a diagnostic: the searches then never contend for SQLite's write lock, so what
+   remains of the slowdown is their share of the two cores and of Python's GIL);
+4. **ingest + the same searches holding the write lock**: each analysis runs inside the
    write transaction, as `run_query` did before (the design this bench replaced).
 
 A warm-up of ingest alone, not counted, comes first: the first commits into a
@@ -35,6 +38,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from veille.adapters.memory.store import MemoryStore
 from veille.adapters.sqlite.repositories import to_micros
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.search import _DIRECTORIES, PURPOSE, Case, _cases, _principal
@@ -43,7 +47,13 @@ from veille.domain.authorizations import WindowPolicy
 from veille.service.ingest import StoredBatch, validate_batch
 from veille.service.queries import CameraDirectory, LegalPolicy, QueryContext, run_query
 
-PHASES = ("ingest alone", "ingest + searches (snapshot)", "ingest + searches holding the lock")
+PHASES = (
+    "ingest alone",
+    "ingest + searches (snapshot)",
+    "ingest + searches, audit kept elsewhere",
+    "ingest + searches holding the lock",
+)
+LOCKING, AUDIT_ELSEWHERE = PHASES[3], PHASES[2]
 LIGHT = (
     "plate search, exact, 30 days",
     "area and time, 1 km, 1 h",
@@ -149,6 +159,7 @@ def _searcher(
     stop: threading.Event,
     tally: _SearchTally,
     index: int,
+    audit: Callable[[], Any] | None = None,
 ) -> None:
     now = gen.now_dt
     ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref="BENCH/2026/002")
@@ -166,7 +177,7 @@ def _searcher(
         started = time.perf_counter()
         try:
             run_query(
-                uow_factory=store.uow,
+                uow_factory=audit or store.uow,
                 read_uow_factory=reader,
                 ctx=ctx,
                 now=now,
@@ -201,14 +212,24 @@ def _phase(
     searches = _SearchTally()
     threads: list[threading.Thread] = []
     if name != PHASES[0]:
-        hold = name == PHASES[2]
+        hold = name == LOCKING
+        # diagnostic: the same searches, their audit records appended to an in-memory
+        # store, so they never contend for SQLite's write lock: what remains is their CPU
+        side = MemoryStore() if name == AUDIT_ELSEWHERE else None
+        audit = side.uow if side is not None else None
         light = [c for c in cases if c.name in LIGHT]
         sweep = [c for c in cases if c.name == SWEEP]
         threads.append(
             threading.Thread(
                 target=_searcher,
                 args=(platform.store, gen, sweep),
-                kwargs={"hold_lock": hold, "stop": stop, "tally": searches, "index": 0},
+                kwargs={
+                    "hold_lock": hold,
+                    "stop": stop,
+                    "tally": searches,
+                    "index": 0,
+                    "audit": audit,
+                },
                 daemon=True,
             )
         )
@@ -217,7 +238,13 @@ def _phase(
                 threading.Thread(
                     target=_searcher,
                     args=(platform.store, gen, light),
-                    kwargs={"hold_lock": hold, "stop": stop, "tally": searches, "index": i},
+                    kwargs={
+                        "hold_lock": hold,
+                        "stop": stop,
+                        "tally": searches,
+                        "index": i,
+                        "audit": audit,
+                    },
                     daemon=True,
                 )
             )

@@ -874,8 +874,8 @@ def bench_contention(
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Ingest commit latency and 503s alone, with 20 searches and a clone sweep, and with
-    the same searches holding the write lock (the design this replaced)."""
+    """Ingest commit latency and 503s alone, with 20 searches and a clone sweep, with their
+    audit kept elsewhere (diagnostic), and with the searches holding the write lock."""
     from veille.bench.contention import ContentionBenchConfig, print_table, run_contention_bench
 
     if not 0 < seconds <= 60:

@@ -21,10 +21,11 @@ from veille.domain.authorizations import (
 from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import HoldInvalid, check_hold
+from veille.service.errors import NotFound
 from veille.service.ports import UnitOfWork
 
 
-class AuthorizationNotFound(LookupError):
+class AuthorizationNotFound(NotFound, LookupError):
     pass
 
 

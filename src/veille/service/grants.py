@@ -30,6 +30,8 @@ MAX_REASON = 2000
 class SeparationOfDuties(Forbidden):
     """Refused by the rule: nobody changes their own access or decides their own grant."""
 
+    code = "separation_of_duties"
+
 
 class GrantNotFound(NotFound, LookupError):
     pass

@@ -118,6 +118,8 @@ class WriterBusy(Busy, RuntimeError):
     (the way the previous national system collapsed and lost reads).
     """
 
+    code = "ingest_busy"
+
 
 @dataclass(frozen=True)
 class WriterHealth:

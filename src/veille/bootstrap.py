@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
@@ -17,17 +19,24 @@ from veille.adapters.live import AlertBus
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.adapters.webhook_targets import check_target, system_resolver
+from veille.domain.alerts import AlertTiming
 from veille.domain.cameras import Camera
-from veille.domain.districts import DistrictMap, belgian_district_map
-from veille.domain.reads import Read, ReadRules
+from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
+from veille.domain.reads import ReadRules
 from veille.domain.webhooks import TargetAllowList
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
-from veille.service.alerts import AlertEvent
+from veille.service import commands
 from veille.service.audit_checkpoints import CheckpointWriter
+from veille.service.events import HotlistHit, ReadsStored
+from veille.service.handlers import alerts as alert_handlers
+from veille.service.handlers import authorizations as authorization_handlers
+from veille.service.handlers import ingest as ingest_handlers
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
+from veille.service.ingest import StoredBatch
+from veille.service.messagebus import MessageBus, Raised
 from veille.service.ports import IngestSink, ReadEncoder
-from veille.service.queries import CameraDirectory
+from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
@@ -83,6 +92,7 @@ class Platform:
     audit_keys: AuditKeyring  # seals audit records, signs checkpoints (a key file)
     anchors: FolderAnchorStore  # where signed checkpoints are kept, outside the database
     checkpoints: CheckpointWriter
+    bus: MessageBus = field(default_factory=MessageBus)  # every use case's one way in
     mqtt: MqttPublisher | None = None
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
@@ -155,8 +165,10 @@ def bootstrap(
             writer_conn.append(store.uow_on(store.new_connection()))
         return store.uow_on(writer_conn[0].conn)
 
+    bus = MessageBus()
     writer = GroupCommitWriter(
         writer_uow,
+        bus=bus,
         max_rows=settings.writer_max_rows,
         max_queued_rows=settings.writer_max_queued_rows or None,
         stuck_after_s=settings.writer_stuck_s,
@@ -165,18 +177,7 @@ def bootstrap(
     matcher = HotlistMatcher(rules.lookalikes)
     timing = settings.alert_timing()
 
-    def match_fresh(uow: SqliteUnitOfWork, fresh: list[Read]) -> list[AlertEvent]:
-        return alert_service.record_hits(
-            uow=uow,
-            reads=fresh,
-            match=matcher.match,
-            cameras=uow.cameras.get,
-            now=clock(),
-            timing=timing,
-        )
-
-    writer.in_transaction.append(match_fresh)  # type: ignore[arg-type]
-    bus = AlertBus(alert_service.event_json)
+    live = AlertBus(alert_service.event_json)
     webhooks = WebhookDispatcher(
         targets=lambda alert: alert_service.webhook_targets(
             uow=store.uow(write=False), alert=alert
@@ -212,7 +213,8 @@ def bootstrap(
         hotlist_watcher=MatcherWatcher(
             matcher, lambda: store.uow(write=False), settings.hotlist_refresh_s
         ),
-        alert_bus=bus,
+        alert_bus=live,
+        bus=bus,
         webhooks=webhooks,
         mqtt=mqtt,
         districts=load_district_map(settings.district_map_file),
@@ -228,8 +230,73 @@ def bootstrap(
             interval=timedelta(seconds=settings.audit_checkpoint_interval_s),
         ),
     )
-    writer.after_commit.append(bus.publish)
-    writer.after_commit.append(platform.webhooks.publish)
-    if platform.mqtt is not None:
-        writer.after_commit.append(platform.mqtt.publish)
+    _register_handlers(platform, timing=timing)
     return platform
+
+
+def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
+    """Every command's handler and every event's, with their dependencies bound."""
+    bus = platform.bus
+
+    def clock() -> datetime:  # read at each use: tests move the platform's clock
+        return platform.clock()
+
+    def rule() -> CrossDistrictRule:  # read at each use, as the settings may change
+        return CrossDistrictRule(platform.settings.cross_district_approval)
+
+    def districts() -> DistrictMap:  # read at each use: tests and reloads replace it
+        return platform.districts
+
+    def policy() -> LegalPolicy:
+        from veille.entrypoints.api.search import legal_policy
+
+        return legal_policy(platform)
+
+    def ingest_reads(cmd: commands.IngestReads, raised: Raised) -> Future[StoredBatch]:
+        # the platform's parts of the moment (a test, a reload may replace one)
+        return ingest_handlers.ingest_reads(
+            cmd,
+            raised,
+            rules=platform.read_rules,
+            images=platform.images,
+            encode=platform.encode_read,
+            submit=platform.ingest_sink.submit,
+        )
+
+    bus.register(commands.IngestReads, ingest_reads)
+    # Matching runs in the transaction that stores the reads (decision 0003); its hits
+    # are published by the writer once committed.
+    bus.subscribe_in_transaction(
+        ReadsStored,
+        partial(
+            ingest_handlers.match_stored_reads,
+            match=platform.matcher.match,
+            clock=clock,
+            timing=timing,
+        ),
+    )
+    bus.subscribe(HotlistHit, alert_handlers.publisher(platform.alert_bus.publish))
+    bus.subscribe(HotlistHit, alert_handlers.publisher(platform.webhooks.publish))
+    if platform.mqtt is not None:
+        bus.subscribe(HotlistHit, alert_handlers.publisher(platform.mqtt.publish))
+    bus.register(
+        commands.DecideHit, partial(alert_handlers.decide_hit, uow=platform.uow, clock=clock)
+    )
+    bus.register(
+        commands.RequestAuthorization,
+        partial(
+            authorization_handlers.request_authorization,
+            uow=platform.uow,
+            clock=clock,
+            policy=policy,
+            districts=districts,
+        ),
+    )
+    for command, handler in (
+        (commands.DecideAuthorization, authorization_handlers.decide_authorization),
+        (commands.RevokeAuthorization, authorization_handlers.revoke_authorization),
+    ):
+        bus.register(
+            command,
+            partial(handler, uow=platform.uow, clock=clock, districts=districts, rule=rule),
+        )

@@ -27,6 +27,7 @@ from veille.domain.webhooks import TargetAllowList
 from veille.entrypoints.api.app import create_app
 from veille.service import hotlists as hotlist_service
 from veille.service import users as user_service
+from veille.service.events import HotlistHit
 
 pytestmark = pytest.mark.integration
 ACTOR = system_actor("test")
@@ -288,7 +289,7 @@ def test_webhooks_and_mqtt_carry_only_reads_of_their_own_zone(platform, client):
         uow.commit()
     stolen_list(platform, "1ABC123")
     events: list = []
-    platform.writer.after_commit.append(events.extend)
+    platform.bus.subscribe(HotlistHit, lambda hit, raised: events.append(hit))
     for cam, camera_id in ((midi_cam, "MIDI-2"), (cams["PB-1"], "PB-1")):
         read = make_read(camera_id, plate="1ABC123")
         resp = client.post("/api/v1/reads", content=orjson.dumps(read), headers=cam.headers)

@@ -27,6 +27,7 @@ from veille.domain.hotlists import Category, Hotlist
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service import hotlists as hotlist_service
+from veille.service.events import HotlistHit
 from veille.service.ingest import validate_batch
 from veille.settings import Settings
 
@@ -336,7 +337,7 @@ async def ingest(
         for name, user in users.items()
     }
     events: list = []
-    platform.writer.after_commit.append(events.extend)
+    platform.bus.subscribe(HotlistHit, lambda hit, raised: events.append(hit))
     platform.writer.start()
     futures = [platform.writer.submit(batch) for batch in batches]
     # stopping finishes every queued batch and its publishing, on the writer's thread

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from veille.domain.errors import Conflict
+
 
 class AlertStatus(StrEnum):
     OPEN = "open"  # rung, nobody has taken it yet
@@ -36,8 +38,10 @@ class Outcome(StrEnum):
 STILL_OPEN = frozenset({AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED, AlertStatus.CONFIRMED})
 
 
-class WorkflowError(ValueError):
+class WorkflowError(Conflict, ValueError):
     """A step the workflow does not allow from the alert's current status."""
+
+    code = "workflow"
 
 
 @dataclass(frozen=True)

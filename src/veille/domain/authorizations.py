@@ -10,6 +10,7 @@ from enum import StrEnum
 from veille.domain.access import Scope
 from veille.domain.cameras import Camera
 from veille.domain.districts import CrossDistrictRule, DistrictMap
+from veille.domain.errors import Invalid
 from veille.domain.geography import haversine_m
 
 
@@ -20,7 +21,7 @@ class AuthorizationStatus(StrEnum):
     REVOKED = "revoked"
 
 
-class AuthorizationError(ValueError):
+class AuthorizationError(Invalid, ValueError):
     """A request or decision that the rules do not allow; the message says why."""
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from veille.domain.errors import Invalid, Problem
 from veille.domain.geography import PROVINCES, in_belgium
 
 CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -49,11 +50,11 @@ class Camera:
         return replace(self, phase=Phase.RETIRED, retired_at=now)
 
 
-class CameraInvalid(ValueError):
+class CameraInvalid(Invalid, ValueError):
     """A camera record failed validation; `field` names what was wrong."""
 
     def __init__(self, field: str, reason: str):
-        super().__init__(f"{field}: {reason}")
+        super().__init__(f"{field}: {reason}", problems=[Problem(field, reason)])
         self.field = field
         self.reason = reason
 

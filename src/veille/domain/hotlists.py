@@ -9,6 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from veille.domain.errors import Invalid, Problem
 from veille.domain.plates import PlateRejected, fold, normalise
 
 MAX_PLATE_CHARS = 12  # reads with longer normalised plates are refused, so entries are too
@@ -133,11 +134,13 @@ def recipients_allowed(hit: Hit, org_id: str) -> bool:
     return not hit.entry.covert or org_id == hit.list.owner_org
 
 
-class EntryInvalid(ValueError):
+class EntryInvalid(Invalid, ValueError):
     """One field of one imported entry was refused; `where` locates it (e.g. "line 12")."""
 
     def __init__(self, field: str, reason: str, where: str = "") -> None:
-        super().__init__(f"{where + ': ' if where else ''}{field}: {reason}")
+        super().__init__(
+            f"{where + ': ' if where else ''}{field}: {reason}", problems=[Problem(field, reason)]
+        )
         self.field = field
         self.reason = reason
         self.where = where

@@ -7,6 +7,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from veille.domain.errors import Invalid
+
 _STRIP = re.compile(r"[^A-Z0-9]")
 
 # Characters that OCR engines confuse in the field (DOMAIN.md). Overlapping groups
@@ -43,7 +45,7 @@ HOMOGLYPHS: dict[str, str] = {
 _MARKS = frozenset({"Mn", "Me"})  # combining marks: accents once NFKD has split them off
 
 
-class PlateRejected(ValueError):
+class PlateRejected(Invalid, ValueError):
     """Text that cannot be a plate: a letter or digit with no Latin A–Z or 0–9 form."""
 
     def __init__(self, reason: str) -> None:

@@ -6,10 +6,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from veille.domain.errors import Invalid
+
 DEFAULT_MAX_AGE = timedelta(days=365)  # Belgian Police Function Act: 12 months from capture
 
 
-class HoldInvalid(ValueError):
+class HoldInvalid(Invalid, ValueError):
     """A case hold that could not be placed as asked."""
 
 

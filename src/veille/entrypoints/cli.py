@@ -18,6 +18,7 @@ from veille.entrypoints.cli_common import (
     cli_actor,
     echo_json,
     open_platform,
+    run_refusing,
     settings_for,
     talking_to,
 )
@@ -925,7 +926,7 @@ def bench_retention(
 
 
 def main() -> None:
-    app()
+    run_refusing(app)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +13,7 @@ import orjson
 import typer
 
 from veille.domain.audit import Actor, system_actor
+from veille.service.errors import Busy, Conflict, Forbidden, Invalid, NotFound, VeilleError
 from veille.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,7 +52,38 @@ def echo_json(value: object) -> None:
 
 
 # Exit codes shared by the commands: 1 refused or failed, 2 bad usage, 3 server unreachable.
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+
+# The one place a kind of service error becomes an exit code (HTTP statuses are mapped in
+# entrypoints/api/errors.py). Bad input is a usage error, like a bad option; a busy
+# store is a try-again-later, like an unreachable server; the rest are refusals.
+TAXONOMY_EXIT: dict[type[VeilleError], int] = {
+    NotFound: EXIT_REFUSED,
+    Conflict: EXIT_REFUSED,
+    Forbidden: EXIT_REFUSED,
+    Invalid: EXIT_USAGE,
+    Busy: EXIT_UNREACHABLE,
+}
+
+
+def exit_code_of(exc: VeilleError) -> int:
+    """The exit code of the error's kind (the first taxonomy class in its ancestry)."""
+    for kind in type(exc).__mro__:
+        if kind in TAXONOMY_EXIT:
+            return TAXONOMY_EXIT[kind]
+    return EXIT_REFUSED
+
+
+def run_refusing(command: Callable[[], object]) -> None:
+    """Run the CLI; a service error that no command handled is one line on stderr and its
+    kind's exit code, never a traceback."""
+    try:
+        command()
+    except VeilleError as exc:
+        typer.echo(f"refused ({exc.code}): {exc}", err=True)
+        raise SystemExit(exit_code_of(exc)) from None
 
 
 @contextmanager

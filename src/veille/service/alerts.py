@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,27 +22,25 @@ from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
 from veille.domain.hotlists import Hit
 from veille.domain.reads import Read
+from veille.service.errors import NotFound
+from veille.service.events import HotlistHit
 from veille.service.ports import UnitOfWork
 
 Matcher = Callable[..., list[Hit]]
 
 
-@dataclass(frozen=True)
-class AlertEvent:
-    """Something to tell the live channel and outside systems after the commit."""
-
-    kind: str  # new | repeat | update
-    alert: Alert
-    read: Read | None = None
-    lateness: Lateness | None = None  # of this event's read
+# What record_hits raises: the event the live channel and outside systems get after commit.
+AlertEvent = HotlistHit
 
 
-class AlertNotFound(LookupError):
-    pass
+class AlertNotFound(NotFound, LookupError):
+    def __init__(self, alert_id: object):
+        super().__init__(f"no alert {alert_id}")
 
 
-class ImageNotFound(LookupError):
-    pass
+class ImageNotFound(NotFound, LookupError):
+    def __init__(self, sha256: object):
+        super().__init__("no such image for this alert")
 
 
 def visible_to(alert: Alert, principal: Principal) -> bool:

@@ -24,6 +24,7 @@ from veille.domain.plates import (
     within_distance,
 )
 from veille.domain.reads import Read
+from veille.service.errors import Invalid
 from veille.service.ports import UnitOfWork
 from veille.service.queries import ReadAccess, passage_json
 
@@ -40,7 +41,7 @@ PLATE_CHUNK = 400  # plates per "IN (...)" query
 MAX_ROWS = 100_000  # reads one step of an analysis may load
 
 
-class AnalysisError(ValueError):
+class AnalysisError(Invalid, ValueError):
     """Parameters an analysis cannot run with; raised before any read is touched."""
 
 

@@ -21,10 +21,11 @@ from veille.domain.authorizations import (
 from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import HoldInvalid, check_hold
+from veille.service.errors import NotFound
 from veille.service.ports import UnitOfWork
 
 
-class AuthorizationNotFound(LookupError):
+class AuthorizationNotFound(NotFound, LookupError):
     pass
 
 
@@ -137,7 +138,7 @@ def uow_get(uow: UnitOfWork, auth_id: int) -> Authorization:
     with uow:
         auth = uow.authorizations.get(auth_id)
     if auth is None:
-        raise AuthorizationNotFound(auth_id)
+        raise AuthorizationNotFound(f"no authorization {auth_id}")
     return auth
 
 
@@ -211,7 +212,7 @@ def _load(
 ) -> Authorization:
     auth = uow.authorizations.get(auth_id)
     if auth is None:
-        raise AuthorizationNotFound(auth_id)
+        raise AuthorizationNotFound(f"no authorization {auth_id}")
     auth = with_resolved_districts(auth, districts)
     if derive and auth.status is AuthorizationStatus.PENDING and not auth.districts:
         auth = _derive_districts(uow, auth, districts, old=True)  # filed before they were

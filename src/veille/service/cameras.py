@@ -11,6 +11,7 @@ from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, CameraInvalid, Phase, camera_from_record
+from veille.service.errors import NotFound
 from veille.service.ports import UnitOfWork
 
 TOKEN_PREFIX = "vc_"
@@ -27,7 +28,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class CameraNotFound(LookupError):
+class CameraNotFound(NotFound, LookupError):
     pass
 
 

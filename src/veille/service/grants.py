@@ -21,20 +21,23 @@ from veille.domain.grants import (
 )
 from veille.domain.users import User
 from veille.service import users as user_service
+from veille.service.errors import Conflict, Forbidden, NotFound
 from veille.service.ports import UnitOfWork
 
 MAX_REASON = 2000
 
 
-class SeparationOfDuties(Exception):
+class SeparationOfDuties(Forbidden):
     """Refused by the rule: nobody changes their own access or decides their own grant."""
 
+    code = "separation_of_duties"
 
-class GrantNotFound(LookupError):
+
+class GrantNotFound(NotFound, LookupError):
     pass
 
 
-class GrantConflict(user_service.UserError):
+class GrantConflict(Conflict, user_service.UserError):
     """The grant cannot be made or decided as things stand (decided already, name taken)."""
 
 

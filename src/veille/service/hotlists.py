@@ -25,6 +25,7 @@ from veille.domain.hotlists import (
 )
 from veille.domain.matcher import HotlistIndex, IndexBuildError
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable
+from veille.service.errors import Invalid
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ ENTRY_COLUMNS = (
 )
 
 
-class HotlistError(ValueError):
+class HotlistError(Invalid, ValueError):
     """A hotlist change the rules refuse; the message says why."""
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from veille.domain.audit import Actor, AuditEntry, system_actor
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold
+from veille.service.errors import NotFound
 from veille.service.ports import ImageStore, PurgeCursor, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ PURGE = "retention.purge"
 DRY_RUN = "retention.dry_run"
 
 
-class HoldNotFound(LookupError):
+class HoldNotFound(NotFound, LookupError):
     """No hold with that id (or it is already released)."""
 
 

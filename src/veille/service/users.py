@@ -22,6 +22,7 @@ from veille.domain.grants import (
     creation_needs_approval,
 )
 from veille.domain.users import FEDERAL, Organisation, User
+from veille.service.errors import Conflict, Invalid, NotFound
 from veille.service.ports import UnitOfWork
 
 # argon2-cffi's PasswordHasher uses argon2id with RFC 9106 low-memory parameters.
@@ -48,15 +49,15 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class UserError(ValueError):
+class UserError(Invalid, ValueError):
     pass
 
 
-class UserNotFound(UserError):
+class UserNotFound(NotFound, UserError):
     """No such user, or the account is closed already (the API answers 404)."""
 
 
-class OrganisationExists(UserError):
+class OrganisationExists(Conflict, UserError):
     """An organisation with this id exists already (a conflict, not bad input)."""
 
 
@@ -102,7 +103,7 @@ def valid_username(username: str) -> str:
     return username
 
 
-class NameReserved(UserError):
+class NameReserved(Conflict, UserError):
     """A creation of this username waits for a second administrator."""
 
 

@@ -8,6 +8,12 @@ one fsync, and a request is answered only once its reads are durable.
 The writer thread is the ingest bottleneck (one SQLite writer), so it does nothing per
 read that a request thread can do: requests arrive with their reads already encoded and
 build their own per-item answers once told which reads were duplicates.
+
+What runs when reads are stored is the message bus's business, not the writer's: after
+storing a group, the writer hands `ReadsStored` to the bus's in-transaction handlers on
+its open unit of work (hotlist matching writes its alerts there), commits, and then
+publishes the events they raised (`HotlistHit`) and `ReadsStored` to the after-commit
+handlers (the live channel, webhooks, MQTT).
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import Any
 
-from veille.domain.reads import Read
+from veille.service.errors import Busy
+from veille.service.events import Event, ReadsStored
 from veille.service.ingest import IngestBatch, StoredBatch, store_batches
+from veille.service.messagebus import MessageBus
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -102,13 +110,15 @@ class IngestCounters:
 _STOP = object()
 
 
-class WriterBusy(RuntimeError):
+class WriterBusy(Busy, RuntimeError):
     """More reads wait for the writer than it takes: this batch is refused, not stored.
 
     The camera keeps its reads and sends them again later. Under overload, cameras are
     slowed down instead of the server queueing without bound until it runs out of memory
     (the way the previous national system collapsed and lost reads).
     """
+
+    code = "ingest_busy"
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ class GroupCommitWriter:
         *,
         max_rows: int = 8000,
         max_queued_rows: int | None = None,
-        on_stored: list[Callable[[list[Read]], None]] | None = None,
+        bus: MessageBus | None = None,
         stuck_after_s: float = 60.0,
     ):
         self._uow_factory = uow_factory
@@ -159,11 +169,8 @@ class GroupCommitWriter:
         # (batch, future) jobs, and _STOP
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.on_stored = on_stored if on_stored is not None else []
-        # Runs inside the ingest transaction on the newly stored reads (hotlist matching
-        # writes its alerts there) and returns events to publish once committed.
-        self.in_transaction: list[Callable[[UnitOfWork, list[Read]], list[Any]]] = []
-        self.after_commit: list[Callable[[list[Any]], None]] = []
+        # Whose handlers run when reads are stored (none: the writer only stores).
+        self.bus = bus
         self.counters = IngestCounters()
 
     def start(self) -> None:
@@ -284,16 +291,20 @@ class GroupCommitWriter:
 
     def _commit(self, jobs: list[tuple[IngestBatch, Future[StoredBatch]]]) -> None:
         batches = [batch for batch, _ in jobs]
-        events: list[Any] = []
+        bus = self.bus
+        raised: list[Event] = []
 
-        def steps(uow: UnitOfWork, fresh: list[Read]) -> None:
-            for step in self.in_transaction:
-                events.extend(step(uow, fresh))
+        def stored(uow: UnitOfWork, fresh: list[Any]) -> None:
+            assert bus is not None
+            raised.extend(bus.handle_in_transaction(ReadsStored(fresh), uow))
 
+        in_transaction = (
+            stored if bus is not None and bus.has_transaction_handlers(ReadsStored) else None
+        )
         began = time.monotonic()
         try:
             outcomes, fresh = store_batches(
-                self._uow_factory(), batches, in_transaction=steps if self.in_transaction else None
+                self._uow_factory(), batches, in_transaction=in_transaction
             )
         except Exception as exc:  # the store failed: nobody is acknowledged
             log.exception("group commit of %d batches failed", len(batches))
@@ -309,18 +320,14 @@ class GroupCommitWriter:
         for (_, future), outcome in zip(jobs, outcomes, strict=True):
             self.counters.add(outcome)
             future.set_result(outcome)  # taken jobs run: no request can cancel them now
-        if events:
-            for publish in self.after_commit:
-                try:
-                    publish(events)
-                except Exception:  # telling the world must never undo or block ingest
-                    log.exception("after-commit publisher failed")
-        if fresh:
-            for listener in self.on_stored:
-                try:
-                    listener(fresh)
-                except Exception:  # a listener must never undo or block ingest
-                    log.exception("on_stored listener failed")
+        if bus is None:
+            return
+        if fresh and bus.has_subscribers(ReadsStored):
+            raised.append(ReadsStored(fresh))
+        if raised:
+            # the bus logs and skips a failing handler: telling the world never undoes
+            # or blocks ingest
+            bus.publish(raised)
 
 
 def _fail(future: Future[StoredBatch], exc: BaseException) -> None:

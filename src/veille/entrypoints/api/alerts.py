@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
-from veille.domain.alerts import Outcome, RejectReason, WorkflowError
+from veille.domain.alerts import Outcome, RejectReason
 from veille.domain.audit import AuditEntry
 from veille.domain.images import sniff_image_type
 from veille.domain.webhooks import TargetRefused
@@ -32,6 +32,7 @@ from veille.entrypoints.api.security import (
 )
 from veille.service import alerts as alert_service
 from veille.service import users as user_service
+from veille.service.commands import DecideHit
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 VIEW = requires(Permission.ALERTS_VIEW)
@@ -132,16 +133,13 @@ def list_alerts(
 def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
     """Reads and images older than the open window are left out (search for them)."""
     platform = platform_of(request)
-    try:
-        detail = alert_service.alert_detail(
-            uow=platform.read_uow(),
-            alert_id=alert_id,
-            principal=principal,
-            now=platform.clock(),
-            open_window=platform.settings.alert_timing().open_window,
-        )
-    except alert_service.AlertNotFound:
-        raise error(404, "not_found", f"no alert {alert_id}") from None
+    detail = alert_service.alert_detail(
+        uow=platform.read_uow(),
+        alert_id=alert_id,
+        principal=principal,
+        now=platform.clock(),
+        open_window=platform.settings.alert_timing().open_window,
+    )
     return json_response(detail)
 
 
@@ -154,20 +152,15 @@ def alert_image(
     platform = platform_of(request)
     if not _SHA256.fullmatch(sha256):
         raise error(404, "not_found", "no such image")
-    try:
-        alert_service.open_image(
-            uow=platform.uow(),
-            alert_id=alert_id,
-            sha256=sha256,
-            principal=principal,
-            actor=actor_of(request, principal),
-            now=platform.clock(),
-            open_window=platform.settings.alert_timing().open_window,
-        )
-    except alert_service.AlertNotFound:
-        raise error(404, "not_found", f"no alert {alert_id}") from None
-    except alert_service.ImageNotFound:
-        raise error(404, "not_found", "no such image for this alert") from None
+    alert_service.open_image(
+        uow=platform.uow(),
+        alert_id=alert_id,
+        sha256=sha256,
+        principal=principal,
+        actor=actor_of(request, principal),
+        now=platform.clock(),
+        open_window=platform.settings.alert_timing().open_window,
+    )
     data = platform.images.get(sha256)
     if data is None:
         raise error(404, "not_found", "image file missing")
@@ -179,23 +172,26 @@ def alert_image(
 
 
 def _decide(
-    request: Request, principal: Principal, alert_id: int, action: str, **kw: object
+    request: Request,
+    principal: Principal,
+    alert_id: int,
+    action: str,
+    *,
+    reason: RejectReason | None = None,
+    outcome: Outcome | None = None,
+    note: str | None = None,
 ) -> Response:
-    platform = platform_of(request)
-    try:
-        alert = alert_service.decide(
-            uow=platform.uow(),
+    alert = platform_of(request).bus.handle(
+        DecideHit(
             alert_id=alert_id,
+            action=action,
             principal=principal,
             actor=actor_of(request, principal),
-            action=action,
-            now=platform.clock(),
-            **kw,  # type: ignore[arg-type]
+            reason=reason,
+            outcome=outcome,
+            note=note,
         )
-    except alert_service.AlertNotFound:
-        raise error(404, "not_found", f"no alert {alert_id}") from None
-    except WorkflowError as exc:
-        raise error(409, "workflow", str(exc)) from None
+    )
     return json_response(alert_service.alert_json(alert))
 
 

@@ -13,9 +13,9 @@ from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
 from veille.domain.districts import CrossDistrictRule
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import authorizations as auth_service
+from veille.service.commands import DecideAuthorization, RequestAuthorization, RevokeAuthorization
 
 router = APIRouter(prefix="/api/v1/authorizations", tags=["authorizations"])
 
@@ -66,13 +66,8 @@ def request_authorization(
     """A written, reasoned request bound to a case, a judicial purpose, plates and/or
     areas and a period; it goes to the prosecutors of the judicial districts of the
     cameras it reaches (`districts` in the answer)."""
-    platform = platform_of(request)
-    policy = legal_policy(platform)
-    try:
-        auth = auth_service.request_authorization(
-            uow=platform.uow(),
-            principal=principal,
-            actor=actor_of(request, principal),
+    auth = platform_of(request).bus.handle(
+        RequestAuthorization(
             request=auth_service.AuthorizationRequest(
                 case_ref=body.case_ref,
                 purpose=body.purpose,
@@ -86,13 +81,10 @@ def request_authorization(
                 period_end=body.period_end,
                 hold=body.hold,
             ),
-            judicial_purposes=policy.authorization_purposes & policy.purposes,
-            case_ref_ok=policy.case_ref_pattern.fullmatch(body.case_ref) is not None,
-            districts=platform.districts,
-            now=platform.clock(),
+            principal=principal,
+            actor=actor_of(request, principal),
         )
-    except AuthorizationError as exc:
-        raise error(422, "invalid_request", str(exc)) from None
+    )
     return json_response(auth_service.summary(auth), status=201)
 
 
@@ -141,25 +133,17 @@ def _decide(
     expires_at: datetime | None = None,
     conditions: str | None = None,
 ) -> Response:
-    platform = platform_of(request)
-    try:
-        auth = auth_service.decide_authorization(
-            uow=platform.uow(),
-            principal=principal,
-            actor=actor_of(request, principal),
+    auth = platform_of(request).bus.handle(
+        DecideAuthorization(
             auth_id=auth_id,
             approve=approve,
             reasons=reasons,
-            now=platform.clock(),
-            districts=platform.districts,
-            rule=_rule(platform),
+            principal=principal,
+            actor=actor_of(request, principal),
             expires_at=expires_at,
             conditions=conditions,
         )
-    except auth_service.AuthorizationNotFound:
-        raise error(404, "not_found", f"no authorization {auth_id}") from None
-    except AuthorizationError as exc:
-        raise error(409, "conflict", str(exc)) from None
+    )
     return json_response(auth_service.summary(auth))
 
 
@@ -198,20 +182,12 @@ def revoke(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
 ) -> Response:
-    platform = platform_of(request)
-    try:
-        auth = auth_service.revoke_authorization(
-            uow=platform.uow(),
-            principal=principal,
-            actor=actor_of(request, principal),
+    auth = platform_of(request).bus.handle(
+        RevokeAuthorization(
             auth_id=auth_id,
             reasons=body.reasons,
-            now=platform.clock(),
-            districts=platform.districts,
-            rule=_rule(platform),
+            principal=principal,
+            actor=actor_of(request, principal),
         )
-    except auth_service.AuthorizationNotFound:
-        raise error(404, "not_found", f"no authorization {auth_id}") from None
-    except AuthorizationError as exc:
-        raise error(409, "conflict", str(exc)) from None
+    )
     return json_response(auth_service.summary(auth))

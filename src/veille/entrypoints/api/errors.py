@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from veille.entrypoints.api.security import json_response, record_refusal
+from veille.service.errors import Busy, Conflict, Forbidden, Invalid, NotFound, VeilleError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,35 @@ _DEFAULT_CODES = {
     429: "too_many_requests",
     503: "unavailable",
 }
+
+
+# The one place a kind of service error becomes an HTTP status (the CLI's exit codes are
+# mapped in entrypoints/cli_common.py). Routes raise nothing for these: the handler below
+# answers every one with the documented body.
+TAXONOMY_STATUS: dict[type[VeilleError], int] = {
+    NotFound: 404,
+    Conflict: 409,
+    Invalid: 422,
+    Forbidden: 403,
+    Busy: 503,
+}
+
+
+def status_of(exc: VeilleError) -> int:
+    """The status of the error's kind: the first taxonomy class in its ancestry, so a
+    `GrantConflict` (a conflict, and a user error) answers 409, not 422."""
+    for kind in type(exc).__mro__:
+        if kind in TAXONOMY_STATUS:
+            return TAXONOMY_STATUS[kind]
+    return 400
+
+
+def taxonomy_body(exc: VeilleError) -> dict[str, Any]:
+    """`{"error": {"code", "message", "problems"?}}` for a service error."""
+    detail: dict[str, Any] = {"code": exc.code, "message": str(exc) or exc.code}
+    if isinstance(exc, Invalid) and exc.problems:
+        detail["problems"] = [p.as_dict() for p in exc.problems]
+    return {"error": detail}
 
 
 def error_body(status: int, detail: Any) -> dict[str, Any]:
@@ -79,6 +109,15 @@ def install_error_handlers(app: FastAPI) -> None:
             await run_in_threadpool(record_refusal, request, body["error"])
         headers = dict(exc.headers) if exc.headers else None
         return json_response(body, status=exc.status_code, headers=headers)
+
+    @app.exception_handler(VeilleError)
+    async def service_error(request: Request, exc: VeilleError) -> Response:
+        status = status_of(exc)
+        body = taxonomy_body(exc)
+        if status == 403:  # as for every refusal of a signed-in caller: audited first
+            await run_in_threadpool(record_refusal, request, body["error"])
+        headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
+        return json_response(body, status=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:

@@ -12,9 +12,8 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import actor_of, json_response, platform_of, requires
 from veille.service import grants as grant_service
-from veille.service import users as user_service
 
 router = APIRouter(prefix="/api/v1/user-grants", tags=["accounts"])
 
@@ -62,23 +61,16 @@ def _decide(
     request: Request, principal: Principal, grant_id: int, *, approve: bool, reason: str | None
 ) -> Response:
     platform = platform_of(request)
-    try:
-        grant = grant_service.decide_grant(
-            uow=platform.uow(),
-            grant_id=grant_id,
-            approve=approve,
-            actor=actor_of(request, principal),
-            now=platform.clock(),
-            reason=reason,
-        )
-    except grant_service.GrantNotFound as exc:
-        raise error(404, "not_found", str(exc)) from None
-    except grant_service.SeparationOfDuties as exc:
-        raise error(403, "separation_of_duties", str(exc)) from None
-    except grant_service.GrantConflict as exc:
-        raise error(409, "conflict", str(exc)) from None
-    except user_service.UserError as exc:
-        raise error(422, "invalid_request", str(exc)) from None
+    # not found 404, separation of duties 403, decided already 409, bad reason 422: the
+    # error taxonomy answers each (entrypoints/api/errors.py)
+    grant = grant_service.decide_grant(
+        uow=platform.uow(),
+        grant_id=grant_id,
+        approve=approve,
+        actor=actor_of(request, principal),
+        now=platform.clock(),
+        reason=reason,
+    )
     return json_response(grant_service.grant_json(grant))
 
 

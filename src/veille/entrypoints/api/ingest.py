@@ -14,7 +14,8 @@ from veille.bootstrap import Platform
 from veille.domain.cameras import Camera
 from veille.domain.reads import FieldError
 from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
-from veille.service.ingest import record_rejected_request, validate_batch
+from veille.service.commands import IngestReads
+from veille.service.ingest import record_rejected_request
 from veille.service.writer import WriterBusy
 
 router = APIRouter(tags=["ingest"])
@@ -130,32 +131,17 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
         )
     if not platform.ingest_sink.has_room(len(items)):  # refuse before spending CPU on them
         raise _busy()
-    now = platform.clock()
-    has_images = any(isinstance(i, dict) and i.get("images") for i in items)
-    if has_images:  # image bytes are decoded, hashed and fsynced off the event loop
-        batch = await run_in_threadpool(
-            validate_batch,
-            items,
-            camera_id=camera.camera_id,
-            now=now,
-            rules=platform.read_rules,
-            images=platform.images,
-            encode=platform.encode_read,
-        )
+    command = IngestReads(camera_id=camera.camera_id, items=items, received_at=platform.clock())
+    if any(isinstance(i, dict) and i.get("images") for i in items):
+        # image bytes are decoded, hashed and fsynced off the event loop
+        committed = await run_in_threadpool(platform.bus.handle, command)
     else:
-        batch = validate_batch(
-            items,
-            camera_id=camera.camera_id,
-            now=now,
-            rules=platform.read_rules,
-            images=None,
-            encode=platform.encode_read,
-        )
+        committed = platform.bus.handle(command)
     try:
         # A bounded wait: a writer that hangs must not hold every camera's request open.
         # On time-out the request is cancelled; the writer drops it if not yet taken.
         outcome = await asyncio.wait_for(
-            asyncio.wrap_future(platform.ingest_sink.submit(batch)), timeout=settings.writer_wait_s
+            asyncio.wrap_future(committed), timeout=settings.writer_wait_s
         )
     except WriterBusy:
         raise _busy() from None

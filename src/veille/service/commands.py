@@ -1,0 +1,83 @@
+"""Commands: what a caller asks the platform to do, named in the imperative.
+
+Each command has exactly one handler (`service/handlers/`), registered by the
+composition root (`bootstrap.py`); entrypoints build a command and call
+`bus.handle(command)`, never a unit of work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from veille.domain.access import Principal
+from veille.domain.alerts import Outcome, RejectReason
+from veille.domain.audit import Actor
+from veille.service.authorizations import AuthorizationRequest
+
+
+class Command:
+    """A request to change something; the base of every command."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReads(Command):
+    """Validate a camera's reads and store them durably.
+
+    Handled by queueing the validated batch for the group-commit writer; the handler
+    answers a future that resolves, once the batch is committed, to its `StoredBatch`.
+    """
+
+    camera_id: str
+    items: Sequence[Any]  # the decoded JSON items, one per read
+    received_at: datetime
+    source: str = "api"
+
+
+@dataclass(frozen=True)
+class DecideHit(Command):
+    """Take one workflow step on an alert: acknowledge, confirm, reject or outcome."""
+
+    alert_id: int
+    action: str  # acknowledge | confirm | reject | outcome
+    principal: Principal
+    actor: Actor
+    reason: RejectReason | None = None
+    outcome: Outcome | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestAuthorization(Command):
+    """An investigator asks for access beyond the open window."""
+
+    request: AuthorizationRequest
+    principal: Principal
+    actor: Actor
+
+
+@dataclass(frozen=True)
+class DecideAuthorization(Command):
+    """A prosecutor approves (`approve`) or refuses a pending request, with reasons."""
+
+    auth_id: int
+    approve: bool
+    reasons: str
+    principal: Principal
+    actor: Actor
+    expires_at: datetime | None = None
+    conditions: str | None = None
+
+
+@dataclass(frozen=True)
+class RevokeAuthorization(Command):
+    """A prosecutor withdraws an approved authorization, with reasons."""
+
+    auth_id: int
+    reasons: str
+    principal: Principal
+    actor: Actor

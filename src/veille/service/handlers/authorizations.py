@@ -1,0 +1,102 @@
+"""Authorization handlers: request, decide (approve or refuse) and revoke."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from veille.domain.authorizations import Authorization, AuthorizationError
+from veille.domain.districts import CrossDistrictRule, DistrictMap
+from veille.service import authorizations as auth_service
+from veille.service.commands import DecideAuthorization, RequestAuthorization, RevokeAuthorization
+from veille.service.errors import Conflict
+from veille.service.events import (
+    AuthorizationDecided,
+    AuthorizationRequested,
+    AuthorizationRevoked,
+)
+from veille.service.messagebus import Raised
+from veille.service.ports import UnitOfWork
+from veille.service.queries import LegalPolicy
+
+
+def request_authorization(
+    cmd: RequestAuthorization,
+    raised: Raised,
+    *,
+    uow: Callable[[], UnitOfWork],
+    clock: Callable[[], datetime],
+    policy: Callable[[], LegalPolicy],
+    districts: Callable[[], DistrictMap],
+) -> Authorization:
+    """A refused request is `Invalid` (422): the rules say what to change."""
+    rules = policy()
+    auth = auth_service.request_authorization(
+        uow=uow(),
+        principal=cmd.principal,
+        actor=cmd.actor,
+        request=cmd.request,
+        judicial_purposes=rules.authorization_purposes & rules.purposes,
+        case_ref_ok=rules.case_ref_pattern.fullmatch(cmd.request.case_ref) is not None,
+        districts=districts(),
+        now=clock(),
+    )
+    raised.append(AuthorizationRequested(auth))
+    return auth
+
+
+def decide_authorization(
+    cmd: DecideAuthorization,
+    raised: Raised,
+    *,
+    uow: Callable[[], UnitOfWork],
+    clock: Callable[[], datetime],
+    districts: Callable[[], DistrictMap],
+    rule: Callable[[], CrossDistrictRule],
+) -> Authorization:
+    """A decision the rules refuse (decided already, another district) is a `Conflict`."""
+    try:
+        auth = auth_service.decide_authorization(
+            uow=uow(),
+            principal=cmd.principal,
+            actor=cmd.actor,
+            auth_id=cmd.auth_id,
+            approve=cmd.approve,
+            reasons=cmd.reasons,
+            now=clock(),
+            districts=districts(),
+            rule=rule(),
+            expires_at=cmd.expires_at,
+            conditions=cmd.conditions,
+        )
+    except AuthorizationError as refused:
+        raise Conflict(str(refused)) from refused
+    raised.append(AuthorizationDecided(auth, cmd.approve))
+    return auth
+
+
+def revoke_authorization(
+    cmd: RevokeAuthorization,
+    raised: Raised,
+    *,
+    uow: Callable[[], UnitOfWork],
+    clock: Callable[[], datetime],
+    districts: Callable[[], DistrictMap],
+    rule: Callable[[], CrossDistrictRule],
+) -> Authorization:
+    """A revocation the rules refuse (not approved, another district) is a `Conflict`."""
+    try:
+        auth = auth_service.revoke_authorization(
+            uow=uow(),
+            principal=cmd.principal,
+            actor=cmd.actor,
+            auth_id=cmd.auth_id,
+            reasons=cmd.reasons,
+            now=clock(),
+            districts=districts(),
+            rule=rule(),
+        )
+    except AuthorizationError as refused:
+        raise Conflict(str(refused)) from refused
+    raised.append(AuthorizationRevoked(auth))
+    return auth

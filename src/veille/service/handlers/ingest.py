@@ -1,0 +1,72 @@
+"""Ingest handlers: `IngestReads` queues validated reads for the writer; `ReadsStored` is
+matched against the hotlists inside the transaction that stored the reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import datetime
+
+from veille.domain.alerts import AlertTiming
+from veille.domain.reads import ReadRules
+from veille.service import alerts as alert_service
+from veille.service.commands import IngestReads
+from veille.service.events import ReadsStored
+from veille.service.ingest import IngestBatch, StoredBatch, validate_batch
+from veille.service.messagebus import Raised
+from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
+
+Submit = Callable[[IngestBatch], "Future[StoredBatch]"]
+
+
+def ingest_reads(
+    cmd: IngestReads,
+    raised: Raised,
+    *,
+    rules: ReadRules,
+    images: ImageStore | None,
+    encode: ReadEncoder | None,
+    submit: Submit,
+) -> Future[StoredBatch]:
+    """Validate every item (images stored, rows encoded, in the caller's thread), then
+    queue the batch for the group-commit writer.
+
+    Answers the writer's future, which resolves once the batch is durable (or fails with
+    `WriterBusy`): the caller chooses how long to wait for it, and an asynchronous route
+    awaits it without holding a thread. `ReadsStored` is raised by the writer, which is
+    what commits the reads.
+    """
+    batch = validate_batch(
+        cmd.items,
+        camera_id=cmd.camera_id,
+        now=cmd.received_at,
+        rules=rules,
+        images=images,
+        source=cmd.source,
+        encode=encode,
+    )
+    return submit(batch)
+
+
+def match_stored_reads(
+    event: ReadsStored,
+    uow: UnitOfWork,
+    raised: Raised,
+    *,
+    match: alert_service.Matcher,
+    clock: Callable[[], datetime],
+    timing: AlertTiming,
+) -> None:
+    """Match the reads just stored against the hotlists, in their ingest transaction:
+    each hit opens or grows an alert there, and is raised as a `HotlistHit` that the
+    writer publishes once the reads and alerts are committed together."""
+    raised.extend(
+        alert_service.record_hits(
+            uow=uow,
+            reads=event.reads,
+            match=match,
+            cameras=uow.cameras.get,
+            now=clock(),
+            timing=timing,
+        )
+    )

@@ -21,6 +21,17 @@ from veille.domain.audit import AuditEntry
 from veille.domain.images import sniff_image_type
 from veille.domain.webhooks import TargetRefused
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.alerts import (
+    AlertDetailRead,
+    AlertPage,
+    AlertRead,
+    DeliveryPage,
+    HitsReport,
+    WebhookCreated,
+    WebhookDisabled,
+    WebhookList,
+)
+from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -61,7 +72,23 @@ class WebhookIn(BaseModel):
     scope_value: str | None = None
 
 
-@router.get("/alerts/stream", summary="Live alerts (server-sent events)")
+@router.get(
+    "/alerts/stream",
+    summary="Live alerts (server-sent events)",
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "description": "`event: alert` lines, each `data:` an AlertRead",
+                    }
+                }
+            },
+            "description": "Server-sent events",
+        }
+    },
+)
 async def stream(request: Request, principal: Principal = Depends(VIEW)) -> StreamingResponse:
     """Each event is one JSON document: the alert (new, or a repeat hit added to an open
     alert), the read with links to its images, and the entry's details and instructions.
@@ -114,7 +141,9 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
     )
 
 
-@router.get("/alerts", summary="Alerts I may see, newest first")
+@router.get(
+    "/alerts", summary="Alerts I may see, newest first", responses={200: {"model": AlertPage}}
+)
 def list_alerts(
     request: Request,
     status: str = Query("open,acknowledged,confirmed", description="Comma-separated statuses."),
@@ -128,7 +157,11 @@ def list_alerts(
     return json_response({"alerts": [alert_service.alert_json(a) for a in found]})
 
 
-@router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
+@router.get(
+    "/alerts/{alert_id}",
+    summary="One alert with its reads, evidence and history",
+    responses={200: {"model": AlertDetailRead}, **errors(404)},
+)
 def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
     """Reads and images older than the open window are left out (search for them)."""
     platform = platform_of(request)
@@ -145,7 +178,17 @@ def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends
     return json_response(detail)
 
 
-@router.get("/alerts/{alert_id}/images/{sha256}", summary="An image of an alert's read")
+@router.get(
+    "/alerts/{alert_id}/images/{sha256}",
+    summary="An image of an alert's read",
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}},
+            "description": "The image bytes (audited)",
+        },
+        **errors(404),
+    },
+)
 def alert_image(
     alert_id: RowId, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
@@ -199,35 +242,59 @@ def _decide(
     return json_response(alert_service.alert_json(alert))
 
 
-@router.post("/alerts/{alert_id}/acknowledge", summary="Take the alert")
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    summary="Take the alert",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def acknowledge(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "acknowledge", note=body.note)
 
 
-@router.post("/alerts/{alert_id}/confirm", summary="Confirm: the image matches the entry")
+@router.post(
+    "/alerts/{alert_id}/confirm",
+    summary="Confirm: the image matches the entry",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def confirm(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "confirm", note=body.note)
 
 
-@router.post("/alerts/{alert_id}/reject", summary="Reject: misread, wrong country …")
+@router.post(
+    "/alerts/{alert_id}/reject",
+    summary="Reject: misread, wrong country …",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def reject(
     alert_id: RowId, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "reject", reason=body.reason, note=body.note)
 
 
-@router.post("/alerts/{alert_id}/outcome", summary="Record what happened")
+@router.post(
+    "/alerts/{alert_id}/outcome",
+    summary="Record what happened",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def outcome(
     alert_id: RowId, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
 ) -> Response:
     return _decide(request, principal, alert_id, "outcome", outcome=body.outcome, note=body.note)
 
 
-@router.get("/alert-reports", summary="Hits by list, zone and outcome; misreads per camera")
+@router.get(
+    "/alert-reports",
+    summary="Hits by list, zone and outcome; misreads per camera",
+    response_model=HitsReport,
+)
 def reports(
     request: Request,
     since: datetime | None = None,
@@ -250,7 +317,7 @@ def reports(
     )
 
 
-@router.get("/webhooks", summary="Webhooks to outside dispatch systems")
+@router.get("/webhooks", summary="Webhooks to outside dispatch systems", response_model=WebhookList)
 def list_webhooks(
     request: Request, principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE))
 ) -> Response:
@@ -261,7 +328,12 @@ def list_webhooks(
     )
 
 
-@router.post("/webhooks", summary="Register a webhook (its signing secret is shown once)")
+@router.post(
+    "/webhooks",
+    summary="Register a webhook (its signing secret is shown once)",
+    response_model=WebhookCreated,
+    status_code=201,
+)
 def add_webhook(
     body: WebhookIn,
     request: Request,
@@ -300,7 +372,12 @@ def add_webhook(
     return json_response({"webhook_id": webhook_id, "secret": secret}, status=201)
 
 
-@router.post("/webhooks/{webhook_id}/disable", summary="Stop delivering to a webhook")
+@router.post(
+    "/webhooks/{webhook_id}/disable",
+    summary="Stop delivering to a webhook",
+    response_model=WebhookDisabled,
+    responses=errors(404),
+)
 def disable_webhook(
     webhook_id: RowId,
     request: Request,
@@ -322,7 +399,11 @@ def disable_webhook(
     return json_response({"disabled": webhook_id})
 
 
-@router.get("/webhooks/deliveries", summary="Webhook delivery log (failures first)")
+@router.get(
+    "/webhooks/deliveries",
+    summary="Webhook delivery log (failures first)",
+    response_model=DeliveryPage,
+)
 def deliveries(
     request: Request,
     status: str | None = Query(None, pattern="^(delivered|failed)$"),

@@ -14,6 +14,15 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.domain.analysis import validate_polygon
+from veille.entrypoints.api.schemas.search import (
+    AreaAnalysisRead,
+    CloneAnalysisRead,
+    ConvoyAnalysisRead,
+    JourneyAnalysisRead,
+    PlateAnalysisRead,
+    RareVisitorsAnalysisRead,
+    ScenesAnalysisRead,
+)
 from veille.entrypoints.api.search import Lawful, run_lawful
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
 from veille.service import analyses
@@ -30,6 +39,18 @@ MEDIA_TYPES = {
     "pdf": ("application/pdf", "pdf"),
 }
 HASH_HEADER = "X-Veille-Result-SHA256"
+
+
+def _answers(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """200: the result as JSON (`format: json`), or the audited export as a download."""
+    exports_doc = {media: {"schema": {"type": "string"}} for media, _ in MEDIA_TYPES.values()}
+    return {
+        200: {
+            "model": model,
+            "description": "The result (JSON) or its audited export (csv, geojson, html, pdf)",
+            "content": exports_doc,
+        },
+    }
 
 
 def _plate_field() -> Any:
@@ -214,7 +235,11 @@ async def _analyse(
     )
 
 
-@router.post("/plate", summary="Passages of a plate: exact, wildcard, look-alike, edit distance")
+@router.post(
+    "/plate",
+    summary="Passages of a plate: exact, wildcard, look-alike, edit distance",
+    responses=_answers(PlateAnalysisRead),
+)
 async def analyse_plate(
     body: PlateAnalysis,
     request: Request,
@@ -247,7 +272,11 @@ async def analyse_plate(
     )
 
 
-@router.post("/area", summary="Vehicles seen in an area (circle, polygon, cameras) in a period")
+@router.post(
+    "/area",
+    summary="Vehicles seen in an area (circle, polygon, cameras) in a period",
+    responses=_answers(AreaAnalysisRead),
+)
 async def analyse_area(
     body: AreaAnalysis,
     request: Request,
@@ -265,7 +294,11 @@ async def analyse_area(
     )
 
 
-@router.post("/journey", summary="A plate's journey: passages, legs, gaps, direction, map")
+@router.post(
+    "/journey",
+    summary="A plate's journey: passages, legs, gaps, direction, map",
+    responses=_answers(JourneyAnalysisRead),
+)
 async def analyse_journey(
     body: JourneyAnalysis,
     request: Request,
@@ -285,7 +318,11 @@ async def analyse_journey(
     )
 
 
-@router.post("/convoy", summary="Vehicles travelling with a target plate")
+@router.post(
+    "/convoy",
+    summary="Vehicles travelling with a target plate",
+    responses=_answers(ConvoyAnalysisRead),
+)
 async def analyse_convoy(
     body: ConvoyAnalysis,
     request: Request,
@@ -318,7 +355,9 @@ async def analyse_convoy(
     )
 
 
-@router.post("/scenes", summary="Plates seen at several scenes")
+@router.post(
+    "/scenes", summary="Plates seen at several scenes", responses=_answers(ScenesAnalysisRead)
+)
 async def analyse_scenes(
     body: ScenesAnalysis,
     request: Request,
@@ -355,7 +394,11 @@ async def analyse_scenes(
     )
 
 
-@router.post("/rare-visitors", summary="Plates new to a place: seen now, not in the baseline")
+@router.post(
+    "/rare-visitors",
+    summary="Plates new to a place: seen now, not in the baseline",
+    responses=_answers(RareVisitorsAnalysisRead),
+)
 async def analyse_rare_visitors(
     body: RareVisitorsAnalysis,
     request: Request,
@@ -385,7 +428,11 @@ async def analyse_rare_visitors(
     )
 
 
-@router.post("/clones", summary="Cloned plates: one plate too far apart too fast")
+@router.post(
+    "/clones",
+    summary="Cloned plates: one plate too far apart too fast",
+    responses=_answers(CloneAnalysisRead),
+)
 async def analyse_clones(
     body: CloneAnalysis,
     request: Request,

@@ -10,6 +10,8 @@ from starlette.responses import Response
 from veille.adapters.keys import PublicKeyError
 from veille.domain.access import Permission, Principal
 from veille.domain.audit import Actor
+from veille.entrypoints.api.schemas.audit import AuditRecordList, AuditVerifyReport
+from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.security import error, json_response, platform_of, requires
 from veille.service import audit as audit_service
 
@@ -27,7 +29,7 @@ def _actor(principal: Principal, request: Request) -> Actor:
     )
 
 
-@router.get("/records", summary="Search the audit log")
+@router.get("/records", summary="Search the audit log", responses={200: {"model": AuditRecordList}})
 def records(
     request: Request,
     since: datetime | None = Query(None, description="From this time (ISO 8601)."),
@@ -55,7 +57,19 @@ def records(
     return json_response([audit_service.record_to_json(r) for r in found])
 
 
-@router.get("/export", summary="Export the audit log as CSV or JSON")
+@router.get(
+    "/export",
+    summary="Export the audit log as CSV or JSON",
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": AuditRecordList.model_json_schema()},
+            },
+            "description": "The records as a download",
+        }
+    },
+)
 def export(
     request: Request,
     fmt: str = Query("csv", alias="format", pattern="^(csv|json)$"),
@@ -90,7 +104,12 @@ def export(
     )
 
 
-@router.get("/verify", summary="Verify the audit log against its signed checkpoints")
+@router.get(
+    "/verify",
+    summary="Verify the audit log against its signed checkpoints",
+    response_model=AuditVerifyReport,
+    responses=errors(503),
+)
 def verify(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),

@@ -13,6 +13,8 @@ from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
 from veille.domain.districts import CrossDistrictRule
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.authorizations import AuthorizationPage, AuthorizationRead
+from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import authorizations as auth_service
@@ -57,7 +59,12 @@ class ReasonsIn(BaseModel):
     reasons: str = Field(min_length=10, max_length=10_000)
 
 
-@router.post("", summary="Request access to reads older than the open window")
+@router.post(
+    "",
+    summary="Request access to reads older than the open window",
+    response_model=AuthorizationRead,
+    status_code=201,
+)
 def request_authorization(
     body: RequestIn,
     request: Request,
@@ -96,7 +103,11 @@ def request_authorization(
     return json_response(auth_service.summary(auth), status=201)
 
 
-@router.get("/mine", summary="My requests and the authorizations naming me")
+@router.get(
+    "/mine",
+    summary="My requests and the authorizations naming me",
+    response_model=AuthorizationPage,
+)
 def mine(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
@@ -107,7 +118,11 @@ def mine(
     return json_response({"authorizations": [auth_service.summary(a) for a in found]})
 
 
-@router.get("/district", summary="Requests of my judicial district (prosecutors)")
+@router.get(
+    "/district",
+    summary="Requests of my judicial district (prosecutors)",
+    response_model=AuthorizationPage,
+)
 def district(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|revoked)$"),
@@ -163,7 +178,12 @@ def _decide(
     return json_response(auth_service.summary(auth))
 
 
-@router.post("/{auth_id}/approve", summary="Approve a request (prosecutor of its district)")
+@router.post(
+    "/{auth_id}/approve",
+    summary="Approve a request (prosecutor of its district)",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def approve(
     auth_id: RowId,
     body: ApproveIn,
@@ -181,7 +201,12 @@ def approve(
     )
 
 
-@router.post("/{auth_id}/refuse", summary="Refuse a request, with reasons")
+@router.post(
+    "/{auth_id}/refuse",
+    summary="Refuse a request, with reasons",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def refuse(
     auth_id: RowId,
     body: ReasonsIn,
@@ -191,7 +216,12 @@ def refuse(
     return _decide(request, principal, auth_id, approve=False, reasons=body.reasons)
 
 
-@router.post("/{auth_id}/revoke", summary="Revoke an approved authorization")
+@router.post(
+    "/{auth_id}/revoke",
+    summary="Revoke an approved authorization",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def revoke(
     auth_id: RowId,
     body: ReasonsIn,

@@ -13,13 +13,20 @@ from veille.adapters.camera_import import ImportFormatError, decode, decode_reco
 from veille.domain.access import Permission, Principal
 from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
 from veille.entrypoints.api.errors import refused_with_report
+from veille.entrypoints.api.schemas.cameras import (
+    CameraImportReport,
+    CameraPage,
+    CameraRead,
+    CameraTokenRead,
+)
+from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import cameras as camera_service
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 
-@router.get("", summary="List cameras")
+@router.get("", summary="List cameras", responses={200: {"model": CameraPage}})
 def list_cameras(
     request: Request,
     zone: str | None = None,
@@ -34,7 +41,9 @@ def list_cameras(
     return json_response({"cameras": [camera_to_json(c) for c in cams], "count": len(cams)})
 
 
-@router.get("/{camera_id}", summary="Show one camera")
+@router.get(
+    "/{camera_id}", summary="Show one camera", response_model=CameraRead, responses=errors(404)
+)
 def show_camera(
     camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_READ))
 ) -> Response:
@@ -74,7 +83,9 @@ def _run_import(
     return json_response(report.as_dict())
 
 
-@router.post("", summary="Register one camera")
+@router.post(
+    "", summary="Register one camera", response_model=CameraImportReport, responses=errors(400)
+)
 async def create_camera(
     request: Request, principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE))
 ) -> Response:
@@ -85,7 +96,12 @@ async def create_camera(
     return await run_in_threadpool(_run_import, request, [("body", body)], "new", principal)
 
 
-@router.post("/import", summary="Import cameras from CSV, GeoJSON or JSON records")
+@router.post(
+    "/import",
+    summary="Import cameras from CSV, GeoJSON or JSON records",
+    response_model=CameraImportReport,
+    responses=errors(400),
+)
 async def import_cameras(
     request: Request,
     issue_tokens: str = Query("new", pattern="^(new|all|none)$"),
@@ -139,7 +155,12 @@ def _change(
     return result
 
 
-@router.post("/{camera_id}/retire", summary="Retire a camera")
+@router.post(
+    "/{camera_id}/retire",
+    summary="Retire a camera",
+    response_model=CameraRead,
+    responses=errors(404, 409),
+)
 def retire_camera(
     camera_id: str,
     request: Request,
@@ -150,7 +171,12 @@ def retire_camera(
     return json_response(camera_to_json(cam))
 
 
-@router.post("/{camera_id}/phase/{phase}", summary="Move a camera to another phase")
+@router.post(
+    "/{camera_id}/phase/{phase}",
+    summary="Move a camera to another phase",
+    response_model=CameraRead,
+    responses=errors(404, 409),
+)
 def change_phase(
     camera_id: str,
     phase: Phase,
@@ -161,7 +187,12 @@ def change_phase(
     return json_response(camera_to_json(cam))
 
 
-@router.post("/{camera_id}/token", summary="Issue a new ingest token")
+@router.post(
+    "/{camera_id}/token",
+    summary="Issue a new ingest token",
+    response_model=CameraTokenRead,
+    responses=errors(404, 409),
+)
 def rotate_token(
     camera_id: str,
     request: Request,

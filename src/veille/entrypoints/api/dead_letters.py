@@ -11,6 +11,12 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.dead_letters import (
+    DeadLetterDiscarded,
+    DeadLetterPage,
+    ReplayRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
 from veille.service.writer import WriterBusy
@@ -18,7 +24,7 @@ from veille.service.writer import WriterBusy
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
 
-@router.get("", summary="List dead letters")
+@router.get("", summary="List dead letters", responses={200: {"model": DeadLetterPage}})
 def list_dead_letters(
     request: Request,
     status: str = Query("open", pattern="^(open|replayed|discarded|all)$"),
@@ -31,7 +37,12 @@ def list_dead_letters(
     return json_response({"dead_letters": [dl_service.dead_letter_to_json(d) for d in items]})
 
 
-@router.post("/{dead_letter_id}/replay", summary="Replay a dead letter through ingest")
+@router.post(
+    "/{dead_letter_id}/replay",
+    summary="Replay a dead letter through ingest",
+    response_model=ReplayRead,
+    responses=errors(404, 409, 503),
+)
 async def replay(
     dead_letter_id: RowId,
     request: Request,
@@ -77,7 +88,12 @@ async def replay(
     return json_response(outcome.as_dict())
 
 
-@router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")
+@router.post(
+    "/{dead_letter_id}/discard",
+    summary="Discard a dead letter",
+    response_model=DeadLetterDiscarded,
+    responses=errors(409),
+)
 def discard(
     dead_letter_id: RowId,
     request: Request,

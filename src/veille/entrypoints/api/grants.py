@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.users import GrantList, GrantRead
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
@@ -27,7 +29,9 @@ class RefuseIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="Why not (required).")
 
 
-@router.get("/report", summary="Every grant, requested and decided, for the DPO")
+@router.get(
+    "/report", summary="Every grant, requested and decided, for the DPO", response_model=GrantList
+)
 def report(
     request: Request,
     since: datetime | None = Query(None, description="Requested at or after (ISO 8601)."),
@@ -48,7 +52,7 @@ def report(
     return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
 
 
-@router.get("", summary="Grants of data access (administrators)")
+@router.get("", summary="Grants of data access (administrators)", response_model=GrantList)
 def list_grants(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|bootstrap)$"),
@@ -82,7 +86,12 @@ def _decide(
     return json_response(grant_service.grant_json(grant))
 
 
-@router.post("/{grant_id}/approve", summary="Approve a grant (another administrator)")
+@router.post(
+    "/{grant_id}/approve",
+    summary="Approve a grant (another administrator)",
+    response_model=GrantRead,
+    responses=errors(404, 409),
+)
 async def approve(
     grant_id: RowId,
     body: ApproveIn,
@@ -96,7 +105,12 @@ async def approve(
     )
 
 
-@router.post("/{grant_id}/refuse", summary="Refuse a grant, with a reason")
+@router.post(
+    "/{grant_id}/refuse",
+    summary="Refuse a grant, with a reason",
+    response_model=GrantRead,
+    responses=errors(404, 409),
+)
 async def refuse(
     grant_id: RowId,
     body: RefuseIn,

@@ -10,6 +10,15 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.domain.hotlists import Category, EntryInvalid, Hotlist
 from veille.entrypoints.api.errors import refused_with_report
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.hotlists import (
+    Deleted,
+    EntryImportReport,
+    EntryPage,
+    EntryRead,
+    HotlistList,
+    HotlistRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import hotlists as hotlist_service
 
@@ -40,7 +49,7 @@ def _refused(exc: Exception) -> Exception:
     return error(422, "invalid_change", str(exc))
 
 
-@router.get("", summary="Hotlists of my organisation")
+@router.get("", summary="Hotlists of my organisation", response_model=HotlistList)
 def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> Response:
     with platform_of(request).read_uow() as uow:
         found = [
@@ -51,7 +60,12 @@ def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> R
     return json_response({"hotlists": found})
 
 
-@router.put("/{list_id}", summary="Create or change a hotlist")
+@router.put(
+    "/{list_id}",
+    summary="Create or change a hotlist",
+    response_model=HotlistRead,
+    responses={201: {"model": HotlistRead, "description": "Created"}},
+)
 def save_hotlist(
     list_id: str, body: ListIn, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -75,7 +89,12 @@ def save_hotlist(
     )
 
 
-@router.delete("/{list_id}", summary="Delete a hotlist and its entries")
+@router.delete(
+    "/{list_id}",
+    summary="Delete a hotlist and its entries",
+    response_model=Deleted,
+    responses=errors(404),
+)
 def delete_hotlist(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -90,7 +109,11 @@ def delete_hotlist(
     return json_response({"deleted": list_id})
 
 
-@router.get("/{list_id}/entries", summary="Entries of a hotlist")
+@router.get(
+    "/{list_id}/entries",
+    summary="Entries of a hotlist",
+    responses={200: {"model": EntryPage}, **errors(404)},
+)
 def list_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -100,7 +123,13 @@ def list_entries(
     return json_response({"entries": hotlist_service.entries_json(entries)})
 
 
-@router.post("/{list_id}/entries", summary="Add or edit one entry")
+@router.post(
+    "/{list_id}/entries",
+    summary="Add or edit one entry",
+    response_model=EntryRead,
+    status_code=201,
+    responses=errors(400, 404),
+)
 async def put_entry(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -129,7 +158,12 @@ async def put_entry(
     return json_response(hotlist_service.entry_json(entry), status=201)
 
 
-@router.post("/{list_id}/entries/{entry_id}/expire", summary="End an entry's validity now")
+@router.post(
+    "/{list_id}/entries/{entry_id}/expire",
+    summary="End an entry's validity now",
+    response_model=EntryRead,
+    responses=errors(404),
+)
 def expire_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -148,7 +182,12 @@ def expire_entry(
     return json_response(hotlist_service.entry_json(entry))
 
 
-@router.delete("/{list_id}/entries/{entry_id}", summary="Delete an entry")
+@router.delete(
+    "/{list_id}/entries/{entry_id}",
+    summary="Delete an entry",
+    response_model=Deleted,
+    responses=errors(404),
+)
 def delete_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -167,7 +206,12 @@ def delete_entry(
     return json_response({"deleted": entry_id})
 
 
-@router.put("/{list_id}/entries", summary="Replace the whole list (CSV or JSON import)")
+@router.put(
+    "/{list_id}/entries",
+    summary="Replace the whole list (CSV or JSON import)",
+    response_model=EntryImportReport,
+    responses=errors(400, 404),
+)
 async def import_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
 from veille.domain.plates import PlateRejected, normalise
+from veille.entrypoints.api.schemas.search import CameraSearchRead, PlateSearchRead
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
 from veille.service import queries
 
@@ -108,7 +109,11 @@ async def run_lawful(
         raise error(status, exc.code, str(exc)) from None
 
 
-@router.post("/plate", summary="Passages of a plate (exact or look-alike) in a period")
+@router.post(
+    "/plate",
+    summary="Passages of a plate (exact or look-alike) in a period",
+    responses={200: {"model": PlateSearchRead}},
+)
 async def search_plate(
     body: PlateSearch,
     request: Request,
@@ -142,7 +147,11 @@ async def search_plate(
     return json_response({"plate": plate, "count": len(found["passages"]), **found})
 
 
-@router.post("/camera", summary="Passages at a camera in a period")
+@router.post(
+    "/camera",
+    summary="Passages at a camera in a period",
+    responses={200: {"model": CameraSearchRead}},
+)
 async def search_camera(
     body: CameraSearch,
     request: Request,

@@ -13,6 +13,16 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from veille.domain.users import Organisation, User
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.auth import TotpSecretRead
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.users import (
+    GrantPending,
+    OrganisationList,
+    OrganisationRead,
+    UserChangePending,
+    UserPage,
+    UserRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
@@ -99,14 +109,20 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-@router.get("/organisations", summary="List organisations")
+@router.get("/organisations", summary="List organisations", response_model=OrganisationList)
 def list_orgs(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
     with platform_of(request).read_uow() as uow:
         orgs = uow.users.list_orgs()
     return json_response({"organisations": [org_json(o) for o in orgs]})
 
 
-@router.post("/organisations", summary="Create an organisation (zone, federal, judicial)")
+@router.post(
+    "/organisations",
+    summary="Create an organisation (zone, federal, judicial)",
+    response_model=OrganisationRead,
+    status_code=201,
+    responses=errors(409),
+)
 def create_org(
     body: OrganisationIn,
     request: Request,
@@ -131,14 +147,23 @@ def create_org(
     return json_response(org_json(org), status=201)
 
 
-@router.get("/users", summary="List users")
+@router.get("/users", summary="List users", response_model=UserPage)
 def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
     with platform_of(request).read_uow() as uow:
         users = uow.users.list()
     return json_response({"users": [user_json(u) for u in users]})
 
 
-@router.post("/users", summary="Create a user (data access waits for a second administrator)")
+@router.post(
+    "/users",
+    summary="Create a user (data access waits for a second administrator)",
+    response_model=UserRead,
+    status_code=201,
+    responses={
+        202: {"model": GrantPending, "description": "Waits for a second administrator"},
+        **errors(409),
+    },
+)
 async def create_user(
     body: UserIn,
     request: Request,
@@ -176,7 +201,15 @@ async def create_user(
     return json_response({"grant": grant_service.grant_json(made)}, status=202)
 
 
-@router.patch("/users/{user_id}", summary="Change a user's role, designation, training …")
+@router.patch(
+    "/users/{user_id}",
+    summary="Change a user's role, designation, training …",
+    response_model=UserRead,
+    responses={
+        202: {"model": UserChangePending, "description": "Partly waits for a second administrator"},
+        **errors(404),
+    },
+)
 async def update_user(
     user_id: RowId,
     body: UserPatch,
@@ -212,7 +245,12 @@ async def update_user(
     )
 
 
-@router.delete("/users/{user_id}", summary="Delete a user: every session stops at once")
+@router.delete(
+    "/users/{user_id}",
+    summary="Delete a user: every session stops at once",
+    response_model=UserRead,
+    responses=errors(404, 409),
+)
 def delete_user(
     user_id: RowId,
     request: Request,
@@ -233,7 +271,12 @@ def delete_user(
     return json_response(user_json(user))
 
 
-@router.post("/users/{user_id}/totp", summary="Enrol a user's TOTP second factor")
+@router.post(
+    "/users/{user_id}/totp",
+    summary="Enrol a user's TOTP second factor",
+    response_model=TotpSecretRead,
+    responses=errors(404),
+)
 def enrol_user_totp(
     user_id: RowId,
     request: Request,

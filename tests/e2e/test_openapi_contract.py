@@ -25,9 +25,7 @@ NOT_JSON = {  # answers that are bytes or a stream, documented by media type
 
 @pytest.fixture
 def document(client: TestClient, admin_token: str) -> dict[str, Any]:
-    answer = client.get(
-        "/api/v1/openapi.json", headers={"Authorization": f"Bearer {admin_token}"}
-    )
+    answer = client.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {admin_token}"})
     assert answer.status_code == 200
     return answer.json()
 

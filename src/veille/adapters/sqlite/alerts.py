@@ -201,6 +201,32 @@ class SqliteAlertRepository:
         )
         return [_alert(r) for r in rows]
 
+    def page(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        before: int | None = None,
+        limit: int = 200,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[Alert]:
+        """Newest first from just below alert `before` (keyset paging), at most `limit`;
+        only what the viewer may see (see `_visible_where`)."""
+        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if before is not None:
+            clauses.append("alert_id < ?")
+            params.append(before)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts{where} ORDER BY alert_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_alert(r) for r in rows]
+
     def add_event(
         self,
         alert_id: int,

@@ -31,7 +31,7 @@ from veille.entrypoints.api.schemas.alerts import (
     WebhookDisabled,
     WebhookList,
 )
-from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, encode_cursor, errors
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -148,13 +148,25 @@ def list_alerts(
     request: Request,
     status: str = Query("open,acknowledged,confirmed", description="Comma-separated statuses."),
     limit: int = Query(100, ge=1, le=1000),
+    cursor: Cursor = None,
     principal: Principal = Depends(VIEW),
 ) -> Response:
+    """A page of `limit` alerts (`next_cursor` for older ones); a page can hold fewer
+    when some are not for the caller's eyes."""
     statuses = tuple(s for s in status.split(",") if s) or None
-    found = alert_service.alerts_for(
-        uow=platform_of(request).read_uow(), principal=principal, statuses=statuses, limit=limit
+    found, last = alert_service.alerts_page(
+        uow=platform_of(request).read_uow(),
+        principal=principal,
+        statuses=statuses,
+        before=decode_cursor(cursor, int),
+        limit=limit,
     )
-    return json_response({"alerts": [alert_service.alert_json(a) for a in found]})
+    return json_response(
+        {
+            "alerts": [alert_service.alert_json(a) for a in found],
+            "next_cursor": None if last is None else encode_cursor(last),
+        }
+    )
 
 
 @router.get(

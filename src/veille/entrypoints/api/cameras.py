@@ -19,7 +19,7 @@ from veille.entrypoints.api.schemas.cameras import (
     CameraRead,
     CameraTokenRead,
 )
-from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import cameras as camera_service
 
@@ -31,14 +31,33 @@ def list_cameras(
     request: Request,
     zone: str | None = None,
     phase: Phase | None = None,
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Cameras per page; without it, every camera."
+    ),
     _: Any = Depends(requires(Permission.CAMERAS_READ)),
 ) -> Response:
-    """Every registered camera, optionally of one police zone or phase."""
+    """Registered cameras in id order, optionally of one police zone or phase, a page at
+    a time when `limit` is given (`next_cursor`)."""
     platform = platform_of(request)
-    cams = camera_service.list_cameras(
-        uow=platform.read_uow(), zone=zone, phase=phase.value if phase else None
+    cams, next_cursor = split_page(
+        camera_service.page_cameras(
+            uow=platform.read_uow(),
+            zone=zone,
+            phase=phase.value if phase else None,
+            after=decode_cursor(cursor, str),
+            limit=None if limit is None else limit + 1,
+        ),
+        limit,
+        key=lambda c: c.camera_id,
     )
-    return json_response({"cameras": [camera_to_json(c) for c in cams], "count": len(cams)})
+    return json_response(
+        {
+            "cameras": [camera_to_json(c) for c in cams],
+            "count": len(cams),
+            "next_cursor": next_cursor,
+        }
+    )
 
 
 @router.get(

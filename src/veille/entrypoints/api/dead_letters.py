@@ -11,7 +11,7 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.schemas.dead_letters import (
     DeadLetterDiscarded,
     DeadLetterPage,
@@ -29,12 +29,26 @@ def list_dead_letters(
     request: Request,
     status: str = Query("open", pattern="^(open|replayed|discarded|all)$"),
     limit: int = Query(100, ge=1, le=1000),
+    cursor: Cursor = None,
     _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
-    items = dl_service.list_dead_letters(
-        uow=platform_of(request).read_uow(), status=None if status == "all" else status, limit=limit
+    """Oldest first, `limit` a page (`next_cursor` for the next one)."""
+    items, next_cursor = split_page(
+        dl_service.page_dead_letters(
+            uow=platform_of(request).read_uow(),
+            status=None if status == "all" else status,
+            after=decode_cursor(cursor, int),
+            limit=limit + 1,
+        ),
+        limit,
+        key=lambda d: d.id,
     )
-    return json_response({"dead_letters": [dl_service.dead_letter_to_json(d) for d in items]})
+    return json_response(
+        {
+            "dead_letters": [dl_service.dead_letter_to_json(d) for d in items],
+            "next_cursor": next_cursor,
+        }
+    )
 
 
 @router.post(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -14,7 +14,7 @@ from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from veille.domain.users import Organisation, User
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.auth import TotpSecretRead
-from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.schemas.users import (
     GrantPending,
     OrganisationList,
@@ -148,10 +148,27 @@ def create_org(
 
 
 @router.get("/users", summary="List users", response_model=UserPage)
-def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
-    with platform_of(request).read_uow() as uow:
-        users = uow.users.list()
-    return json_response({"users": [user_json(u) for u in users]})
+def list_users(
+    request: Request,
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Users per page; without it, every user."
+    ),
+    _: Any = Depends(requires(Permission.USERS_MANAGE)),
+) -> UserPage:
+    """Accounts in id order (closed ones too), a page at a time when `limit` is given."""
+    users, next_cursor = split_page(
+        user_service.page_users(
+            uow=platform_of(request).read_uow(),
+            after=decode_cursor(cursor, int),
+            limit=None if limit is None else limit + 1,
+        ),
+        limit,
+        key=lambda u: u.user_id,
+    )
+    return UserPage.model_validate(
+        {"users": [user_json(u) for u in users], "next_cursor": next_cursor}
+    )
 
 
 @router.post(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Any
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Query
@@ -55,6 +56,9 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # ---- cursor paging -------------------------------------------------------------------
 
+T = TypeVar("T")
+K = TypeVar("K", int, str)
+
 MAX_CURSOR_CHARS = 512
 
 
@@ -63,19 +67,33 @@ def encode_cursor(key: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode("ascii").rstrip("=")
 
 
-def decode_cursor(cursor: str | None) -> Any:
-    """The key a cursor names, or None for the first page; a forged one is a 422."""
+def decode_cursor(cursor: str | None, kind: type[K]) -> K | None:
+    """The key (of type `kind`) a cursor names, or None for the first page; a cursor this
+    API did not hand out is a 422 naming the field."""
     if cursor is None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        return orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+        key = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
     except (binascii.Error, ValueError, UnicodeEncodeError):
+        key = None
+    if not isinstance(key, kind) or isinstance(key, bool):
         problems = [{"field": "query.cursor", "reason": "not a cursor this API handed out"}]
         raise HTTPException(
             422,
             detail={"code": "invalid_request", "message": "bad cursor", "problems": problems},
-        ) from None
+        )
+    return key
+
+
+def split_page(
+    rows: Sequence[T], limit: int | None, key: Callable[[T], Any]
+) -> tuple[Sequence[T], str | None]:
+    """`rows` fetched with `limit + 1`: the page, and the cursor after it (None at the end)."""
+    if limit is None or len(rows) <= limit:
+        return rows, None
+    page = rows[:limit]
+    return page, encode_cursor(key(page[-1]))
 
 
 Cursor = Annotated[

@@ -128,3 +128,27 @@ def test_a_forged_cursor_is_a_422_naming_the_field(
         answer = client.get(f"/api/v1/users?limit=2&cursor={cursor}", headers=admin)
         assert answer.status_code == 422, (cursor, answer.text)
         assert answer.json()["error"]["problems"][0]["field"] == "query.cursor"
+
+
+def test_audit_records_page_by_page_through_the_header(
+    client: TestClient, platform: Platform
+) -> None:
+    for n in range(4):
+        user_with_token(platform, f"audited-{n}", Role.HOTLIST_MANAGER, designated=False)
+    _, auditor = user_with_token(platform, "dpo", Role.AUDITOR, designated=False)
+    query = "/api/v1/audit/records?action=user.create&limit=2"
+    found: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(MAX_PAGES):
+        answer = client.get(query + (f"&cursor={cursor}" if cursor else ""), headers=auditor)
+        assert answer.status_code == 200, answer.text
+        found.extend(answer.json())
+        cursor = answer.headers.get("x-next-cursor")
+        if cursor is None:
+            break
+    seqs = [r["seq"] for r in found]
+    assert seqs == sorted(set(seqs))
+    assert len(seqs) == 5  # four accounts and the auditor's own
+    # each page's look-up is audited with the limit asked for, not the one-more lookahead
+    searches = client.get("/api/v1/audit/records?action=audit.search", headers=auditor).json()
+    assert {r["params"]["limit"] for r in searches} == {2}

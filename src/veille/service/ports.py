@@ -282,6 +282,7 @@ class AuditRepository(Protocol):
         action: str | None = None,
         case_ref: str | None = None,
         limit: int = 1000,
+        after_seq: int | None = None,
     ) -> list[AuditRecord]: ...
 
     def count(self) -> int: ...

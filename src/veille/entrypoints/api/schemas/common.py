@@ -104,4 +104,5 @@ Cursor = Annotated[
     ),
 ]
 
+NEXT_CURSOR_HEADER = "X-Next-Cursor"  # for answers that are a bare list (audit records)
 NEXT_CURSOR_DOC = "Pass as `cursor` for the next page; null on the last page."

@@ -24,7 +24,7 @@ from veille.entrypoints.api.schemas.search import (
     ScenesAnalysisRead,
 )
 from veille.entrypoints.api.search import Lawful, run_lawful
-from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import client_ip, json_response, platform_of, requires
 from veille.service import analyses
 from veille.service import analysis_exports as exports
 from veille.service.queries import QueryContext, ReadAccess
@@ -178,12 +178,9 @@ async def _analyse(
 ) -> Response:
     """Run one analysis lawfully, then answer JSON or an audited export of the result."""
     action = "analysis." + kind.replace("-", "_")
-    try:
-        result = await run_lawful(
-            request, principal, body, action=action, params=params, execute=execute
-        )
-    except analyses.AnalysisError as exc:
-        raise error(422, "bad_parameters", str(exc)) from None
+    result = await run_lawful(
+        request, principal, body, action=action, params=params, execute=execute
+    )
     sha256 = exports.result_sha256(result)
     if body.format == "json":
         return json_response({**result, "sha256": sha256}, headers={HASH_HEADER: sha256})
@@ -365,17 +362,6 @@ async def analyse_scenes(
 ) -> Response:
     """Each scene is a circle and a period (cut to start–end); plates seen at
     `min_scenes` of them or more, with their passages at each."""
-    backwards = [i for i, s in enumerate(body.scenes) if s.end <= s.start]
-    if backwards:  # such a scene matches nothing: say so instead of answering empty
-        raise error(
-            422,
-            "bad_period",
-            "a scene's end must be after its start",
-            problems=[
-                {"field": f"scenes.{i}.end", "reason": "must be after the scene's start"}
-                for i in backwards
-            ],
-        )
     scenes = [s.model_dump() for s in body.scenes]
     return await _analyse(
         request,

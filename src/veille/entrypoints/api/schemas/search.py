@@ -55,7 +55,14 @@ class Honest(BaseModel):
 
 
 class PlateSearchRead(Honest):
-    plate: str
+    """The answer of the plate analysis, with the plate it searched for."""
+
+    plate: str = Field(description="The plate as normalised (letters and digits).")
+    analysis: str
+    mode: str = Field(description="exact, or lookalike when `lookalike: true`")
+    query: str
+    limits_reached: list[str]
+    plates: list[str]
     passages: list[PassageRead]
 
 

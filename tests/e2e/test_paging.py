@@ -152,3 +152,42 @@ def test_audit_records_page_by_page_through_the_header(
     # each page's look-up is audited with the limit asked for, not the one-more lookahead
     searches = client.get("/api/v1/audit/records?action=audit.search", headers=auditor).json()
     assert {r["params"]["limit"] for r in searches} == {2}
+
+
+def test_webhook_deliveries_page_by_page_newest_first(
+    client: TestClient, platform: Platform, admin: dict[str, str]
+) -> None:
+    now = platform.clock()
+    with platform.uow() as uow:
+        hook = uow.alerts.add_webhook(
+            name="dispatch",
+            url="https://dispatch.example",
+            secret="s",
+            scope_kind="national",
+            scope_value=None,
+            now=now,
+        )
+        for n in range(5):
+            uow.alerts.record_delivery(
+                webhook_id=hook,
+                alert_id=n + 1,
+                event="alert",
+                attempts=1,
+                status="failed" if n % 2 else "delivered",
+                http_status=500 if n % 2 else 200,
+                error=None,
+                now=now,
+            )
+        uow.commit()
+    found, pages = walk(
+        client, "/api/v1/webhooks/deliveries?limit=2", admin, lambda b: b["deliveries"]
+    )
+    ids = [d["delivery_id"] for d in found]
+    assert len(ids) == 5 and ids == sorted(set(ids), reverse=True) and pages == 3
+    failed, _ = walk(
+        client,
+        "/api/v1/webhooks/deliveries?status=failed&limit=1",
+        admin,
+        lambda b: b["deliveries"],
+    )
+    assert [d["status"] for d in failed] == ["failed", "failed"]

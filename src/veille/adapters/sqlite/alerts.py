@@ -380,3 +380,27 @@ class SqliteAlertRepository:
             "at",
         )
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def deliveries_page(
+        self, *, status: str | None = None, before: int | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest first from just below delivery `before` (keyset paging), at most `limit`."""
+        rows = self.conn.execute(
+            "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
+            " error, created_at FROM webhook_deliveries"
+            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR delivery_id < ?)"
+            " ORDER BY delivery_id DESC LIMIT ?",
+            (status, status, before, before, limit),
+        )
+        keys = (
+            "delivery_id",
+            "webhook_id",
+            "alert_id",
+            "event",
+            "attempts",
+            "status",
+            "http_status",
+            "error",
+            "at",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -31,7 +31,13 @@ from veille.entrypoints.api.schemas.alerts import (
     WebhookDisabled,
     WebhookList,
 )
-from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, encode_cursor, errors
+from veille.entrypoints.api.schemas.common import (
+    Cursor,
+    decode_cursor,
+    encode_cursor,
+    errors,
+    split_page,
+)
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -419,8 +425,14 @@ def disable_webhook(
 def deliveries(
     request: Request,
     status: str | None = Query(None, pattern="^(delivered|failed)$"),
+    limit: int = Query(200, ge=1, le=1000),
+    cursor: Cursor = None,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
 ) -> Response:
+    """Newest first, `limit` a page (`next_cursor` for older ones)."""
     with platform_of(request).read_uow() as uow:
-        found = uow.alerts.deliveries(status=status)
-    return json_response({"deliveries": found})
+        found = uow.alerts.deliveries_page(
+            status=status, before=decode_cursor(cursor, int), limit=limit + 1
+        )
+    page, next_cursor = split_page(found, limit, key=lambda d: d["delivery_id"])
+    return json_response({"deliveries": list(page), "next_cursor": next_cursor})

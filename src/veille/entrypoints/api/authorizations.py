@@ -13,7 +13,7 @@ from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
 from veille.domain.districts import CrossDistrictRule
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.schemas.authorizations import AuthorizationPage, AuthorizationRead
+from veille.entrypoints.api.schemas.authorizations import AuthorizationList, AuthorizationRead
 from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.search import legal_policy
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
@@ -106,7 +106,7 @@ def request_authorization(
 @router.get(
     "/mine",
     summary="My requests and the authorizations naming me",
-    response_model=AuthorizationPage,
+    response_model=AuthorizationList,
 )
 def mine(
     request: Request,
@@ -121,7 +121,7 @@ def mine(
 @router.get(
     "/district",
     summary="Requests of my judicial district (prosecutors)",
-    response_model=AuthorizationPage,
+    response_model=AuthorizationList,
 )
 def district(
     request: Request,

@@ -14,7 +14,7 @@ from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.schemas.hotlists import (
     Deleted,
     EntryImportReport,
-    EntryPage,
+    EntryList,
     EntryRead,
     HotlistList,
     HotlistRead,
@@ -112,7 +112,7 @@ def delete_hotlist(
 @router.get(
     "/{list_id}/entries",
     summary="Entries of a hotlist",
-    responses={200: {"model": EntryPage}, **errors(404)},
+    responses={200: {"model": EntryList}, **errors(404)},
 )
 def list_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)

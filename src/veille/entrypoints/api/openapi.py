@@ -57,7 +57,9 @@ def security_of(access: str, method: str) -> list[dict[str, list[str]]]:
         return []
     if access == CAMERA:
         return [{CAMERA_TOKEN: []}]
-    session = {SESSION: []} if method in SAFE_METHODS else {SESSION: [], CSRF: []}
+    session: dict[str, list[str]] = (
+        {SESSION: []} if method in SAFE_METHODS else {SESSION: [], CSRF: []}
+    )
     return [{USER_TOKEN: []}, session]
 
 
@@ -85,7 +87,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, route in iter_api_routes(app.routes):
         access = route_access(route)
         assert access is not None  # create_app refuses undeclared routes
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document["paths"].get(path, {}).get(method.lower())
             if operation is None:
                 continue

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
-from veille.entrypoints.api.schemas.common import NEXT_CURSOR_DOC
+from pydantic import BaseModel
 
 
 class AreaRead(BaseModel):
@@ -48,6 +46,5 @@ class AuthorizationRead(BaseModel):
     approvals: list[ApprovalRead]
 
 
-class AuthorizationPage(BaseModel):
+class AuthorizationList(BaseModel):
     authorizations: list[AuthorizationRead]
-    next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)

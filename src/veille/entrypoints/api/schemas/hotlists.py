@@ -5,7 +5,6 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from veille.entrypoints.api.schemas.cameras import ImportProblemRead
-from veille.entrypoints.api.schemas.common import NEXT_CURSOR_DOC
 
 
 class HotlistRead(BaseModel):
@@ -40,9 +39,8 @@ class EntryRead(BaseModel):
     covert: bool
 
 
-class EntryPage(BaseModel):
+class EntryList(BaseModel):
     entries: list[EntryRead]
-    next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)
 
 
 class Deleted(BaseModel):

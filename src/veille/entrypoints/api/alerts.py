@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -241,7 +242,7 @@ def alert_image(
 
 def _decide(
     request: Request, principal: Principal, alert_id: int, action: str, **kw: object
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         alert = alert_service.decide(
@@ -257,7 +258,7 @@ def _decide(
         raise error(404, "not_found", f"no alert {alert_id}") from None
     except WorkflowError as exc:
         raise error(409, "workflow", str(exc)) from None
-    return json_response(alert_service.alert_json(alert))
+    return alert_service.alert_json(alert)
 
 
 @router.post(
@@ -268,7 +269,7 @@ def _decide(
 )
 def acknowledge(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "acknowledge", note=body.note)
 
 
@@ -280,7 +281,7 @@ def acknowledge(
 )
 def confirm(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "confirm", note=body.note)
 
 
@@ -292,7 +293,7 @@ def confirm(
 )
 def reject(
     alert_id: RowId, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "reject", reason=body.reason, note=body.note)
 
 
@@ -304,7 +305,7 @@ def reject(
 )
 def outcome(
     alert_id: RowId, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "outcome", outcome=body.outcome, note=body.note)
 
 
@@ -318,32 +319,28 @@ def reports(
     since: datetime | None = None,
     until: datetime | None = None,
     principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
-) -> Response:
+) -> dict[str, Any]:
     """Only alerts of cameras in the caller's scope; a covert list appears only to members
     of the organisation that owns it."""
     platform = platform_of(request)
     until = until or platform.clock()
     since = since or until - timedelta(days=30)
-    return json_response(
-        alert_service.hits_report(
-            uow=platform.read_uow(),
-            since=since,
-            until=until,
-            scope=principal.scope,
-            viewer_org=principal.org_id,
-        )
+    return alert_service.hits_report(
+        uow=platform.read_uow(),
+        since=since,
+        until=until,
+        scope=principal.scope,
+        viewer_org=principal.org_id,
     )
 
 
 @router.get("/webhooks", summary="Webhooks to outside dispatch systems", response_model=WebhookList)
 def list_webhooks(
     request: Request, principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE))
-) -> Response:
+) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         hooks = uow.alerts.webhooks()
-    return json_response(
-        {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
-    )
+    return {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
 
 
 @router.post(
@@ -356,7 +353,7 @@ def add_webhook(
     body: WebhookIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """Loopback, private, link-local and other internal targets (or names resolving to
     one) are refused unless `VEILLE_WEBHOOK_ALLOWED_TARGETS` names them; every delivery
     checks again."""
@@ -387,7 +384,7 @@ def add_webhook(
             )
         )
         uow.commit()
-    return json_response({"webhook_id": webhook_id, "secret": secret}, status=201)
+    return {"webhook_id": webhook_id, "secret": secret}
 
 
 @router.post(
@@ -400,7 +397,7 @@ def disable_webhook(
     webhook_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     with platform.uow() as uow:
         if not uow.alerts.set_webhook_active(webhook_id, False):
@@ -414,7 +411,7 @@ def disable_webhook(
             )
         )
         uow.commit()
-    return json_response({"disabled": webhook_id})
+    return {"disabled": webhook_id}
 
 
 @router.get(

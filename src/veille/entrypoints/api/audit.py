@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -142,7 +143,7 @@ def export(
 def verify(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
-) -> Response:
+) -> dict[str, Any]:
     """Check every record and the signed checkpoints of the anchor store with the public key.
 
     `ok` is false on any break, when the anchor store is missing or empty or lacks a
@@ -166,4 +167,4 @@ def verify(
     audit_service.record_verification(
         uow=platform.uow(), actor=_actor(principal, request), now=now, report=report
     )
-    return json_response(report.as_dict())
+    return report.as_dict()

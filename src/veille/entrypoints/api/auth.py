@@ -146,8 +146,8 @@ def sign_out(
 
 
 @router.get("/me", summary="The signed-in user", response_model=MeRead)
-def me(principal: Principal = Depends(requires(Permission.SELF))) -> Response:
-    return json_response(principal_json(principal))
+def me(principal: Principal = Depends(requires(Permission.SELF))) -> dict[str, Any]:
+    return principal_json(principal)
 
 
 @router.post(
@@ -155,7 +155,7 @@ def me(principal: Principal = Depends(requires(Permission.SELF))) -> Response:
 )
 def totp_enrol(
     request: Request, principal: Principal = Depends(requires(Permission.SELF))
-) -> Response:
+) -> dict[str, Any]:
     """Returns a new secret and its otpauth:// URI (for an authenticator app); it becomes
     active once a code from it is confirmed."""
     platform = platform_of(request)
@@ -165,9 +165,7 @@ def totp_enrol(
         now=platform.clock(),
         actor=actor_of(request, principal),
     )
-    return json_response(
-        {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
-    )
+    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
 
 
 @router.post(
@@ -178,7 +176,7 @@ def totp_enrol(
 )
 def totp_confirm(
     body: TotpCode, request: Request, principal: Principal = Depends(requires(Permission.SELF))
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         user_service.confirm_totp(
@@ -190,7 +188,7 @@ def totp_confirm(
         )
     except user_service.UserError as exc:
         raise error(400, "totp_not_confirmed", str(exc)) from None
-    return json_response({"totp": "active"})
+    return {"totp": "active"}
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
@@ -16,7 +16,7 @@ from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.authorizations import AuthorizationList, AuthorizationRead
 from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.search import legal_policy
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import actor_of, error, platform_of, requires
 from veille.service import authorizations as auth_service
 
 router = APIRouter(prefix="/api/v1/authorizations", tags=["authorizations"])
@@ -69,7 +69,7 @@ def request_authorization(
     body: RequestIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
-) -> Response:
+) -> dict[str, Any]:
     """A written, reasoned request bound to a case, a judicial purpose, plates and/or
     areas and a period; it goes to the prosecutors of the judicial districts of the
     cameras it reaches (`districts` in the answer)."""
@@ -100,7 +100,7 @@ def request_authorization(
         )
     except AuthorizationError as exc:
         raise error(422, "invalid_request", str(exc)) from None
-    return json_response(auth_service.summary(auth), status=201)
+    return auth_service.summary(auth)
 
 
 @router.get(
@@ -111,11 +111,11 @@ def request_authorization(
 def mine(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
-) -> Response:
+) -> dict[str, Any]:
     found = auth_service.list_for_investigator(
         uow=platform_of(request).read_uow(), principal=principal
     )
-    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+    return {"authorizations": [auth_service.summary(a) for a in found]}
 
 
 @router.get(
@@ -127,7 +127,7 @@ def district(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|revoked)$"),
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     try:
         platform = platform_of(request)
         found = auth_service.list_for_prosecutor(
@@ -139,7 +139,7 @@ def district(
         )
     except AuthorizationError as exc:
         raise error(403, "forbidden", str(exc)) from None
-    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+    return {"authorizations": [auth_service.summary(a) for a in found]}
 
 
 def _rule(platform: Platform) -> CrossDistrictRule:
@@ -155,7 +155,7 @@ def _decide(
     reasons: str,
     expires_at: datetime | None = None,
     conditions: str | None = None,
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         auth = auth_service.decide_authorization(
@@ -175,7 +175,7 @@ def _decide(
         raise error(404, "not_found", f"no authorization {auth_id}") from None
     except AuthorizationError as exc:
         raise error(409, "conflict", str(exc)) from None
-    return json_response(auth_service.summary(auth))
+    return auth_service.summary(auth)
 
 
 @router.post(
@@ -189,7 +189,7 @@ def approve(
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     return _decide(
         request,
         principal,
@@ -212,7 +212,7 @@ def refuse(
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, auth_id, approve=False, reasons=body.reasons)
 
 
@@ -227,7 +227,7 @@ def revoke(
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         auth = auth_service.revoke_authorization(
@@ -244,4 +244,4 @@ def revoke(
         raise error(404, "not_found", f"no authorization {auth_id}") from None
     except AuthorizationError as exc:
         raise error(409, "conflict", str(exc)) from None
-    return json_response(auth_service.summary(auth))
+    return auth_service.summary(auth)

@@ -65,12 +65,12 @@ def list_cameras(
 )
 def show_camera(
     camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_READ))
-) -> Response:
+) -> dict[str, Any]:
     try:
         cam = camera_service.get_camera(uow=platform_of(request).read_uow(), camera_id=camera_id)
     except camera_service.CameraNotFound:
         raise error(404, "not_found", f"no camera {camera_id}") from None
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
 async def _json_body(request: Request) -> Any:
@@ -184,10 +184,10 @@ def retire_camera(
     camera_id: str,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """The camera keeps its history, its credential is revoked and it can post no more."""
     cam = _change(request, principal, camera_id, camera_service.retire_camera)
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
 @router.post(
@@ -201,9 +201,9 @@ def change_phase(
     phase: Phase,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     cam = _change(request, principal, camera_id, camera_service.set_phase, phase=phase)
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
 @router.post(
@@ -216,7 +216,7 @@ def rotate_token(
     camera_id: str,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """A fresh ingest token for the camera, shown once; the previous one stops working."""
     token = _change(request, principal, camera_id, camera_service.rotate_token)
-    return json_response({"camera_id": camera_id, "token": token})
+    return {"camera_id": camera_id, "token": token}

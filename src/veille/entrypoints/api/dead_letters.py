@@ -113,7 +113,7 @@ def discard(
     request: Request,
     reason: str = Query(..., min_length=3, max_length=500),
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     if not dl_service.discard(
         uow=platform.uow(),
@@ -123,4 +123,4 @@ def discard(
         actor=actor_of(request, principal),
     ):
         raise error(409, "not_open", "no open dead letter with that id")
-    return json_response({"discarded": dead_letter_id})
+    return {"discarded": dead_letter_id}

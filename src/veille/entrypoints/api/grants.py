@@ -14,7 +14,7 @@ from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.schemas.users import GrantList, GrantRead
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import actor_of, error, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
 
@@ -37,7 +37,7 @@ def report(
     since: datetime | None = Query(None, description="Requested at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Requested before (ISO 8601)."),
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
-) -> Response:
+) -> dict[str, Any]:
     """Who asked for which access for whom, who approved or refused it, when and why,
     including the accounts made through the privileged bootstrap path (`bootstrap`).
     The look-up is itself recorded (`user_grant.report`)."""
@@ -49,7 +49,7 @@ def report(
         since=since,
         until=until,
     )
-    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+    return {"grants": [grant_service.grant_json(g) for g in grants]}
 
 
 @router.get("", summary="Grants of data access (administrators)", response_model=GrantList)
@@ -57,14 +57,14 @@ def list_grants(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|bootstrap)$"),
     _: Any = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     grants = grant_service.list_grants(uow=platform_of(request).read_uow(), status=status)
-    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+    return {"grants": [grant_service.grant_json(g) for g in grants]}
 
 
 def _decide(
     request: Request, principal: Principal, grant_id: int, *, approve: bool, reason: str | None
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         grant = grant_service.decide_grant(
@@ -83,7 +83,7 @@ def _decide(
         raise error(409, "conflict", str(exc)) from None
     except user_service.UserError as exc:
         raise error(422, "invalid_request", str(exc)) from None
-    return json_response(grant_service.grant_json(grant))
+    return grant_service.grant_json(grant)
 
 
 @router.post(

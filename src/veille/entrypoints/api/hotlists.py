@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -50,14 +52,14 @@ def _refused(exc: Exception) -> Exception:
 
 
 @router.get("", summary="Hotlists of my organisation", response_model=HotlistList)
-def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         found = [
             {**hotlist_service.list_json(h), "entries": uow.hotlists.count_entries(h.list_id)}
             for h in uow.hotlists.lists()
             if h.owner_org == principal.org_id
         ]
-    return json_response({"hotlists": found})
+    return {"hotlists": found}
 
 
 @router.put(
@@ -97,7 +99,7 @@ def save_hotlist(
 )
 def delete_hotlist(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     hotlist_service.delete_list(
@@ -106,7 +108,7 @@ def delete_hotlist(
         now=platform.clock(),
         actor=actor_of(request, principal),
     )
-    return json_response({"deleted": list_id})
+    return {"deleted": list_id}
 
 
 @router.get(
@@ -132,7 +134,7 @@ def list_entries(
 )
 async def put_entry(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     """Body: plate, country, priority, valid_from, valid_until, source_ref, instructions,
     covert (and entry_id to edit an entry). Takes effect on every process within a second."""
     platform = platform_of(request)
@@ -155,7 +157,7 @@ async def put_entry(
         )
     except (EntryInvalid, hotlist_service.HotlistError) as exc:
         raise _refused(exc) from None
-    return json_response(hotlist_service.entry_json(entry), status=201)
+    return hotlist_service.entry_json(entry)
 
 
 @router.post(
@@ -166,7 +168,7 @@ async def put_entry(
 )
 def expire_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     try:
@@ -179,7 +181,7 @@ def expire_entry(
         )
     except hotlist_service.HotlistError as exc:
         raise error(404, "not_found", str(exc)) from None
-    return json_response(hotlist_service.entry_json(entry))
+    return hotlist_service.entry_json(entry)
 
 
 @router.delete(
@@ -190,7 +192,7 @@ def expire_entry(
 )
 def delete_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     try:
@@ -203,7 +205,7 @@ def delete_entry(
         )
     except hotlist_service.HotlistError as exc:
         raise error(404, "not_found", str(exc)) from None
-    return json_response({"deleted": entry_id})
+    return {"deleted": entry_id}
 
 
 @router.put(

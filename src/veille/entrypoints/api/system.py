@@ -44,10 +44,10 @@ def health(request: Request, _: Any = Depends(public())) -> Response:
 )
 def ingest_stats(
     request: Request, _: Any = Depends(requires(Permission.INGEST_MONITOR))
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     writer = platform.writer
-    return json_response({**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows})
+    return {**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows}
 
 
 @router.get(

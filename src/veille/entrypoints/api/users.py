@@ -110,10 +110,12 @@ def user_json(user: User) -> dict[str, Any]:
 
 
 @router.get("/organisations", summary="List organisations", response_model=OrganisationList)
-def list_orgs(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
+def list_orgs(
+    request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))
+) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         orgs = uow.users.list_orgs()
-    return json_response({"organisations": [org_json(o) for o in orgs]})
+    return {"organisations": [org_json(o) for o in orgs]}
 
 
 @router.post(
@@ -127,7 +129,7 @@ def create_org(
     body: OrganisationIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         org = user_service.create_organisation(
@@ -144,7 +146,7 @@ def create_org(
     except user_service.UserError as exc:
         problems = [{"field": "body", "reason": str(exc)}]
         raise error(422, "invalid_request", "request is invalid", problems=problems) from None
-    return json_response(org_json(org), status=201)
+    return org_json(org)
 
 
 @router.get("/users", summary="List users", response_model=UserPage)
@@ -272,7 +274,7 @@ def delete_user(
     user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         user = user_service.delete_user(
@@ -285,7 +287,7 @@ def delete_user(
         raise error(404, "not_found", f"no user {user_id}") from None
     except user_service.UserError as exc:
         raise error(409, "conflict", str(exc)) from None
-    return json_response(user_json(user))
+    return user_json(user)
 
 
 @router.post(
@@ -298,7 +300,7 @@ def enrol_user_totp(
     user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """For roles that must use a second factor: the secret is handed to the user, who
     confirms it with a code (`POST /api/v1/auth/totp/confirm`) or signs in with it."""
     platform = platform_of(request)
@@ -315,4 +317,4 @@ def enrol_user_totp(
     with platform.read_uow() as uow:
         user = uow.users.get(user_id)
     name = user.username if user else str(user_id)
-    return json_response({"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)})
+    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)}

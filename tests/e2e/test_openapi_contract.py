@@ -88,7 +88,8 @@ def test_every_route_states_its_security_and_only_public_ones_need_none(
 def test_error_answers_use_the_documented_error_body(document: dict[str, Any]) -> None:
     for method, path, op in _operations(document):
         errors = {c: r for c, r in op["responses"].items() if c.startswith("4")}
-        assert "422" in errors, (method, path)
+        if op.get("parameters") or op.get("requestBody"):
+            assert "422" in errors, (method, path)
         if (method, path) not in PUBLIC_ROUTES:
             assert {"401", "403"} <= set(errors), (method, path)
         for answer in errors.values():

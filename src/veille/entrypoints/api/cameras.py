@@ -103,7 +103,7 @@ def _run_import(
 
 
 @router.post(
-    "", summary="Register one camera", response_model=CameraImportReport, responses=errors(400)
+    "", summary="Register one camera", response_model=CameraImportReport, responses=errors(400, 422)
 )
 async def create_camera(
     request: Request, principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE))
@@ -119,7 +119,7 @@ async def create_camera(
     "/import",
     summary="Import cameras from CSV, GeoJSON or JSON records",
     response_model=CameraImportReport,
-    responses=errors(400),
+    responses=errors(400, 422),
 )
 async def import_cameras(
     request: Request,

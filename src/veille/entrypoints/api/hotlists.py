@@ -130,7 +130,7 @@ def list_entries(
     summary="Add or edit one entry",
     response_model=EntryRead,
     status_code=201,
-    responses=errors(400, 404),
+    responses=errors(400, 404, 422),
 )
 async def put_entry(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
@@ -212,7 +212,7 @@ def delete_entry(
     "/{list_id}/entries",
     summary="Replace the whole list (CSV or JSON import)",
     response_model=EntryImportReport,
-    responses=errors(400, 404),
+    responses=errors(400, 404, 422),
 )
 async def import_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)

@@ -63,10 +63,10 @@ def security_of(access: str, method: str) -> list[dict[str, list[str]]]:
     return [{USER_TOKEN: []}, session]
 
 
-def _shared_errors(access: str) -> dict[int | str, dict[str, Any]]:
-    """401/403 of every authenticated route, 422 (the documented body) of every route."""
-    statuses = (422,) if access == PUBLIC else (401, 403, 422)
-    return errors(*statuses)
+def _shared_errors(access: str, takes_input: bool) -> dict[int | str, dict[str, Any]]:
+    """401/403 of every authenticated route, 422 of every route that takes parameters."""
+    statuses = () if access == PUBLIC else (401, 403)
+    return errors(*statuses, *((422,) if takes_input else ()))
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -93,7 +93,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 continue
             operation["security"] = security_of(access, method)
             responses = operation.setdefault("responses", {})
-            for status, spec in _shared_errors(access).items():
+            takes_input = bool(operation.get("parameters") or operation.get("requestBody"))
+            for status, spec in _shared_errors(access, takes_input).items():
                 # FastAPI documents its own 422 body; ours is the documented error body
                 if str(status) not in responses or status == 422:
                     responses[str(status)] = {

@@ -564,3 +564,40 @@ def test_the_district_mapping_comes_from_the_configured_file(tmp_path):
         assert filed.status_code == 201 and filed.json()["districts"] == ["Centrum"]
     finally:
         platform.stop()
+
+
+def test_the_search_route_is_an_alias_of_the_plate_analysis(client, platform, org_setup):
+    """One plate search: `/search/plate` answers what `/analyses/plate` answers, and both
+    refuse a bad plate and a backwards period the same way (checked in one place)."""
+    register_cameras(platform, "CAM-A")
+    store_read(platform, "CAM-A", "1ABC123", timedelta(days=2))
+    store_read(platform, "CAM-A", "1A8C123", timedelta(days=1))  # a look-alike: B/8
+    _, inv = make_user(platform, "ines", Role.INVESTIGATOR)
+    for lookalike, mode in ((False, "exact"), (True, "lookalike")):
+        alias = search(client, inv, "1-abc-123", lookalike=lookalike)
+        assert alias.status_code == 200, alias.text
+        canonical = client.post("/api/v1/analyses/plate", json=body_of(alias), headers=inv)
+        assert canonical.status_code == 200, canonical.text
+        assert alias.json()["plate"] == "1ABC123" and alias.json()["mode"] == mode
+        got = [p["read_id"] for p in alias.json()["passages"]]
+        assert got == [p["read_id"] for p in canonical.json()["passages"]]
+        assert len(got) == (2 if lookalike else 1)
+    for route in ("/api/v1/search/plate", "/api/v1/analyses/plate"):
+        bad = client.post(route, json={**LAWFUL, "plate": "1-ABß-123"}, headers=inv)
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_plate", route
+        backwards = {**LAWFUL, "plate": "1ABC123", "start": LAWFUL["end"], "end": LAWFUL["start"]}
+        bad = client.post(route, json=backwards, headers=inv)
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_period", route
+
+
+LAWFUL = {
+    "start": "2000-01-01T00:00:00Z",
+    "end": "2100-01-01T00:00:00Z",
+    "purpose": PURPOSE,
+    "case_ref": "BR.12.L3.004711/2026",
+}
+
+
+def body_of(answer):
+    """The body the alias was sent, as the canonical route takes it."""
+    return {**LAWFUL, "plate": answer.json()["plate"], "mode": answer.json()["mode"]}

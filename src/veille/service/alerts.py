@@ -257,6 +257,29 @@ def alerts_for(
     return [a for a in found if visible_to(a, principal)]
 
 
+def alerts_page(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    statuses: tuple[str, ...] | None,
+    before: int | None,
+    limit: int,
+) -> tuple[list[Alert], int | None]:
+    """A page of the newest alerts the principal may see, below alert id `before`, and
+    the id to continue below (None at the end). The query fetches `limit + 1` rows; the
+    key comes from the rows fetched, so a covert alert left out never ends paging."""
+    where = _scope_filter(principal.scope)
+    if where is None:
+        return [], None
+    with uow:
+        found = uow.alerts.page(
+            statuses=statuses, before=before, limit=limit + 1, viewer_org=principal.org_id, **where
+        )
+    rows: list[Alert] = found[:limit]
+    last = rows[-1].alert_id if len(found) > limit else None
+    return [a for a in rows if visible_to(a, principal)], last
+
+
 def _evidence(
     uow: UnitOfWork, alert_id: int, principal: Principal, *, now: datetime, open_window: timedelta
 ) -> tuple[list[AlertHit], int]:

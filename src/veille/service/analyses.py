@@ -24,7 +24,7 @@ from veille.domain.plates import (
     within_distance,
 )
 from veille.domain.reads import Read
-from veille.service.errors import Invalid
+from veille.service.errors import Invalid, Problem
 from veille.service.ports import UnitOfWork
 from veille.service.queries import ReadAccess, passage_json
 
@@ -42,7 +42,23 @@ MAX_ROWS = 100_000  # reads one step of an analysis may load
 
 
 class AnalysisError(Invalid, ValueError):
-    """Parameters an analysis cannot run with; raised before any read is touched."""
+    """Parameters an analysis cannot run with; raised before any read is touched.
+
+    The one place these parameters are checked: the API and the CLI only pass them on.
+    `code` names the kind of mistake, `problems` each field at fault when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "bad_parameters",
+        problems: Sequence[dict[str, str]] = (),
+    ) -> None:
+        super().__init__(
+            message,
+            problems=[Problem(p["field"], p["reason"]) for p in problems],
+            code=code,
+        )
 
 
 def _iso(moment: datetime) -> str:
@@ -53,9 +69,9 @@ def _plate(text: str) -> str:
     try:
         plate = normalise(text)
     except PlateRejected as refused:
-        raise AnalysisError(refused.reason) from None
+        raise AnalysisError(refused.reason, code="bad_plate") from None
     if not plate:
-        raise AnalysisError("the plate has no letters or digits")
+        raise AnalysisError("the plate has no letters or digits", code="bad_plate")
     return plate
 
 
@@ -504,10 +520,18 @@ def several_scenes(
         raise AnalysisError(f"give between 2 and {MAX_SCENES} scenes")
     if not 1 <= min_scenes <= len(scenes):
         raise AnalysisError("min_scenes must be between 1 and the number of scenes")
+    backwards = [n for n, scene in enumerate(scenes) if scene["end"] <= scene["start"]]
+    if backwards:  # such a scene matches nothing: say so instead of answering empty
+        raise AnalysisError(
+            "a scene's end must be after its start",
+            code="bad_period",
+            problems=[
+                {"field": f"scenes.{n}.end", "reason": "must be after the scene's start"}
+                for n in backwards
+            ],
+        )
     selectors = []
-    for n, scene in enumerate(scenes):
-        if scene["end"] <= scene["start"]:
-            raise AnalysisError(f"scene {n}: its end must come after its start")
+    for scene in scenes:
         selectors.append(
             _place_selector(lat=scene["lat"], lon=scene["lon"], radius_m=scene["radius_m"])
         )

@@ -198,6 +198,54 @@ def search(
     )
 
 
+def search_page(
+    *,
+    uow: UnitOfWork,
+    actor: Actor,
+    now: datetime,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    username: str | None = None,
+    action: str | None = None,
+    case_ref: str | None = None,
+    limit: int = 100,
+    after_seq: int | None = None,
+    read_uow: UnitOfWork | None = None,
+) -> tuple[list[AuditRecord], int | None]:
+    """One page of `search`: up to `limit` records after record `after_seq`, and the seq
+    to continue after (None on the last page). The store is asked for one record more,
+    which says whether another page exists; the look-up is audited as a search."""
+    since, until = _utc(since), _utc(until)
+    params: dict[str, Any] = {
+        **_filters(None, since, until, username, action, case_ref),
+        "limit": limit,
+    }
+    if after_seq is not None:
+        params["after_seq"] = after_seq
+    found = _read_then_record(
+        uow=uow,
+        read_uow=read_uow,
+        read=lambda u: u.audit.search(
+            since=since,
+            until=until,
+            username=username,
+            action=action,
+            case_ref=case_ref,
+            limit=limit + 1,
+            after_seq=after_seq,
+        ),
+        entry_for=lambda found: AuditEntry(
+            at=now,
+            actor=actor,
+            action=SEARCH_ACTION,
+            params=params,
+            result_count=min(len(found), limit),
+        ),
+    )
+    page = found[:limit]
+    return page, page[-1].seq if len(found) > limit else None
+
+
 def record_to_json(rec: AuditRecord) -> dict[str, Any]:
     """Every field of a record, flat, with `params` as a JSON object."""
     e, a = rec.entry, rec.entry.actor

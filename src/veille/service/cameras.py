@@ -239,6 +239,19 @@ def list_cameras(
         return uow.cameras.find(zone=zone, phase=phase)
 
 
+def page_cameras(
+    *,
+    uow: UnitOfWork,
+    zone: str | None = None,
+    phase: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[Camera]:
+    """Cameras in id order after the camera id `after`, at most `limit` (None: all)."""
+    with uow:
+        return uow.cameras.page(zone=zone, phase=phase, after=after, limit=limit)
+
+
 def authenticate_camera(*, uow: UnitOfWork, token: str, any_phase: bool = False) -> Camera | None:
     """The camera a current token belongs to; unless `any_phase`, only if it may post."""
     with uow:

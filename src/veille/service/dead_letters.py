@@ -40,6 +40,14 @@ def list_dead_letters(
         return uow.dead_letters.find(status=status, limit=limit)
 
 
+def page_dead_letters(
+    *, uow: UnitOfWork, status: str | None = "open", after: int | None = None, limit: int = 100
+) -> list[DeadLetter]:
+    """Dead letters in id order after the id `after`, at most `limit`."""
+    with uow:
+        return uow.dead_letters.page(status=status, after=after, limit=limit)
+
+
 def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
     return {
         "id": dl.id,

@@ -168,6 +168,15 @@ class CameraRepository(Protocol):
 
     def find(self, *, zone: str | None = None, phase: str | None = None) -> list[Camera]: ...
 
+    def page(
+        self,
+        *,
+        zone: str | None = None,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Camera]: ...
+
     def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None: ...
 
     def revoke_credentials(self, camera_id: str, now: datetime) -> int: ...
@@ -189,6 +198,10 @@ class DeadLetterRepository(Protocol):
     ) -> int: ...
 
     def find(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]: ...
+
+    def page(
+        self, *, status: str | None = "open", after: int | None = None, limit: int = 100
+    ) -> list[DeadLetter]: ...
 
     def get(self, dead_letter_id: int) -> DeadLetter | None: ...
 
@@ -213,6 +226,8 @@ class UserRepository(Protocol):
     def update(self, user: User) -> None: ...
 
     def all(self) -> list[User]: ...
+
+    def page(self, *, after: int | None = None, limit: int | None = None) -> list[User]: ...
 
     def count_admins(self) -> int: ...
 
@@ -287,6 +302,7 @@ class AuditRepository(Protocol):
         action: str | None = None,
         case_ref: str | None = None,
         limit: int = 1000,
+        after_seq: int | None = None,
     ) -> list[AuditRecord]: ...
 
     def count(self) -> int: ...
@@ -414,6 +430,20 @@ class AlertRepository(Protocol):
         """Newest first, only what the viewer may see (see `_visible_where`)."""
         ...
 
+    def page(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        before: int | None = None,
+        limit: int = 200,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[Alert]:
+        """Newest first from just below alert `before` (keyset paging), at most `limit`;
+        only what the viewer may see."""
+        ...
+
     def add_event(
         self,
         alert_id: int,
@@ -481,6 +511,12 @@ class AlertRepository(Protocol):
         error: str | None,
         now: datetime,
     ) -> None: ...
+
+    def deliveries_page(
+        self, *, status: str | None = None, before: int | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest first from just below delivery `before` (keyset paging), at most `limit`."""
+        ...
 
     def deliveries(
         self, *, status: str | None = None, limit: int = 200

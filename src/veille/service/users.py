@@ -644,6 +644,14 @@ class TokenIdentity:
     csrf_token: str | None
 
 
+def page_users(
+    *, uow: UnitOfWork, after: int | None = None, limit: int | None = None
+) -> list[User]:
+    """Accounts in id order after the id `after`, at most `limit` (None: all)."""
+    with uow:
+        return uow.users.page(after=after, limit=limit)
+
+
 def identify(*, uow: UnitOfWork, token: str, now: datetime) -> TokenIdentity | None:
     """The principal behind a bearer or session token, if it is valid now."""
     with uow:

@@ -62,6 +62,7 @@ class MemoryAuditRepository:
         action: str | None = None,
         case_ref: str | None = None,
         limit: int = 1000,
+        after_seq: int | None = None,
     ) -> list[AuditRecord]:
         found = [
             r
@@ -71,6 +72,7 @@ class MemoryAuditRepository:
             and (username is None or r.entry.actor.username == username)
             and (action is None or r.entry.action == action)
             and (case_ref is None or r.entry.case_ref == case_ref)
+            and (after_seq is None or r.seq > after_seq)
         ]
         return found[:limit]
 

@@ -51,6 +51,19 @@ class MemoryCameraRepository:
             c for c in cameras if (not zone or c.zone == zone) and (not phase or c.phase == phase)
         ]
 
+    def page(
+        self,
+        *,
+        zone: str | None = None,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Camera]:
+        found = [
+            c for c in self.find(zone=zone, phase=phase) if after is None or c.camera_id > after
+        ]
+        return found if limit is None else found[:limit]
+
     def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None:
         if camera_id not in self.uow.table("cameras"):
             raise ConstraintViolated(f"no camera {camera_id} to give a credential")
@@ -114,6 +127,15 @@ class MemoryDeadLetterRepository:
 
     def find(self, *, status: str | None = "open", limit: int = 100) -> list[DeadLetter]:
         return [d for d in self._all() if not status or d.status == status][:limit]
+
+    def page(
+        self, *, status: str | None = "open", after: int | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        return [
+            d
+            for d in self._all()
+            if (not status or d.status == status) and (after is None or d.id > after)
+        ][:limit]
 
     def get(self, dead_letter_id: int) -> DeadLetter | None:
         found: DeadLetter | None = self.uow.table("dead_letters").get(dead_letter_id)

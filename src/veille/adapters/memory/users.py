@@ -76,6 +76,10 @@ class MemoryUserRepository:
     def all(self) -> list[User]:
         return sorted(self.uow.table("users").values(), key=lambda u: u.user_id)
 
+    def page(self, *, after: int | None = None, limit: int | None = None) -> list[User]:
+        found = [u for u in self.all() if after is None or u.user_id > after]
+        return found if limit is None else found[:limit]
+
     def count_admins(self) -> int:
         return len([u for u in self.all() if u.role is Role.ADMINISTRATOR and u.active])
 

@@ -202,6 +202,32 @@ class SqliteAlertRepository:
         )
         return [_alert(r) for r in rows]
 
+    def page(
+        self,
+        *,
+        statuses: tuple[str, ...] | None = None,
+        before: int | None = None,
+        limit: int = 200,
+        zone: str | None = None,
+        province: str | None = None,
+        viewer_org: str | None = None,
+    ) -> list[Alert]:
+        """Newest first from just below alert `before` (keyset paging), at most `limit`;
+        only what the viewer may see (see `_visible_where`)."""
+        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params.extend(statuses)
+        if before is not None:
+            clauses.append("alert_id < ?")
+            params.append(before)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM alerts{where} ORDER BY alert_id DESC LIMIT ?",
+            (*params, limit),
+        )
+        return [_alert(r) for r in rows]
+
     def add_event(
         self,
         alert_id: int,
@@ -342,6 +368,30 @@ class SqliteAlertRepository:
             "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
             f" error, created_at FROM webhook_deliveries{where} ORDER BY delivery_id DESC LIMIT ?",
             (status, limit) if status else (limit,),
+        )
+        keys = (
+            "delivery_id",
+            "webhook_id",
+            "alert_id",
+            "event",
+            "attempts",
+            "status",
+            "http_status",
+            "error",
+            "at",
+        )
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def deliveries_page(
+        self, *, status: str | None = None, before: int | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest first from just below delivery `before` (keyset paging), at most `limit`."""
+        rows = self.conn.execute(
+            "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
+            " error, created_at FROM webhook_deliveries"
+            " WHERE (? IS NULL OR status = ?) AND (? IS NULL OR delivery_id < ?)"
+            " ORDER BY delivery_id DESC LIMIT ?",
+            (status, status, before, before, limit),
         )
         keys = (
             "delivery_id",

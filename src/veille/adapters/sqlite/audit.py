@@ -121,6 +121,7 @@ class SqliteAuditRepository:
         action: str | None = None,
         case_ref: str | None = None,
         limit: int = 1000,
+        after_seq: int | None = None,
     ) -> list[AuditRecord]:
         clauses, params = [], []
         # Records keep `at` as UTC ISO text, which orders as time only against UTC text:
@@ -131,6 +132,7 @@ class SqliteAuditRepository:
             ("actor_username", "=", username),
             ("action", "=", action),
             ("case_ref", "=", case_ref),
+            ("seq", ">", after_seq),  # keyset paging: the page after this record
         ):
             if value is not None:
                 clauses.append(f"{column} {op} ?")

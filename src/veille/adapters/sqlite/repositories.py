@@ -547,6 +547,32 @@ class SqliteCameraRepository:
         )
         return [_camera(r) for r in rows]
 
+    def page(
+        self,
+        *,
+        zone: str | None = None,
+        phase: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Camera]:
+        """Cameras in id order after `after` (keyset paging), at most `limit` (None: all)."""
+        clauses, params = [], []
+        if zone:
+            clauses.append("zone = ?")
+            params.append(zone)
+        if phase:
+            clauses.append("phase = ?")
+            params.append(phase)
+        if after is not None:
+            clauses.append("camera_id > ?")
+            params.append(after)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self.conn.execute(
+            f"SELECT {_CAMERA_COLUMNS} FROM cameras{where} ORDER BY camera_id LIMIT ?",
+            (*params, -1 if limit is None else limit),
+        )
+        return [_camera(r) for r in rows]
+
     def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT INTO camera_credentials (token_hash, camera_id, created_at) VALUES (?,?,?)",
@@ -623,6 +649,17 @@ class SqliteDeadLetterRepository:
             rows = self.conn.execute(
                 f"SELECT {_DL_COLUMNS} FROM dead_letters ORDER BY id LIMIT ?", (limit,)
             )
+        return [_dead_letter(r) for r in rows]
+
+    def page(
+        self, *, status: str | None = "open", after: int | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Dead letters in id order after `after` (keyset paging), at most `limit`."""
+        rows = self.conn.execute(
+            f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE (? IS NULL OR status = ?)"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (status, status, 0 if after is None else after, limit),
+        )
         return [_dead_letter(r) for r in rows]
 
     def get(self, dead_letter_id: int) -> DeadLetter | None:

@@ -237,6 +237,14 @@ class SqliteUserRepository:
         rows = self.conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY user_id")
         return [self._reveal(_user(r)) for r in rows]
 
+    def page(self, *, after: int | None = None, limit: int | None = None) -> list[User]:
+        """Users in id order after `after` (keyset paging), at most `limit` (None: all)."""
+        rows = self.conn.execute(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?",
+            (0 if after is None else after, -1 if limit is None else limit),
+        )
+        return [self._reveal(_user(r)) for r in rows]
+
     def count_admins(self) -> int:
         row = self.conn.execute(
             "SELECT count(*) FROM users WHERE role = ? AND deleted_at IS NULL",

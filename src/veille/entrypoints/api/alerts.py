@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
@@ -21,6 +22,23 @@ from veille.domain.audit import AuditEntry
 from veille.domain.images import sniff_image_type
 from veille.domain.webhooks import TargetRefused
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.alerts import (
+    AlertDetailRead,
+    AlertPage,
+    AlertRead,
+    DeliveryPage,
+    HitsReport,
+    WebhookCreated,
+    WebhookDisabled,
+    WebhookList,
+)
+from veille.entrypoints.api.schemas.common import (
+    Cursor,
+    decode_cursor,
+    encode_cursor,
+    errors,
+    split_page,
+)
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -62,7 +80,23 @@ class WebhookIn(BaseModel):
     scope_value: str | None = None
 
 
-@router.get("/alerts/stream", summary="Live alerts (server-sent events)")
+@router.get(
+    "/alerts/stream",
+    summary="Live alerts (server-sent events)",
+    responses={
+        200: {
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "type": "string",
+                        "description": "`event: alert` lines, each `data:` an AlertRead",
+                    }
+                }
+            },
+            "description": "Server-sent events",
+        }
+    },
+)
 async def stream(request: Request, principal: Principal = Depends(VIEW)) -> StreamingResponse:
     """Each event is one JSON document: the alert (new, or a repeat hit added to an open
     alert), the read with links to its images, and the entry's details and instructions.
@@ -115,21 +149,39 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
     )
 
 
-@router.get("/alerts", summary="Alerts I may see, newest first")
+@router.get(
+    "/alerts", summary="Alerts I may see, newest first", responses={200: {"model": AlertPage}}
+)
 def list_alerts(
     request: Request,
     status: str = Query("open,acknowledged,confirmed", description="Comma-separated statuses."),
     limit: int = Query(100, ge=1, le=1000),
+    cursor: Cursor = None,
     principal: Principal = Depends(VIEW),
 ) -> Response:
+    """A page of `limit` alerts (`next_cursor` for older ones); a page can hold fewer
+    when some are not for the caller's eyes."""
     statuses = tuple(s for s in status.split(",") if s) or None
-    found = alert_service.alerts_for(
-        uow=platform_of(request).read_uow(), principal=principal, statuses=statuses, limit=limit
+    found, last = alert_service.alerts_page(
+        uow=platform_of(request).read_uow(),
+        principal=principal,
+        statuses=statuses,
+        before=decode_cursor(cursor, int),
+        limit=limit,
     )
-    return json_response({"alerts": [alert_service.alert_json(a) for a in found]})
+    return json_response(
+        {
+            "alerts": [alert_service.alert_json(a) for a in found],
+            "next_cursor": None if last is None else encode_cursor(last),
+        }
+    )
 
 
-@router.get("/alerts/{alert_id}", summary="One alert with its reads, evidence and history")
+@router.get(
+    "/alerts/{alert_id}",
+    summary="One alert with its reads, evidence and history",
+    responses={200: {"model": AlertDetailRead}, **errors(404)},
+)
 def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
     """Reads and images older than the open window are left out (search for them)."""
     platform = platform_of(request)
@@ -143,7 +195,17 @@ def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends
     return json_response(detail)
 
 
-@router.get("/alerts/{alert_id}/images/{sha256}", summary="An image of an alert's read")
+@router.get(
+    "/alerts/{alert_id}/images/{sha256}",
+    summary="An image of an alert's read",
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}},
+            "description": "The image bytes (audited)",
+        },
+        **errors(404),
+    },
+)
 def alert_image(
     alert_id: RowId, sha256: str, request: Request, principal: Principal = Depends(VIEW)
 ) -> Response:
@@ -180,7 +242,7 @@ def _decide(
     reason: RejectReason | None = None,
     outcome: Outcome | None = None,
     note: str | None = None,
-) -> Response:
+) -> dict[str, Any]:
     alert = platform_of(request).bus.handle(
         DecideHit(
             alert_id=alert_id,
@@ -192,77 +254,102 @@ def _decide(
             note=note,
         )
     )
-    return json_response(alert_service.alert_json(alert))
+    return alert_service.alert_json(alert)
 
 
-@router.post("/alerts/{alert_id}/acknowledge", summary="Take the alert")
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    summary="Take the alert",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def acknowledge(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "acknowledge", note=body.note)
 
 
-@router.post("/alerts/{alert_id}/confirm", summary="Confirm: the image matches the entry")
+@router.post(
+    "/alerts/{alert_id}/confirm",
+    summary="Confirm: the image matches the entry",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def confirm(
     alert_id: RowId, body: NoteIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "confirm", note=body.note)
 
 
-@router.post("/alerts/{alert_id}/reject", summary="Reject: misread, wrong country …")
+@router.post(
+    "/alerts/{alert_id}/reject",
+    summary="Reject: misread, wrong country …",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def reject(
     alert_id: RowId, body: RejectIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "reject", reason=body.reason, note=body.note)
 
 
-@router.post("/alerts/{alert_id}/outcome", summary="Record what happened")
+@router.post(
+    "/alerts/{alert_id}/outcome",
+    summary="Record what happened",
+    response_model=AlertRead,
+    responses=errors(404, 409),
+)
 def outcome(
     alert_id: RowId, body: OutcomeIn, request: Request, principal: Principal = Depends(DECIDE)
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, alert_id, "outcome", outcome=body.outcome, note=body.note)
 
 
-@router.get("/alert-reports", summary="Hits by list, zone and outcome; misreads per camera")
+@router.get(
+    "/alert-reports",
+    summary="Hits by list, zone and outcome; misreads per camera",
+    response_model=HitsReport,
+)
 def reports(
     request: Request,
     since: datetime | None = None,
     until: datetime | None = None,
     principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
-) -> Response:
+) -> dict[str, Any]:
     """Only alerts of cameras in the caller's scope; a covert list appears only to members
     of the organisation that owns it."""
     platform = platform_of(request)
     until = until or platform.clock()
     since = since or until - timedelta(days=30)
-    return json_response(
-        alert_service.hits_report(
-            uow=platform.read_uow(),
-            since=since,
-            until=until,
-            scope=principal.scope,
-            viewer_org=principal.org_id,
-        )
+    return alert_service.hits_report(
+        uow=platform.read_uow(),
+        since=since,
+        until=until,
+        scope=principal.scope,
+        viewer_org=principal.org_id,
     )
 
 
-@router.get("/webhooks", summary="Webhooks to outside dispatch systems")
+@router.get("/webhooks", summary="Webhooks to outside dispatch systems", response_model=WebhookList)
 def list_webhooks(
     request: Request, principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE))
-) -> Response:
+) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         hooks = uow.alerts.webhooks()
-    return json_response(
-        {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
-    )
+    return {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
 
 
-@router.post("/webhooks", summary="Register a webhook (its signing secret is shown once)")
+@router.post(
+    "/webhooks",
+    summary="Register a webhook (its signing secret is shown once)",
+    response_model=WebhookCreated,
+    status_code=201,
+)
 def add_webhook(
     body: WebhookIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """Loopback, private, link-local and other internal targets (or names resolving to
     one) are refused unless `VEILLE_WEBHOOK_ALLOWED_TARGETS` names them; every delivery
     checks again."""
@@ -293,15 +380,20 @@ def add_webhook(
             )
         )
         uow.commit()
-    return json_response({"webhook_id": webhook_id, "secret": secret}, status=201)
+    return {"webhook_id": webhook_id, "secret": secret}
 
 
-@router.post("/webhooks/{webhook_id}/disable", summary="Stop delivering to a webhook")
+@router.post(
+    "/webhooks/{webhook_id}/disable",
+    summary="Stop delivering to a webhook",
+    response_model=WebhookDisabled,
+    responses=errors(404),
+)
 def disable_webhook(
     webhook_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     with platform.uow() as uow:
         if not uow.alerts.set_webhook_active(webhook_id, False):
@@ -315,15 +407,25 @@ def disable_webhook(
             )
         )
         uow.commit()
-    return json_response({"disabled": webhook_id})
+    return {"disabled": webhook_id}
 
 
-@router.get("/webhooks/deliveries", summary="Webhook delivery log (failures first)")
+@router.get(
+    "/webhooks/deliveries",
+    summary="Webhook delivery log (failures first)",
+    response_model=DeliveryPage,
+)
 def deliveries(
     request: Request,
     status: str | None = Query(None, pattern="^(delivered|failed)$"),
+    limit: int = Query(200, ge=1, le=1000),
+    cursor: Cursor = None,
     principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
 ) -> Response:
+    """Newest first, `limit` a page (`next_cursor` for older ones)."""
     with platform_of(request).read_uow() as uow:
-        found = uow.alerts.deliveries(status=status)
-    return json_response({"deliveries": found})
+        found = uow.alerts.deliveries_page(
+            status=status, before=decode_cursor(cursor, int), limit=limit + 1
+        )
+    page, next_cursor = split_page(found, limit, key=lambda d: d["delivery_id"])
+    return json_response({"deliveries": list(page), "next_cursor": next_cursor})

@@ -14,8 +14,17 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.domain.analysis import validate_polygon
+from veille.entrypoints.api.schemas.search import (
+    AreaAnalysisRead,
+    CloneAnalysisRead,
+    ConvoyAnalysisRead,
+    JourneyAnalysisRead,
+    PlateAnalysisRead,
+    RareVisitorsAnalysisRead,
+    ScenesAnalysisRead,
+)
 from veille.entrypoints.api.search import Lawful, run_lawful
-from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import client_ip, json_response, platform_of, requires
 from veille.service import analyses
 from veille.service import analysis_exports as exports
 from veille.service.queries import QueryContext, ReadAccess
@@ -30,6 +39,18 @@ MEDIA_TYPES = {
     "pdf": ("application/pdf", "pdf"),
 }
 HASH_HEADER = "X-Veille-Result-SHA256"
+
+
+def _answers(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """200: the result as JSON (`format: json`), or the audited export as a download."""
+    exports_doc = {media: {"schema": {"type": "string"}} for media, _ in MEDIA_TYPES.values()}
+    return {
+        200: {
+            "model": model,
+            "description": "The result (JSON) or its audited export (csv, geojson, html, pdf)",
+            "content": exports_doc,
+        },
+    }
 
 
 def _plate_field() -> Any:
@@ -157,12 +178,9 @@ async def _analyse(
 ) -> Response:
     """Run one analysis lawfully, then answer JSON or an audited export of the result."""
     action = "analysis." + kind.replace("-", "_")
-    try:
-        result = await run_lawful(
-            request, principal, body, action=action, params=params, execute=execute
-        )
-    except analyses.AnalysisError as exc:
-        raise error(422, "bad_parameters", str(exc)) from None
+    result = await run_lawful(
+        request, principal, body, action=action, params=params, execute=execute
+    )
     sha256 = exports.result_sha256(result)
     if body.format == "json":
         return json_response({**result, "sha256": sha256}, headers={HASH_HEADER: sha256})
@@ -214,7 +232,11 @@ async def _analyse(
     )
 
 
-@router.post("/plate", summary="Passages of a plate: exact, wildcard, look-alike, edit distance")
+@router.post(
+    "/plate",
+    summary="Passages of a plate: exact, wildcard, look-alike, edit distance",
+    responses=_answers(PlateAnalysisRead),
+)
 async def analyse_plate(
     body: PlateAnalysis,
     request: Request,
@@ -247,7 +269,11 @@ async def analyse_plate(
     )
 
 
-@router.post("/area", summary="Vehicles seen in an area (circle, polygon, cameras) in a period")
+@router.post(
+    "/area",
+    summary="Vehicles seen in an area (circle, polygon, cameras) in a period",
+    responses=_answers(AreaAnalysisRead),
+)
 async def analyse_area(
     body: AreaAnalysis,
     request: Request,
@@ -265,7 +291,11 @@ async def analyse_area(
     )
 
 
-@router.post("/journey", summary="A plate's journey: passages, legs, gaps, direction, map")
+@router.post(
+    "/journey",
+    summary="A plate's journey: passages, legs, gaps, direction, map",
+    responses=_answers(JourneyAnalysisRead),
+)
 async def analyse_journey(
     body: JourneyAnalysis,
     request: Request,
@@ -285,7 +315,11 @@ async def analyse_journey(
     )
 
 
-@router.post("/convoy", summary="Vehicles travelling with a target plate")
+@router.post(
+    "/convoy",
+    summary="Vehicles travelling with a target plate",
+    responses=_answers(ConvoyAnalysisRead),
+)
 async def analyse_convoy(
     body: ConvoyAnalysis,
     request: Request,
@@ -318,7 +352,9 @@ async def analyse_convoy(
     )
 
 
-@router.post("/scenes", summary="Plates seen at several scenes")
+@router.post(
+    "/scenes", summary="Plates seen at several scenes", responses=_answers(ScenesAnalysisRead)
+)
 async def analyse_scenes(
     body: ScenesAnalysis,
     request: Request,
@@ -326,17 +362,6 @@ async def analyse_scenes(
 ) -> Response:
     """Each scene is a circle and a period (cut to start–end); plates seen at
     `min_scenes` of them or more, with their passages at each."""
-    backwards = [i for i, s in enumerate(body.scenes) if s.end <= s.start]
-    if backwards:  # such a scene matches nothing: say so instead of answering empty
-        raise error(
-            422,
-            "bad_period",
-            "a scene's end must be after its start",
-            problems=[
-                {"field": f"scenes.{i}.end", "reason": "must be after the scene's start"}
-                for i in backwards
-            ],
-        )
     scenes = [s.model_dump() for s in body.scenes]
     return await _analyse(
         request,
@@ -355,7 +380,11 @@ async def analyse_scenes(
     )
 
 
-@router.post("/rare-visitors", summary="Plates new to a place: seen now, not in the baseline")
+@router.post(
+    "/rare-visitors",
+    summary="Plates new to a place: seen now, not in the baseline",
+    responses=_answers(RareVisitorsAnalysisRead),
+)
 async def analyse_rare_visitors(
     body: RareVisitorsAnalysis,
     request: Request,
@@ -385,7 +414,11 @@ async def analyse_rare_visitors(
     )
 
 
-@router.post("/clones", summary="Cloned plates: one plate too far apart too fast")
+@router.post(
+    "/clones",
+    summary="Cloned plates: one plate too far apart too fast",
+    responses=_answers(CloneAnalysisRead),
+)
 async def analyse_clones(
     body: CloneAnalysis,
     request: Request,

@@ -26,6 +26,7 @@ from veille.entrypoints.api import (
 )
 from veille.entrypoints.api.errors import install_error_handlers
 from veille.entrypoints.api.limits import BodyLimitMiddleware
+from veille.entrypoints.api.openapi import install_openapi
 from veille.entrypoints.api.security import assert_every_route_declared
 from veille.entrypoints.audit_check import start_audit_check
 from veille.service.jobs import JobScheduler
@@ -78,6 +79,7 @@ def create_app(platform: Platform) -> FastAPI:
         app.include_router(module.router)
 
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, settings=platform.settings)
     assert_every_route_declared(app)
     return app

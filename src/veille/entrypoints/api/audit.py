@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
@@ -10,6 +11,14 @@ from starlette.responses import Response
 from veille.adapters.keys import PublicKeyError
 from veille.domain.access import Permission, Principal
 from veille.domain.audit import Actor
+from veille.entrypoints.api.schemas.audit import AuditRecordList, AuditVerifyReport
+from veille.entrypoints.api.schemas.common import (
+    NEXT_CURSOR_HEADER,
+    Cursor,
+    decode_cursor,
+    encode_cursor,
+    errors,
+)
 from veille.entrypoints.api.security import error, json_response, platform_of, requires
 from veille.service import audit as audit_service
 
@@ -27,7 +36,22 @@ def _actor(principal: Principal, request: Request) -> Actor:
     )
 
 
-@router.get("/records", summary="Search the audit log")
+@router.get(
+    "/records",
+    summary="Search the audit log",
+    responses={
+        200: {
+            "model": AuditRecordList,
+            "description": "Matching records, oldest first",
+            "headers": {
+                NEXT_CURSOR_HEADER: {
+                    "description": "The `cursor` of the next page; absent on the last page.",
+                    "schema": {"type": "string"},
+                }
+            },
+        }
+    },
+)
 def records(
     request: Request,
     since: datetime | None = Query(None, description="From this time (ISO 8601)."),
@@ -36,11 +60,15 @@ def records(
     action: str | None = Query(None, description="Only this action, e.g. reads.search."),
     case: str | None = Query(None, description="Only this case reference."),
     limit: int = Query(100, ge=1, le=10_000),
+    cursor: Cursor = None,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
 ) -> Response:
-    """Matching records, oldest first, every field; the search is itself audited."""
+    """Matching records, oldest first, every field; the search is itself audited.
+
+    At most `limit` records; when more match, the `X-Next-Cursor` header holds the
+    `cursor` of the next page (the body stays a plain list)."""
     platform = platform_of(request)
-    found = audit_service.search(
+    found, last = audit_service.search_page(
         uow=platform.uow(),
         read_uow=platform.read_uow(),
         actor=_actor(principal, request),
@@ -51,11 +79,27 @@ def records(
         action=action,
         case_ref=case,
         limit=limit,
+        after_seq=decode_cursor(cursor, int),
     )
-    return json_response([audit_service.record_to_json(r) for r in found])
+    return json_response(
+        [audit_service.record_to_json(r) for r in found],
+        headers=None if last is None else {NEXT_CURSOR_HEADER: encode_cursor(last)},
+    )
 
 
-@router.get("/export", summary="Export the audit log as CSV or JSON")
+@router.get(
+    "/export",
+    summary="Export the audit log as CSV or JSON",
+    responses={
+        200: {
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {"schema": AuditRecordList.model_json_schema()},
+            },
+            "description": "The records as a download",
+        }
+    },
+)
 def export(
     request: Request,
     fmt: str = Query("csv", alias="format", pattern="^(csv|json)$"),
@@ -90,11 +134,16 @@ def export(
     )
 
 
-@router.get("/verify", summary="Verify the audit log against its signed checkpoints")
+@router.get(
+    "/verify",
+    summary="Verify the audit log against its signed checkpoints",
+    response_model=AuditVerifyReport,
+    responses=errors(503),
+)
 def verify(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
-) -> Response:
+) -> dict[str, Any]:
     """Check every record and the signed checkpoints of the anchor store with the public key.
 
     `ok` is false on any break, when the anchor store is missing or empty or lacks a
@@ -118,4 +167,4 @@ def verify(
     audit_service.record_verification(
         uow=platform.uow(), actor=_actor(principal, request), now=now, report=report
     )
-    return json_response(report.as_dict())
+    return report.as_dict()

@@ -12,6 +12,15 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.domain.users import User
+from veille.entrypoints.api.schemas.auth import (
+    MeRead,
+    SessionCreated,
+    SignedOut,
+    TokenCreated,
+    TotpConfirmed,
+    TotpSecretRead,
+)
+from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
@@ -66,7 +75,12 @@ async def _sign_in(request: Request, body: Credentials) -> User:
         raise error(401, "sign_in_refused", str(exc)) from None
 
 
-@router.post("/token", summary="Exchange username, password (and TOTP) for a bearer token")
+@router.post(
+    "/token",
+    summary="Exchange username, password (and TOTP) for a bearer token",
+    response_model=TokenCreated,
+    responses=errors(401),
+)
 async def issue_token(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
     """For API clients. Answers 401 for a wrong name, password or code; locks the account
     after repeated failures. The token is shown once and lasts 90 days."""
@@ -78,7 +92,12 @@ async def issue_token(body: Credentials, request: Request, _: Any = Depends(publ
     return json_response({"token": token, "token_type": "bearer"})
 
 
-@router.post("/session", summary="Sign in a browser: session cookie and CSRF token")
+@router.post(
+    "/session",
+    summary="Sign in a browser: session cookie and CSRF token",
+    response_model=SessionCreated,
+    responses=errors(401),
+)
 async def open_session(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
     """Sets an HttpOnly, SameSite=Strict (and, by default, Secure) session cookie and
     returns the CSRF token the browser must send as `X-CSRF-Token` on every change."""
@@ -106,7 +125,9 @@ async def open_session(body: Credentials, request: Request, _: Any = Depends(pub
     return response
 
 
-@router.post("/sign-out", summary="Revoke the token or session of this request")
+@router.post(
+    "/sign-out", summary="Revoke the token or session of this request", response_model=SignedOut
+)
 def sign_out(
     request: Request, principal: Principal = Depends(requires(Permission.SELF))
 ) -> Response:
@@ -124,15 +145,17 @@ def sign_out(
     return response
 
 
-@router.get("/me", summary="The signed-in user")
-def me(principal: Principal = Depends(requires(Permission.SELF))) -> Response:
-    return json_response(principal_json(principal))
+@router.get("/me", summary="The signed-in user", response_model=MeRead)
+def me(principal: Principal = Depends(requires(Permission.SELF))) -> dict[str, Any]:
+    return principal_json(principal)
 
 
-@router.post("/totp/enrol", summary="Start enrolling a TOTP second factor")
+@router.post(
+    "/totp/enrol", summary="Start enrolling a TOTP second factor", response_model=TotpSecretRead
+)
 def totp_enrol(
     request: Request, principal: Principal = Depends(requires(Permission.SELF))
-) -> Response:
+) -> dict[str, Any]:
     """Returns a new secret and its otpauth:// URI (for an authenticator app); it becomes
     active once a code from it is confirmed."""
     platform = platform_of(request)
@@ -142,15 +165,18 @@ def totp_enrol(
         now=platform.clock(),
         actor=actor_of(request, principal),
     )
-    return json_response(
-        {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
-    )
+    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
 
 
-@router.post("/totp/confirm", summary="Confirm the TOTP enrolment with a code")
+@router.post(
+    "/totp/confirm",
+    summary="Confirm the TOTP enrolment with a code",
+    response_model=TotpConfirmed,
+    responses=errors(400),
+)
 def totp_confirm(
     body: TotpCode, request: Request, principal: Principal = Depends(requires(Permission.SELF))
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         user_service.confirm_totp(
@@ -162,7 +188,7 @@ def totp_confirm(
         )
     except user_service.UserError as exc:
         raise error(400, "totp_not_confirmed", str(exc)) from None
-    return json_response({"totp": "active"})
+    return {"totp": "active"}
 
 
 def principal_json(principal: Principal) -> dict[str, Any]:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
-from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
 from veille.domain.authorizations import Area, AuthorizationError
 from veille.domain.districts import CrossDistrictRule
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.schemas.authorizations import AuthorizationList, AuthorizationRead
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.security import actor_of, error, platform_of, requires
 from veille.service import authorizations as auth_service
 from veille.service.commands import DecideAuthorization, RequestAuthorization, RevokeAuthorization
 
@@ -57,12 +59,17 @@ class ReasonsIn(BaseModel):
     reasons: str = Field(min_length=10, max_length=10_000)
 
 
-@router.post("", summary="Request access to reads older than the open window")
+@router.post(
+    "",
+    summary="Request access to reads older than the open window",
+    response_model=AuthorizationRead,
+    status_code=201,
+)
 def request_authorization(
     body: RequestIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
-) -> Response:
+) -> dict[str, Any]:
     """A written, reasoned request bound to a case, a judicial purpose, plates and/or
     areas and a period; it goes to the prosecutors of the judicial districts of the
     cameras it reaches (`districts` in the answer)."""
@@ -85,26 +92,34 @@ def request_authorization(
             actor=actor_of(request, principal),
         )
     )
-    return json_response(auth_service.summary(auth), status=201)
+    return auth_service.summary(auth)
 
 
-@router.get("/mine", summary="My requests and the authorizations naming me")
+@router.get(
+    "/mine",
+    summary="My requests and the authorizations naming me",
+    response_model=AuthorizationList,
+)
 def mine(
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
-) -> Response:
+) -> dict[str, Any]:
     found = auth_service.list_for_investigator(
         uow=platform_of(request).read_uow(), principal=principal
     )
-    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+    return {"authorizations": [auth_service.summary(a) for a in found]}
 
 
-@router.get("/district", summary="Requests of my judicial district (prosecutors)")
+@router.get(
+    "/district",
+    summary="Requests of my judicial district (prosecutors)",
+    response_model=AuthorizationList,
+)
 def district(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|revoked)$"),
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     try:
         platform = platform_of(request)
         found = auth_service.list_for_prosecutor(
@@ -116,7 +131,7 @@ def district(
         )
     except AuthorizationError as exc:
         raise error(403, "forbidden", str(exc)) from None
-    return json_response({"authorizations": [auth_service.summary(a) for a in found]})
+    return {"authorizations": [auth_service.summary(a) for a in found]}
 
 
 def _rule(platform: Platform) -> CrossDistrictRule:
@@ -132,7 +147,7 @@ def _decide(
     reasons: str,
     expires_at: datetime | None = None,
     conditions: str | None = None,
-) -> Response:
+) -> dict[str, Any]:
     auth = platform_of(request).bus.handle(
         DecideAuthorization(
             auth_id=auth_id,
@@ -144,16 +159,21 @@ def _decide(
             conditions=conditions,
         )
     )
-    return json_response(auth_service.summary(auth))
+    return auth_service.summary(auth)
 
 
-@router.post("/{auth_id}/approve", summary="Approve a request (prosecutor of its district)")
+@router.post(
+    "/{auth_id}/approve",
+    summary="Approve a request (prosecutor of its district)",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def approve(
     auth_id: RowId,
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     return _decide(
         request,
         principal,
@@ -165,23 +185,33 @@ def approve(
     )
 
 
-@router.post("/{auth_id}/refuse", summary="Refuse a request, with reasons")
+@router.post(
+    "/{auth_id}/refuse",
+    summary="Refuse a request, with reasons",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def refuse(
     auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     return _decide(request, principal, auth_id, approve=False, reasons=body.reasons)
 
 
-@router.post("/{auth_id}/revoke", summary="Revoke an approved authorization")
+@router.post(
+    "/{auth_id}/revoke",
+    summary="Revoke an approved authorization",
+    response_model=AuthorizationRead,
+    responses=errors(404, 409),
+)
 def revoke(
     auth_id: RowId,
     body: ReasonsIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
-) -> Response:
+) -> dict[str, Any]:
     auth = platform_of(request).bus.handle(
         RevokeAuthorization(
             auth_id=auth_id,
@@ -190,4 +220,4 @@ def revoke(
             actor=actor_of(request, principal),
         )
     )
-    return json_response(auth_service.summary(auth))
+    return auth_service.summary(auth)

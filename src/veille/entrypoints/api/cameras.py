@@ -13,36 +13,64 @@ from veille.adapters.camera_import import ImportFormatError, decode, decode_reco
 from veille.domain.access import Permission, Principal
 from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
 from veille.entrypoints.api.errors import refused_with_report
+from veille.entrypoints.api.schemas.cameras import (
+    CameraImportReport,
+    CameraPage,
+    CameraRead,
+    CameraTokenRead,
+)
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import cameras as camera_service
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
 
-@router.get("", summary="List cameras")
+@router.get("", summary="List cameras", responses={200: {"model": CameraPage}})
 def list_cameras(
     request: Request,
     zone: str | None = None,
     phase: Phase | None = None,
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Cameras per page; without it, every camera."
+    ),
     _: Any = Depends(requires(Permission.CAMERAS_READ)),
 ) -> Response:
-    """Every registered camera, optionally of one police zone or phase."""
+    """Registered cameras in id order, optionally of one police zone or phase, a page at
+    a time when `limit` is given (`next_cursor`)."""
     platform = platform_of(request)
-    cams = camera_service.list_cameras(
-        uow=platform.read_uow(), zone=zone, phase=phase.value if phase else None
+    cams, next_cursor = split_page(
+        camera_service.page_cameras(
+            uow=platform.read_uow(),
+            zone=zone,
+            phase=phase.value if phase else None,
+            after=decode_cursor(cursor, str),
+            limit=None if limit is None else limit + 1,
+        ),
+        limit,
+        key=lambda c: c.camera_id,
     )
-    return json_response({"cameras": [camera_to_json(c) for c in cams], "count": len(cams)})
+    return json_response(
+        {
+            "cameras": [camera_to_json(c) for c in cams],
+            "count": len(cams),
+            "next_cursor": next_cursor,
+        }
+    )
 
 
-@router.get("/{camera_id}", summary="Show one camera")
+@router.get(
+    "/{camera_id}", summary="Show one camera", response_model=CameraRead, responses=errors(404)
+)
 def show_camera(
     camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_READ))
-) -> Response:
+) -> dict[str, Any]:
     try:
         cam = camera_service.get_camera(uow=platform_of(request).read_uow(), camera_id=camera_id)
     except camera_service.CameraNotFound:
         raise error(404, "not_found", f"no camera {camera_id}") from None
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
 async def _json_body(request: Request) -> Any:
@@ -74,7 +102,9 @@ def _run_import(
     return json_response(report.as_dict())
 
 
-@router.post("", summary="Register one camera")
+@router.post(
+    "", summary="Register one camera", response_model=CameraImportReport, responses=errors(400, 422)
+)
 async def create_camera(
     request: Request, principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE))
 ) -> Response:
@@ -85,7 +115,12 @@ async def create_camera(
     return await run_in_threadpool(_run_import, request, [("body", body)], "new", principal)
 
 
-@router.post("/import", summary="Import cameras from CSV, GeoJSON or JSON records")
+@router.post(
+    "/import",
+    summary="Import cameras from CSV, GeoJSON or JSON records",
+    response_model=CameraImportReport,
+    responses=errors(400, 422),
+)
 async def import_cameras(
     request: Request,
     issue_tokens: str = Query("new", pattern="^(new|all|none)$"),
@@ -139,34 +174,49 @@ def _change(
     return result
 
 
-@router.post("/{camera_id}/retire", summary="Retire a camera")
+@router.post(
+    "/{camera_id}/retire",
+    summary="Retire a camera",
+    response_model=CameraRead,
+    responses=errors(404, 409),
+)
 def retire_camera(
     camera_id: str,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """The camera keeps its history, its credential is revoked and it can post no more."""
     cam = _change(request, principal, camera_id, camera_service.retire_camera)
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
-@router.post("/{camera_id}/phase/{phase}", summary="Move a camera to another phase")
+@router.post(
+    "/{camera_id}/phase/{phase}",
+    summary="Move a camera to another phase",
+    response_model=CameraRead,
+    responses=errors(404, 409),
+)
 def change_phase(
     camera_id: str,
     phase: Phase,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     cam = _change(request, principal, camera_id, camera_service.set_phase, phase=phase)
-    return json_response(camera_to_json(cam))
+    return camera_to_json(cam)
 
 
-@router.post("/{camera_id}/token", summary="Issue a new ingest token")
+@router.post(
+    "/{camera_id}/token",
+    summary="Issue a new ingest token",
+    response_model=CameraTokenRead,
+    responses=errors(404, 409),
+)
 def rotate_token(
     camera_id: str,
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """A fresh ingest token for the camera, shown once; the previous one stops working."""
     token = _change(request, principal, camera_id, camera_service.rotate_token)
-    return json_response({"camera_id": camera_id, "token": token})
+    return {"camera_id": camera_id, "token": token}

@@ -11,6 +11,12 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
+from veille.entrypoints.api.schemas.dead_letters import (
+    DeadLetterDiscarded,
+    DeadLetterPage,
+    ReplayRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import dead_letters as dl_service
 from veille.service.writer import WriterBusy
@@ -18,20 +24,39 @@ from veille.service.writer import WriterBusy
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
 
-@router.get("", summary="List dead letters")
+@router.get("", summary="List dead letters", responses={200: {"model": DeadLetterPage}})
 def list_dead_letters(
     request: Request,
     status: str = Query("open", pattern="^(open|replayed|discarded|all)$"),
     limit: int = Query(100, ge=1, le=1000),
+    cursor: Cursor = None,
     _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
-    items = dl_service.list_dead_letters(
-        uow=platform_of(request).read_uow(), status=None if status == "all" else status, limit=limit
+    """Oldest first, `limit` a page (`next_cursor` for the next one)."""
+    items, next_cursor = split_page(
+        dl_service.page_dead_letters(
+            uow=platform_of(request).read_uow(),
+            status=None if status == "all" else status,
+            after=decode_cursor(cursor, int),
+            limit=limit + 1,
+        ),
+        limit,
+        key=lambda d: d.id,
     )
-    return json_response({"dead_letters": [dl_service.dead_letter_to_json(d) for d in items]})
+    return json_response(
+        {
+            "dead_letters": [dl_service.dead_letter_to_json(d) for d in items],
+            "next_cursor": next_cursor,
+        }
+    )
 
 
-@router.post("/{dead_letter_id}/replay", summary="Replay a dead letter through ingest")
+@router.post(
+    "/{dead_letter_id}/replay",
+    summary="Replay a dead letter through ingest",
+    response_model=ReplayRead,
+    responses=errors(404, 409, 503),
+)
 async def replay(
     dead_letter_id: RowId,
     request: Request,
@@ -77,13 +102,18 @@ async def replay(
     return json_response(outcome.as_dict())
 
 
-@router.post("/{dead_letter_id}/discard", summary="Discard a dead letter")
+@router.post(
+    "/{dead_letter_id}/discard",
+    summary="Discard a dead letter",
+    response_model=DeadLetterDiscarded,
+    responses=errors(409),
+)
 def discard(
     dead_letter_id: RowId,
     request: Request,
     reason: str = Query(..., min_length=3, max_length=500),
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     if not dl_service.discard(
         uow=platform.uow(),
@@ -93,4 +123,4 @@ def discard(
         actor=actor_of(request, principal),
     ):
         raise error(409, "not_open", "no open dead letter with that id")
-    return json_response({"discarded": dead_letter_id})
+    return {"discarded": dead_letter_id}

@@ -8,11 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.security import actor_of, json_response, platform_of, requires
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.users import GrantList, GrantRead
+from veille.entrypoints.api.security import actor_of, platform_of, requires
 from veille.service import grants as grant_service
 
 router = APIRouter(prefix="/api/v1/user-grants", tags=["accounts"])
@@ -26,13 +27,15 @@ class RefuseIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000, description="Why not (required).")
 
 
-@router.get("/report", summary="Every grant, requested and decided, for the DPO")
+@router.get(
+    "/report", summary="Every grant, requested and decided, for the DPO", response_model=GrantList
+)
 def report(
     request: Request,
     since: datetime | None = Query(None, description="Requested at or after (ISO 8601)."),
     until: datetime | None = Query(None, description="Requested before (ISO 8601)."),
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
-) -> Response:
+) -> dict[str, Any]:
     """Who asked for which access for whom, who approved or refused it, when and why,
     including the accounts made through the privileged bootstrap path (`bootstrap`).
     The look-up is itself recorded (`user_grant.report`)."""
@@ -44,22 +47,22 @@ def report(
         since=since,
         until=until,
     )
-    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+    return {"grants": [grant_service.grant_json(g) for g in grants]}
 
 
-@router.get("", summary="Grants of data access (administrators)")
+@router.get("", summary="Grants of data access (administrators)", response_model=GrantList)
 def list_grants(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|bootstrap)$"),
     _: Any = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     grants = grant_service.list_grants(uow=platform_of(request).read_uow(), status=status)
-    return json_response({"grants": [grant_service.grant_json(g) for g in grants]})
+    return {"grants": [grant_service.grant_json(g) for g in grants]}
 
 
 def _decide(
     request: Request, principal: Principal, grant_id: int, *, approve: bool, reason: str | None
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     # not found 404, separation of duties 403, decided already 409, bad reason 422: the
     # error taxonomy answers each (entrypoints/api/errors.py)
@@ -71,16 +74,21 @@ def _decide(
         now=platform.clock(),
         reason=reason,
     )
-    return json_response(grant_service.grant_json(grant))
+    return grant_service.grant_json(grant)
 
 
-@router.post("/{grant_id}/approve", summary="Approve a grant (another administrator)")
+@router.post(
+    "/{grant_id}/approve",
+    summary="Approve a grant (another administrator)",
+    response_model=GrantRead,
+    responses=errors(404, 409),
+)
 async def approve(
     grant_id: RowId,
     body: ApproveIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """The access takes effect now (a requested account is created). Refused (403
     `separation_of_duties`) to the administrator who asked and to the account's holder."""
     return await run_in_threadpool(
@@ -88,13 +96,18 @@ async def approve(
     )
 
 
-@router.post("/{grant_id}/refuse", summary="Refuse a grant, with a reason")
+@router.post(
+    "/{grant_id}/refuse",
+    summary="Refuse a grant, with a reason",
+    response_model=GrantRead,
+    responses=errors(404, 409),
+)
 async def refuse(
     grant_id: RowId,
     body: RefuseIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     return await run_in_threadpool(
         _decide, request, principal, grant_id, approve=False, reason=body.reason
     )

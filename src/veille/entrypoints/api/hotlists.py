@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -10,6 +12,15 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal
 from veille.domain.hotlists import Category, EntryInvalid, Hotlist
 from veille.entrypoints.api.errors import refused_with_report
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.hotlists import (
+    Deleted,
+    EntryImportReport,
+    EntryList,
+    EntryRead,
+    HotlistList,
+    HotlistRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import hotlists as hotlist_service
 
@@ -40,18 +51,23 @@ def _refused(exc: Exception) -> Exception:
     return error(422, "invalid_change", str(exc))
 
 
-@router.get("", summary="Hotlists of my organisation")
-def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> Response:
+@router.get("", summary="Hotlists of my organisation", response_model=HotlistList)
+def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         found = [
             {**hotlist_service.list_json(h), "entries": uow.hotlists.count_entries(h.list_id)}
             for h in uow.hotlists.lists()
             if h.owner_org == principal.org_id
         ]
-    return json_response({"hotlists": found})
+    return {"hotlists": found}
 
 
-@router.put("/{list_id}", summary="Create or change a hotlist")
+@router.put(
+    "/{list_id}",
+    summary="Create or change a hotlist",
+    response_model=HotlistRead,
+    responses={201: {"model": HotlistRead, "description": "Created"}},
+)
 def save_hotlist(
     list_id: str, body: ListIn, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -75,10 +91,15 @@ def save_hotlist(
     )
 
 
-@router.delete("/{list_id}", summary="Delete a hotlist and its entries")
+@router.delete(
+    "/{list_id}",
+    summary="Delete a hotlist and its entries",
+    response_model=Deleted,
+    responses=errors(404),
+)
 def delete_hotlist(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     hotlist_service.delete_list(
@@ -87,10 +108,14 @@ def delete_hotlist(
         now=platform.clock(),
         actor=actor_of(request, principal),
     )
-    return json_response({"deleted": list_id})
+    return {"deleted": list_id}
 
 
-@router.get("/{list_id}/entries", summary="Entries of a hotlist")
+@router.get(
+    "/{list_id}/entries",
+    summary="Entries of a hotlist",
+    responses={200: {"model": EntryList}, **errors(404)},
+)
 def list_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
@@ -100,10 +125,16 @@ def list_entries(
     return json_response({"entries": hotlist_service.entries_json(entries)})
 
 
-@router.post("/{list_id}/entries", summary="Add or edit one entry")
+@router.post(
+    "/{list_id}/entries",
+    summary="Add or edit one entry",
+    response_model=EntryRead,
+    status_code=201,
+    responses=errors(400, 404, 422),
+)
 async def put_entry(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     """Body: plate, country, priority, valid_from, valid_until, source_ref, instructions,
     covert (and entry_id to edit an entry). Takes effect on every process within a second."""
     platform = platform_of(request)
@@ -126,13 +157,18 @@ async def put_entry(
         )
     except (EntryInvalid, hotlist_service.HotlistError) as exc:
         raise _refused(exc) from None
-    return json_response(hotlist_service.entry_json(entry), status=201)
+    return hotlist_service.entry_json(entry)
 
 
-@router.post("/{list_id}/entries/{entry_id}/expire", summary="End an entry's validity now")
+@router.post(
+    "/{list_id}/entries/{entry_id}/expire",
+    summary="End an entry's validity now",
+    response_model=EntryRead,
+    responses=errors(404),
+)
 def expire_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     try:
@@ -145,13 +181,18 @@ def expire_entry(
         )
     except hotlist_service.HotlistError as exc:
         raise error(404, "not_found", str(exc)) from None
-    return json_response(hotlist_service.entry_json(entry))
+    return hotlist_service.entry_json(entry)
 
 
-@router.delete("/{list_id}/entries/{entry_id}", summary="Delete an entry")
+@router.delete(
+    "/{list_id}/entries/{entry_id}",
+    summary="Delete an entry",
+    response_model=Deleted,
+    responses=errors(404),
+)
 def delete_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     _own_list(request, principal, list_id)
     try:
@@ -164,10 +205,15 @@ def delete_entry(
         )
     except hotlist_service.HotlistError as exc:
         raise error(404, "not_found", str(exc)) from None
-    return json_response({"deleted": entry_id})
+    return {"deleted": entry_id}
 
 
-@router.put("/{list_id}/entries", summary="Replace the whole list (CSV or JSON import)")
+@router.put(
+    "/{list_id}/entries",
+    summary="Replace the whole list (CSV or JSON import)",
+    response_model=EntryImportReport,
+    responses=errors(400, 404, 422),
+)
 async def import_entries(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:

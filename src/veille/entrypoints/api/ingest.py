@@ -13,6 +13,8 @@ from starlette.responses import Response
 from veille.bootstrap import Platform
 from veille.domain.cameras import Camera
 from veille.domain.reads import FieldError
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.ingest import IngestRead
 from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
 from veille.service.commands import IngestReads
 from veille.service.ingest import record_rejected_request
@@ -80,7 +82,11 @@ def _items(document: Any) -> list[Any] | None:
     return None
 
 
-@router.post("/api/v1/reads", summary="Post one read or a batch of reads")
+@router.post(
+    "/api/v1/reads",
+    summary="Post one read or a batch of reads",
+    responses={200: {"model": IngestRead}, **errors(400, 413, 503)},
+)
 async def post_reads(request: Request, camera: Camera = Depends(camera_credential())) -> Response:
     """Store reads from the authenticated camera.
 

@@ -14,9 +14,9 @@ from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
-from veille.domain.plates import PlateRejected, normalise
+from veille.entrypoints.api.schemas.search import CameraSearchRead, PlateSearchRead
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
-from veille.service import queries
+from veille.service import analyses, queries
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 T = TypeVar("T")
@@ -106,43 +106,52 @@ async def run_lawful(
         request.state.refusal_audited = True  # the query service recorded it already
         status = 403 if exc.code == "forbidden" else 422
         raise error(status, exc.code, str(exc)) from None
+    except analyses.AnalysisError as exc:  # the service checked the parameters, once
+        extra = {"problems": [p.as_dict() for p in exc.problems]} if exc.problems else {}
+        raise error(422, exc.code, str(exc), **extra) from None
 
 
-@router.post("/plate", summary="Passages of a plate (exact or look-alike) in a period")
+@router.post(
+    "/plate",
+    summary="Alias of POST /api/v1/analyses/plate (modes exact and look-alike)",
+    responses={200: {"model": PlateSearchRead}},
+)
 async def search_plate(
     body: PlateSearch,
     request: Request,
     principal: Principal = Depends(requires(Permission.READS_SEARCH)),
 ) -> Response:
-    """Requires a purpose and a case reference. Returns only what the caller may see:
-    the open window within their scope, plus what their approved authorizations cover."""
-    try:
-        plate = normalise(body.plate)
-    except PlateRejected as refused:
-        raise error(422, "bad_plate", refused.reason) from None
-    if not plate:
-        raise error(422, "bad_plate", "the plate has no letters or digits")
-    canonical = platform_of(request).read_rules.lookalikes.canonical(plate)
+    """The plate search of `POST /api/v1/analyses/plate`, kept for the clients of this
+    route: `lookalike: true` is `mode: lookalike`, else `mode: exact`; the answer is the
+    analysis result with `plate` (the normalised plate) and no export. Audited as
+    `reads.search.plate`. Requires a purpose and a case reference; returns only what the
+    caller may see: the open window in their scope, plus what their authorizations open."""
+    mode = "lookalike" if body.lookalike else "exact"
+    lookalikes = platform_of(request).read_rules.lookalikes
     found = await run_lawful(
         request,
         principal,
         body,
         action="reads.search.plate",
-        params={"plate": plate, "lookalike": body.lookalike},
-        execute=lambda access: queries.plate_history(
-            access=access,
-            plate=plate,
+        params={"plate": body.plate, "lookalike": body.lookalike},
+        execute=lambda access: analyses.plate_search(
+            access,
+            plate=body.plate,
+            mode=mode,
             start=body.start,
             end=body.end,
-            lookalike=body.lookalike,
-            canonical=canonical,
             limit=body.limit,
+            lookalikes=lookalikes,
         ),
     )
-    return json_response({"plate": plate, "count": len(found["passages"]), **found})
+    return json_response({"plate": found["query"], **found})
 
 
-@router.post("/camera", summary="Passages at a camera in a period")
+@router.post(
+    "/camera",
+    summary="Passages at a camera in a period",
+    responses={200: {"model": CameraSearchRead}},
+)
 async def search_camera(
     body: CameraSearch,
     request: Request,

@@ -20,7 +20,7 @@ PUBLIC = "public"
 CAMERA = "camera"
 SESSION_COOKIE = "veille_session"
 CSRF_HEADER = "x-csrf-token"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -82,7 +82,7 @@ def _principal(request: Request) -> Principal:
         raise error(401, "unauthenticated", "token is invalid, expired or revoked")
     # Known from here on, so that a refusal (CSRF included) is audited under this name.
     request.state.principal = identity.principal
-    if via_cookie and request.method not in _SAFE_METHODS:
+    if via_cookie and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER)
         if not sent or sent != identity.csrf_token:
             raise error(403, "csrf", "missing or wrong CSRF token for a browser session")

@@ -8,12 +8,19 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
 from veille.domain.access import Permission
+from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.system import HealthRead, IngestStatsRead, OpenApiDocument
 from veille.entrypoints.api.security import json_response, platform_of, public, requires
 
 router = APIRouter(tags=["system"])
 
 
-@router.get("/health", summary="Liveness: is the server up and its writer making progress")
+@router.get(
+    "/health",
+    summary="Liveness: is the server up and its writer making progress",
+    response_model=HealthRead,
+    responses=errors(503),
+)
 def health(request: Request, _: Any = Depends(public())) -> Response:
     """Says only whether the process and its writer run; no data, so open to all.
 
@@ -30,15 +37,23 @@ def health(request: Request, _: Any = Depends(public())) -> Response:
     )
 
 
-@router.get("/api/v1/ingest/stats", summary="Ingest counters and the writer's load")
+@router.get(
+    "/api/v1/ingest/stats",
+    summary="Ingest counters and the writer's load",
+    response_model=IngestStatsRead,
+)
 def ingest_stats(
     request: Request, _: Any = Depends(requires(Permission.INGEST_MONITOR))
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     writer = platform.writer
-    return json_response({**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows})
+    return {**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows}
 
 
-@router.get("/api/v1/openapi.json", summary="The OpenAPI document of this API")
+@router.get(
+    "/api/v1/openapi.json",
+    summary="The OpenAPI document of this API",
+    response_model=OpenApiDocument,
+)
 def openapi(request: Request, _: Any = Depends(requires(Permission.SELF))) -> Response:
     return json_response(request.app.openapi())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -13,6 +13,16 @@ from starlette.responses import Response
 from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
 from veille.domain.users import Organisation, User
 from veille.entrypoints.api.params import RowId
+from veille.entrypoints.api.schemas.auth import TotpSecretRead
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
+from veille.entrypoints.api.schemas.users import (
+    GrantPending,
+    OrganisationList,
+    OrganisationRead,
+    UserChangePending,
+    UserPage,
+    UserRead,
+)
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
@@ -99,19 +109,27 @@ def user_json(user: User) -> dict[str, Any]:
     }
 
 
-@router.get("/organisations", summary="List organisations")
-def list_orgs(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
+@router.get("/organisations", summary="List organisations", response_model=OrganisationList)
+def list_orgs(
+    request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))
+) -> dict[str, Any]:
     with platform_of(request).read_uow() as uow:
         orgs = uow.users.list_orgs()
-    return json_response({"organisations": [org_json(o) for o in orgs]})
+    return {"organisations": [org_json(o) for o in orgs]}
 
 
-@router.post("/organisations", summary="Create an organisation (zone, federal, judicial)")
+@router.post(
+    "/organisations",
+    summary="Create an organisation (zone, federal, judicial)",
+    response_model=OrganisationRead,
+    status_code=201,
+    responses=errors(409),
+)
 def create_org(
     body: OrganisationIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         org = user_service.create_organisation(
@@ -128,17 +146,43 @@ def create_org(
     except user_service.UserError as exc:
         problems = [{"field": "body", "reason": str(exc)}]
         raise error(422, "invalid_request", "request is invalid", problems=problems) from None
-    return json_response(org_json(org), status=201)
+    return org_json(org)
 
 
-@router.get("/users", summary="List users")
-def list_users(request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))) -> Response:
-    with platform_of(request).read_uow() as uow:
-        users = uow.users.all()
-    return json_response({"users": [user_json(u) for u in users]})
+@router.get("/users", summary="List users", response_model=UserPage)
+def list_users(
+    request: Request,
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Users per page; without it, every user."
+    ),
+    _: Any = Depends(requires(Permission.USERS_MANAGE)),
+) -> UserPage:
+    """Accounts in id order (closed ones too), a page at a time when `limit` is given."""
+    users, next_cursor = split_page(
+        user_service.page_users(
+            uow=platform_of(request).read_uow(),
+            after=decode_cursor(cursor, int),
+            limit=None if limit is None else limit + 1,
+        ),
+        limit,
+        key=lambda u: u.user_id,
+    )
+    return UserPage.model_validate(
+        {"users": [user_json(u) for u in users], "next_cursor": next_cursor}
+    )
 
 
-@router.post("/users", summary="Create a user (data access waits for a second administrator)")
+@router.post(
+    "/users",
+    summary="Create a user (data access waits for a second administrator)",
+    response_model=UserRead,
+    status_code=201,
+    responses={
+        202: {"model": GrantPending, "description": "Waits for a second administrator"},
+        **errors(409),
+    },
+)
 async def create_user(
     body: UserIn,
     request: Request,
@@ -176,7 +220,15 @@ async def create_user(
     return json_response({"grant": grant_service.grant_json(made)}, status=202)
 
 
-@router.patch("/users/{user_id}", summary="Change a user's role, designation, training …")
+@router.patch(
+    "/users/{user_id}",
+    summary="Change a user's role, designation, training …",
+    response_model=UserRead,
+    responses={
+        202: {"model": UserChangePending, "description": "Partly waits for a second administrator"},
+        **errors(404),
+    },
+)
 async def update_user(
     user_id: RowId,
     body: UserPatch,
@@ -212,12 +264,17 @@ async def update_user(
     )
 
 
-@router.delete("/users/{user_id}", summary="Delete a user: every session stops at once")
+@router.delete(
+    "/users/{user_id}",
+    summary="Delete a user: every session stops at once",
+    response_model=UserRead,
+    responses=errors(404, 409),
+)
 def delete_user(
     user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     platform = platform_of(request)
     try:
         user = user_service.delete_user(
@@ -230,15 +287,20 @@ def delete_user(
         raise error(404, "not_found", f"no user {user_id}") from None
     except user_service.UserError as exc:
         raise error(409, "conflict", str(exc)) from None
-    return json_response(user_json(user))
+    return user_json(user)
 
 
-@router.post("/users/{user_id}/totp", summary="Enrol a user's TOTP second factor")
+@router.post(
+    "/users/{user_id}/totp",
+    summary="Enrol a user's TOTP second factor",
+    response_model=TotpSecretRead,
+    responses=errors(404),
+)
 def enrol_user_totp(
     user_id: RowId,
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
-) -> Response:
+) -> dict[str, Any]:
     """For roles that must use a second factor: the secret is handed to the user, who
     confirms it with a code (`POST /api/v1/auth/totp/confirm`) or signs in with it."""
     platform = platform_of(request)
@@ -255,4 +317,4 @@ def enrol_user_totp(
     with platform.read_uow() as uow:
         user = uow.users.get(user_id)
     name = user.username if user else str(user_id)
-    return json_response({"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)})
+    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)}

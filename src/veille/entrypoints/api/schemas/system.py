@@ -1,0 +1,47 @@
+"""Answers of the system routes: health and ingest statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class WriterHealthRead(BaseModel):
+    alive: bool
+    stuck: bool
+    last_commit_s_ago: float | None
+    waiting_requests: int
+    stalled_s: float
+
+
+class HealthRead(BaseModel):
+    status: str  # ok | stuck | starting
+    writer: WriterHealthRead | None = None
+
+
+class IngestStatsRead(BaseModel):
+    stored: int
+    duplicate: int
+    rejected: int
+    commits: int
+    requests: int
+    refused_busy: int
+    refused_unauthenticated: int
+    refused_not_posting: int
+    uptime_s: float
+    writer_busy_s: float
+    writer_busy_share_1m: float
+    stored_per_s_1m: float
+    writer_queued_reads: int
+
+
+class OpenApiDocument(BaseModel):
+    """The OpenAPI 3.1 document itself."""
+
+    model_config = ConfigDict(extra="allow")
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
+    components: dict[str, Any]

@@ -170,7 +170,11 @@ def bootstrap(
         )
 
     writer.in_transaction.append(match_fresh)  # type: ignore[arg-type]
-    bus = AlertBus(alert_service.event_json)
+    bus = AlertBus(
+        alert_service.event_json,
+        replay_events=settings.alert_stream_replay_events,
+        queue_limit=settings.alert_stream_queue,
+    )
     webhooks = WebhookDispatcher(
         targets=lambda alert: alert_service.webhook_targets(
             uow=store.uow(write=False), alert=alert

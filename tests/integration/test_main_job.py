@@ -62,3 +62,14 @@ def test_a_stream_closed_for_withdrawn_access_is_announced_after_its_alerts():
 def test_a_refused_or_ended_stream_is_announced(answer, said):
     text = follow(answer)
     assert "Alerts are no longer printed" in text and said in text
+
+
+def test_a_gap_in_the_stream_is_announced_and_the_alerts_after_it_still_print():
+    text = follow(
+        lambda request: sse(
+            b'event: gap\ndata: {"reason": "overflow", "reload": "/api/v1/alerts"}\n\n',
+            b"id: ab12cd34-9\nevent: alert\ndata: " + orjson.dumps(ALERT) + b"\n\n",
+        )
+    )
+    assert "Some alerts were not shown (overflow)" in text and "/api/v1/alerts" in text
+    assert "ALERT #7 1ABC123" in text

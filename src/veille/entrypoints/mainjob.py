@@ -196,6 +196,13 @@ async def _print_alerts(resp: httpx.Response, out: TextIO) -> str | None:
         document = orjson.loads(line[6:])
         if event == "closed":
             return f"the server closed the live alert channel ({document.get('reason', '?')})"
+        if event == "gap":  # alerts were missed: say so, never pretend the list is whole
+            out.write(
+                f"\n  Some alerts were not shown ({document.get('reason', '?')}): see"
+                " `GET /api/v1/alerts` for every open alert.\n"
+            )
+            out.flush()
+            continue
         _print_alert(document, out)
     return None
 

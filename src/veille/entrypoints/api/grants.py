@@ -79,6 +79,9 @@ def _decide(
         raise error(409, "conflict", str(exc)) from None
     except user_service.UserError as exc:
         raise error(422, "invalid_request", str(exc)) from None
+    if approve and grant.user_id is not None:
+        # committed: a live stream whose access the grant changed ends now
+        platform.alert_bus.recheck_user(grant.user_id)
     return json_response(grant_service.grant_json(grant))
 
 

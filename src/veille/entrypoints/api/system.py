@@ -36,7 +36,13 @@ def ingest_stats(
 ) -> Response:
     platform = platform_of(request)
     writer = platform.writer
-    return json_response({**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows})
+    return json_response(
+        {
+            **writer.counters.as_dict(),
+            "writer_queued_reads": writer.queued_rows,
+            **platform.alert_bus.stats(),
+        }
+    )
 
 
 @router.get("/api/v1/openapi.json", summary="The OpenAPI document of this API")

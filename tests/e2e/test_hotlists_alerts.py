@@ -13,7 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import make_read, register_cameras
+from tests.conftest import make_read, register_cameras, user_with_token
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL
@@ -495,7 +495,9 @@ def test_live_channel_closes_on_its_timer_when_access_is_withdrawn_elsewhere(
     assert platform.alert_bus.subscriber_count == 0
 
 
-@pytest.mark.parametrize("how", ["sign-out", "delete", "withdraw designation", "training"])
+@pytest.mark.parametrize(
+    "how", ["sign-out", "delete", "withdraw designation", "training", "approved move"]
+)
 def test_revocation_deletion_and_changes_close_the_users_streams_at_once(
     client, platform, people, admin_token, how
 ):
@@ -516,6 +518,14 @@ def test_revocation_deletion_and_changes_close_the_users_streams_at_once(
         resp = client.patch(
             f"/api/v1/users/{otto.user_id}", json={"designated": False}, headers=admin
         )
+    elif how == "approved move":  # four eyes: to zone Midi once a second administrator agrees
+        moved = client.patch(
+            f"/api/v1/users/{otto.user_id}", json={"org_id": "pz-midi"}, headers=admin
+        )
+        assert moved.status_code == 202, moved.text
+        _, bob = user_with_token(platform, "bob", Role.ADMINISTRATOR, designated=False)
+        grant_id = moved.json()["grant"]["grant_id"]
+        resp = client.post(f"/api/v1/user-grants/{grant_id}/approve", json={}, headers=bob)
     else:  # the training expired yesterday
         expired = (platform.clock() - timedelta(days=1)).isoformat()
         body = {"training_expires": expired}
@@ -524,6 +534,20 @@ def test_revocation_deletion_and_changes_close_the_users_streams_at_once(
     (closed,) = listener.wait_for(kind="closed")
     assert closed[2]["reason"]
     assert other.of("closed") == [], "another user's stream was closed too"
+
+
+def test_an_account_deleted_from_the_cli_loses_its_stream_at_the_next_check(
+    client, platform, people
+):
+    """The CLI is another process: it cannot reach this server's streams, the timed
+    re-check ends them (VEILLE_ALERT_STREAM_CHECK_S)."""
+    platform.settings.alert_stream_check_s = 0.3
+    listener = Listener(client, platform, people["otto"])
+    data_dir = str(platform.settings.data_dir)
+    deleted = CliRunner().invoke(app, ["users", "delete", "otto", "--data-dir", data_dir])
+    assert deleted.exit_code == 0, deleted.output
+    (closed,) = listener.wait_for(kind="closed")
+    assert "deleted" in closed[2]["reason"]
 
 
 def test_the_stream_closes_when_the_training_expires(client, platform, people):

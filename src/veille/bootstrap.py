@@ -177,7 +177,11 @@ def bootstrap(
     matcher = HotlistMatcher(rules.lookalikes)
     timing = settings.alert_timing()
 
-    live = AlertBus(alert_service.event_json)
+    live = AlertBus(
+        alert_service.event_json,
+        replay_events=settings.alert_stream_replay_events,
+        queue_limit=settings.alert_stream_queue,
+    )
     webhooks = WebhookDispatcher(
         targets=lambda alert: alert_service.webhook_targets(
             uow=store.uow(write=False), alert=alert

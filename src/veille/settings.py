@@ -186,6 +186,23 @@ class Settings(BaseSettings):
         description="Seconds after capture beyond which a hit rings marked late (reads older"
         " than the open window never ring).",
     )
+    alert_stream_check_s: float = Field(
+        5.0,
+        gt=0,
+        description="Seconds between an open live alert stream's access re-checks (and idle"
+        " heartbeats): how long a revocation made outside the server (the CLI) takes to end it.",
+    )
+    alert_stream_replay_events: int = Field(
+        10_000,
+        ge=1,
+        description="Recent live alert events kept so a reconnecting console resumes from its"
+        " Last-Event-ID.",
+    )
+    alert_stream_queue: int = Field(
+        1000,
+        ge=1,
+        description="Events a slow live subscriber may fall behind before it is told of a gap.",
+    )
     webhook_attempts: int = Field(5, description="Delivery attempts per webhook and alert.")
     webhook_backoff_s: float = Field(
         0.5, description="First retry delay of a webhook delivery; doubles each attempt."

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import make_read, register_cameras
+from tests.conftest import make_read, register_cameras, user_with_token
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL
@@ -408,33 +408,214 @@ def test_live_channel_pushes_alerts_to_operators_in_scope(client, platform, peop
     assert event["entry"]["instructions"] == "Armed suspect: do not stop alone"
 
 
-def test_live_channel_closes_when_access_is_withdrawn(client, platform, people, monkeypatch):
-    from veille.entrypoints.api import alerts as alerts_api
+class Listener:
+    """Reads a live stream on a thread and collects its events as (event, id, data)."""
 
-    monkeypatch.setattr(alerts_api, "HEARTBEAT_S", 0.2)
-    lines: list[str] = []
-    done = threading.Event()
+    def __init__(self, client, platform, headers, last_event_id=None):
+        self.events: list[tuple[str, str | None, dict]] = []
+        self.status: int | None = None
+        self.error: Exception | None = None
+        self.ended = threading.Event()
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._platform = platform
+        before = platform.alert_bus.subscriber_count
+        if last_event_id is not None:
+            headers = {**headers, "Last-Event-ID": last_event_id}
+        threading.Thread(target=self._listen, args=(client, headers), daemon=True).start()
+        deadline = time.monotonic() + 5
+        while (
+            platform.alert_bus.subscriber_count == before
+            and not self.ended.is_set()
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
 
-    def listen() -> None:
-        with client.stream("GET", "/api/v1/alerts/stream", headers=people["otto"]) as resp:
-            for line in resp.iter_lines():
-                lines.append(line)
-                if line.startswith("event: closed"):
-                    break
-        done.set()
+    def _listen(self, client, headers) -> None:
+        try:
+            with client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp:
+                self.status = resp.status_code
+                kind, event_id = "message", None
+                for line in resp.iter_lines():
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("id: "):
+                        event_id = line[4:]
+                    elif line.startswith("data: "):
+                        with self._changed:
+                            self.events.append((kind, event_id, orjson.loads(line[6:])))
+                            self._changed.notify_all()
+                        if kind == "closed" or self._stop.is_set():
+                            return
+                        kind, event_id = "message", None
+        except Exception as exc:  # the test ended and its client closed under an open stream
+            self.error = exc
+        finally:
+            self.ended.set()
+            with self._changed:
+                self._changed.notify_all()
 
-    listener = threading.Thread(target=listen, daemon=True)
-    listener.start()
-    deadline = time.monotonic() + 5
-    while platform.alert_bus.subscriber_count == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert client.post("/api/v1/auth/sign-out", headers=people["otto"]).status_code == 200
-    assert done.wait(5), "the stream stayed open after the token was revoked"
-    assert "event: closed" in lines
+    def wait_for(self, count=1, kind="alert", timeout=10.0) -> list[tuple[str, str | None, dict]]:
+        """The first `count` events of this kind, waiting for them with a generous bound."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: len(self.of(kind)) >= count or self.ended.is_set(), timeout
+            )
+        return self.of(kind)
+
+    def of(self, kind):
+        return [e for e in self.events if e[0] == kind]
+
+    def stop_after_next(self) -> None:
+        self._stop.set()
+
+
+def live_setup(client, platform, people):
+    cam = register_cameras(platform, "CAM-A")["CAM-A"]
+    make_list(client, people["hana"])
+    import_csv(client, people["hana"], CSV_GOOD)
+    wait_for_matcher(platform)
+    return cam
+
+
+def test_live_channel_closes_on_its_timer_when_access_is_withdrawn_elsewhere(
+    client, platform, people
+):
+    """The CLI runs in another process and cannot reach the server's streams: the timed
+    re-check (a setting) is what ends them."""
+    platform.settings.alert_stream_check_s = 0.2
+    listener = Listener(client, platform, people["otto"])
+    token = people["otto"]["Authorization"].removeprefix("Bearer ")
+    user_service.revoke_token(uow=platform.uow(), token=token, now=platform.clock(), actor=ACTOR)
+    (closed,) = listener.wait_for(kind="closed")
+    assert "revoked" in closed[2]["reason"]
     deadline = time.monotonic() + 2
     while platform.alert_bus.subscriber_count and time.monotonic() < deadline:
         time.sleep(0.02)
     assert platform.alert_bus.subscriber_count == 0
+
+
+@pytest.mark.parametrize(
+    "how", ["sign-out", "delete", "withdraw designation", "training", "approved move"]
+)
+def test_revocation_deletion_and_changes_close_the_users_streams_at_once(
+    client, platform, people, admin_token, how
+):
+    platform.settings.alert_stream_check_s = 600  # far longer than the wait below
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    otto = user_service.identify(
+        uow=platform.read_uow(),
+        token=people["otto"]["Authorization"].removeprefix("Bearer "),
+        now=platform.clock(),
+    ).principal
+    listener = Listener(client, platform, people["otto"])
+    other = Listener(client, platform, people["mila"])
+    if how == "sign-out":
+        resp = client.post("/api/v1/auth/sign-out", headers=people["otto"])
+    elif how == "delete":
+        resp = client.delete(f"/api/v1/users/{otto.user_id}", headers=admin)
+    elif how == "withdraw designation":
+        resp = client.patch(
+            f"/api/v1/users/{otto.user_id}", json={"designated": False}, headers=admin
+        )
+    elif how == "approved move":  # four eyes: to zone Midi once a second administrator agrees
+        moved = client.patch(
+            f"/api/v1/users/{otto.user_id}", json={"org_id": "pz-midi"}, headers=admin
+        )
+        assert moved.status_code == 202, moved.text
+        _, bob = user_with_token(platform, "bob", Role.ADMINISTRATOR, designated=False)
+        grant_id = moved.json()["grant"]["grant_id"]
+        resp = client.post(f"/api/v1/user-grants/{grant_id}/approve", json={}, headers=bob)
+    else:  # the training expired yesterday
+        expired = (platform.clock() - timedelta(days=1)).isoformat()
+        body = {"training_expires": expired}
+        resp = client.patch(f"/api/v1/users/{otto.user_id}", json=body, headers=admin)
+    assert resp.status_code == 200, resp.text
+    (closed,) = listener.wait_for(kind="closed")
+    assert closed[2]["reason"]
+    assert other.of("closed") == [], "another user's stream was closed too"
+
+
+def test_an_account_deleted_from_the_cli_loses_its_stream_at_the_next_check(
+    client, platform, people
+):
+    """The CLI is another process: it cannot reach this server's streams, the timed
+    re-check ends them (VEILLE_ALERT_STREAM_CHECK_S)."""
+    platform.settings.alert_stream_check_s = 0.3
+    listener = Listener(client, platform, people["otto"])
+    data_dir = str(platform.settings.data_dir)
+    deleted = CliRunner().invoke(app, ["users", "delete", "otto", "--data-dir", data_dir])
+    assert deleted.exit_code == 0, deleted.output
+    (closed,) = listener.wait_for(kind="closed")
+    assert "deleted" in closed[2]["reason"]
+
+
+def test_the_stream_closes_when_the_training_expires(client, platform, people):
+    platform.settings.alert_stream_check_s = 600  # the expiry, not the period, ends it
+    otto = user_service.identify(
+        uow=platform.read_uow(),
+        token=people["otto"]["Authorization"].removeprefix("Bearer "),
+        now=platform.clock(),
+    ).principal
+    user_service.update_user(
+        uow=platform.uow(),
+        user_id=otto.user_id,
+        now=platform.clock(),
+        actor=ACTOR,
+        training_expires=platform.clock() + timedelta(seconds=2),
+    )
+    listener = Listener(client, platform, people["otto"])
+    assert listener.status == 200
+    (closed,) = listener.wait_for(kind="closed", timeout=10)
+    assert "training" in closed[2]["reason"]
+
+
+def test_events_carry_ids_and_a_reconnect_resumes_without_loss_or_duplicate(
+    client, platform, people
+):
+    cam = live_setup(client, platform, people)
+    first = Listener(client, platform, people["otto"])
+    post(client, cam, make_read("CAM-A", plate="1ABC123"))
+    (seen,) = first.wait_for(1)
+    first.stop_after_next()
+    post(client, cam, make_read("CAM-A", plate="2XYZ999"))  # wakes it, so it hangs up
+    first.ended.wait(5)
+    # while the console is away
+    post(client, cam, make_read("CAM-A", plate="1ABC123"))
+    post(client, cam, make_read("CAM-A", plate="2XYZ999"))
+    again = Listener(client, platform, people["otto"], last_event_id=seen[1])
+    post(client, cam, make_read("CAM-A", plate="1ABC123"))  # live, after the replay
+    got = again.wait_for(4)
+    assert len(got) == 4 and again.of("gap") == []
+    ids = [event_id for _, event_id, _ in got]
+    epochs = {i.rsplit("-", 1)[0] for i in ids} | {seen[1].rsplit("-", 1)[0]}
+    numbers = [int(seen[1].rsplit("-", 1)[1])] + [int(i.rsplit("-", 1)[1]) for i in ids]
+    assert len(epochs) == 1 and numbers == list(range(numbers[0], numbers[0] + 5))
+    assert [d["plate"] for _, _, d in got] == ["2XYZ999", "1ABC123", "2XYZ999", "1ABC123"]
+
+
+def test_replay_is_scoped_to_the_principal_at_reconnect(client, platform, people):
+    live_setup(client, platform, people)
+    midi = register_cameras(platform, "MIDI-1", zone="Midi")["MIDI-1"]
+    cam = register_cameras(platform, "CAM-B")["CAM-B"]
+    watcher = Listener(client, platform, people["otto"])
+    post(client, cam, make_read("CAM-B", plate="1ABC123"))
+    (start,) = watcher.wait_for(1)
+    post(client, cam, make_read("CAM-B", plate="2XYZ999"))  # outside Midi
+    post(client, midi, make_read("MIDI-1", plate="1ABC123"))
+    watcher.wait_for(3)
+    mila = Listener(client, platform, people["mila"], last_event_id=start[1])
+    (replayed,) = mila.wait_for(1)
+    assert replayed[2]["camera_id"] == "MIDI-1"
+    assert replayed[1] == watcher.of("alert")[2][1]
+
+
+@pytest.mark.parametrize("last_event_id", ["0badc0de-1", "garbage", "EPOCH-999999"])
+def test_an_unknown_last_event_id_is_answered_with_a_gap(client, platform, people, last_event_id):
+    last_event_id = last_event_id.replace("EPOCH", platform.alert_bus.epoch)
+    listener = Listener(client, platform, people["otto"], last_event_id=last_event_id)
+    (gap,) = listener.wait_for(kind="gap")
+    assert gap[1] is None and gap[2]["reload"] == "/api/v1/alerts"
 
 
 def jpeg_image(tag: str) -> tuple[bytes, dict[str, str]]:
@@ -628,12 +809,8 @@ def test_an_alerts_reads_and_images_close_with_the_open_window(client, platform,
     assert client.get(href, headers=people["otto"]).status_code == 404
 
 
-def test_live_channel_closes_when_the_users_scope_changes_even_while_busy(
-    client, platform, people, monkeypatch
-):
-    from veille.entrypoints.api import alerts as alerts_api
-
-    monkeypatch.setattr(alerts_api, "HEARTBEAT_S", 1.0)
+def test_live_channel_closes_when_the_users_scope_changes_even_while_busy(client, platform, people):
+    platform.settings.alert_stream_check_s = 1.0
     cam = register_cameras(platform, "CAM-A")["CAM-A"]
     make_list(client, people["hana"])
     import_csv(client, people["hana"], CSV_GOOD)

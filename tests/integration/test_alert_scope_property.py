@@ -333,7 +333,7 @@ async def ingest(
     what each subscriber received, the committed events and the MQTT messages."""
     bus = platform.alert_bus
     subscribers = {
-        name: bus.subscribe(lambda alert, who=user: alert_service.visible_to(alert, who))
+        name: bus.subscribe(lambda alert, who=user: alert_service.visible_to(alert, who))[0]
         for name, user in users.items()
     }
     events: list = []
@@ -345,7 +345,7 @@ async def ingest(
     assert all(f.result().stored == 1 for f in futures)
     await asyncio.sleep(0)  # let the offers the writer handed to this loop run
     live = {
-        name: [orjson.loads(sub.queue.get_nowait()) for _ in range(sub.queue.qsize())]
+        name: [orjson.loads(payload) for payload in sub.drain()]
         for name, sub in subscribers.items()
     }
     publisher = MqttPublisher(

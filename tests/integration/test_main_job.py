@@ -29,7 +29,9 @@ ALERT = {
 def follow(handler) -> str:
     out = io.StringIO()
     transport = httpx.MockTransport(handler)
-    asyncio.run(_show_alerts("http://veille.test", "vu_operator", out, transport=transport))
+    asyncio.run(
+        _show_alerts("http://veille.test", "vu_operator", out, transport=transport, retry_pause_s=0)
+    )
     return out.getvalue()
 
 
@@ -62,3 +64,33 @@ def test_a_stream_closed_for_withdrawn_access_is_announced_after_its_alerts():
 def test_a_refused_or_ended_stream_is_announced(answer, said):
     text = follow(answer)
     assert "Alerts are no longer printed" in text and said in text
+
+
+def test_a_gap_in_the_stream_is_announced_and_the_alerts_after_it_still_print():
+    text = follow(
+        lambda request: sse(
+            b'event: gap\ndata: {"reason": "overflow", "reload": "/api/v1/alerts"}\n\n',
+            b"id: ab12cd34-9\nevent: alert\ndata: " + orjson.dumps(ALERT) + b"\n\n",
+        )
+    )
+    assert "Some alerts were not shown (overflow)" in text and "/api/v1/alerts" in text
+    assert "ALERT #7 1ABC123" in text
+
+
+def test_a_broken_stream_is_opened_again_and_resumes_after_the_last_alert_printed():
+    asked: list[str | None] = []
+    second = {**ALERT, "alert_id": 8, "plate": "2XYZ999"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        asked.append(request.headers.get("last-event-id"))
+        if len(asked) == 1:  # the connection breaks after one alert
+            return sse(b"id: ab12cd34-41\nevent: alert\ndata: " + orjson.dumps(ALERT) + b"\n\n")
+        return sse(
+            b"id: ab12cd34-42\nevent: alert\ndata: " + orjson.dumps(second) + b"\n\n",
+            b'event: closed\ndata: {"reason": "account deleted"}\n\n',
+        )
+
+    text = follow(answer)
+    assert asked == [None, "ab12cd34-41"]
+    assert "ALERT #7 1ABC123" in text and "ALERT #8 2XYZ999" in text
+    assert "Alerts are no longer printed" in text and "account deleted" in text

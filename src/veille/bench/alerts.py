@@ -201,6 +201,8 @@ def run_alert_bench(config: AlertBenchConfig) -> dict[str, Any]:
                     if line.startswith("data: "):
                         arrive = time.time()
                         event = orjson.loads(line[6:])
+                        if "read" not in event:  # a gap or closed event, not an alert
+                            continue
                         received = datetime.fromisoformat(event["read"]["received_at"])
                         arrivals[event["read"]["read_id"]] = (
                             arrive,

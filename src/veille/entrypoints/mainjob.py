@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TextIO
 
@@ -149,31 +150,52 @@ async def _simulate(
                 await watcher
 
 
+RECONNECTS = 3  # attempts in a row that get no further, before giving up
+
+
 async def _show_alerts(
     base_url: str,
     token: str,
     out: TextIO,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    retry_pause_s: float = 1.0,
 ) -> None:
     """Follow the live alert channel as an operator and print each alert as it arrives.
 
-    When the channel ends (the operator's password was changed, its token revoked, the
-    account deleted) the main job says so: alerts must never stop appearing silently.
+    A channel that breaks (the network, a restarted server) is opened again and resumes
+    after the last alert printed (`Last-Event-ID`), so none is lost; the server says so
+    with a gap when it cannot resume. When the server ends the channel (the operator's
+    password was changed, its token revoked, the account deleted) the main job says so:
+    alerts must never stop appearing silently.
     """
-    headers = {"Authorization": f"Bearer {token}"}
     reason = "the server closed the live alert channel"
-    try:
-        async with (
-            httpx.AsyncClient(base_url=base_url, timeout=None, transport=transport) as client,
-            client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp,
-        ):
-            if resp.status_code != 200:
-                reason = f"the server refused the live alert channel (HTTP {resp.status_code})"
-            else:
-                reason = await _print_alerts(resp, out) or reason
-    except httpx.HTTPError as exc:
-        reason = f"the live alert channel failed ({type(exc).__name__})"
+    position = _StreamPosition()
+    attempts = 0
+    async with httpx.AsyncClient(base_url=base_url, timeout=None, transport=transport) as client:
+        while True:
+            headers = {"Authorization": f"Bearer {token}"}
+            if position.last_id is not None:
+                headers["Last-Event-ID"] = position.last_id
+            seen = position.last_id
+            closed = None
+            try:
+                async with client.stream("GET", "/api/v1/alerts/stream", headers=headers) as resp:
+                    if resp.status_code != 200:
+                        reason = (
+                            f"the server refused the live alert channel (HTTP {resp.status_code})"
+                        )
+                        break
+                    closed = await _print_alerts(resp, out, position)
+            except httpx.HTTPError as exc:
+                reason = f"the live alert channel failed ({type(exc).__name__})"
+            if closed is not None:
+                reason = closed
+                break
+            attempts = 0 if position.last_id != seen else attempts + 1  # got further: fine
+            if attempts > RECONNECTS:
+                break
+            await asyncio.sleep(retry_pause_s * attempts)
     out.write(
         f"\nAlerts are no longer printed: {reason}. A changed password, a revoked token or a"
         " withdrawn designation of the 'operator' account closes its channel; restart"
@@ -182,21 +204,40 @@ async def _show_alerts(
     out.flush()
 
 
-async def _print_alerts(resp: httpx.Response, out: TextIO) -> str | None:
+@dataclass
+class _StreamPosition:
+    """Where a followed stream got to: the id of the last alert printed."""
+
+    last_id: str | None = None
+
+
+async def _print_alerts(resp: httpx.Response, out: TextIO, position: _StreamPosition) -> str | None:
     """Print the stream's alerts; return why the server closed it, if it said."""
-    event = "message"
+    event, event_id = "message", None
     async for line in resp.aiter_lines():
         if line.startswith("event: "):
             event = line[7:].strip()
             continue
+        if line.startswith("id: "):
+            event_id = line[4:].strip()
+            continue
         if not line.startswith("data: "):
             if not line:
-                event = "message"  # a blank line ends an event
+                event, event_id = "message", None  # a blank line ends an event
             continue
         document = orjson.loads(line[6:])
         if event == "closed":
             return f"the server closed the live alert channel ({document.get('reason', '?')})"
+        if event == "gap":  # alerts were missed: say so, never pretend the list is whole
+            out.write(
+                f"\n  Some alerts were not shown ({document.get('reason', '?')}): see"
+                " `GET /api/v1/alerts` for every open alert.\n"
+            )
+            out.flush()
+            continue
         _print_alert(document, out)
+        if event_id is not None:
+            position.last_id = event_id
     return None
 
 

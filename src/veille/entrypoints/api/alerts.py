@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+import orjson
+from fastapi import APIRouter, Depends, Header, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
+from veille.adapters.live import Closed, Gap, LiveEvent, Recheck
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.alerts import Outcome, RejectReason
 from veille.domain.audit import AuditEntry
@@ -55,7 +55,6 @@ from veille.service.commands import DecideHit
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 VIEW = requires(Permission.ALERTS_VIEW)
 DECIDE = requires(Permission.ALERTS_DECIDE)
-HEARTBEAT_S = 15.0  # also how often an open stream re-checks that access still holds
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -97,48 +96,92 @@ class WebhookIn(BaseModel):
         }
     },
 )
-async def stream(request: Request, principal: Principal = Depends(VIEW)) -> StreamingResponse:
-    """Each event is one JSON document: the alert (new, or a repeat hit added to an open
-    alert), the read with links to its images, and the entry's details and instructions.
-    Only alerts of cameras in the caller's scope; covert ones only for their owners."""
+async def stream(
+    request: Request,
+    principal: Principal = Depends(VIEW),
+    last_event_id: str | None = Header(
+        None,
+        alias="Last-Event-ID",
+        description="Resume after this event: the buffered events after it are sent first.",
+    ),
+) -> StreamingResponse:
+    """Each `event: alert` is one JSON document, with an `id:` to resume from: the alert
+    (new, or a repeat hit added to an open alert), the read with links to its images, and
+    the entry's details and instructions. Only alerts of cameras in the caller's scope;
+    covert ones only for their owners. `event: gap` means alerts were missed (reload
+    `GET /api/v1/alerts`); `event: closed` ends the stream with its reason."""
     platform = platform_of(request)
     bus = platform.alert_bus
-    sub = bus.subscribe(lambda alert: alert_service.visible_to(alert, principal))
+    period = platform.settings.alert_stream_check_s
     credential = bearer_token(request) or request.cookies.get(SESSION_COOKIE) or ""
+    sub, replay = bus.subscribe(
+        lambda alert: alert_service.visible_to(alert, principal),
+        user_id=principal.user_id,
+        credential=user_service.hash_token(credential),
+        last_event_id=last_event_id,
+    )
 
-    def still_allowed() -> bool:
-        """A revoked token, a deleted user or an expired training ends the stream; so does
-        a change of role, organisation or scope, since the stream filters by the old one."""
+    training_expires = principal.training_expires  # as of the last check
+
+    def refusal() -> str | None:
+        """Why the stream may no longer run, if it may not. A revoked token, a deleted
+        user or an expired training ends it; so does a change of role, organisation or
+        scope, since the stream filters by the old one."""
         identity = user_service.identify(
             uow=platform.read_uow(), token=credential, now=platform.clock()
         )
-        return (
-            identity is not None
-            and decide(identity.principal, Permission.ALERTS_VIEW, platform.clock()) is None
-            and (identity.principal.role, identity.principal.org_id, identity.principal.scope)
-            == (principal.role, principal.org_id, principal.scope)
-        )
+        if identity is None:
+            return "signed out, token revoked or expired, or account deleted"
+        nonlocal training_expires
+        now = identity.principal
+        training_expires = now.training_expires  # an extended training moves the check
+        if (now.role, now.org_id, now.scope) != (principal.role, principal.org_id, principal.scope):
+            return "role, organisation or scope changed: reconnect"
+        return decide(now, Permission.ALERTS_VIEW, platform.clock())
+
+    def next_check_in() -> float:
+        """Seconds to the next access check: the period, or sooner if training ends."""
+        if training_expires is None:
+            return period
+        left = (training_expires - platform.clock()).total_seconds()
+        return max(min(period, left), 0.01)
 
     async def events() -> AsyncIterator[bytes]:
+        sent = 0  # the newest seq sent: live events already replayed are not sent twice
         try:
             yield b": connected\n\n"
-            checked = time.monotonic()
+            if isinstance(replay, Gap):
+                yield _gap(replay)
+            else:
+                for event in replay:
+                    sent = event.seq
+                    yield _alert(bus.event_id(event.seq), event.payload)
+            deadline = time.monotonic() + next_check_in()
+            idle_since = time.monotonic()
             while True:
-                payload: bytes | None = None
-                with contextlib.suppress(TimeoutError):
-                    payload = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_S)
-                # re-checked on a busy stream too, before anything more is sent
-                if time.monotonic() - checked >= HEARTBEAT_S:
+                # one timer, whatever the traffic: events never push the check back
+                item = await sub.next(min(deadline, idle_since + period) - time.monotonic())
+                if isinstance(item, Closed):
+                    yield _closed(item.reason)
+                    return
+                if isinstance(item, Recheck) or time.monotonic() >= deadline:
                     if await request.is_disconnected():
                         return
-                    if not await run_in_threadpool(still_allowed):
-                        yield b'event: closed\ndata: {"reason": "access withdrawn"}\n\n'
+                    why = await run_in_threadpool(refusal)
+                    if why is not None:
+                        yield _closed(why)
                         return
-                    checked = time.monotonic()
-                if payload is None:
+                    deadline = time.monotonic() + next_check_in()
+                if isinstance(item, LiveEvent) and item.seq > sent:
+                    sent = item.seq
+                    idle_since = time.monotonic()
+                    yield _alert(bus.event_id(item.seq), item.payload)
+                elif isinstance(item, Gap):
+                    idle_since = time.monotonic()
+                    yield _gap(item, bus.event_id)
+                elif time.monotonic() >= idle_since + period:
+                    idle_since = time.monotonic()
                     yield b": heartbeat\n\n"
-                    continue
-                yield b"event: alert\ndata: " + payload + b"\n\n"
         finally:
             bus.unsubscribe(sub)
 
@@ -147,6 +190,22 @@ async def stream(request: Request, principal: Principal = Depends(VIEW)) -> Stre
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def _alert(event_id: str, payload: bytes) -> bytes:
+    return b"id: " + event_id.encode() + b"\nevent: alert\ndata: " + payload + b"\n\n"
+
+
+def _closed(reason: str) -> bytes:
+    return b"event: closed\ndata: " + orjson.dumps({"reason": reason}) + b"\n\n"
+
+
+def _gap(gap: Gap, event_id: Callable[[int], str] | None = None) -> bytes:
+    """No `id:` line: the console's Last-Event-ID stays at the last alert it received."""
+    body: dict[str, object] = {"reason": gap.reason, "reload": "/api/v1/alerts"}
+    if event_id is not None and gap.first is not None and gap.last is not None:
+        body |= {"first_missed": event_id(gap.first), "last_missed": event_id(gap.last)}
+    return b"event: gap\ndata: " + orjson.dumps(body) + b"\n\n"
 
 
 @router.get(

@@ -140,6 +140,8 @@ def sign_out(
             now=platform.clock(),
             actor=actor_of(request, principal),
         )
+        # after the commit: this token's live alert streams end now, not at their next check
+        platform.alert_bus.close_credential(user_service.hash_token(token), "signed out")
     response = json_response({"signed_out": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

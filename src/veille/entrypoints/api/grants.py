@@ -74,6 +74,9 @@ def _decide(
         now=platform.clock(),
         reason=reason,
     )
+    if approve and grant.user_id is not None:
+        # committed: a live stream whose access the grant changed ends now
+        platform.alert_bus.recheck_user(grant.user_id)
     return grant_service.grant_json(grant)
 
 

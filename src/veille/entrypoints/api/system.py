@@ -47,7 +47,11 @@ def ingest_stats(
 ) -> dict[str, Any]:
     platform = platform_of(request)
     writer = platform.writer
-    return {**writer.counters.as_dict(), "writer_queued_reads": writer.queued_rows}
+    return {
+        **writer.counters.as_dict(),
+        "writer_queued_reads": writer.queued_rows,
+        **platform.alert_bus.stats(),
+    }
 
 
 @router.get(

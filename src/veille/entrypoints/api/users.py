@@ -257,6 +257,8 @@ async def update_user(
         raise error(409, "conflict", str(exc)) from None
     except user_service.UserError as exc:
         raise error(422, "invalid_change", str(exc)) from None
+    # committed: a live stream whose access this changed ends now, not at its next check
+    platform.alert_bus.recheck_user(user_id)
     if grant is None:
         return json_response(user_json(user))
     return json_response(
@@ -287,6 +289,7 @@ def delete_user(
         raise error(404, "not_found", f"no user {user_id}") from None
     except user_service.UserError as exc:
         raise error(409, "conflict", str(exc)) from None
+    platform.alert_bus.close_user(user_id, "account deleted")  # committed: streams end now
     return user_json(user)
 
 

@@ -34,6 +34,10 @@ class IngestStatsRead(BaseModel):
     writer_busy_share_1m: float
     stored_per_s_1m: float
     writer_queued_reads: int
+    live_subscribers: int  # open live alert streams
+    live_events_published: int
+    live_events_dropped: int  # missed by slow subscribers (each told with a gap event)
+    live_overflows: int
 
 
 class OpenApiDocument(BaseModel):

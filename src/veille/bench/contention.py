@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import random
-import re
 import statistics
 import threading
 import time
@@ -41,11 +40,9 @@ from typing import Any
 from veille.adapters.memory.store import MemoryStore
 from veille.adapters.sqlite.repositories import to_micros
 from veille.bench.ingest import LETTERS, machine_description
-from veille.bench.search import _DIRECTORIES, PURPOSE, Case, _cases, _principal
+from veille.bench.search import Case, _cases, _lawful
 from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
-from veille.domain.authorizations import WindowPolicy
 from veille.service.ingest import StoredBatch, validate_batch
-from veille.service.queries import CameraDirectory, LegalPolicy, QueryContext, run_query
 
 PHASES = (
     "ingest alone",
@@ -132,7 +129,7 @@ def _ingest(platform: Any, config: ContentionBenchConfig, stop: threading.Event)
             encode=platform.encode_read,
         )
         sent_at = time.perf_counter()
-        future = platform.writer.submit(batch)
+        future = platform.ingest_sink.submit(batch)
         tally.sent += 1
         future.add_done_callback(lambda f, t=sent_at: tally.done(t, f))
         n += 1
@@ -161,32 +158,22 @@ def _searcher(
     index: int,
     audit: Callable[[], Any] | None = None,
 ) -> None:
-    now = gen.now_dt
-    ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref="BENCH/2026/002")
-    policy = LegalPolicy(
-        purposes=frozenset({PURPOSE}),
-        case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
-        window=WindowPolicy(),
-    )
-    directory = _DIRECTORIES.setdefault(str(store.path), CameraDirectory())
-    reader: Callable[[], Any] = store.uow if hold_lock else (lambda: store.uow(write=False))
+    reader: Callable[[], Any] | None = store.uow if hold_lock else None
     n = index
     while not stop.is_set():
         case = cases[n % len(cases)]
         _, execute = case.make(n)
         started = time.perf_counter()
         try:
-            run_query(
-                uow_factory=audit or store.uow,
+            _lawful(
+                store,
+                gen.now_dt,
+                "bench.contention",
+                {"analysis": case.name},
+                case_ref="BENCH/2026/002",
                 read_uow_factory=reader,
-                ctx=ctx,
-                now=now,
-                policy=policy,
-                action="bench.contention",
-                params={"analysis": case.name},
-                execute=execute,
-                cameras=directory,
-            )
+                audit_uow_factory=audit,
+            )(execute)
         except Exception:  # a search that timed out on the lock: counted, not fatal
             with tally.lock:
                 tally.errors += 1

@@ -155,9 +155,22 @@ def _principal(now: datetime) -> Principal:
 _DIRECTORIES: dict[str, CameraDirectory] = {}
 
 
-def _lawful(store: SqliteStore, now: datetime, action: str, params: dict[str, Any]) -> Any:
-    """Run one analysis as an investigator would: through run_query, audited."""
-    ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref="BENCH/2026/001")
+def _lawful(
+    store: SqliteStore,
+    now: datetime,
+    action: str,
+    params: dict[str, Any],
+    *,
+    case_ref: str = "BENCH/2026/001",
+    read_uow_factory: Callable[[], Any] | None = None,
+    audit_uow_factory: Callable[[], Any] | None = None,
+) -> Any:
+    """Run one analysis as an investigator would: through run_query, audited.
+
+    By default it reads from a snapshot and appends its record to `store`; a bench may
+    pass other factories (the write transaction, to measure the old design; another store
+    for the record, to tell lock contention from CPU)."""
+    ctx = QueryContext(principal=_principal(now), purpose=PURPOSE, case_ref=case_ref)
     policy = LegalPolicy(
         purposes=frozenset({PURPOSE}),
         case_ref_pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9./_-]{3,63}"),
@@ -166,8 +179,8 @@ def _lawful(store: SqliteStore, now: datetime, action: str, params: dict[str, An
 
     def run(execute: Execute) -> Any:
         return run_query(
-            uow_factory=store.uow,
-            read_uow_factory=lambda: store.uow(write=False),
+            uow_factory=audit_uow_factory or store.uow,
+            read_uow_factory=read_uow_factory or (lambda: store.uow(write=False)),
             ctx=ctx,
             now=now,
             policy=policy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,8 +31,16 @@ from veille.service import commands
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.events import HotlistHit, ReadsStored
 from veille.service.handlers import alerts as alert_handlers
+from veille.service.handlers import audit as audit_handlers
 from veille.service.handlers import authorizations as authorization_handlers
+from veille.service.handlers import cameras as camera_handlers
+from veille.service.handlers import dead_letters as dead_letter_handlers
+from veille.service.handlers import hotlists as hotlist_handlers
 from veille.service.handlers import ingest as ingest_handlers
+from veille.service.handlers import investigation as investigation_handlers
+from veille.service.handlers import jobs as job_handlers
+from veille.service.handlers import users as user_handlers
+from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
@@ -98,6 +107,17 @@ class Platform:
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
+
+    def legal_policy(self) -> LegalPolicy:
+        """The legal rules of searches, as the settings and the district map say now."""
+        settings = self.settings
+        return LegalPolicy(
+            purposes=frozenset(settings.search_purposes),
+            case_ref_pattern=re.compile(settings.case_ref_pattern),
+            window=settings.window_policy(),
+            authorization_purposes=frozenset(settings.authorization_purposes),
+            districts=self.districts,
+        )
 
     def audit_verifier(self) -> CheckpointVerifier:
         """The public key checkpoints are verified with (never the private one)."""
@@ -251,10 +271,25 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     def districts() -> DistrictMap:  # read at each use: tests and reloads replace it
         return platform.districts
 
-    def policy() -> LegalPolicy:
-        from veille.entrypoints.api.search import legal_policy
-
-        return legal_policy(platform)
+    deps = Dependencies(
+        uow=lambda: platform.uow(),
+        read_uow=lambda: platform.read_uow(),
+        clock=clock,
+        settings=lambda: platform.settings,
+        policy=platform.legal_policy,
+        districts=districts,
+        rule=rule,
+    )
+    for area in (
+        hotlist_handlers,
+        user_handlers,
+        camera_handlers,
+        dead_letter_handlers,
+        investigation_handlers,
+        audit_handlers,
+        job_handlers,
+    ):
+        area.register(bus, deps)
 
     def ingest_reads(cmd: commands.IngestReads, raised: Raised) -> Future[StoredBatch]:
         # the platform's parts of the moment (a test, a reload may replace one)
@@ -292,7 +327,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
             authorization_handlers.request_authorization,
             uow=platform.uow,
             clock=clock,
-            policy=policy,
+            policy=platform.legal_policy,
             districts=districts,
         ),
     )

@@ -1,6 +1,6 @@
-"""The message bus: one handler per command, any number per event.
+"""The message bus: one handler per command or query, any number per event.
 
-`handle(command)` runs the command's handler and answers its result; the events that
+`handle(command)` (or a query) runs its handler and answers its result; the events that
 handler raised are then handled, in the order raised (and those they raise after them).
 A failing event handler is logged and skipped: the command it followed has happened
 and is not undone, and the other handlers still run.
@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from veille.service.commands import Command
+from veille.service.commands import Command, Query
 from veille.service.events import Event
 from veille.service.ports import UnitOfWork
 
@@ -36,14 +36,14 @@ TransactionHandler = Callable[[Any, UnitOfWork, Raised], None]
 
 class MessageBus:
     def __init__(self) -> None:
-        self._commands: dict[type[Command], CommandHandler] = {}
+        self._commands: dict[type[Command] | type[Query], CommandHandler] = {}
         self._events: dict[type[Event], list[EventHandler]] = {}
         self._in_transaction: dict[type[Event], list[TransactionHandler]] = {}
 
     # --- wiring (bootstrap) -------------------------------------------------------------
 
-    def register(self, command: type[Command], handler: CommandHandler) -> None:
-        """The handler of `command`; a second one is a wiring mistake."""
+    def register(self, command: type[Command] | type[Query], handler: CommandHandler) -> None:
+        """The handler of a command or a query; a second one is a wiring mistake."""
         if command in self._commands:
             raise ValueError(f"{command.__name__} already has a handler")
         self._commands[command] = handler
@@ -64,8 +64,12 @@ class MessageBus:
 
     # --- use ----------------------------------------------------------------------------
 
-    def handle(self, message: Command | Event) -> Any:
-        """Handle a command (answering its handler's result) or publish an event."""
+    def handles(self, message: type[Command] | type[Query]) -> bool:
+        return message in self._commands
+
+    def handle(self, message: Command | Query | Event) -> Any:
+        """Handle a command or a query (answering its handler's result) or publish an
+        event."""
         if isinstance(message, Event):
             self.publish([message])
             return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -12,7 +11,6 @@ from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.schemas.search import CameraSearchRead, PlateSearchRead
 from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
@@ -58,17 +56,6 @@ class CameraSearch(Lawful):
     limit: int = _limit_field()
 
 
-def legal_policy(platform: Platform) -> queries.LegalPolicy:
-    settings = platform.settings
-    return queries.LegalPolicy(
-        purposes=frozenset(settings.search_purposes),
-        case_ref_pattern=re.compile(settings.case_ref_pattern),
-        window=settings.window_policy(),
-        authorization_purposes=frozenset(settings.authorization_purposes),
-        districts=platform.districts,
-    )
-
-
 async def run_lawful(
     request: Request,
     principal: Principal,
@@ -96,7 +83,7 @@ async def run_lawful(
             read_uow_factory=platform.read_uow,
             ctx=ctx,
             now=platform.clock(),
-            policy=legal_policy(platform),
+            policy=platform.legal_policy(),
             action=action,
             params={**params, "start": body.start.isoformat(), "end": body.end.isoformat()},
             execute=execute,

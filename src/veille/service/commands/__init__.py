@@ -1,8 +1,14 @@
-"""Commands: what a caller asks the platform to do, named in the imperative.
+"""Messages a caller hands the bus: commands (do something) and queries (answer something).
 
-Each command has exactly one handler (`service/handlers/`), registered by the
-composition root (`bootstrap.py`); entrypoints build a command and call
-`bus.handle(command)`, never a unit of work.
+A command is named in the imperative (`IngestReads`, `DecideHit`); a query names what it
+answers (`HotlistsOfOrg`, `PlateSearch`). Each has exactly one handler
+(`service/handlers/`), registered by the composition root (`bootstrap.py`); entrypoints
+(API, CLI, jobs, web) build a message and call `bus.handle(message)`, never a unit of
+work or a repository. A query changes nothing, except the audit record a data access
+writes before it answers.
+
+The messages of each area live in their own module (`commands/hotlists.py`,
+`commands/users.py` …); those of ingest, alerts and authorizations are here.
 """
 
 from __future__ import annotations
@@ -22,6 +28,16 @@ class Command:
     """A request to change something; the base of every command."""
 
     __slots__ = ()
+
+
+class Query:
+    """A question; the base of every query. Its handler reads (from a snapshot) and
+    changes nothing, except the audit record of a data access."""
+
+    __slots__ = ()
+
+
+Message = Command | Query
 
 
 @dataclass(frozen=True, slots=True)

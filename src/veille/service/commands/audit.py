@@ -1,0 +1,3 @@
+"""Commands and queries of the audit area (handlers: `service/handlers/audit.py`)."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands and queries of the users area (handlers: `service/handlers/users.py`)."""
+
+from __future__ import annotations

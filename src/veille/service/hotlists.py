@@ -359,7 +359,8 @@ class HotlistMatcher:
                     latest = uow.hotlists.latest_change()
                     changed = {hl.list_id for hl in uow.hotlists.lists()} | {SMALL_LISTS}
                 else:
-                    latest, changed = uow.hotlists.changes_since(self._seen_change)
+                    since = uow.hotlists.changes_since(self._seen_change)
+                    latest, changed = since.latest, set(since.lists)
                 if not changed:
                     return set()
                 lists = {hl.list_id: hl for hl in uow.hotlists.lists()}

@@ -366,38 +366,74 @@ class CloneFindingRepository(Protocol):
     def purge(self, *, before: datetime) -> int: ...
 
 
+@dataclass(frozen=True)
+class HotlistChanges:
+    """The hotlist changes recorded after a given change id: the latest change id (the
+    one given, when nothing changed) and the ids of the lists that changed."""
+
+    latest: int
+    lists: frozenset[str]
+
+
 class HotlistRepository(Protocol):
-    """Hotlists, their entries, and the change counter every process's matcher follows."""
+    """Hotlists, their entries, and the change counter every process's matcher follows.
+
+    Lists come in `list_id` order, a list's entries in `entry_id` order (code-point order
+    of the ids, as SQLite's binary collation orders them); every entry belongs to a stored
+    list (storing one for an unknown list breaks a reference rule).
+    """
 
     def lists(self) -> list[Hotlist]: ...
 
     def get_list(self, list_id: str) -> Hotlist | None: ...
 
-    def save_list(self, hotlist: Hotlist, now: datetime) -> None: ...
+    def save_list(self, hotlist: Hotlist, now: datetime) -> None:
+        """Store a new list, or replace the definition of the list with its id."""
+        ...
 
-    def delete_list(self, list_id: str) -> int: ...
+    def delete_list(self, list_id: str) -> int:
+        """Delete a list and its entries; answer how many lists were deleted (0 or 1)."""
+        ...
 
-    def entries(self, list_id: str | None = None) -> list[HotlistEntry]: ...
+    def entries(self, list_id: str | None = None) -> list[HotlistEntry]:
+        """The entries of one list, or of every list (by list, then entry id)."""
+        ...
+
+    def page(
+        self, list_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[HotlistEntry]:
+        """The entries of `list_id` whose id comes after `after` (keyset paging), at most
+        `limit` of them (every one without a limit)."""
+        ...
 
     def get_entry(self, list_id: str, entry_id: str) -> HotlistEntry | None: ...
 
     def count_entries(self, list_id: str) -> int: ...
 
-    def put_entries(self, entries: Iterable[HotlistEntry], now: datetime) -> None: ...
-
-    def delete_entry(self, list_id: str, entry_id: str) -> int: ...
-
-    def replace_entries(
-        self, list_id: str, entries: Iterable[HotlistEntry], now: datetime
-    ) -> None: ...
-
-    def note_change(self, list_id: str, now: datetime) -> int: ...
-
-    def changes_since(self, change_id: int) -> tuple[int, set[str]]:
-        """(latest change id, lists changed after `change_id`)."""
+    def put_entries(self, entries: Iterable[HotlistEntry], now: datetime) -> None:
+        """Store each entry, replacing the one of its list with the same `entry_id`."""
         ...
 
-    def latest_change(self) -> int: ...
+    def delete_entry(self, list_id: str, entry_id: str) -> int:
+        """Delete one entry; answer how many were deleted (0 or 1)."""
+        ...
+
+    def replace_entries(self, list_id: str, entries: Iterable[HotlistEntry], now: datetime) -> None:
+        """Make `entries` the whole of the list's entries."""
+        ...
+
+    def note_change(self, list_id: str, now: datetime) -> int:
+        """Record that `list_id` changed, in the caller's transaction; answer the change's
+        id, greater than every id before it."""
+        ...
+
+    def changes_since(self, change_id: int) -> HotlistChanges:
+        """The changes recorded after `change_id`."""
+        ...
+
+    def latest_change(self) -> int:
+        """The id of the latest change (0 before the first)."""
+        ...
 
 
 class AlertRepository(Protocol):

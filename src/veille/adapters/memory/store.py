@@ -32,6 +32,9 @@ TABLES = (
     "audit_log",
     "case_holds",
     "clone_findings",
+    "hotlists",
+    "hotlist_entries",
+    "hotlist_changes",
     "counters",  # row-id sequences and the camera version, rolled back with the rest
 )
 Tables = Mapping[str, dict[Any, Any]]
@@ -106,8 +109,8 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """One transaction over the memory repositories; leaving without commit rolls back.
 
-    The alerts, hotlists and authorizations repositories are not here yet (their ports
-    are being reshaped); the unit of work has no such attribute until they are written.
+    The alerts and authorizations repositories are not here yet (their ports are being
+    reshaped); the unit of work has no such attribute until they are written.
     """
 
     def __init__(self, store: MemoryStore, *, write: bool = True):
@@ -119,6 +122,7 @@ class MemoryUnitOfWork:
         )
         from veille.adapters.memory.findings import MemoryCloneFindingRepository
         from veille.adapters.memory.holds import MemoryHoldRepository
+        from veille.adapters.memory.hotlists import MemoryHotlistRepository
         from veille.adapters.memory.reads import MemoryReadRepository
         from veille.adapters.memory.users import MemoryUserRepository
 
@@ -131,6 +135,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditRepository(self, seal=store.seal)
         self.holds = MemoryHoldRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
+        self.hotlists = MemoryHotlistRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads
         self._serial = 0
         self._layers: list[dict[str, dict[Any, Any]]] = []  # changed tables, per savepoint

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from veille.domain.hotlists import Category, Hotlist, HotlistEntry
+from veille.service.ports import HotlistChanges
 
 _LIST_COLUMNS = (
     "list_id, name, category, owner_org, max_edits, lookalike, max_wildcards, default_priority"
@@ -109,12 +110,25 @@ class SqliteHotlistRepository:
 
     def entries(self, list_id: str | None = None) -> list[HotlistEntry]:
         if list_id is None:
-            rows = self.conn.execute(f"SELECT {_ENTRY_COLUMNS} FROM hotlist_entries")
+            rows = self.conn.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM hotlist_entries ORDER BY list_id, entry_id"
+            )
         else:
             rows = self.conn.execute(
                 f"SELECT {_ENTRY_COLUMNS} FROM hotlist_entries WHERE list_id = ? ORDER BY entry_id",
                 (list_id,),
             )
+        return [_entry(r) for r in rows]
+
+    def page(
+        self, list_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[HotlistEntry]:
+        # the primary key (list_id, entry_id) serves the range and the order
+        rows = self.conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM hotlist_entries"
+            " WHERE list_id = ? AND (? IS NULL OR entry_id > ?) ORDER BY entry_id LIMIT ?",
+            (list_id, after, after, -1 if limit is None else limit),
+        )
         return [_entry(r) for r in rows]
 
     def get_entry(self, list_id: str, entry_id: str) -> HotlistEntry | None:
@@ -153,14 +167,13 @@ class SqliteHotlistRepository:
         )
         return int(cur.lastrowid or 0)
 
-    def changes_since(self, change_id: int) -> tuple[int, set[str]]:
-        """(latest change id, lists changed after `change_id`)."""
+    def changes_since(self, change_id: int) -> HotlistChanges:
         rows = self.conn.execute(
             "SELECT change_id, list_id FROM hotlist_changes WHERE change_id > ?", (change_id,)
         ).fetchall()
         if not rows:
-            return change_id, set()
-        return max(r[0] for r in rows), {r[1] for r in rows}
+            return HotlistChanges(change_id, frozenset())
+        return HotlistChanges(max(r[0] for r in rows), frozenset(r[1] for r in rows))
 
     def latest_change(self) -> int:
         row = self.conn.execute("SELECT coalesce(max(change_id), 0) FROM hotlist_changes")

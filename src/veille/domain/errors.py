@@ -9,8 +9,9 @@ entrypoints map each kind, in one place each, to a status or an exit code
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,12 @@ class VeilleError(Exception):
     """A refusal the caller can act on; `code` is machine-readable, the message says why.
 
     A subclass may set its own `code` (for instance `workflow`) where clients already
-    read a more precise one than its kind's.
+    read a more precise one than its kind's, and `extra`: fields its answer carries
+    beside `code` and `message` (the `field` of a refused hotlist entry).
     """
 
     code = "error"
+    extra: Mapping[str, str] = MappingProxyType({})
 
     def __init__(self, message: str = "", *, code: str | None = None) -> None:
         super().__init__(message)

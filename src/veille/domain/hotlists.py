@@ -135,12 +135,17 @@ def recipients_allowed(hit: Hit, org_id: str) -> bool:
 
 
 class EntryInvalid(Invalid, ValueError):
-    """One field of one imported entry was refused; `where` locates it (e.g. "line 12")."""
+    """One field of one imported entry was refused; `where` locates it (e.g. "line 12").
+
+    Its code is `invalid_entry` and its answer names the `field` (as clients read them)."""
+
+    code = "invalid_entry"
 
     def __init__(self, field: str, reason: str, where: str = "") -> None:
         super().__init__(
             f"{where + ': ' if where else ''}{field}: {reason}", problems=[Problem(field, reason)]
         )
+        self.extra = {"field": field}
         self.field = field
         self.reason = reason
         self.where = where

@@ -1,4 +1,8 @@
-"""`veille hotlists …` and `veille alerts …`: hotlist management and alert reports."""
+"""`veille hotlists …` and `veille alerts …`: hotlist management and alert reports.
+
+A refused hotlist command (no such list or entry, a bad entry, a bad file) is one line on
+stderr and its kind's exit code, as every command's (`cli_common.run_refusing`).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,16 @@ from typing import Annotated
 import orjson
 import typer
 
-from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform
+from veille.entrypoints.cli_common import (
+    EXIT_REFUSED,
+    DataDir,
+    cli_actor,
+    echo_json,
+    open_platform,
+)
 
 hotlists_app = typer.Typer(no_args_is_help=True, help="Hotlists: lists of wanted plates.")
 alerts_app = typer.Typer(no_args_is_help=True, help="Alerts: reports.")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"refused: {message}", err=True)
-    raise typer.Exit(1)
 
 
 @hotlists_app.command("create")
@@ -39,38 +44,36 @@ def create(
     data_dir: DataDir = None,
 ) -> None:
     """Create or change a hotlist."""
-    from veille.domain.hotlists import Category, Hotlist
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import SaveHotlist
 
-    platform = open_platform(data_dir)
-    try:
-        hotlist = Hotlist(
-            list_id,
-            name,
-            Category(category),
-            owner_org,
+    open_platform(data_dir).bus.handle(
+        SaveHotlist(
+            list_id=list_id,
+            name=name,
+            category=category,
+            owner_org=owner_org,
+            actor=cli_actor(),
+            org_id=None,
             max_edits=max_edits,
             lookalike=lookalike,
             max_wildcards=max_wildcards,
         )
-        hotlist_service.save_list(
-            uow=platform.uow(), hotlist=hotlist, now=platform.clock(), actor=cli_actor()
-        )
-    except (ValueError, hotlist_service.HotlistError) as exc:
-        _fail(str(exc))
+    )
     typer.echo(f"hotlist {list_id} saved")
 
 
 @hotlists_app.command("list")
 def list_lists(data_dir: DataDir = None) -> None:
     """Every hotlist with its entry count."""
-    with open_platform(data_dir).read_uow() as uow:
-        for h in uow.hotlists.lists():
-            typer.echo(
-                f"{h.list_id:<20} {h.category.value:<22} owner={h.owner_org:<16}"
-                f" edits={h.max_edits} lookalike={'yes' if h.lookalike else 'no'}"
-                f" entries={uow.hotlists.count_entries(h.list_id)}  {h.name}"
-            )
+    from veille.service.commands.hotlists import HotlistsOfOrg
+
+    for found in open_platform(data_dir).bus.handle(HotlistsOfOrg(org_id=None)):
+        h = found.hotlist
+        typer.echo(
+            f"{h.list_id:<20} {h.category.value:<22} owner={h.owner_org:<16}"
+            f" edits={h.max_edits} lookalike={'yes' if h.lookalike else 'no'}"
+            f" entries={found.entries}  {h.name}"
+        )
 
 
 @hotlists_app.command("import")
@@ -82,36 +85,35 @@ def import_file(
     data_dir: DataDir = None,
 ) -> None:
     """Replace the whole list from a file, atomically; prints added/changed/removed."""
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import ImportHotlist
+    from veille.service.errors import Invalid
 
-    platform = open_platform(data_dir)
-    fmt = "csv" if file.suffix.lower() == ".csv" else "json"
     try:
-        records = hotlist_service.decode_entries(file.read_text("utf-8"), fmt)
-        report = hotlist_service.import_list(
-            uow=platform.uow(),
+        text = file.read_text("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid(f"{file} is not UTF-8: import files must be", code="bad_encoding") from None
+    report = open_platform(data_dir).bus.handle(
+        ImportHotlist(
             list_id=list_id,
-            records=records,
-            now=platform.clock(),
+            text=text,
+            fmt="csv" if file.suffix.lower() == ".csv" else "json",
             actor=cli_actor(),
+            org_id=None,
         )
-    except hotlist_service.HotlistError as exc:
-        _fail(str(exc))
-    typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    )
+    echo_json(report.as_dict())
     if not report.applied:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_REFUSED)
 
 
 @hotlists_app.command("entries")
 def entries(list_id: str, data_dir: DataDir = None) -> None:
     """The entries of a list, as JSON."""
     from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import HotlistEntriesPage
 
-    with open_platform(data_dir).read_uow() as uow:
-        found = uow.hotlists.entries(list_id)
-    typer.echo(
-        orjson.dumps(hotlist_service.entries_json(found), option=orjson.OPT_INDENT_2).decode()
-    )
+    found = open_platform(data_dir).bus.handle(HotlistEntriesPage(list_id=list_id, org_id=None))
+    echo_json(hotlist_service.entries_json(found))
 
 
 @hotlists_app.command("add")
@@ -127,8 +129,7 @@ def add(
     data_dir: DataDir = None,
 ) -> None:
     """Add or edit one entry; every process picks it up within a second."""
-    from veille.domain.hotlists import EntryInvalid
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import PutHotlistEntry
 
     record = {
         "plate": plate,
@@ -139,70 +140,47 @@ def add(
         "instructions": instructions,
         "covert": covert,
     }
-    platform = open_platform(data_dir)
-    try:
-        entry = hotlist_service.put_entry(
-            uow=platform.uow(),
+    entry = open_platform(data_dir).bus.handle(
+        PutHotlistEntry(
             list_id=list_id,
             record={k: v for k, v in record.items() if v is not None},
-            now=platform.clock(),
             actor=cli_actor(),
+            org_id=None,
         )
-    except (EntryInvalid, hotlist_service.HotlistError) as exc:
-        _fail(str(exc))
+    )
     typer.echo(f"entry {entry.entry_id} saved")
 
 
 @hotlists_app.command("expire")
 def expire(list_id: str, entry_id: str, data_dir: DataDir = None) -> None:
     """End an entry's validity now (it stays on record)."""
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import ExpireHotlistEntry
 
-    platform = open_platform(data_dir)
-    try:
-        hotlist_service.expire_entry(
-            uow=platform.uow(),
-            list_id=list_id,
-            entry_id=entry_id,
-            now=platform.clock(),
-            actor=cli_actor(),
-        )
-    except hotlist_service.HotlistError as exc:
-        _fail(str(exc))
+    open_platform(data_dir).bus.handle(
+        ExpireHotlistEntry(list_id=list_id, entry_id=entry_id, actor=cli_actor(), org_id=None)
+    )
     typer.echo(f"entry {entry_id} expired")
 
 
 @hotlists_app.command("delete-entry")
 def delete_entry(list_id: str, entry_id: str, data_dir: DataDir = None) -> None:
     """Delete one entry."""
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import DeleteHotlistEntry
 
-    platform = open_platform(data_dir)
-    try:
-        hotlist_service.delete_entry(
-            uow=platform.uow(),
-            list_id=list_id,
-            entry_id=entry_id,
-            now=platform.clock(),
-            actor=cli_actor(),
-        )
-    except hotlist_service.HotlistError as exc:
-        _fail(str(exc))
+    open_platform(data_dir).bus.handle(
+        DeleteHotlistEntry(list_id=list_id, entry_id=entry_id, actor=cli_actor(), org_id=None)
+    )
     typer.echo(f"entry {entry_id} deleted")
 
 
 @hotlists_app.command("delete")
 def delete(list_id: str, data_dir: DataDir = None) -> None:
     """Delete a list and its entries."""
-    from veille.service import hotlists as hotlist_service
+    from veille.service.commands.hotlists import DeleteHotlist
 
-    platform = open_platform(data_dir)
-    try:
-        hotlist_service.delete_list(
-            uow=platform.uow(), list_id=list_id, now=platform.clock(), actor=cli_actor()
-        )
-    except hotlist_service.HotlistError as exc:
-        _fail(str(exc))
+    open_platform(data_dir).bus.handle(
+        DeleteHotlist(list_id=list_id, actor=cli_actor(), org_id=None)
+    )
     typer.echo(f"hotlist {list_id} deleted")
 
 

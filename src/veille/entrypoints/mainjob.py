@@ -20,11 +20,11 @@ import orjson
 from veille.bootstrap import bootstrap
 from veille.domain.access import Role
 from veille.domain.audit import system_actor
-from veille.domain.hotlists import Category, Hotlist
+from veille.domain.hotlists import Category
 from veille.domain.users import FEDERAL
 from veille.entrypoints.server_process import start_server, stop_server
-from veille.service import hotlists as hotlist_service
 from veille.service import users as user_service
+from veille.service.commands.hotlists import ImportHotlist, SaveHotlist
 from veille.settings import Settings
 from veille.simulator.client import ClientStats
 from veille.simulator.runner import (
@@ -272,31 +272,33 @@ def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
     try:
         preview = Counter(payload["plate"] for _, payload in generate_reads(config, now, 3000))
         plates = [plate for plate, _ in preview.most_common(8)]
-        hotlist_service.save_list(
-            uow=platform.uow(),
-            now=now,
-            actor=actor,
-            hotlist=Hotlist(
-                "demo-stolen", "Demo: stolen vehicles", Category.STOLEN_VEHICLE, FEDERAL.org_id
-            ),
+        platform.bus.handle(
+            SaveHotlist(
+                list_id="demo-stolen",
+                name="Demo: stolen vehicles",
+                category=Category.STOLEN_VEHICLE,
+                owner_org=FEDERAL.org_id,
+                actor=actor,
+                org_id=None,
+            )
         )
-        hotlist_service.import_list(
-            uow=platform.uow(),
-            list_id="demo-stolen",
-            now=now,
-            actor=actor,
-            records=[
-                (
-                    f"demo {i}",
-                    {
-                        "plate": plate,
-                        "priority": 1 + i % 3,
-                        "source_ref": f"DEMO-{i:03d}",
-                        "instructions": "Demo entry: compare the image, then decide.",
-                    },
-                )
-                for i, plate in enumerate(plates)
-            ],
+        demo_entries = [
+            {
+                "plate": plate,
+                "priority": 1 + i % 3,
+                "source_ref": f"DEMO-{i:03d}",
+                "instructions": "Demo entry: compare the image, then decide.",
+            }
+            for i, plate in enumerate(plates)
+        ]
+        platform.bus.handle(  # an import file, as a hotlist manager would send one
+            ImportHotlist(
+                list_id="demo-stolen",
+                text=orjson.dumps(demo_entries).decode(),
+                fmt="json",
+                actor=actor,
+                org_id=None,
+            )
         )
         with platform.read_uow() as uow:
             operator = uow.users.by_username("operator")

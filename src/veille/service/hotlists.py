@@ -6,7 +6,7 @@ import csv
 import io
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,7 @@ from veille.domain.hotlists import (
 )
 from veille.domain.matcher import HotlistIndex, IndexBuildError
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable
-from veille.service.errors import Invalid
+from veille.service.errors import Forbidden, Invalid, NotFound
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,34 @@ ENTRY_COLUMNS = (
 
 
 class HotlistError(Invalid, ValueError):
-    """A hotlist change the rules refuse; the message says why."""
+    """A hotlist change the rules refuse (a wildcard too many, another owner); the
+    message says why."""
+
+    code = "invalid_change"
+
+
+class ImportFileInvalid(HotlistError):
+    """An import file that cannot be read as entries (its header, its JSON shape)."""
+
+    code = "bad_import_file"
+
+
+class HotlistNotFound(NotFound, LookupError):
+    """No such list, or none the caller's organisation owns; or no such entry in it."""
+
+
+@dataclass(frozen=True)
+class HotlistSummary:
+    """A list and how many entries it holds."""
+
+    hotlist: Hotlist
+    entries: int
+
+
+@dataclass(frozen=True)
+class SavedHotlist:
+    hotlist: Hotlist
+    created: bool  # False: an existing list's definition was changed
 
 
 @dataclass
@@ -78,15 +105,15 @@ def decode_entries(text: str, fmt: str) -> list[tuple[str, dict[str, Any]]]:
         reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
         header = set(reader.fieldnames or ())
         if "plate" not in header:
-            raise HotlistError("line 1: the CSV header needs a plate column")
+            raise ImportFileInvalid("line 1: the CSV header needs a plate column")
         unknown = header - set(ENTRY_COLUMNS)
         if unknown:
-            raise HotlistError(f"line 1: unknown column(s): {', '.join(sorted(unknown))}")
+            raise ImportFileInvalid(f"line 1: unknown column(s): {', '.join(sorted(unknown))}")
         out, start = [], reader.line_num + 1
         for row in reader:
             where, start = f"line {start}", reader.line_num + 1
             if None in row:
-                raise HotlistError(f"{where}: more cells than columns")
+                raise ImportFileInvalid(f"{where}: more cells than columns")
             if any((v or "").strip() for v in row.values()):
                 out.append((where, {k: (v or "").strip() for k, v in row.items()}))
         return out
@@ -94,17 +121,17 @@ def decode_entries(text: str, fmt: str) -> list[tuple[str, dict[str, Any]]]:
         try:
             doc = orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise HotlistError(f"not valid JSON: {exc}") from None
+            raise ImportFileInvalid(f"not valid JSON: {exc}") from None
         items = doc.get("entries") if isinstance(doc, dict) else doc
         if not isinstance(items, list):
-            raise HotlistError('JSON must be a list of entries or {"entries": [...]}')
+            raise ImportFileInvalid('JSON must be a list of entries or {"entries": [...]}')
         out = []
         for i, item in enumerate(items, start=1):
             if not isinstance(item, dict):
-                raise HotlistError(f"entry {i}: must be an object")
+                raise ImportFileInvalid(f"entry {i}: must be an object")
             out.append((f"entry {i}", item))
         return out
-    raise HotlistError("format must be csv or json")
+    raise ImportFileInvalid("format must be csv or json")
 
 
 def _changed(
@@ -122,12 +149,59 @@ def _changed(
     uow.audit.append(AuditEntry(at=now, actor=actor, action=action, target=list_id, params=params))
 
 
-def save_list(*, uow: UnitOfWork, hotlist: Hotlist, now: datetime, actor: Actor) -> Hotlist:
-    """Create or change a list's definition (category, owner, matching tolerance)."""
+def _own_list(uow: UnitOfWork, list_id: str, org_id: str | None) -> Hotlist:
+    """The list `list_id`, if the caller's organisation owns it (any list when `org_id` is
+    None: the command line manages every list); else `HotlistNotFound`, the same answer
+    whether the list is missing or another organisation's."""
+    hotlist = uow.hotlists.get_list(list_id)
+    if hotlist is None or (org_id is not None and hotlist.owner_org != org_id):
+        mine = "" if org_id is None else " of your organisation"
+        raise HotlistNotFound(f"no hotlist {list_id}{mine}")
+    return hotlist
+
+
+def lists_of(*, uow: UnitOfWork, org_id: str | None) -> list[HotlistSummary]:
+    """The lists an organisation owns (every list when `org_id` is None), in id order."""
+    with uow:
+        return [
+            HotlistSummary(h, uow.hotlists.count_entries(h.list_id))
+            for h in uow.hotlists.lists()
+            if org_id is None or h.owner_org == org_id
+        ]
+
+
+def entries_page(
+    *,
+    uow: UnitOfWork,
+    list_id: str,
+    org_id: str | None,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[HotlistEntry]:
+    """A list's entries in id order from just after entry `after`, at most `limit`."""
+    with uow:
+        _own_list(uow, list_id, org_id)
+        return uow.hotlists.page(list_id, after=after, limit=limit)
+
+
+def save_list(
+    *,
+    uow: UnitOfWork,
+    hotlist: Hotlist,
+    now: datetime,
+    actor: Actor,
+    org_id: str | None = None,
+) -> SavedHotlist:
+    """Create or change a list's definition (category, owner, matching tolerance). A
+    caller of one organisation (`org_id`) cannot see, so cannot change, another's list."""
+    if org_id is not None and hotlist.owner_org != org_id:
+        raise Forbidden("a list is saved for the organisation that saves it")
     with uow:
         existing = uow.hotlists.get_list(hotlist.list_id)
-        if existing is not None and existing.owner_org != hotlist.owner_org:
-            raise HotlistError("a list keeps its owning organisation")
+        if existing is not None:
+            _own_list(uow, hotlist.list_id, org_id)
+            if existing.owner_org != hotlist.owner_org:
+                raise HotlistError("a list keeps its owning organisation")
         wildcards = sum(1 for e in uow.hotlists.entries(hotlist.list_id) if e.is_wildcard)
         if wildcards > hotlist.max_wildcards:
             raise HotlistError(f"the list already holds {wildcards} wildcard entries")
@@ -147,13 +221,14 @@ def save_list(*, uow: UnitOfWork, hotlist: Hotlist, now: datetime, actor: Actor)
             },
         )
         uow.commit()
-    return hotlist
+    return SavedHotlist(hotlist, created=existing is None)
 
 
-def delete_list(*, uow: UnitOfWork, list_id: str, now: datetime, actor: Actor) -> None:
+def delete_list(
+    *, uow: UnitOfWork, list_id: str, now: datetime, actor: Actor, org_id: str | None = None
+) -> None:
     with uow:
-        if uow.hotlists.get_list(list_id) is None:
-            raise HotlistError(f"no hotlist {list_id}")
+        _own_list(uow, list_id, org_id)
         removed = uow.hotlists.count_entries(list_id)
         uow.hotlists.delete_list(list_id)
         _changed(
@@ -168,13 +243,19 @@ def delete_list(*, uow: UnitOfWork, list_id: str, now: datetime, actor: Actor) -
 
 
 def put_entry(
-    *, uow: UnitOfWork, list_id: str, record: dict[str, Any], now: datetime, actor: Actor
+    *,
+    uow: UnitOfWork,
+    list_id: str,
+    record: Mapping[str, Any],
+    now: datetime,
+    actor: Actor,
+    org_id: str | None = None,
 ) -> HotlistEntry:
-    """Create or edit one entry (same entry_id, or same plate and country, replaces it)."""
+    """Create or edit one entry (same entry_id, or same plate and country, replaces it).
+    A refused field is `EntryInvalid` (`invalid_entry`); a wildcard too many, a
+    `HotlistError` (`invalid_change`)."""
     with uow:
-        hotlist = uow.hotlists.get_list(list_id)
-        if hotlist is None:
-            raise HotlistError(f"no hotlist {list_id}")
+        hotlist = _own_list(uow, list_id, org_id)
         entry = entry_from_record(record, hotlist=hotlist, where="entry")
         existing = uow.hotlists.get_entry(list_id, entry.entry_id)
         if entry.is_wildcard and (existing is None or not existing.is_wildcard):
@@ -196,15 +277,26 @@ def put_entry(
     return entry
 
 
+def _own_entry(uow: UnitOfWork, list_id: str, entry_id: str, org_id: str | None) -> HotlistEntry:
+    _own_list(uow, list_id, org_id)
+    entry = uow.hotlists.get_entry(list_id, entry_id)
+    if entry is None:
+        raise HotlistNotFound(f"no entry {entry_id} in {list_id}")
+    return entry
+
+
 def expire_entry(
-    *, uow: UnitOfWork, list_id: str, entry_id: str, now: datetime, actor: Actor
+    *,
+    uow: UnitOfWork,
+    list_id: str,
+    entry_id: str,
+    now: datetime,
+    actor: Actor,
+    org_id: str | None = None,
 ) -> HotlistEntry:
     """End an entry's validity now: it no longer hits, and stays on record."""
     with uow:
-        entry = uow.hotlists.get_entry(list_id, entry_id)
-        if entry is None:
-            raise HotlistError(f"no entry {entry_id} in {list_id}")
-        entry = replace(entry, valid_until=now)
+        entry = replace(_own_entry(uow, list_id, entry_id, org_id), valid_until=now)
         uow.hotlists.put_entries([entry], now)
         _changed(
             uow,
@@ -219,11 +311,17 @@ def expire_entry(
 
 
 def delete_entry(
-    *, uow: UnitOfWork, list_id: str, entry_id: str, now: datetime, actor: Actor
+    *,
+    uow: UnitOfWork,
+    list_id: str,
+    entry_id: str,
+    now: datetime,
+    actor: Actor,
+    org_id: str | None = None,
 ) -> None:
     with uow:
-        if not uow.hotlists.delete_entry(list_id, entry_id):
-            raise HotlistError(f"no entry {entry_id} in {list_id}")
+        _own_entry(uow, list_id, entry_id, org_id)
+        uow.hotlists.delete_entry(list_id, entry_id)
         _changed(
             uow,
             list_id=list_id,
@@ -239,9 +337,10 @@ def import_list(
     *,
     uow: UnitOfWork,
     list_id: str,
-    records: Sequence[tuple[str, dict[str, Any]]],
+    records: Sequence[tuple[str, Mapping[str, Any]]],
     now: datetime,
     actor: Actor,
+    org_id: str | None = None,
 ) -> ImportReport:
     """Replace a whole list atomically and report what was added, changed and removed.
 
@@ -250,9 +349,7 @@ def import_list(
     """
     report = ImportReport(list_id)
     with uow:
-        hotlist = uow.hotlists.get_list(list_id)
-        if hotlist is None:
-            raise HotlistError(f"no hotlist {list_id}")
+        hotlist = _own_list(uow, list_id, org_id)
         entries: list[HotlistEntry] = []
         keys: dict[str, str] = {}
         for where, record in records:

@@ -55,8 +55,8 @@ def status_of(exc: VeilleError) -> int:
 
 
 def taxonomy_body(exc: VeilleError) -> dict[str, Any]:
-    """`{"error": {"code", "message", "problems"?}}` for a service error."""
-    detail: dict[str, Any] = {"code": exc.code, "message": str(exc) or exc.code}
+    """`{"error": {"code", "message", its extra fields, "problems"?}}` for a service error."""
+    detail: dict[str, Any] = {**exc.extra, "code": exc.code, "message": str(exc) or exc.code}
     if isinstance(exc, Invalid) and exc.problems:
         detail["problems"] = [p.as_dict() for p in exc.problems]
     return {"error": detail}

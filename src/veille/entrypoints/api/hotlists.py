@@ -4,25 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
-from veille.domain.hotlists import Category, EntryInvalid, Hotlist
+from veille.domain.hotlists import Category
 from veille.entrypoints.api.errors import refused_with_report
-from veille.entrypoints.api.schemas.common import errors
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.schemas.hotlists import (
     Deleted,
     EntryImportReport,
-    EntryList,
+    EntryPage,
     EntryRead,
     HotlistList,
     HotlistRead,
 )
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
 from veille.service import hotlists as hotlist_service
+from veille.service.commands.hotlists import (
+    DeleteHotlist,
+    DeleteHotlistEntry,
+    ExpireHotlistEntry,
+    HotlistEntriesPage,
+    HotlistsOfOrg,
+    ImportHotlist,
+    PutHotlistEntry,
+    SaveHotlist,
+)
 
 router = APIRouter(prefix="/api/v1/hotlists", tags=["hotlists"])
 MANAGE = requires(Permission.HOTLISTS_MANAGE)
@@ -37,57 +47,34 @@ class ListIn(BaseModel):
     default_priority: int = Field(3, ge=1, le=5)
 
 
-def _own_list(request: Request, principal: Principal, list_id: str) -> Hotlist:
-    with platform_of(request).read_uow() as uow:
-        hotlist = uow.hotlists.get_list(list_id)
-    if hotlist is None or hotlist.owner_org != principal.org_id:
-        raise error(404, "not_found", f"no hotlist {list_id} of your organisation")
-    return hotlist
-
-
-def _refused(exc: Exception) -> Exception:
-    if isinstance(exc, EntryInvalid):
-        return error(422, "invalid_entry", str(exc), field=exc.field)
-    return error(422, "invalid_change", str(exc))
-
-
 @router.get("", summary="Hotlists of my organisation", response_model=HotlistList)
 def list_hotlists(request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
-    with platform_of(request).read_uow() as uow:
-        found = [
-            {**hotlist_service.list_json(h), "entries": uow.hotlists.count_entries(h.list_id)}
-            for h in uow.hotlists.lists()
-            if h.owner_org == principal.org_id
-        ]
-    return {"hotlists": found}
+    found = platform_of(request).bus.handle(HotlistsOfOrg(org_id=principal.org_id))
+    return {
+        "hotlists": [{**hotlist_service.list_json(s.hotlist), "entries": s.entries} for s in found]
+    }
 
 
 @router.put(
     "/{list_id}",
     summary="Create or change a hotlist",
     response_model=HotlistRead,
-    responses={201: {"model": HotlistRead, "description": "Created"}},
+    responses={201: {"model": HotlistRead, "description": "Created"}, **errors(404, 422)},
 )
 def save_hotlist(
     list_id: str, body: ListIn, request: Request, principal: Principal = Depends(MANAGE)
 ) -> Response:
-    platform = platform_of(request)
-    with platform.read_uow() as uow:
-        existing = uow.hotlists.get_list(list_id)
-    if existing is not None and existing.owner_org != principal.org_id:
-        raise error(404, "not_found", f"no hotlist {list_id} of your organisation")
-    try:
-        hotlist = Hotlist(list_id=list_id, owner_org=principal.org_id, **body.model_dump())
-        hotlist_service.save_list(
-            uow=platform.uow(),
-            hotlist=hotlist,
-            now=platform.clock(),
+    saved = platform_of(request).bus.handle(
+        SaveHotlist(
+            list_id=list_id,
+            owner_org=principal.org_id,
             actor=actor_of(request, principal),
+            org_id=principal.org_id,
+            **body.model_dump(),
         )
-    except (ValueError, hotlist_service.HotlistError) as exc:
-        raise _refused(exc) from None
+    )
     return json_response(
-        hotlist_service.list_json(hotlist), status=201 if existing is None else 200
+        hotlist_service.list_json(saved.hotlist), status=201 if saved.created else 200
     )
 
 
@@ -100,13 +87,8 @@ def save_hotlist(
 def delete_hotlist(
     list_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    _own_list(request, principal, list_id)
-    hotlist_service.delete_list(
-        uow=platform.uow(),
-        list_id=list_id,
-        now=platform.clock(),
-        actor=actor_of(request, principal),
+    platform_of(request).bus.handle(
+        DeleteHotlist(list_id=list_id, actor=actor_of(request, principal), org_id=principal.org_id)
     )
     return {"deleted": list_id}
 
@@ -114,15 +96,34 @@ def delete_hotlist(
 @router.get(
     "/{list_id}/entries",
     summary="Entries of a hotlist",
-    responses={200: {"model": EntryList}, **errors(404)},
+    responses={200: {"model": EntryPage}, **errors(404)},
 )
 def list_entries(
-    list_id: str, request: Request, principal: Principal = Depends(MANAGE)
+    list_id: str,
+    request: Request,
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Entries per page; without it, every entry."
+    ),
+    principal: Principal = Depends(MANAGE),
 ) -> Response:
-    _own_list(request, principal, list_id)
-    with platform_of(request).read_uow() as uow:
-        entries = uow.hotlists.entries(list_id)
-    return json_response({"entries": hotlist_service.entries_json(entries)})
+    """The list's entries in id order, a page at a time when `limit` is given
+    (`next_cursor`)."""
+    entries, next_cursor = split_page(
+        platform_of(request).bus.handle(
+            HotlistEntriesPage(
+                list_id=list_id,
+                org_id=principal.org_id,
+                after=decode_cursor(cursor, str),
+                limit=None if limit is None else limit + 1,
+            )
+        ),
+        limit,
+        key=lambda e: e.entry_id,
+    )
+    return json_response(
+        {"entries": hotlist_service.entries_json(entries), "next_cursor": next_cursor}
+    )
 
 
 @router.post(
@@ -137,26 +138,21 @@ async def put_entry(
 ) -> dict[str, Any]:
     """Body: plate, country, priority, valid_from, valid_until, source_ref, instructions,
     covert (and entry_id to edit an entry). Takes effect on every process within a second."""
-    platform = platform_of(request)
-    _own_list(request, principal, list_id)
     try:
         record = await request.json()
     except ValueError:
         raise error(400, "malformed_json", "body is not valid JSON") from None
     if not isinstance(record, dict):
         raise error(400, "bad_shape", "body must be one entry object")
-    try:
-        entry = await run_in_threadpool(
-            lambda: hotlist_service.put_entry(
-                uow=platform.uow(),
-                list_id=list_id,
-                record=record,
-                now=platform.clock(),
-                actor=actor_of(request, principal),
-            )
-        )
-    except (EntryInvalid, hotlist_service.HotlistError) as exc:
-        raise _refused(exc) from None
+    entry = await run_in_threadpool(
+        platform_of(request).bus.handle,
+        PutHotlistEntry(
+            list_id=list_id,
+            record=record,
+            actor=actor_of(request, principal),
+            org_id=principal.org_id,
+        ),
+    )
     return hotlist_service.entry_json(entry)
 
 
@@ -169,18 +165,14 @@ async def put_entry(
 def expire_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    _own_list(request, principal, list_id)
-    try:
-        entry = hotlist_service.expire_entry(
-            uow=platform.uow(),
+    entry = platform_of(request).bus.handle(
+        ExpireHotlistEntry(
             list_id=list_id,
             entry_id=entry_id,
-            now=platform.clock(),
             actor=actor_of(request, principal),
+            org_id=principal.org_id,
         )
-    except hotlist_service.HotlistError as exc:
-        raise error(404, "not_found", str(exc)) from None
+    )
     return hotlist_service.entry_json(entry)
 
 
@@ -193,18 +185,14 @@ def expire_entry(
 def delete_entry(
     list_id: str, entry_id: str, request: Request, principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    _own_list(request, principal, list_id)
-    try:
-        hotlist_service.delete_entry(
-            uow=platform.uow(),
+    platform_of(request).bus.handle(
+        DeleteHotlistEntry(
             list_id=list_id,
             entry_id=entry_id,
-            now=platform.clock(),
             actor=actor_of(request, principal),
+            org_id=principal.org_id,
         )
-    except hotlist_service.HotlistError as exc:
-        raise error(404, "not_found", str(exc)) from None
+    )
     return {"deleted": entry_id}
 
 
@@ -221,25 +209,20 @@ async def import_entries(
     instructions,covert,entry_id) or JSON (`[...]` or `{"entries": [...]}`). All or nothing:
     a bad line answers 422 with its line number and changes nothing; otherwise the answer
     says how many entries were added, changed and removed."""
-    platform = platform_of(request)
-    _own_list(request, principal, list_id)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    fmt = "csv" if ctype in ("text/csv", "application/csv") else "json"
     try:
         text = (await request.body()).decode("utf-8")
-        records = hotlist_service.decode_entries(text, fmt)
     except UnicodeDecodeError:
         raise error(400, "bad_encoding", "import files must be UTF-8") from None
-    except hotlist_service.HotlistError as exc:
-        raise error(422, "bad_import_file", str(exc)) from None
     report = await run_in_threadpool(
-        lambda: hotlist_service.import_list(
-            uow=platform.uow(),
+        platform_of(request).bus.handle,
+        ImportHotlist(
             list_id=list_id,
-            records=records,
-            now=platform.clock(),
+            text=text,
+            fmt="csv" if ctype in ("text/csv", "application/csv") else "json",
             actor=actor_of(request, principal),
-        )
+            org_id=principal.org_id,
+        ),
     )
     if not report.applied:
         return refused_with_report(

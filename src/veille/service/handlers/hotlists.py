@@ -1,10 +1,147 @@
-"""Handlers of the hotlists area's commands and queries (`service/commands/hotlists.py`)."""
+"""Handlers of the hotlists area's commands and queries (`service/commands/hotlists.py`).
+
+Refusals, each of one kind of the taxonomy: a list missing or of another organisation,
+or an entry missing, is `HotlistNotFound` (404 `not_found`); a refused entry field is
+`EntryInvalid` (422 `invalid_entry`, naming the field); a refused change of a list
+(its definition, a wildcard too many) is `HotlistError` (422 `invalid_change`); an
+import file that cannot be read is `ImportFileInvalid` (422 `bad_import_file`). An
+import with bad lines is not refused here: its report says what to fix.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+
+from veille.domain.hotlists import Category, Hotlist, HotlistEntry
+from veille.service import hotlists as hotlist_service
+from veille.service.commands.hotlists import (
+    DeleteHotlist,
+    DeleteHotlistEntry,
+    ExpireHotlistEntry,
+    HotlistEntriesPage,
+    HotlistsOfOrg,
+    ImportHotlist,
+    PutHotlistEntry,
+    SaveHotlist,
+)
 from veille.service.handlers.deps import Dependencies
-from veille.service.messagebus import MessageBus
+from veille.service.hotlists import HotlistError, HotlistSummary, ImportReport, SavedHotlist
+from veille.service.messagebus import MessageBus, Raised
+from veille.service.ports import UnitOfWork
+
+UowFactory = Callable[[], UnitOfWork]
+Clock = Callable[[], datetime]
+
+
+def hotlists_of_org(
+    query: HotlistsOfOrg, raised: Raised, *, read_uow: UowFactory
+) -> list[HotlistSummary]:
+    return hotlist_service.lists_of(uow=read_uow(), org_id=query.org_id)
+
+
+def hotlist_entries_page(
+    query: HotlistEntriesPage, raised: Raised, *, read_uow: UowFactory
+) -> list[HotlistEntry]:
+    return hotlist_service.entries_page(
+        uow=read_uow(),
+        list_id=query.list_id,
+        org_id=query.org_id,
+        after=query.after,
+        limit=query.limit,
+    )
+
+
+def save_hotlist(
+    cmd: SaveHotlist, raised: Raised, *, uow: UowFactory, clock: Clock
+) -> SavedHotlist:
+    try:
+        hotlist = Hotlist(
+            list_id=cmd.list_id,
+            name=cmd.name,
+            category=Category(cmd.category),
+            owner_org=cmd.owner_org,
+            max_edits=cmd.max_edits,
+            lookalike=cmd.lookalike,
+            max_wildcards=cmd.max_wildcards,
+            default_priority=cmd.default_priority,
+        )
+    except ValueError as refused:  # the domain's rules of a list definition
+        raise HotlistError(str(refused)) from None
+    return hotlist_service.save_list(
+        uow=uow(), hotlist=hotlist, now=clock(), actor=cmd.actor, org_id=cmd.org_id
+    )
+
+
+def delete_hotlist(cmd: DeleteHotlist, raised: Raised, *, uow: UowFactory, clock: Clock) -> None:
+    hotlist_service.delete_list(
+        uow=uow(), list_id=cmd.list_id, now=clock(), actor=cmd.actor, org_id=cmd.org_id
+    )
+
+
+def put_hotlist_entry(
+    cmd: PutHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
+) -> HotlistEntry:
+    return hotlist_service.put_entry(
+        uow=uow(),
+        list_id=cmd.list_id,
+        record=cmd.record,
+        now=clock(),
+        actor=cmd.actor,
+        org_id=cmd.org_id,
+    )
+
+
+def expire_hotlist_entry(
+    cmd: ExpireHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
+) -> HotlistEntry:
+    return hotlist_service.expire_entry(
+        uow=uow(),
+        list_id=cmd.list_id,
+        entry_id=cmd.entry_id,
+        now=clock(),
+        actor=cmd.actor,
+        org_id=cmd.org_id,
+    )
+
+
+def delete_hotlist_entry(
+    cmd: DeleteHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
+) -> None:
+    hotlist_service.delete_entry(
+        uow=uow(),
+        list_id=cmd.list_id,
+        entry_id=cmd.entry_id,
+        now=clock(),
+        actor=cmd.actor,
+        org_id=cmd.org_id,
+    )
+
+
+def import_hotlist(
+    cmd: ImportHotlist, raised: Raised, *, uow: UowFactory, clock: Clock
+) -> ImportReport:
+    return hotlist_service.import_list(
+        uow=uow(),
+        list_id=cmd.list_id,
+        records=hotlist_service.decode_entries(cmd.text, cmd.fmt),
+        now=clock(),
+        actor=cmd.actor,
+        org_id=cmd.org_id,
+    )
 
 
 def register(bus: MessageBus, deps: Dependencies) -> None:
     """Register every handler of this area on `bus`, with `deps` bound."""
+    bus.register(HotlistsOfOrg, partial(hotlists_of_org, read_uow=deps.read_uow))
+    bus.register(HotlistEntriesPage, partial(hotlist_entries_page, read_uow=deps.read_uow))
+    for command, handler in (
+        (SaveHotlist, save_hotlist),
+        (DeleteHotlist, delete_hotlist),
+        (PutHotlistEntry, put_hotlist_entry),
+        (ExpireHotlistEntry, expire_hotlist_entry),
+        (DeleteHotlistEntry, delete_hotlist_entry),
+        (ImportHotlist, import_hotlist),
+    ):
+        bus.register(command, partial(handler, uow=deps.uow, clock=deps.clock))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from veille.entrypoints.api.schemas.cameras import ImportProblemRead
+from veille.entrypoints.api.schemas.common import NEXT_CURSOR_DOC
 
 
 class HotlistRead(BaseModel):
@@ -39,8 +40,11 @@ class EntryRead(BaseModel):
     covert: bool
 
 
-class EntryList(BaseModel):
+class EntryPage(BaseModel):
+    """A list's entries in id order."""
+
     entries: list[EntryRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)
 
 
 class Deleted(BaseModel):

@@ -121,6 +121,34 @@ def test_alerts_page_by_page_newest_first(client: TestClient, platform: Platform
     assert pages == 3
 
 
+def test_hotlist_entries_page_by_page_in_id_order(client: TestClient, platform: Platform) -> None:
+    _, manager = user_with_token(platform, "lists", Role.HOTLIST_MANAGER, designated=False)
+    made = client.put(
+        "/api/v1/hotlists/paged",
+        json={"name": "Paged list", "category": "stolen_vehicle"},
+        headers=manager,
+    )
+    assert made.status_code == 201, made.text
+    plates = [f"1ENT{n:03d}" for n in range(7)]
+    imported = client.put(
+        "/api/v1/hotlists/paged/entries",
+        content=("plate\n" + "".join(f"{p}\n" for p in plates)).encode(),
+        headers={**manager, "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+    url = "/api/v1/hotlists/paged/entries"
+    found, pages = walk(client, f"{url}?limit=3", manager, lambda b: b["entries"])
+    ids = [e["entry_id"] for e in found]
+    assert sorted(e["plate"] for e in found) == plates
+    assert ids == sorted(set(ids)) and pages == 3
+    # without a limit, every entry at once as before
+    everything = client.get(url, headers=manager).json()
+    assert len(everything["entries"]) == 7 and everything["next_cursor"] is None
+    forged = client.get(f"{url}?limit=3&cursor=%%%", headers=manager)
+    assert forged.status_code == 422
+    assert forged.json()["error"]["problems"][0]["field"] == "query.cursor"
+
+
 def test_a_forged_cursor_is_a_422_naming_the_field(
     client: TestClient, admin: dict[str, str]
 ) -> None:

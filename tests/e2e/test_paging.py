@@ -39,6 +39,22 @@ def walk(
     raise AssertionError("paging never ended")
 
 
+def a_hotlist(client: TestClient, manager: dict[str, str], list_id: str, plates: list[str]) -> None:
+    """A list of stolen vehicles holding `plates`, made over the API by its manager."""
+    made = client.put(
+        f"/api/v1/hotlists/{list_id}",
+        json={"name": f"List {list_id}", "category": "stolen_vehicle"},
+        headers=manager,
+    )
+    assert made.status_code == 201, made.text
+    imported = client.put(
+        f"/api/v1/hotlists/{list_id}/entries",
+        content=("plate\n" + "".join(f"{p}\n" for p in plates)).encode(),
+        headers={**manager, "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 200, imported.text
+
+
 @pytest.fixture
 def admin(platform: Platform) -> dict[str, str]:
     _, headers = user_with_token(platform, "pager", Role.ADMINISTRATOR, designated=False)
@@ -94,19 +110,8 @@ def test_alerts_page_by_page_newest_first(client: TestClient, platform: Platform
     _, manager = user_with_token(platform, "lists", Role.HOTLIST_MANAGER, designated=False)
     _, operator = user_with_token(platform, "watch", Role.OPERATOR)
     cam = register_cameras(platform, "AL-CAM")["AL-CAM"]
-    made = client.put(
-        "/api/v1/hotlists/stolen",
-        json={"name": "Stolen vehicles", "category": "stolen_vehicle"},
-        headers=manager,
-    )
-    assert made.status_code == 201, made.text
     plates = [f"1PAG{n:03d}" for n in range(5)]
-    imported = client.put(
-        "/api/v1/hotlists/stolen/entries",
-        content=("plate\n" + "".join(f"{p}\n" for p in plates)).encode(),
-        headers={**manager, "Content-Type": "text/csv"},
-    )
-    assert imported.status_code == 200, imported.text
+    a_hotlist(client, manager, "stolen", plates)
     platform.matcher.refresh(platform.read_uow)
     for plate in plates:
         posted = client.post(
@@ -123,19 +128,8 @@ def test_alerts_page_by_page_newest_first(client: TestClient, platform: Platform
 
 def test_hotlist_entries_page_by_page_in_id_order(client: TestClient, platform: Platform) -> None:
     _, manager = user_with_token(platform, "lists", Role.HOTLIST_MANAGER, designated=False)
-    made = client.put(
-        "/api/v1/hotlists/paged",
-        json={"name": "Paged list", "category": "stolen_vehicle"},
-        headers=manager,
-    )
-    assert made.status_code == 201, made.text
     plates = [f"1ENT{n:03d}" for n in range(7)]
-    imported = client.put(
-        "/api/v1/hotlists/paged/entries",
-        content=("plate\n" + "".join(f"{p}\n" for p in plates)).encode(),
-        headers={**manager, "Content-Type": "text/csv"},
-    )
-    assert imported.status_code == 200, imported.text
+    a_hotlist(client, manager, "paged", plates)
     url = "/api/v1/hotlists/paged/entries"
     found, pages = walk(client, f"{url}?limit=3", manager, lambda b: b["entries"])
     ids = [e["entry_id"] for e in found]

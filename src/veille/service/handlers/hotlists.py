@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from functools import partial
+from typing import Any, TypeVar
 
 from veille.domain.hotlists import Category, Hotlist, HotlistEntry
 from veille.service import hotlists as hotlist_service
@@ -33,6 +34,16 @@ from veille.service.ports import UnitOfWork
 
 UowFactory = Callable[[], UnitOfWork]
 Clock = Callable[[], datetime]
+T = TypeVar("T")
+# the commands that change a list, each for a caller (`actor`, of organisation `org_id`)
+Changing = (
+    SaveHotlist
+    | DeleteHotlist
+    | PutHotlistEntry
+    | ExpireHotlistEntry
+    | DeleteHotlistEntry
+    | ImportHotlist
+)
 
 
 def hotlists_of_org(
@@ -69,66 +80,60 @@ def save_hotlist(
         )
     except ValueError as refused:  # the domain's rules of a list definition
         raise HotlistError(str(refused)) from None
-    return hotlist_service.save_list(
-        uow=uow(), hotlist=hotlist, now=clock(), actor=cmd.actor, org_id=cmd.org_id
-    )
+    return _change(hotlist_service.save_list, cmd, uow=uow, clock=clock, hotlist=hotlist)
+
+
+def _change(
+    service: Callable[..., T], cmd: Changing, *, uow: UowFactory, clock: Clock, **fields: Any
+) -> T:
+    """Run one hotlist change of the service, in its own unit of work, for the caller."""
+    return service(uow=uow(), now=clock(), actor=cmd.actor, org_id=cmd.org_id, **fields)
 
 
 def delete_hotlist(cmd: DeleteHotlist, raised: Raised, *, uow: UowFactory, clock: Clock) -> None:
-    hotlist_service.delete_list(
-        uow=uow(), list_id=cmd.list_id, now=clock(), actor=cmd.actor, org_id=cmd.org_id
-    )
+    _change(hotlist_service.delete_list, cmd, uow=uow, clock=clock, list_id=cmd.list_id)
 
 
 def put_hotlist_entry(
     cmd: PutHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
 ) -> HotlistEntry:
-    return hotlist_service.put_entry(
-        uow=uow(),
-        list_id=cmd.list_id,
-        record=cmd.record,
-        now=clock(),
-        actor=cmd.actor,
-        org_id=cmd.org_id,
+    return _change(
+        hotlist_service.put_entry, cmd, uow=uow, clock=clock, list_id=cmd.list_id, record=cmd.record
     )
 
 
 def expire_hotlist_entry(
     cmd: ExpireHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
 ) -> HotlistEntry:
-    return hotlist_service.expire_entry(
-        uow=uow(),
+    return _change(
+        hotlist_service.expire_entry,
+        cmd,
+        uow=uow,
+        clock=clock,
         list_id=cmd.list_id,
         entry_id=cmd.entry_id,
-        now=clock(),
-        actor=cmd.actor,
-        org_id=cmd.org_id,
     )
 
 
 def delete_hotlist_entry(
     cmd: DeleteHotlistEntry, raised: Raised, *, uow: UowFactory, clock: Clock
 ) -> None:
-    hotlist_service.delete_entry(
-        uow=uow(),
+    _change(
+        hotlist_service.delete_entry,
+        cmd,
+        uow=uow,
+        clock=clock,
         list_id=cmd.list_id,
         entry_id=cmd.entry_id,
-        now=clock(),
-        actor=cmd.actor,
-        org_id=cmd.org_id,
     )
 
 
 def import_hotlist(
     cmd: ImportHotlist, raised: Raised, *, uow: UowFactory, clock: Clock
 ) -> ImportReport:
-    return hotlist_service.import_list(
-        uow=uow(),
-        list_id=cmd.list_id,
-        records=hotlist_service.decode_entries(cmd.text, cmd.fmt),
-        now=clock(),
-        actor=cmd.actor,
-        org_id=cmd.org_id,
+    records = hotlist_service.decode_entries(cmd.text, cmd.fmt)
+    return _change(
+        hotlist_service.import_list, cmd, uow=uow, clock=clock, list_id=cmd.list_id, records=records
     )
 
 

@@ -44,7 +44,14 @@ from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
-from veille.service.ports import IngestSink, ReadEncoder
+from veille.service.ports import (
+    AnchorStore,
+    ImageStore,
+    IngestSink,
+    ReadEncoder,
+    Store,
+    UnitOfWork,
+)
 from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
@@ -88,8 +95,8 @@ class Platform:
     """Everything the entrypoints need, wired once."""
 
     settings: Settings
-    store: SqliteStore
-    images: FolderImageStore
+    store: Store  # the SQLite store here; only bootstrap() knows which
+    images: ImageStore
     writer: GroupCommitWriter
     read_rules: ReadRules
     encode_read: ReadEncoder  # the store's row encoding, applied by request threads
@@ -99,7 +106,7 @@ class Platform:
     alert_bus: AlertBus
     webhooks: WebhookDispatcher
     audit_keys: AuditKeyring  # seals audit records, signs checkpoints (a key file)
-    anchors: FolderAnchorStore  # where signed checkpoints are kept, outside the database
+    anchors: AnchorStore  # where signed checkpoints are kept, outside the database
     checkpoints: CheckpointWriter
     bus: MessageBus = field(default_factory=MessageBus)  # every use case's one way in
     mqtt: MqttPublisher | None = None
@@ -123,7 +130,7 @@ class Platform:
         """The public key checkpoints are verified with (never the private one)."""
         return CheckpointVerifier.from_file(self.settings.audit_public_key)
 
-    def uow(self) -> SqliteUnitOfWork:
+    def uow(self) -> UnitOfWork:
         """A unit of work that will write: it takes the write lock when it begins."""
         return self.store.uow()
 
@@ -133,7 +140,7 @@ class Platform:
         replicated stream in a scale-out deployment (see `IngestSink` for the contract)."""
         return self.writer
 
-    def read_uow(self) -> SqliteUnitOfWork:
+    def read_uow(self) -> UnitOfWork:
         """A read-only unit of work: a snapshot that never blocks the ingest writer."""
         return self.store.uow(write=False)
 

@@ -10,6 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
@@ -28,6 +29,7 @@ from veille.domain.webhooks import TargetAllowList
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service import commands
+from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.events import HotlistHit, ReadsStored
 from veille.service.handlers import alerts as alert_handlers
@@ -278,6 +280,12 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     def districts() -> DistrictMap:  # read at each use: tests and reloads replace it
         return platform.districts
 
+    def anchors(folder: Path | None) -> AnchorStore:  # a copy's folder, or the platform's
+        return platform.anchors if folder is None else FolderAnchorStore(folder)
+
+    def verifier(key: Path | None) -> SignatureCheck:  # a given public key, or the settings'
+        return platform.audit_verifier() if key is None else CheckpointVerifier.from_file(key)
+
     deps = Dependencies(
         uow=lambda: platform.uow(),
         read_uow=lambda: platform.read_uow(),
@@ -286,8 +294,13 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        images=lambda: platform.images,
+        anchors=anchors,
+        verifier=verifier,
+        checkpoints=lambda: platform.checkpoints,
     )
     for area in (
+        authorization_handlers,
         hotlist_handlers,
         user_handlers,
         camera_handlers,
@@ -328,21 +341,3 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.register(
         commands.DecideHit, partial(alert_handlers.decide_hit, uow=platform.uow, clock=clock)
     )
-    bus.register(
-        commands.RequestAuthorization,
-        partial(
-            authorization_handlers.request_authorization,
-            uow=platform.uow,
-            clock=clock,
-            policy=platform.legal_policy,
-            districts=districts,
-        ),
-    )
-    for command, handler in (
-        (commands.DecideAuthorization, authorization_handlers.decide_authorization),
-        (commands.RevokeAuthorization, authorization_handlers.revoke_authorization),
-    ):
-        bus.register(
-            command,
-            partial(handler, uow=platform.uow, clock=clock, districts=districts, rule=rule),
-        )

@@ -30,6 +30,7 @@ TABLES = (
     "api_tokens",
     "user_grants",
     "audit_log",
+    "authorizations",
     "case_holds",
     "clone_findings",
     "counters",  # row-id sequences and the camera version, rolled back with the rest
@@ -110,13 +111,14 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """One transaction over the memory repositories; leaving without commit rolls back.
 
-    The alerts, hotlists and authorizations repositories are not here yet (their ports
-    are being reshaped); the unit of work has no such attribute until they are written.
+    The alerts and hotlists repositories are not here yet (their ports are being
+    reshaped); the unit of work has no such attribute until they are written.
     """
 
     def __init__(self, store: MemoryStore, *, write: bool = True):
         # Imported here: the repository modules import this one for the table names.
         from veille.adapters.memory.audit import MemoryAuditRepository
+        from veille.adapters.memory.authorizations import MemoryAuthorizationRepository
         from veille.adapters.memory.cameras import (
             MemoryCameraRepository,
             MemoryDeadLetterRepository,
@@ -134,6 +136,7 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self)
         self.audit = MemoryAuditRepository(self, seal=store.seal)
         self.holds = MemoryHoldRepository(self)
+        self.authorizations = MemoryAuthorizationRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads
         self._serial = 0

@@ -145,6 +145,13 @@ def decide(
     return decided
 
 
+def revoke(fake: FakePlatform, auth_id: int, by: Principal, reasons: str) -> Authorization:
+    revoked: Authorization = fake.bus.handle(
+        RevokeAuthorization(auth_id=auth_id, reasons=reasons, principal=by, actor=actor(by))
+    )
+    return revoked
+
+
 def audit(fake: FakePlatform, action: str) -> list[AuditEntry]:
     return seen(
         fake.store,
@@ -265,22 +272,8 @@ def test_the_districts_prosecutor_revokes_an_approval_and_it_is_audited(fake, pe
     auth = request(fake, people, "BXL-1")
     decide(fake, auth.auth_id, people.brussels)
     with pytest.raises(Conflict):  # not theirs to revoke
-        fake.bus.handle(
-            RevokeAuthorization(
-                auth_id=auth.auth_id,
-                reasons="case closed",
-                principal=people.liege,
-                actor=actor(people.liege),
-            )
-        )
-    revoked = fake.bus.handle(
-        RevokeAuthorization(
-            auth_id=auth.auth_id,
-            reasons="case closed",
-            principal=people.brussels,
-            actor=actor(people.brussels),
-        )
-    )
+        revoke(fake, auth.auth_id, people.liege, "case closed")
+    revoked = revoke(fake, auth.auth_id, people.brussels, "case closed")
     assert revoked.status is AuthorizationStatus.REVOKED
     assert seen(fake.store, lambda uow: uow.authorizations.get(auth.auth_id)) == revoked
     [entry] = audit(fake, "authorization.revoke")
@@ -291,12 +284,5 @@ def test_the_districts_prosecutor_revokes_an_approval_and_it_is_audited(fake, pe
 def test_a_pending_request_cannot_be_revoked(fake, people):
     auth = request(fake, people, "BXL-1")
     with pytest.raises(Conflict):
-        fake.bus.handle(
-            RevokeAuthorization(
-                auth_id=auth.auth_id,
-                reasons="changed my mind",
-                principal=people.brussels,
-                actor=actor(people.brussels),
-            )
-        )
+        revoke(fake, auth.auth_id, people.brussels, "changed my mind")
     assert audit(fake, "authorization.revoke") == []

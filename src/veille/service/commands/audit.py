@@ -14,7 +14,9 @@ from veille.service.commands import Command, Query
 
 @dataclass(frozen=True)
 class AuditFilters:
-    """Which records a search or an export of the log covers (every given one must hold)."""
+    """Which records a search or an export of the log covers (every given one must hold).
+
+    The fields are named as the audit service's keyword arguments, which take them as given."""
 
     since: datetime | None = None
     until: datetime | None = None  # excluded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from functools import partial
 
 from veille.domain.audit import AuditRecord
@@ -24,36 +25,26 @@ def audit_records_page(
     query: AuditRecordsPage, raised: Raised, *, deps: Dependencies
 ) -> tuple[list[AuditRecord], int | None]:
     """Read from a snapshot, append the `audit.search` record, then answer."""
-    f = query.filters
     return audit_service.search_page(
         uow=deps.uow(),
         read_uow=deps.read_uow(),
         actor=query.actor,
         now=deps.clock(),
-        since=f.since,
-        until=f.until,
-        username=f.username,
-        action=f.action,
-        case_ref=f.case_ref,
         limit=query.limit,
         after_seq=query.after_seq,
+        **asdict(query.filters),  # since, until, username, action, case_ref
     )
 
 
 def export_audit_log(query: ExportAuditLog, raised: Raised, *, deps: Dependencies) -> str:
     """Read from a snapshot, append the `audit.export` record, then answer the text."""
-    f = query.filters
     return audit_service.export(
         uow=deps.uow(),
         read_uow=deps.read_uow(),
         actor=query.actor,
         now=deps.clock(),
         fmt=query.fmt,
-        since=f.since,
-        until=f.until,
-        username=f.username,
-        action=f.action,
-        case_ref=f.case_ref,
+        **asdict(query.filters),
     )
 
 

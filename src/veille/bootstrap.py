@@ -10,6 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
@@ -28,6 +29,7 @@ from veille.domain.webhooks import TargetAllowList
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service import commands
+from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.events import HotlistHit, ReadsStored
 from veille.service.handlers import alerts as alert_handlers
@@ -44,7 +46,14 @@ from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
-from veille.service.ports import IngestSink, ReadEncoder
+from veille.service.ports import (
+    AnchorStore,
+    ImageStore,
+    IngestSink,
+    ReadEncoder,
+    Store,
+    UnitOfWork,
+)
 from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
@@ -88,8 +97,8 @@ class Platform:
     """Everything the entrypoints need, wired once."""
 
     settings: Settings
-    store: SqliteStore
-    images: FolderImageStore
+    store: Store  # the SQLite store here; only bootstrap() knows which
+    images: ImageStore
     writer: GroupCommitWriter
     read_rules: ReadRules
     encode_read: ReadEncoder  # the store's row encoding, applied by request threads
@@ -99,7 +108,7 @@ class Platform:
     alert_bus: AlertBus
     webhooks: WebhookDispatcher
     audit_keys: AuditKeyring  # seals audit records, signs checkpoints (a key file)
-    anchors: FolderAnchorStore  # where signed checkpoints are kept, outside the database
+    anchors: AnchorStore  # where signed checkpoints are kept, outside the database
     checkpoints: CheckpointWriter
     bus: MessageBus = field(default_factory=MessageBus)  # every use case's one way in
     mqtt: MqttPublisher | None = None
@@ -123,7 +132,7 @@ class Platform:
         """The public key checkpoints are verified with (never the private one)."""
         return CheckpointVerifier.from_file(self.settings.audit_public_key)
 
-    def uow(self) -> SqliteUnitOfWork:
+    def uow(self) -> UnitOfWork:
         """A unit of work that will write: it takes the write lock when it begins."""
         return self.store.uow()
 
@@ -133,7 +142,7 @@ class Platform:
         replicated stream in a scale-out deployment (see `IngestSink` for the contract)."""
         return self.writer
 
-    def read_uow(self) -> SqliteUnitOfWork:
+    def read_uow(self) -> UnitOfWork:
         """A read-only unit of work: a snapshot that never blocks the ingest writer."""
         return self.store.uow(write=False)
 
@@ -271,6 +280,12 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     def districts() -> DistrictMap:  # read at each use: tests and reloads replace it
         return platform.districts
 
+    def anchors(folder: Path | None) -> AnchorStore:  # a copy's folder, or the platform's
+        return platform.anchors if folder is None else FolderAnchorStore(folder)
+
+    def verifier(key: Path | None) -> SignatureCheck:  # a given public key, or the settings'
+        return platform.audit_verifier() if key is None else CheckpointVerifier.from_file(key)
+
     deps = Dependencies(
         uow=lambda: platform.uow(),
         read_uow=lambda: platform.read_uow(),
@@ -279,8 +294,13 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        images=lambda: platform.images,
+        anchors=anchors,
+        verifier=verifier,
+        checkpoints=lambda: platform.checkpoints,
     )
     for area in (
+        authorization_handlers,
         hotlist_handlers,
         user_handlers,
         camera_handlers,
@@ -321,21 +341,3 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.register(
         commands.DecideHit, partial(alert_handlers.decide_hit, uow=platform.uow, clock=clock)
     )
-    bus.register(
-        commands.RequestAuthorization,
-        partial(
-            authorization_handlers.request_authorization,
-            uow=platform.uow,
-            clock=clock,
-            policy=platform.legal_policy,
-            districts=districts,
-        ),
-    )
-    for command, handler in (
-        (commands.DecideAuthorization, authorization_handlers.decide_authorization),
-        (commands.RevokeAuthorization, authorization_handlers.revoke_authorization),
-    ):
-        bus.register(
-            command,
-            partial(handler, uow=platform.uow, clock=clock, districts=districts, rule=rule),
-        )

@@ -393,7 +393,7 @@ def test_pdf_text_is_transliterated_for_the_core_font():
 
 
 def test_the_clone_sweep_job_runs_on_the_platform_and_is_audited(platform, world):
-    from veille.service.analyses import clone_sweep_job
+    from veille.service.commands.jobs import SweepClones
 
     now = platform.clock()
     recent = [
@@ -403,9 +403,9 @@ def test_the_clone_sweep_job_runs_on_the_platform_and_is_audited(platform, world
     with platform.uow() as uow:
         uow.reads.add_many(recent)
         uow.commit()
-    report = clone_sweep_job(platform)
+    report = platform.bus.handle(SweepClones())
     assert report.recorded == 1 and report.as_dict()["findings"] == 1  # day-old clone: too old
-    assert clone_sweep_job(platform).recorded == 0
+    assert platform.bus.handle(SweepClones()).recorded == 0
     with platform.read_uow() as uow:
         [finding] = uow.clone_findings.find()
     assert (finding.plate, finding.second_camera_id) == ("9QQQ999", "LIEGE-1")

@@ -19,6 +19,8 @@ from veille.domain.plates import canonical
 from veille.domain.reads import ImageRef, Read
 from veille.domain.retention import HoldInvalid, RetentionPolicy
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
+from veille.service.commands import Command
+from veille.service.messagebus import MessageBus
 from veille.service.retention import (
     DRY_RUN,
     PURGE,
@@ -335,7 +337,8 @@ def test_cli_holds_and_jobs(tmp_path: Path) -> None:
     refused = runner.invoke(
         holds_app, ["add", "--case", "PV-9", "--start", "2025-01-01", "--end", "2025-02-01", *args]
     )
-    assert refused.exit_code == 1 and "at least one plate" in refused.output
+    # an invalid hold is bad input: exit 2, as every `Invalid` is (cli_common.TAXONOMY_EXIT)
+    assert refused.exit_code == 2 and "at least one plate" in refused.output
 
     platform = bootstrap(Settings(data_dir=data))
     platform.store.initialise()
@@ -354,7 +357,7 @@ def test_scheduler_runs_a_job_when_its_time_has_come(store: Fixture) -> None:
 
     platform = store.platform
     platform.clock = lambda: NOW
-    scheduler = JobScheduler(platform, clock=lambda: NOW)
+    scheduler = JobScheduler(platform.bus, clock=lambda: NOW)
     assert scheduler.due(NOW) == list(JOBS)
 
     first = scheduler.tick(NOW)
@@ -366,24 +369,37 @@ def test_scheduler_runs_a_job_when_its_time_has_come(store: Fixture) -> None:
     assert len(_audit(platform, PURGE)) == 2
 
 
-def test_scheduler_keeps_going_after_a_failed_job(platform: Platform) -> None:
+@dataclass(frozen=True)
+class _Broken(Command):
+    should_stop: object = None
+
+
+@dataclass(frozen=True)
+class _Fine(Command):
+    should_stop: object = None
+
+
+def test_scheduler_keeps_going_after_a_failed_job() -> None:
     from veille.service.jobs import Job, JobScheduler
 
     calls: list[str] = []
 
-    def broken(_platform, **_kwargs):
+    def broken(_cmd: _Broken, _raised: object) -> None:
         calls.append("broken")
         raise RuntimeError("disk full")
 
-    def fine(_platform, **_kwargs):
+    def fine(_cmd: _Fine, _raised: object) -> str:
         calls.append("fine")
         return "ok"
 
+    bus = MessageBus()
+    bus.register(_Broken, broken)
+    bus.register(_Fine, fine)
     scheduler = JobScheduler(
-        platform,
+        bus,
         jobs={
-            "broken": Job("broken", timedelta(hours=1), broken),
-            "fine": Job("fine", timedelta(hours=1), fine),
+            "broken": Job("broken", timedelta(hours=1), _Broken),
+            "fine": Job("fine", timedelta(hours=1), _Fine),
         },
         clock=lambda: NOW,
     )

@@ -10,11 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from tests.unit.edges import MemoryAnchorStore, MemoryImageStore, MemoryKeys
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
+from veille.service.audit import SignatureCheck
+from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus
 from veille.service.queries import LegalPolicy
@@ -27,11 +31,31 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 class FakePlatform:
     """The parts a handler may depend on, all in memory; tests change them freely."""
 
-    store: MemoryStore = field(default_factory=MemoryStore)
+    keys: MemoryKeys = field(default_factory=MemoryKeys)  # the audit key: seals, signs
+    store: MemoryStore = field(init=False)
     now: datetime = NOW
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    images: MemoryImageStore = field(init=False)
+    anchors: MemoryAnchorStore = field(default_factory=MemoryAnchorStore)
+    checkpoints: CheckpointWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.store = MemoryStore(seal=self.keys.seal)
+        self.images = MemoryImageStore(clock=lambda: self.now.timestamp())
+        self.checkpoints = CheckpointWriter(
+            read_uow=lambda: self.store.uow(write=False),
+            signer=self.keys,
+            store=self.anchors,
+            clock=lambda: self.now,
+            every_records=1000,
+            interval=timedelta(minutes=1),
+        )
+
+    def verifier(self, key: Path | None = None) -> SignatureCheck:
+        """The public key: the platform's, whatever file is named (no files here)."""
+        return self.keys.verifier
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -52,6 +76,10 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            images=lambda: self.images,
+            anchors=lambda folder: self.anchors,
+            verifier=self.verifier,
+            checkpoints=lambda: self.checkpoints,
         )
         fields.update(overrides)
         return Dependencies(**fields)

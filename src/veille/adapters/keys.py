@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from veille.domain.errors import Busy
+
 log = logging.getLogger(__name__)
 
 SEALED_PREFIX = "aesgcm1:"
@@ -198,8 +200,11 @@ class AuditKeyring:
         return seal is not None and hmac.compare_digest(self.seal(record_hash), seal)
 
 
-class PublicKeyError(ValueError):
-    """The public key file is missing or is not an Ed25519 public key."""
+class PublicKeyError(Busy, ValueError):
+    """The public key file is missing or is not an Ed25519 public key: nothing can be
+    verified until it is installed (503 `no_public_key`)."""
+
+    code = "no_public_key"
 
 
 class CheckpointVerifier:

@@ -41,7 +41,13 @@ from veille.adapters.memory.store import MemoryStore
 from veille.adapters.sqlite.repositories import to_micros
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.search import Case, _cases, _lawful
-from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
+from veille.bench.store_gen import (
+    DEFAULT_FOLDER,
+    GeneratedStore,
+    StoreSpec,
+    load_or_generate,
+    sqlite_store,
+)
 from veille.service.ingest import StoredBatch, validate_batch
 
 PHASES = (
@@ -309,7 +315,7 @@ def run_contention_bench(
     first_fresh = to_micros(gen.now_dt)
     try:
         platform.start()
-        cases = _cases(platform.store, gen, random.Random(config.seed), runs=200)
+        cases = _cases(sqlite_store(platform.store), gen, random.Random(config.seed), runs=200)
         if config.warmup_s > 0:
             say(f"warm-up: {config.warmup_s:.0f} s of ingest, not counted…")
             _phase(platform, gen, replace(config, seconds=config.warmup_s), PHASES[0], cases)

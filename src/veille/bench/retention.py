@@ -18,6 +18,7 @@ from typing import Any
 
 from veille.adapters.sqlite.repositories import INSERT_IMAGE, INSERT_READ, to_micros
 from veille.bench.ingest import LETTERS, machine_description
+from veille.bench.store_gen import sqlite_store
 from veille.domain.plates import canonical
 from veille.domain.retention import RetentionPolicy
 from veille.service.ingest import validate_batch
@@ -55,7 +56,7 @@ def _prefill(platform: Any, config: RetentionBenchConfig, now: datetime) -> dict
     oldest = now - timedelta(days=365) - old_span
     recent_span = timedelta(days=364)
     images_written = 0
-    conn = platform.store.connection()
+    conn = sqlite_store(platform.store).connection()
     total = config.old_reads + config.recent_reads
     for chunk in range(0, total, 20_000):
         rows, image_rows = [], []
@@ -210,11 +211,14 @@ def run_retention_bench(config: RetentionBenchConfig | None = None) -> dict[str,
         during = ingest.window(job_start, outcome["end"])
         report: RetentionReport = outcome["report"]
 
+        cutoff = to_micros(RetentionPolicy().cutoff(now))
+        old_left = (
+            sqlite_store(platform.store)
+            .connection()
+            .execute("SELECT count(*) FROM reads WHERE captured_at < ?", (cutoff,))
+            .fetchone()[0]
+        )
         with platform.read_uow() as uow:
-            cutoff = to_micros(RetentionPolicy().cutoff(now))
-            old_left = uow.conn.execute(
-                "SELECT count(*) FROM reads WHERE captured_at < ?", (cutoff,)
-            ).fetchone()[0]
             total = uow.reads.count()
         expected_total = config.recent_reads + ingest.sent
         return {

@@ -18,6 +18,7 @@ import orjson
 
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import INSERT_READ, SqliteCameraRepository, to_micros
+from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.cameras import Camera, camera_from_record
 from veille.domain.geography import PROVINCE_CAPITALS, haversine_m
 from veille.domain.plates import DEFAULT_LOOKALIKES, canonical
@@ -48,6 +49,14 @@ _MAKES = ("VW", "Renault", "Peugeot", "BMW", "Toyota", "Mercedes", "Audi", "Skod
 _COLOURS = ("grey", "black", "white", "blue", "red", "silver")
 _TYPES = ("car", "car", "car", "car", "van", "truck", "motorcycle")
 _LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"
+
+
+def sqlite_store(store: object) -> SqliteStore:
+    """The platform's store as the SQLite store it is: the benches write and sample
+    SQLite files directly, below the ports."""
+    if not isinstance(store, SqliteStore):
+        raise TypeError(f"the benchmarks need the SQLite store, not {type(store).__name__}")
+    return store
 
 
 @dataclass(frozen=True)

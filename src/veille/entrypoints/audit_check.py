@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from veille.adapters.keys import PublicKeyError
 from veille.service import audit as audit_service
+from veille.service.commands.audit import CheckpointAuditHead, VerifyAuditLog
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
@@ -26,14 +27,8 @@ def check_audit_log(
     """Cover what was written while the server was down, verify, print a warning on failure."""
     out = out or sys.stderr
     try:
-        platform.checkpoints.write(force=True)
-        report = audit_service.verify(
-            read_uow=platform.read_uow(),
-            anchors=platform.anchors,
-            verifier=platform.audit_verifier(),
-            now=platform.clock(),
-            max_wait=platform.settings.checkpoint_max_wait(),
-        )
+        platform.bus.handle(CheckpointAuditHead())
+        report: audit_service.VerifyReport = platform.bus.handle(VerifyAuditLog())
     except PublicKeyError as exc:
         out.write(f"WARNING: the audit log cannot be verified: {exc}\n")
         return None

@@ -723,10 +723,8 @@ def dead_discard(
 @db_app.command("migrate")
 def db_migrate(data_dir: DataDir = None) -> None:
     """Apply pending migrations."""
-    from veille.adapters.sqlite.database import schema_version
-
     platform = open_platform(data_dir)
-    typer.echo(f"schema at version {schema_version(platform.store.connection())}")
+    typer.echo(f"schema at version {platform.store.schema_version()}")
 
 
 @bench_app.command("ingest")

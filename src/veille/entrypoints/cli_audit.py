@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from veille.entrypoints.cli_common import DataDir, cli_actor, open_platform, settings_for
+from veille.entrypoints.cli_common import (
+    DataDir,
+    cli_actor,
+    handled,
+    opened_platform,
+    settings_for,
+)
 
 if TYPE_CHECKING:
     from veille.service import audit as audit_service
@@ -61,27 +67,15 @@ def verify(
     or empty or lacks a checkpoint the log names, or when records have waited too long
     for a checkpoint. The verification is recorded in the log after it has answered.
     """
-    from veille.adapters.anchors import FolderAnchorStore
-    from veille.adapters.keys import CheckpointVerifier, PublicKeyError
-    from veille.service import audit as audit_service
+    from veille.adapters.keys import PublicKeyError
+    from veille.service.commands.audit import RecordAuditVerification, VerifyAuditLog
 
-    platform = open_platform(data_dir)
-    settings = platform.settings
-    store = FolderAnchorStore(anchors) if anchors is not None else platform.anchors
-    try:
+    with opened_platform(data_dir) as platform:
         try:
-            verifier = CheckpointVerifier.from_file(public_key or settings.audit_public_key)
-        except PublicKeyError as exc:
+            report = platform.bus.handle(VerifyAuditLog(anchor_dir=anchors, public_key=public_key))
+        except PublicKeyError as exc:  # here a verdict, as a broken chain is: exit 1
             typer.echo(f"audit log NOT verified: {exc}", err=True)
             raise typer.Exit(1) from None
-        now = platform.clock()
-        report = audit_service.verify(
-            read_uow=platform.read_uow(),
-            anchors=store,
-            verifier=verifier,
-            now=now,
-            max_wait=settings.checkpoint_max_wait(),
-        )
         _print_report(report)
         if not platform.audit_keys.exists():
             # A copy checked elsewhere with the public key: sealing a record here would
@@ -89,16 +83,13 @@ def verify(
             typer.echo("note: no signing key here, so this verification is not recorded", err=True)
             return _exit(report)
         try:  # after the answer: a log that cannot take a record is still reported on
-            audit_service.record_verification(
-                uow=platform.uow(), actor=cli_actor(), now=now, report=report
-            )
             # Where the signing key is at hand, vouch for that record at once, so that a
             # verification never leaves the log waiting for a server that may be stopped.
-            platform.checkpoints.write(force=True)
+            platform.bus.handle(
+                RecordAuditVerification(report=report, actor=cli_actor(), vouch=True)
+            )
         except Exception as exc:
             typer.echo(f"note: this verification could not be recorded in the log: {exc}", err=True)
-    finally:
-        platform.store.close()
     _exit(report)
 
 
@@ -146,25 +137,21 @@ def export(
     data_dir: DataDir = None,
 ) -> None:
     """Export every matching record with every field; the export is itself audited."""
-    from veille.service import audit as audit_service
+    from veille.service.commands.audit import AuditFilters, ExportAuditLog
 
-    start, end = _instant(since, "--since"), _instant(until, "--until")
-    platform = open_platform(data_dir)
-    try:
-        text = audit_service.export(
-            uow=platform.uow(),
-            read_uow=platform.read_uow(),
-            actor=cli_actor(),
-            now=platform.clock(),
-            fmt=fmt.value,
-            since=start,
-            until=end,
+    query = ExportAuditLog(
+        actor=cli_actor(),
+        fmt=fmt.value,
+        filters=AuditFilters(
+            since=_instant(since, "--since"),
+            until=_instant(until, "--until"),
             username=user,
             action=action,
             case_ref=case,
-        )
-    finally:
-        platform.store.close()
+        ),
+    )
+    with opened_platform(data_dir) as platform:
+        text: str = handled(platform, query)
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
         return
@@ -180,26 +167,16 @@ def anchor(data_dir: DataDir = None) -> None:
 
     The server does this by itself (a checkpoint every minute or N records, a note every
     hour); run it when the server is stopped, or before copying the anchor store away.
+    A head the checkpoint writer will not vouch for is refused (exit 1).
     """
-    from veille.service.audit_checkpoints import CheckpointRefused
-    from veille.service.audit_checkpoints import anchor as write_anchor
+    from veille.service.commands.audit import AnchorAuditHead
 
-    platform = open_platform(data_dir)
-    try:
-        written = write_anchor(
-            writer=platform.checkpoints,
-            uow_factory=platform.uow,
-            now=platform.clock(),
-            actor=cli_actor(),
-        )
-    except CheckpointRefused as exc:
-        typer.echo(f"refused: no checkpoint written: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        platform.store.close()
+    with opened_platform(data_dir) as platform:
+        written = handled(platform, AnchorAuditHead(actor=cli_actor()))
+        location = platform.anchors.location
     typer.echo(
         f"checkpoint: seq {written.seq} hash {written.hash} at {written.at.isoformat()}"
-        f" -> {platform.anchors.location}"
+        f" -> {location}"
     )
 
 

@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import orjson
@@ -18,6 +18,7 @@ from veille.settings import Settings
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
+    from veille.service.commands import Command, Query
 
 DataDir = Annotated[
     Path | None,
@@ -36,6 +37,26 @@ def open_platform(data_dir: Path | None) -> Platform:
     platform = bootstrap(settings_for(data_dir))
     platform.store.initialise()
     return platform
+
+
+@contextmanager
+def opened_platform(data_dir: Path | None) -> Iterator[Platform]:
+    """`open_platform` for the length of one command; the store is closed after it."""
+    platform = open_platform(data_dir)
+    try:
+        yield platform
+    finally:
+        platform.store.close()
+
+
+def handled(platform: Platform, message: Command | Query) -> Any:
+    """Hand `message` to the platform's bus and answer its result; a refusal is one line
+    on stderr and its kind's exit code (as `run_refusing` says), wherever the command is
+    invoked from."""
+    try:
+        return platform.bus.handle(message)
+    except VeilleError as exc:
+        refuse(exc)
 
 
 def cli_actor() -> Actor:
@@ -76,14 +97,20 @@ def exit_code_of(exc: VeilleError) -> int:
     return EXIT_REFUSED
 
 
+def refuse(exc: VeilleError) -> NoReturn:
+    """A service error as the command line answers it: `refused (<code>): <message>` on
+    stderr, and its kind's exit code."""
+    typer.echo(f"refused ({exc.code}): {exc}", err=True)
+    raise SystemExit(exit_code_of(exc)) from None
+
+
 def run_refusing(command: Callable[[], object]) -> None:
     """Run the CLI; a service error that no command handled is one line on stderr and its
     kind's exit code, never a traceback."""
     try:
         command()
     except VeilleError as exc:
-        typer.echo(f"refused ({exc.code}): {exc}", err=True)
-        raise SystemExit(exit_code_of(exc)) from None
+        refuse(exc)
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from veille.domain.retention import Hold
-from veille.entrypoints.cli_common import DataDir, cli_actor, echo_json, open_platform
+from veille.entrypoints.cli_common import DataDir, cli_actor, echo_json, handled, opened_platform
+from veille.service.commands.jobs import CaseHolds, PlaceHold, ReleaseHold
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: list them, run one now.")
 holds_app = typer.Typer(
@@ -80,16 +81,15 @@ def jobs_run(
     data_dir: DataDir = None,
 ) -> None:
     """Run one job now, whatever its schedule (idempotent, audited). Prints its report."""
-    from veille.service.jobs import JOBS, run_job
+    from veille.service.jobs import UnknownJob, job_command
 
-    if name not in JOBS:
-        typer.echo(f"no job {name!r}; jobs: {', '.join(JOBS)}", err=True)
-        raise typer.Exit(2)
-    platform = open_platform(data_dir)
     try:
-        report = run_job(name, platform, dry_run=dry_run)
-    finally:
-        platform.store.close()
+        command = job_command(name, dry_run=dry_run)
+    except UnknownJob as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None  # a name not in the table is bad usage
+    with opened_platform(data_dir) as platform:
+        report = handled(platform, command)
     echo_json(report.as_dict() if report is not None else {"dry_run": True, "done": None})
 
 
@@ -110,26 +110,16 @@ def holds_add(
     data_dir: DataDir = None,
 ) -> None:
     """Place a case hold: reads of these plates and/or cameras in [start, end) are kept."""
-    from veille.domain.retention import HoldInvalid
-    from veille.service.retention import place_hold
-
-    platform = open_platform(data_dir)
-    try:
-        hold = place_hold(
-            uow=platform.uow(),
-            case_ref=case,
-            plates=plate or [],
-            camera_ids=camera or [],
-            start=parse_moment(start),
-            end=parse_moment(end),
-            actor=cli_actor(),
-            now=platform.clock(),
-        )
-    except HoldInvalid as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        platform.store.close()
+    command = PlaceHold(
+        case_ref=case,
+        plates=plate or (),
+        camera_ids=camera or (),
+        start=parse_moment(start),
+        end=parse_moment(end),
+        actor=cli_actor(),
+    )
+    with opened_platform(data_dir) as platform:
+        hold = handled(platform, command)
     typer.echo(f"hold {hold.hold_id} placed for case {hold.case_ref}")
 
 
@@ -142,18 +132,10 @@ def holds_list(
     data_dir: DataDir = None,
 ) -> None:
     """List case holds (audited: they name plates under investigation)."""
-    from veille.service.retention import list_holds
-
-    platform = open_platform(data_dir)
-    try:
-        holds = list_holds(
-            uow=platform.uow(),
-            actor=cli_actor(),
-            now=platform.clock(),
-            include_released=include_released,
+    with opened_platform(data_dir) as platform:
+        holds: list[Hold] = handled(
+            platform, CaseHolds(actor=cli_actor(), include_released=include_released)
         )
-    finally:
-        platform.store.close()
     if as_json:
         echo_json([hold_to_json(h) for h in holds])
         return
@@ -173,16 +155,6 @@ def holds_release(
     data_dir: DataDir = None,
 ) -> None:
     """Release a hold: its reads fall under the normal retention at the next run."""
-    from veille.service.retention import HoldNotFound, release_hold
-
-    platform = open_platform(data_dir)
-    try:
-        hold = release_hold(
-            uow=platform.uow(), hold_id=hold_id, actor=cli_actor(), now=platform.clock()
-        )
-    except HoldNotFound as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    finally:
-        platform.store.close()
+    with opened_platform(data_dir) as platform:
+        hold = handled(platform, ReleaseHold(hold_id=hold_id, actor=cli_actor()))
     typer.echo(f"hold {hold.hold_id} (case {hold.case_ref}) released")

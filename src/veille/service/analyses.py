@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from veille.domain import analysis as maths
 from veille.domain.audit import AuditEntry, system_actor
@@ -27,9 +27,6 @@ from veille.domain.reads import Read
 from veille.service.errors import Invalid, Problem
 from veille.service.ports import UnitOfWork
 from veille.service.queries import ReadAccess, passage_json
-
-if TYPE_CHECKING:
-    from veille.bootstrap import Platform
 
 Result = dict[str, Any]
 KINDS = ("plate", "area", "journey", "convoy", "scenes", "rare-visitors", "clones")
@@ -804,25 +801,3 @@ def run_clone_sweep(
         )
         uow.commit()
     return report
-
-
-CLONE_SWEEP_LOOKBACK = timedelta(hours=2)  # run it hourly: each pass overlaps the last
-
-
-def clone_sweep_job(
-    platform: Platform,
-    *,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-) -> CloneSweepReport:
-    """The clone sweep as a scheduled job (`veille jobs run clone-sweep`)."""
-    settings = platform.settings
-    return run_clone_sweep(
-        uow_factory=platform.uow,
-        read_uow_factory=platform.read_uow,
-        now=platform.clock(),
-        lookback=CLONE_SWEEP_LOOKBACK,
-        open_window=timedelta(days=settings.open_window_days),
-        keep_findings=timedelta(days=settings.max_retention_days),
-        dry_run=dry_run,
-    )

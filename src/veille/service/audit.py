@@ -111,7 +111,7 @@ def audit_action(*, uow_factory: Callable[[], UnitOfWork], entry: AuditEntry) ->
     return appended
 
 
-def _read_then_record(
+def read_then_record(
     *,
     uow: UnitOfWork,
     read_uow: UnitOfWork | None,
@@ -181,7 +181,7 @@ def search(
     """Records matching every given filter, oldest first; the look-up is itself audited."""
     since, until = _utc(since), _utc(until)
     params = {**_filters(None, since, until, username, action, case_ref), "limit": limit}
-    return _read_then_record(
+    return read_then_record(
         uow=uow,
         read_uow=read_uow,
         read=lambda u: u.audit.search(
@@ -222,7 +222,7 @@ def search_page(
     }
     if after_seq is not None:
         params["after_seq"] = after_seq
-    found = _read_then_record(
+    found = read_then_record(
         uow=uow,
         read_uow=read_uow,
         read=lambda u: u.audit.search(
@@ -336,7 +336,7 @@ def export(
         raise ValueError(f"format must be csv or json, not {fmt!r}")
     since, until = _utc(since), _utc(until)
     params = _filters(fmt, since, until, username, action, case_ref)
-    text, _ = _read_then_record(
+    text, _ = read_then_record(
         uow=uow,
         read_uow=read_uow,
         read=lambda u: _render(

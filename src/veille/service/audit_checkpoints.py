@@ -19,6 +19,7 @@ from typing import Protocol
 from veille.domain.audit import GENESIS_HASH, Actor, AuditEntry, AuditRecord, chain_hash
 from veille.domain.checkpoints import Checkpoint
 from veille.service.audit import ANCHOR_ACTION, audit_action
+from veille.service.errors import Conflict
 from veille.service.ports import AnchorStore, AnchorStoreMissing, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ class AuditSigner(Protocol):
     def seal_ok(self, record_hash: str, seal: str | None) -> bool: ...
 
 
-class CheckpointRefused(RuntimeError):
+class CheckpointRefused(Conflict, RuntimeError):
     """The writer will not sign the current chain head; the reason says which record."""
+
+    code = "checkpoint_refused"
 
 
 class CheckpointWriter:

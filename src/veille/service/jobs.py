@@ -1,4 +1,4 @@
-"""Scheduled jobs: a schedule table of plain functions, run on demand or by a scheduler."""
+"""Scheduled jobs: a schedule table of commands, handled on the bus by a scheduler or on demand."""
 
 from __future__ import annotations
 
@@ -7,21 +7,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from veille.domain.audit import system_actor
-from veille.domain.retention import RetentionPolicy
-from veille.service.analyses import clone_sweep_job
-from veille.service.audit_checkpoints import anchor
-from veille.service.retention import (
-    ImageSweepReport,
-    RetentionReport,
-    run_retention,
-    sweep_orphan_images,
-)
-
-if TYPE_CHECKING:
-    from veille.bootstrap import Platform
+from veille.service.commands import Command
+from veille.service.commands.audit import AnchorAuditHead
+from veille.service.commands.jobs import PurgeExpiredReads, SweepClones, SweepOrphanImages
+from veille.service.errors import NotFound
+from veille.service.messagebus import MessageBus
 
 log = logging.getLogger(__name__)
 
@@ -32,125 +24,65 @@ RETENTION_BATCH_SIZE = 2000
 RETENTION_PAUSE_S = 0.05
 
 
-@dataclass(frozen=True)
-class Job:
-    """A job: a plain function of the platform, idempotent and audited, run `every` so often."""
-
-    name: str
-    every: timedelta
-    run: Callable[..., Any]  # run(platform, *, dry_run=False, should_stop=None) -> report
-    description: str = ""
-
-
-def retention_policy(platform: Platform) -> RetentionPolicy:
-    """The maximum retention of the settings (VEILLE_MAX_RETENTION_DAYS)."""
-    return RetentionPolicy(max_age=timedelta(days=platform.settings.max_retention_days))
-
-
-def retention_job(
-    platform: Platform,
-    *,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-) -> RetentionReport:
-    return run_retention(
-        uow_factory=platform.uow,
-        read_uow_factory=platform.read_uow,
-        images=platform.images,
-        now=platform.clock(),
-        policy=retention_policy(platform),
-        batch_size=RETENTION_BATCH_SIZE,
-        pause_s=RETENTION_PAUSE_S,
-        dry_run=dry_run,
-        should_stop=should_stop,
-    )
-
-
-def audit_anchor_job(
-    platform: Platform,
-    *,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-) -> Any:
-    """Checkpoint the audit head and note it in the log, so a lost anchor store shows.
-
-    The checkpoint writer signs far more often (every minute); this hourly note is what
-    lets verify tell a replaced or emptied anchor store from a young one.
-    """
-    if dry_run:
-        return None
-    return anchor(
-        writer=platform.checkpoints,
-        uow_factory=platform.uow,
-        now=platform.clock(),
-        actor=system_actor("job:audit-anchor"),
-    )
-
-
 # An image is written before its read commits; one younger than this may still be
 # waiting for its read, so the sweep leaves it alone.
 ORPHAN_MIN_AGE = timedelta(hours=1)
+CLONE_SWEEP_LOOKBACK = timedelta(hours=2)  # run it hourly: each pass overlaps the last
 
 
-def image_sweep_job(
-    platform: Platform,
-    *,
-    dry_run: bool = False,
-    should_stop: Callable[[], bool] | None = None,
-) -> ImageSweepReport:
-    """Delete image files no read refers to (left by a crash between a purge's commit and
-    its file deletions, or by a write whose read never committed)."""
-    return sweep_orphan_images(
-        uow_factory=platform.uow,
-        read_uow_factory=platform.read_uow,
-        images=platform.images,
-        now=platform.clock(),
-        min_age=ORPHAN_MIN_AGE,
-        dry_run=dry_run,
-        should_stop=should_stop,
-        actor=system_actor("job:image-sweep"),
-    )
+@dataclass(frozen=True)
+class Job:
+    """A scheduled job: the command the bus handles every `every` (idempotent, audited).
+
+    `command(dry_run=…, should_stop=…)` builds the job's command: the scheduler hands it
+    the scheduler's stop signal, `veille jobs run <name> [--dry-run]` its dry-run flag.
+    """
+
+    name: str
+    every: timedelta
+    command: Callable[..., Command]
+    description: str = ""
 
 
 JOBS: dict[str, Job] = {
     "retention": Job(
         name="retention",
         every=timedelta(hours=24),
-        run=retention_job,
+        command=PurgeExpiredReads,
         description="Delete reads and images past the maximum retention unless a case holds them.",
     ),
     "clone-sweep": Job(
         name="clone-sweep",
         every=timedelta(hours=1),
-        run=clone_sweep_job,
+        command=SweepClones,
         description="Record plates seen too far apart too fast (last 2 h, within the window).",
     ),
     "image-sweep": Job(
         name="image-sweep",
         every=timedelta(hours=24),
-        run=image_sweep_job,
+        command=SweepOrphanImages,
         description="Delete image files no read refers to, and temporary files of killed"
         " writes (older than an hour).",
     ),
     "audit-anchor": Job(
         name="audit-anchor",
         every=timedelta(hours=1),
-        run=audit_anchor_job,
+        command=AnchorAuditHead,
         description="Checkpoint the audit head and note it in the log (copy the store away).",
     ),
 }
 
 
-class UnknownJob(KeyError):
+class UnknownJob(NotFound, KeyError):
     """No job of that name in the schedule table."""
 
 
-def run_job(name: str, platform: Platform, *, dry_run: bool = False) -> Any:
-    """Run one job of the table now, whatever its schedule."""
+def job_command(name: str, *, dry_run: bool = False) -> Command:
+    """The command of one job of the table, to run it now whatever its schedule."""
     job = JOBS.get(name)
     if job is None:
-        raise UnknownJob(name)
-    return job.run(platform, dry_run=dry_run)
+        raise UnknownJob(f"no job {name!r}; jobs: {', '.join(JOBS)}")
+    return job.command(dry_run=dry_run)
 
 
 class JobScheduler:
@@ -162,16 +94,16 @@ class JobScheduler:
 
     def __init__(
         self,
-        platform: Platform,
+        bus: MessageBus,
         *,
+        clock: Callable[[], datetime],
         jobs: dict[str, Job] | None = None,
         poll_s: float = 60.0,
-        clock: Callable[[], datetime] | None = None,
     ):
-        self.platform = platform
+        self.bus = bus
         self.jobs = JOBS if jobs is None else jobs
         self.poll_s = poll_s
-        self.clock = clock or platform.clock
+        self.clock = clock
         self.last_run: dict[str, datetime] = {}
         self.last_error: dict[str, str] = {}
         self._stop = threading.Event()
@@ -194,7 +126,8 @@ class JobScheduler:
         for name in self.due(now):
             self.last_run[name] = now
             try:
-                reports[name] = self.jobs[name].run(self.platform, should_stop=self._stop.is_set)
+                command = self.jobs[name].command(should_stop=self._stop.is_set)
+                reports[name] = self.bus.handle(command)
                 self.last_error.pop(name, None)
             except Exception as exc:
                 log.exception("job %s failed", name)

@@ -608,6 +608,32 @@ class UnitOfWork(Protocol):
     def savepoint(self, name: str) -> AbstractContextManager[None]: ...
 
 
+class Store(Protocol):
+    """A store behind the ports: it hands out units of work over its repositories.
+
+    The embedded SQLite store is the first implementation, the in-memory store of the
+    unit tests the second; a PostgreSQL store joins by keeping this contract (and the
+    repository contract suite, `tests/contract/`).
+    """
+
+    def uow(self, *, write: bool = True) -> UnitOfWork:
+        """A unit of work; `write=False`: a read-only snapshot that never blocks a writer."""
+        ...
+
+    def initialise(self) -> list[int]:
+        """Make the store ready (create it, apply pending migrations); the migrations
+        applied now."""
+        ...
+
+    def schema_version(self) -> int:
+        """The newest migration applied (0 for a store that needs none)."""
+        ...
+
+    def close(self) -> None:
+        """Release every connection; the store may be opened again by `uow`."""
+        ...
+
+
 class ImageStore(Protocol):
     """Content-addressed image bytes."""
 

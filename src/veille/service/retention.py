@@ -12,6 +12,7 @@ from typing import Any
 from veille.domain.audit import Actor, AuditEntry, system_actor
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold
+from veille.service.audit import read_then_record
 from veille.service.errors import NotFound
 from veille.service.ports import ImageStore, PurgeCursor, UnitOfWork
 
@@ -295,23 +296,29 @@ def release_hold(*, uow: UnitOfWork, hold_id: int, actor: Actor, now: datetime) 
 
 
 def list_holds(
-    *, uow: UnitOfWork, actor: Actor, now: datetime, include_released: bool = False
+    *,
+    uow: UnitOfWork,
+    actor: Actor,
+    now: datetime,
+    include_released: bool = False,
+    read_uow: UnitOfWork | None = None,
 ) -> list[Hold]:
-    """The holds (active only by default). Audited: they name plates under investigation."""
-    with uow:
-        holds = uow.holds.find(include_released=include_released)
-        uow.audit.append(
-            AuditEntry(
-                at=now,
-                actor=actor,
-                action="hold.list",
-                target="holds",
-                params={"include_released": include_released},
-                result_count=len(holds),
-            )
-        )
-        uow.commit()
-    return holds
+    """The holds (active only by default). Audited: they name plates under investigation.
+
+    With `read_uow` they are read from a snapshot and only the audit append writes."""
+    return read_then_record(
+        uow=uow,
+        read_uow=read_uow,
+        read=lambda u: u.holds.find(include_released=include_released),
+        entry_for=lambda holds: AuditEntry(
+            at=now,
+            actor=actor,
+            action="hold.list",
+            target="holds",
+            params={"include_released": include_released},
+            result_count=len(holds),
+        ),
+    )
 
 
 @dataclass(frozen=True)

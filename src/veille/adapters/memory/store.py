@@ -30,6 +30,7 @@ TABLES = (
     "api_tokens",
     "user_grants",
     "audit_log",
+    "authorizations",
     "case_holds",
     "clone_findings",
     "hotlists",
@@ -67,6 +68,10 @@ class MemoryStore:
     def initialise(self) -> list[int]:
         """Nothing to migrate: the tables exist from the start."""
         return []
+
+    def schema_version(self) -> int:
+        """No migrations: the tables exist from the start."""
+        return 0
 
     def close(self) -> None:
         """Nothing to release; the state lives as long as the store object."""
@@ -109,13 +114,14 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """One transaction over the memory repositories; leaving without commit rolls back.
 
-    The alerts and authorizations repositories are not here yet (their ports are being
+    The alerts repository is not here yet (its port is being
     reshaped); the unit of work has no such attribute until they are written.
     """
 
     def __init__(self, store: MemoryStore, *, write: bool = True):
         # Imported here: the repository modules import this one for the table names.
         from veille.adapters.memory.audit import MemoryAuditRepository
+        from veille.adapters.memory.authorizations import MemoryAuthorizationRepository
         from veille.adapters.memory.cameras import (
             MemoryCameraRepository,
             MemoryDeadLetterRepository,
@@ -134,6 +140,7 @@ class MemoryUnitOfWork:
         self.users = MemoryUserRepository(self)
         self.audit = MemoryAuditRepository(self, seal=store.seal)
         self.holds = MemoryHoldRepository(self)
+        self.authorizations = MemoryAuthorizationRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
         self.hotlists = MemoryHotlistRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads

@@ -38,7 +38,9 @@ def create_app(platform: Platform) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         platform.start()
-        scheduler = JobScheduler(platform) if platform.settings.run_jobs else None
+        scheduler = (
+            JobScheduler(platform.bus, clock=platform.clock) if platform.settings.run_jobs else None
+        )
         if scheduler is not None:
             platform.checkpoints.start()
             start_audit_check(platform)

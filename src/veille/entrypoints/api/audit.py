@@ -8,7 +8,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from veille.adapters.keys import PublicKeyError
 from veille.domain.access import Permission, Principal
 from veille.domain.audit import Actor
 from veille.entrypoints.api.schemas.audit import AuditRecordList, AuditVerifyReport
@@ -19,8 +18,15 @@ from veille.entrypoints.api.schemas.common import (
     encode_cursor,
     errors,
 )
-from veille.entrypoints.api.security import error, json_response, platform_of, requires
+from veille.entrypoints.api.security import json_response, platform_of, requires
 from veille.service import audit as audit_service
+from veille.service.commands.audit import (
+    AuditFilters,
+    AuditRecordsPage,
+    ExportAuditLog,
+    RecordAuditVerification,
+    VerifyAuditLog,
+)
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -34,6 +40,17 @@ def _actor(principal: Principal, request: Request) -> Actor:
         ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent"),
     )
+
+
+def audit_filters(
+    since: datetime | None = Query(None, description="From this time (ISO 8601)."),
+    until: datetime | None = Query(None, description="Before this time (ISO 8601)."),
+    user: str | None = Query(None, description="Only this username."),
+    action: str | None = Query(None, description="Only this action, e.g. reads.search."),
+    case: str | None = Query(None, description="Only this case reference."),
+) -> AuditFilters:
+    """The filters a search and an export of the log share, from the query string."""
+    return AuditFilters(since=since, until=until, username=user, action=action, case_ref=case)
 
 
 @router.get(
@@ -54,11 +71,7 @@ def _actor(principal: Principal, request: Request) -> Actor:
 )
 def records(
     request: Request,
-    since: datetime | None = Query(None, description="From this time (ISO 8601)."),
-    until: datetime | None = Query(None, description="Before this time (ISO 8601)."),
-    user: str | None = Query(None, description="Only this username."),
-    action: str | None = Query(None, description="Only this action, e.g. reads.search."),
-    case: str | None = Query(None, description="Only this case reference."),
+    filters: AuditFilters = Depends(audit_filters),
     limit: int = Query(100, ge=1, le=10_000),
     cursor: Cursor = None,
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
@@ -67,19 +80,13 @@ def records(
 
     At most `limit` records; when more match, the `X-Next-Cursor` header holds the
     `cursor` of the next page (the body stays a plain list)."""
-    platform = platform_of(request)
-    found, last = audit_service.search_page(
-        uow=platform.uow(),
-        read_uow=platform.read_uow(),
-        actor=_actor(principal, request),
-        now=platform.clock(),
-        since=since,
-        until=until,
-        username=user,
-        action=action,
-        case_ref=case,
-        limit=limit,
-        after_seq=decode_cursor(cursor, int),
+    found, last = platform_of(request).bus.handle(
+        AuditRecordsPage(
+            actor=_actor(principal, request),
+            filters=filters,
+            limit=limit,
+            after_seq=decode_cursor(cursor, int),
+        )
     )
     return json_response(
         [audit_service.record_to_json(r) for r in found],
@@ -103,27 +110,18 @@ def records(
 def export(
     request: Request,
     fmt: str = Query("csv", alias="format", pattern="^(csv|json)$"),
-    since: datetime | None = Query(None, description="From this time (ISO 8601)."),
-    until: datetime | None = Query(None, description="Before this time (ISO 8601)."),
-    user: str | None = Query(None, description="Only this username."),
-    action: str | None = Query(None, description="Only this action."),
-    case: str | None = Query(None, description="Only this case reference."),
+    filters: AuditFilters = Depends(audit_filters),
     principal: Principal = Depends(requires(Permission.AUDIT_READ)),
 ) -> Response:
     """Every matching record with every field, as a download; the export is audited."""
     platform = platform_of(request)
     now = platform.clock()
-    text = audit_service.export(
-        uow=platform.uow(),
-        read_uow=platform.read_uow(),
-        actor=_actor(principal, request),
-        now=now,
-        fmt="csv" if fmt == "csv" else "json",
-        since=since,
-        until=until,
-        username=user,
-        action=action,
-        case_ref=case,
+    text: str = platform.bus.handle(
+        ExportAuditLog(
+            actor=_actor(principal, request),
+            fmt="csv" if fmt == "csv" else "json",
+            filters=filters,
+        )
     )
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     name = f"veille-audit-{now:%Y%m%dT%H%M%SZ}.{fmt}"
@@ -149,22 +147,10 @@ def verify(
     `ok` is false on any break, when the anchor store is missing or empty or lacks a
     checkpoint the log names, and when records have waited too long for a checkpoint;
     `uncovered` counts the records no checkpoint vouches for yet. The check is recorded
-    after it was made, so the report describes the log without its own record.
+    after it was made, so the report describes the log without its own record. Without
+    the public key, 503 `no_public_key`.
     """
-    platform = platform_of(request)
-    now = platform.clock()
-    try:
-        verifier = platform.audit_verifier()
-    except PublicKeyError as exc:
-        raise error(503, "no_public_key", str(exc)) from None
-    report = audit_service.verify(
-        read_uow=platform.read_uow(),
-        anchors=platform.anchors,
-        verifier=verifier,
-        now=now,
-        max_wait=platform.settings.checkpoint_max_wait(),
-    )
-    audit_service.record_verification(
-        uow=platform.uow(), actor=_actor(principal, request), now=now, report=report
-    )
+    bus = platform_of(request).bus
+    report: audit_service.VerifyReport = bus.handle(VerifyAuditLog())
+    bus.handle(RecordAuditVerification(report=report, actor=_actor(principal, request)))
     return report.as_dict()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from veille.domain.authorizations import Authorization, AuthorizationError
 from veille.domain.districts import CrossDistrictRule, DistrictMap
@@ -15,7 +16,8 @@ from veille.service.events import (
     AuthorizationRequested,
     AuthorizationRevoked,
 )
-from veille.service.messagebus import Raised
+from veille.service.handlers.deps import Dependencies
+from veille.service.messagebus import MessageBus, Raised
 from veille.service.ports import UnitOfWork
 from veille.service.queries import LegalPolicy
 
@@ -100,3 +102,27 @@ def revoke_authorization(
         raise Conflict(str(refused)) from refused
     raised.append(AuthorizationRevoked(auth))
     return auth
+
+
+def register(bus: MessageBus, deps: Dependencies) -> None:
+    """Register every handler of this area on `bus`, with `deps` bound."""
+    bus.register(
+        RequestAuthorization,
+        partial(
+            request_authorization,
+            uow=deps.uow,
+            clock=deps.clock,
+            policy=deps.policy,
+            districts=deps.districts,
+        ),
+    )
+    for command, handler in (
+        (DecideAuthorization, decide_authorization),
+        (RevokeAuthorization, revoke_authorization),
+    ):
+        bus.register(
+            command,
+            partial(
+                handler, uow=deps.uow, clock=deps.clock, districts=deps.districts, rule=deps.rule
+            ),
+        )

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from veille.domain.districts import CrossDistrictRule, DistrictMap
-from veille.service.ports import UnitOfWork
+from veille.service.audit import SignatureCheck
+from veille.service.audit_checkpoints import CheckpointWriter
+from veille.service.ports import AnchorStore, ImageStore, UnitOfWork
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -27,3 +30,7 @@ class Dependencies:
     policy: Callable[[], LegalPolicy]  # the legal rules of searches, from the settings
     districts: Callable[[], DistrictMap]  # camera → judicial district
     rule: Callable[[], CrossDistrictRule]  # who approves a cross-district request
+    images: Callable[[], ImageStore]  # the image bytes of reads
+    anchors: Callable[[Path | None], AnchorStore]  # the settings' anchor store, or this folder
+    verifier: Callable[[Path | None], SignatureCheck]  # the settings' public key, or this file
+    checkpoints: Callable[[], CheckpointWriter]  # signs the audit head into the anchor store

@@ -118,7 +118,7 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
         detail = alert_service.alert_detail(
             uow=store.uow(), alert_id=1, principal=principal(scope), now=NOW, open_window=WINDOW
         )
-        return {h["camera_id"] for h in detail["hits"]}
+        return {h.camera_id for h in detail.hits}
 
     def image(scope: Scope, camera_id: str) -> None:
         alert_service.open_image(

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus
+from veille.service.ports import WebhookTargetCheck
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -32,6 +34,8 @@ class FakePlatform:
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    images: MemoryImageStore = field(default_factory=MemoryImageStore)
+    webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -52,6 +56,8 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            images=lambda: self.images,
+            webhook_check=lambda: self.webhook_check,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -32,6 +32,11 @@ TABLES = (
     "audit_log",
     "case_holds",
     "clone_findings",
+    "alerts",
+    "alert_hits",  # alert id → its hits, in the order added
+    "alert_events",  # event id → (alert id, step)
+    "webhooks",
+    "webhook_deliveries",
     "counters",  # row-id sequences and the camera version, rolled back with the rest
 )
 Tables = Mapping[str, dict[Any, Any]]
@@ -106,12 +111,13 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """One transaction over the memory repositories; leaving without commit rolls back.
 
-    The alerts, hotlists and authorizations repositories are not here yet (their ports
-    are being reshaped); the unit of work has no such attribute until they are written.
+    The hotlists and authorizations repositories are not here yet (their ports are being
+    reshaped); the unit of work has no such attribute until they are written.
     """
 
     def __init__(self, store: MemoryStore, *, write: bool = True):
         # Imported here: the repository modules import this one for the table names.
+        from veille.adapters.memory.alerts import MemoryAlertRepository
         from veille.adapters.memory.audit import MemoryAuditRepository
         from veille.adapters.memory.cameras import (
             MemoryCameraRepository,
@@ -131,6 +137,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAuditRepository(self, seal=store.seal)
         self.holds = MemoryHoldRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
+        self.alerts = MemoryAlertRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads
         self._serial = 0
         self._layers: list[dict[str, dict[Any, Any]]] = []  # changed tables, per savepoint

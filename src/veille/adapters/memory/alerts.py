@@ -29,6 +29,20 @@ def _visible(
     )
 
 
+def _listed(
+    statuses: tuple[str, ...] | None,
+    *,
+    zone: str | None,
+    province: str | None,
+    viewer_org: str | None,
+) -> Callable[[Alert], bool]:
+    """What a listing (`find`, `page`) keeps before its own bound: visible, of a status."""
+    return lambda a: (
+        _visible(a, zone=zone, province=province, viewer_org=viewer_org)
+        and (not statuses or a.status.value in statuses)
+    )
+
+
 def _nulls_first(value: str | None) -> tuple[bool, str]:
     """A sort key that puts an absent value before any other, as SQLite orders NULL."""
     return (value is not None, value or "")
@@ -84,13 +98,9 @@ class MemoryAlertRepository:
         province: str | None = None,
         viewer_org: str | None = None,
     ) -> list[Alert]:
+        listed = _listed(statuses, zone=zone, province=province, viewer_org=viewer_org)
         return self._newest_first(
-            lambda a: (
-                _visible(a, zone=zone, province=province, viewer_org=viewer_org)
-                and (not statuses or a.status.value in statuses)
-                and (since is None or a.opened_at >= since)
-            ),
-            limit,
+            lambda a: listed(a) and (since is None or a.opened_at >= since), limit
         )
 
     def page(
@@ -103,13 +113,9 @@ class MemoryAlertRepository:
         province: str | None = None,
         viewer_org: str | None = None,
     ) -> list[Alert]:
+        listed = _listed(statuses, zone=zone, province=province, viewer_org=viewer_org)
         return self._newest_first(
-            lambda a: (
-                _visible(a, zone=zone, province=province, viewer_org=viewer_org)
-                and (not statuses or a.status.value in statuses)
-                and (before is None or a.alert_id < before)
-            ),
-            limit,
+            lambda a: listed(a) and (before is None or a.alert_id < before), limit
         )
 
     def _require_alert(self, alert_id: int) -> None:

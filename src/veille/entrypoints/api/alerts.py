@@ -118,12 +118,12 @@ async def stream(
     def refusal() -> str | None:
         """Why the stream may no longer run, if it may not (see `stream_access`)."""
         nonlocal training_expires
-        access = platform.bus.handle(
+        access: alert_service.StreamAccess = platform.bus.handle(
             messages.LiveStreamAccess(credential=credential, opened_as=principal)
         )
         if access.refusal is None:  # an extended training moves the check
             training_expires = access.training_expires
-        return access.refusal  # type: ignore[no-any-return]
+        return access.refusal
 
     def next_check_in() -> float:
         """Seconds to the next access check: the period, or sooner if training ends."""

@@ -31,6 +31,7 @@ from veille.service import cameras as camera_service
 from veille.service import commands
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
+from veille.service.commands import alerts as alert_commands
 from veille.service.events import HotlistHit, ReadsStored
 from veille.service.handlers import alerts as alert_handlers
 from veille.service.handlers import audit as audit_handlers
@@ -212,11 +213,10 @@ def bootstrap(
         queue_limit=settings.alert_stream_queue,
     )
     webhooks = WebhookDispatcher(
-        targets=lambda alert: alert_service.webhook_targets(
-            uow=store.uow(write=False), alert=alert
-        ),
+        # through the bus, whose handlers are registered below, before anything is sent
+        targets=lambda alert: bus.handle(alert_commands.WebhookTargets(alert)),
         to_json=alert_service.event_json,
-        record=lambda **fields: alert_service.record_delivery(uow=store.uow(), **fields),
+        record=lambda **fields: bus.handle(alert_commands.RecordDelivery(**fields)),
         attempts=settings.webhook_attempts,
         backoff_s=settings.webhook_backoff_s,
         check=lambda url: check_target(
@@ -298,8 +298,10 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         anchors=anchors,
         verifier=verifier,
         checkpoints=lambda: platform.checkpoints,
+        webhook_check=lambda: platform.webhooks.check,  # tests replace it
     )
     for area in (
+        alert_handlers,
         authorization_handlers,
         hotlist_handlers,
         user_handlers,
@@ -338,6 +340,3 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.subscribe(HotlistHit, alert_handlers.publisher(platform.webhooks.publish))
     if platform.mqtt is not None:
         bus.subscribe(HotlistHit, alert_handlers.publisher(platform.mqtt.publish))
-    bus.register(
-        commands.DecideHit, partial(alert_handlers.decide_hit, uow=platform.uow, clock=clock)
-    )

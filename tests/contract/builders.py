@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.alerts import Alert, AlertHit, AlertStatus
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, camera_from_record
 from veille.domain.plates import canonical
@@ -112,6 +113,48 @@ def an_entry(
         case_ref=case_ref,
         **overrides,
     )
+
+
+def an_alert(plate: str = "1ABC123", *, opened_at: datetime = NOW, **overrides: Any) -> Alert:
+    """An open alert of a Midi camera for entry e1 of list `stolen` (id left to the store)."""
+    fields: dict[str, Any] = {
+        "alert_id": 0,
+        "opened_at": opened_at,
+        "last_hit_at": opened_at - timedelta(seconds=2),
+        "status": AlertStatus.OPEN,
+        "read_id": uuid.uuid4(),
+        "camera_id": "CAM-A",
+        "zone": "Midi",
+        "province": "Bruxelles-Capitale",
+        "plate": plate,
+        "country": "BE",
+        "list_id": "stolen",
+        "entry_id": "e1",
+        "category": "stolen_vehicle",
+        "priority": 1,
+        "match_kind": "exact",
+        "distance": 0,
+        "covert": False,
+        "owner_org": "federal",
+        "hit_count": 1,
+        "entry": {"plate": plate, "instructions": "do not stop alone", "valid_until": None},
+    }
+    fields.update(overrides)
+    return Alert(**fields)
+
+
+def a_hit(alert: Alert, *, at: datetime | None = None, **overrides: Any) -> AlertHit:
+    """A hit of a read of `alert`'s camera, in its zone."""
+    fields: dict[str, Any] = {
+        "read_id": uuid.uuid4(),
+        "camera_id": alert.camera_id,
+        "captured_at": at or alert.last_hit_at,
+        "match_kind": alert.match_kind,
+        "zone": alert.zone,
+        "province": alert.province,
+    }
+    fields.update(overrides)
+    return AlertHit(**fields)
 
 
 def committed(store: Store, write: Callable[[Any], T]) -> T:

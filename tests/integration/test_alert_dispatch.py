@@ -299,7 +299,7 @@ def test_webhooks_and_mqtt_carry_only_reads_of_their_own_zone(platform, client):
 
     delivered = {
         e.read.camera_id: sorted(
-            h["name"] for h in alert_service.webhook_targets(uow=platform.read_uow(), alert=e.alert)
+            h.name for h in alert_service.webhook_targets(uow=platform.read_uow(), alert=e.alert)
         )
         for e in events
     }

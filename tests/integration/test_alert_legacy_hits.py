@@ -83,6 +83,9 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
             shas[camera_id] = hashlib.sha256(data).hexdigest()
             item = make_read(
                 camera_id,
+                # captured before this test's NOW, not the wall clock's: NOW is taken when
+                # the module is imported, and a long suite runs it minutes later
+                captured_at=(NOW - timedelta(seconds=5)).isoformat(),
                 images=[
                     {
                         "kind": "plate",
@@ -118,7 +121,7 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
         detail = alert_service.alert_detail(
             uow=store.uow(), alert_id=1, principal=principal(scope), now=NOW, open_window=WINDOW
         )
-        return {h["camera_id"] for h in detail["hits"]}
+        return {h.camera_id for h in detail.hits}
 
     def image(scope: Scope, camera_id: str) -> None:
         alert_service.open_image(

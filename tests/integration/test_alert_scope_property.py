@@ -24,6 +24,7 @@ from veille.bootstrap import Platform, bootstrap
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.hotlists import Category, Hotlist
+from veille.entrypoints.api.schemas.alerts import detail_json
 from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service import hotlists as hotlist_service
@@ -243,12 +244,14 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
         for alert in alert_service.alerts_for(
             uow=platform.read_uow(), principal=user, statuses=None, limit=1000
         ):
-            detail = alert_service.alert_detail(
-                uow=platform.read_uow(),
-                alert_id=alert.alert_id,
-                principal=user,
-                now=platform.clock(),
-                open_window=WINDOW,
+            detail = detail_json(  # as the API answers it
+                alert_service.alert_detail(
+                    uow=platform.read_uow(),
+                    alert_id=alert.alert_id,
+                    principal=user,
+                    now=platform.clock(),
+                    open_window=WINDOW,
+                )
             )
             assert place_of[detail["read"]["read_id"]] == (alert.zone, alert.province)
             hits = {(h["read_id"], alert.list_id) for h in detail["hits"]}
@@ -316,8 +319,8 @@ def check(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
         rid = str(event.read.read_id)
         for hook in alert_service.webhook_targets(uow=platform.read_uow(), alert=event.alert):
             zone, province = place_of[rid]
-            assert hooks[hook["name"]].covers(zone=zone, province=province)
-            targeted.add((hook["name"], rid, event.alert.list_id))
+            assert hooks[hook.name].covers(zone=zone, province=province)
+            targeted.add((hook.name, rid, event.alert.list_id))
     assert targeted == {
         (name, rid, lid)
         for name, scope in hooks.items()

@@ -1,50 +1,17 @@
-"""In-memory stand-ins for the platform's edges that are not stores: image bytes, the
-anchor store of signed checkpoints, and the audit key. Each keeps its port's contract."""
+"""In-memory stand-ins for the platform's edges that are not stores (image bytes are
+`veille.adapters.memory.images`): the anchor store of signed checkpoints, and the audit key. Each keeps its port's contract."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
-from collections.abc import Callable, Iterator
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from veille.adapters.keys import CheckpointVerifier
 from veille.domain.checkpoints import Checkpoint
 from veille.service.ports import AnchorStoreMissing, StoredCheckpoints
-
-
-class MemoryImageStore:
-    """Content-addressed image bytes, each stamped with the `clock` (seconds) at `put`."""
-
-    def __init__(self, clock: Callable[[], float]):
-        self.clock = clock
-        self.files: dict[str, tuple[bytes, float]] = {}
-        self.temporaries: dict[str, float] = {}  # half-written files of killed writes
-
-    def put(self, sha256: str, data: bytes, content_type: str = "image/jpeg") -> None:
-        self.files.setdefault(sha256, (data, self.clock()))
-
-    def get(self, sha256: str) -> bytes | None:
-        found = self.files.get(sha256)
-        return None if found is None else found[0]
-
-    def delete(self, sha256: str) -> bool:
-        return self.files.pop(sha256, None) is not None
-
-    def exists(self, sha256: str) -> bool:
-        return sha256 in self.files
-
-    def stored_before(self, moment: float) -> Iterator[str]:
-        return iter([sha for sha, (_, at) in sorted(self.files.items()) if at < moment])
-
-    def remove_temporaries_before(self, moment: float, *, dry_run: bool = False) -> int:
-        old = [name for name, at in self.temporaries.items() if at < moment]
-        if not dry_run:
-            for name in old:
-                del self.temporaries[name]
-        return len(old)
 
 
 class MemoryAnchorStore:

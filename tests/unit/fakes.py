@@ -14,13 +14,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from tests.unit.edges import MemoryAnchorStore, MemoryImageStore, MemoryKeys
+from tests.unit.edges import MemoryAnchorStore, MemoryKeys
+from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus
+from veille.service.ports import WebhookTargetCheck
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -57,6 +59,8 @@ class FakePlatform:
         """The public key: the platform's, whatever file is named (no files here)."""
         return self.keys.verifier
 
+    webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
+
     def policy(self) -> LegalPolicy:
         s = self.settings
         return LegalPolicy(
@@ -80,6 +84,7 @@ class FakePlatform:
             anchors=lambda folder: self.anchors,
             verifier=self.verifier,
             checkpoints=lambda: self.checkpoints,
+            webhook_check=lambda: self.webhook_check,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -3,6 +3,7 @@ run by the scheduler through the bus."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -54,14 +55,20 @@ def plates_stored(fake: FakePlatform) -> list[str]:
     return sorted(r.plate for r in seen(fake.store, lambda uow: uow.reads.find(**ever)))
 
 
+def stored_image(fake: FakePlatform, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    fake.images.put(sha, data)
+    return sha
+
+
 # --- retention --------------------------------------------------------------------------
 
 
 def test_retention_deletes_what_is_past_the_maximum_unless_held_and_again_nothing(fake):
     old = fake.now - 400 * D
-    fake.images.put("a" * 64, b"old plate image")
+    a = stored_image(fake, b"old plate image")
     reads = [
-        a_read("1OLD111", at=old, images=(an_image("a" * 64),)),
+        a_read("1OLD111", at=old, images=(an_image(a),)),
         a_read("2HELD22", at=old),
         a_read("3NEW333", at=fake.now - 10 * D),
     ]
@@ -72,12 +79,12 @@ def test_retention_deletes_what_is_past_the_maximum_unless_held_and_again_nothin
 
     dry = fake.bus.handle(PurgeExpiredReads(dry_run=True))
     assert (dry.deleted_reads, dry.dry_run) == (1, True)
-    assert len(plates_stored(fake)) == 3 and fake.images.exists("a" * 64)
+    assert len(plates_stored(fake)) == 3 and fake.images.exists(a)
 
     real = fake.bus.handle(PurgeExpiredReads())
     assert (real.deleted_reads, real.deleted_images, real.kept_by_holds) == (1, 1, 1)
     assert plates_stored(fake) == ["2HELD22", "3NEW333"]
-    assert not fake.images.exists("a" * 64)
+    assert not fake.images.exists(a)
 
     again = fake.bus.handle(PurgeExpiredReads())
     assert again.deleted_reads == 0 and again.kept_by_holds == 1
@@ -88,17 +95,17 @@ def test_retention_deletes_what_is_past_the_maximum_unless_held_and_again_nothin
 
 
 def test_the_image_sweep_deletes_old_files_no_read_refers_to(fake):
-    fake.images.put("b" * 64, b"kept: a read refers to it")
-    fake.images.put("c" * 64, b"orphan")
-    committed(fake.store, lambda uow: uow.reads.add_many([a_read(images=(an_image("b" * 64),))]))
+    b = stored_image(fake, b"kept: a read refers to it")
+    c = stored_image(fake, b"orphan")
+    committed(fake.store, lambda uow: uow.reads.add_many([a_read(images=(an_image(b),))]))
     fake.now += timedelta(hours=2)  # both files are older than the hour a write may take
-    fake.images.put("d" * 64, b"young orphan: its read may still be on its way")
+    d = stored_image(fake, b"young orphan: its read may still be on its way")
 
     dry = fake.bus.handle(SweepOrphanImages(dry_run=True))
-    assert (dry.checked, dry.deleted) == (2, 1) and fake.images.exists("c" * 64)
+    assert (dry.checked, dry.deleted) == (2, 1) and fake.images.exists(c)
     report = fake.bus.handle(SweepOrphanImages())
     assert (report.checked, report.deleted) == (2, 1)
-    assert sorted(fake.images.files) == ["b" * 64, "d" * 64]
+    assert fake.images.files == {b, d}
     assert fake.bus.handle(SweepOrphanImages()).deleted == 0
     [entry_dry] = audit_of(fake, "images.sweep_dry_run")
     assert [e.result_count for e in audit_of(fake, "images.sweep")] == [1, 0]

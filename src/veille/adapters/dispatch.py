@@ -16,7 +16,7 @@ import httpx
 import orjson
 
 from veille.adapters.webhook_targets import CheckedTarget
-from veille.domain.webhooks import TargetRefused, TargetUnresolved
+from veille.domain.webhooks import TargetRefused, TargetUnresolved, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class WebhookDispatcher:
     def __init__(
         self,
         *,
-        targets: Callable[[Any], list[dict[str, Any]]],
+        targets: Callable[[Any], list[Webhook]],
         to_json: Callable[[Any], dict[str, Any]],
         record: Callable[..., None],
         attempts: int = 5,
@@ -108,7 +108,7 @@ class WebhookDispatcher:
                 target, event = item
                 self._deliver(client, target, event)
 
-    def _deliver(self, client: httpx.Client, target: dict[str, Any], event: Any) -> None:
+    def _deliver(self, client: httpx.Client, target: Webhook, event: Any) -> None:
         body = orjson.dumps({"event": event.kind, **self._to_json(event)})
         status: int | None = None
         error: str | None = None
@@ -116,15 +116,15 @@ class WebhookDispatcher:
             timestamp = str(int(time.time()))
             try:
                 # checked again at every attempt: the name may point elsewhere by now
-                checked = self.check(target["url"]) if self.check is not None else None
-                url, host, extensions = pinned_request(target["url"], checked)
+                checked = self.check(target.url) if self.check is not None else None
+                url, host, extensions = pinned_request(target.url, checked)
                 resp = client.post(
                     url,
                     content=body,
                     headers={
                         "Content-Type": "application/json",
                         TIMESTAMP_HEADER: timestamp,
-                        SIGNATURE_HEADER: sign(target["secret"], timestamp, body),
+                        SIGNATURE_HEADER: sign(target.secret, timestamp, body),
                         **host,
                     },
                     extensions=extensions,
@@ -138,7 +138,7 @@ class WebhookDispatcher:
                 status, error = None, f"unresolved: {exc}"[:500]
             except TargetRefused as exc:  # final: retrying would not make it public
                 status, error = None, f"refused: {exc}"[:500]
-                log.warning("webhook %s refused: %s", target["name"], exc)
+                log.warning("webhook %s refused: %s", target.name, exc)
                 self._finish(target, event, attempt, "failed", None, error)
                 return
             except httpx.HTTPError as exc:
@@ -146,14 +146,12 @@ class WebhookDispatcher:
             if attempt < self.attempts and not self._stop.wait(self.backoff_s * 2 ** (attempt - 1)):
                 continue
             break
-        log.warning(
-            "webhook %s failed for alert %s: %s", target["name"], event.alert.alert_id, error
-        )
+        log.warning("webhook %s failed for alert %s: %s", target.name, event.alert.alert_id, error)
         self._finish(target, event, self.attempts, "failed", status, error)
 
     def _finish(
         self,
-        target: dict[str, Any],
+        target: Webhook,
         event: Any,
         attempts: int,
         status: str,
@@ -162,7 +160,7 @@ class WebhookDispatcher:
     ) -> None:
         try:
             self._record(
-                webhook_id=target["webhook_id"],
+                webhook_id=target.webhook_id,
                 alert_id=event.alert.alert_id,
                 event=event.kind,
                 attempts=attempts,

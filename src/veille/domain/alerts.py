@@ -144,3 +144,54 @@ class Alert:
 
     def repeat(self, at: datetime) -> Alert:
         return replace(self, hit_count=self.hit_count + 1, last_hit_at=max(at, self.last_hit_at))
+
+
+@dataclass(frozen=True)
+class AlertStep:
+    """One line of an alert's history: a workflow step, who took it and when."""
+
+    at: datetime
+    by: str  # the actor's username
+    role: str
+    action: str  # acknowledge | confirm | reject | outcome
+    reason: str | None = None
+    outcome: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertCount:
+    """How many alerts of one list and zone were opened in a period, by status, outcome
+    and rejection reason (a line of the hits report)."""
+
+    list_id: str
+    zone: str
+    status: str
+    outcome: str | None
+    reason: str | None
+    alerts: int
+
+
+@dataclass(frozen=True)
+class CameraMisreads:
+    """Of one camera's alerts in a period: how many were decided, how many were rejected
+    as misreads."""
+
+    camera_id: str
+    decided: int
+    misreads: int
+
+    @property
+    def misread_rate(self) -> float | None:
+        """Misreads per decided alert (None when nothing was decided)."""
+        return round(self.misreads / self.decided, 3) if self.decided else None
+
+
+@dataclass(frozen=True)
+class HitsReport:
+    """Hits by list, zone and outcome, and the misreads per camera, over a period."""
+
+    since: datetime
+    until: datetime
+    by_list_zone_status: tuple[AlertCount, ...]
+    misreads_by_camera: tuple[CameraMisreads, ...]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
+from veille.domain.access import Scope
+from veille.domain.alerts import Alert
 from veille.domain.errors import Invalid
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -110,3 +113,41 @@ def check_addresses(host: str, addresses: Iterable[IPAddress], allow: TargetAllo
                 f"{which} {problem}: webhooks go only to public addresses unless"
                 " VEILLE_WEBHOOK_ALLOWED_TARGETS names them"
             )
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """An outside dispatch system that receives the alerts of its scope, signed with its
+    secret."""
+
+    webhook_id: int
+    name: str
+    url: str
+    secret: str
+    scope: Scope
+    active: bool
+    created_at: datetime
+
+    def receives(self, alert: Alert) -> bool:
+        """Active, and its scope covers the alert's camera; never a covert hit: a webhook
+        belongs to no organisation, so it can never be a covert list's owner."""
+        return (
+            self.active
+            and not alert.covert
+            and self.scope.covers(zone=alert.zone, province=alert.province)
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """The final result of delivering one alert event to one webhook."""
+
+    delivery_id: int
+    webhook_id: int
+    alert_id: int
+    event: str  # new | repeat | update
+    attempts: int
+    status: str  # delivered | failed
+    http_status: int | None
+    error: str | None
+    at: datetime  # when the result was recorded

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 
 from veille.entrypoints.cli_common import (
@@ -192,16 +191,11 @@ def report(
     """Hits by list, zone and outcome, and the misread rate per camera (JSON).
 
     Every zone, but no covert list: on the command line nobody is a list's owner."""
-    from veille.domain.access import Scope, ScopeKind
-    from veille.service import alerts as alert_service
+    from veille.entrypoints.api.schemas.alerts import report_json
+    from veille.entrypoints.cli_common import echo_json
+    from veille.service.commands.alerts import HitsReport
 
     platform = open_platform(data_dir)
     until = platform.clock()
-    found = alert_service.hits_report(
-        uow=platform.read_uow(),
-        since=until - timedelta(days=days),
-        until=until,
-        scope=Scope(ScopeKind.NATIONAL),
-        viewer_org=None,
-    )
-    typer.echo(orjson.dumps(found, option=orjson.OPT_INDENT_2).decode())
+    found = platform.bus.handle(HitsReport(since=until - timedelta(days=days), until=until))
+    echo_json(report_json(found))

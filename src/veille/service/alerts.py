@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from veille.domain.access import Principal, Scope, ScopeKind
+from veille.domain.access import Permission, Principal, Scope, ScopeKind
+from veille.domain.access import decide as decide_access
 from veille.domain.alerts import (
     Alert,
     AlertHit,
     AlertStatus,
+    AlertStep,
     AlertTiming,
+    HitsReport,
     Lateness,
     Outcome,
     RejectReason,
@@ -20,9 +24,12 @@ from veille.domain.alerts import (
 )
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
+from veille.domain.errors import Problem
 from veille.domain.hotlists import Hit
 from veille.domain.reads import Read
-from veille.service.errors import NotFound
+from veille.domain.webhooks import TargetRefused, Webhook, WebhookDelivery
+from veille.service import users as user_service
+from veille.service.errors import Invalid, NotFound
 from veille.service.events import HotlistHit
 from veille.service.ports import UnitOfWork
 
@@ -41,6 +48,49 @@ class AlertNotFound(NotFound, LookupError):
 class ImageNotFound(NotFound, LookupError):
     def __init__(self, sha256: object):
         super().__init__("no such image for this alert")
+
+
+class WebhookNotFound(NotFound, LookupError):
+    def __init__(self, webhook_id: object):
+        super().__init__(f"no webhook {webhook_id}")
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    """A page of alerts, newest first; `next_before` continues below it (None: the end)."""
+
+    alerts: list[Alert]
+    next_before: int | None
+
+
+@dataclass(frozen=True)
+class AlertEvidence:
+    """An alert with what its viewer may be shown now: the first read (when inside the
+    window and their scope), the hits, how many hits are older than the window, and the
+    alert's history."""
+
+    alert: Alert
+    read: Read | None
+    hits: list[AlertHit]
+    hits_outside_window: int
+    history: list[AlertStep]
+
+
+@dataclass(frozen=True)
+class DeliveryPage:
+    """A page of the webhook delivery log, newest first; `next_before` continues below it."""
+
+    deliveries: list[WebhookDelivery]
+    next_before: int | None
+
+
+@dataclass(frozen=True)
+class StreamAccess:
+    """Whether a live stream may go on (`refusal` None) and when its viewer's training
+    ends, which moves the next check forward."""
+
+    refusal: str | None
+    training_expires: datetime | None = None
 
 
 def visible_to(alert: Alert, principal: Principal) -> bool:
@@ -264,20 +314,20 @@ def alerts_page(
     statuses: tuple[str, ...] | None,
     before: int | None,
     limit: int,
-) -> tuple[list[Alert], int | None]:
+) -> AlertPage:
     """A page of the newest alerts the principal may see, below alert id `before`, and
     the id to continue below (None at the end). The query fetches `limit + 1` rows; the
     key comes from the rows fetched, so a covert alert left out never ends paging."""
     where = _scope_filter(principal.scope)
     if where is None:
-        return [], None
+        return AlertPage([], None)
     with uow:
         found = uow.alerts.page(
             statuses=statuses, before=before, limit=limit + 1, viewer_org=principal.org_id, **where
         )
     rows: list[Alert] = found[:limit]
     last = rows[-1].alert_id if len(found) > limit else None
-    return [a for a in rows if visible_to(a, principal)], last
+    return AlertPage([a for a in rows if visible_to(a, principal)], last)
 
 
 def _evidence(
@@ -300,31 +350,16 @@ def alert_detail(
     principal: Principal,
     now: datetime,
     open_window: timedelta,
-) -> dict[str, Any]:
+) -> AlertEvidence:
     """The alert with the reads, images and history its viewer may be shown now."""
     with uow:
         alert = _load_visible(uow, alert_id, principal)
         hits, outside = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
-        events = uow.alerts.events(alert_id)
+        history = uow.alerts.events(alert_id)
         first = None
         if any(h.read_id == alert.read_id for h in hits):
             first = uow.reads.get(alert.read_id)
-    return {
-        **alert_json(alert, first),
-        "hits": [
-            {
-                "read_id": str(h.read_id),
-                "camera_id": h.camera_id,
-                "captured_at": h.captured_at.isoformat(),
-                "match_kind": h.match_kind,
-                "late": h.late,
-                "age_s": h.age_s,
-            }
-            for h in hits
-        ],
-        "hits_outside_window": outside,
-        "events": events,
-    }
+    return AlertEvidence(alert, first, hits, outside, history)
 
 
 def open_image(
@@ -424,23 +459,86 @@ def event_json(event: AlertEvent) -> dict[str, Any]:
     return out
 
 
-def webhook_targets(*, uow: UnitOfWork, alert: Alert) -> list[dict[str, Any]]:
-    """Active webhooks whose scope covers the alert's camera; never for covert hits.
-
-    A webhook belongs to no organisation, so it can never be a covert list's owner.
-    """
+def webhook_targets(*, uow: UnitOfWork, alert: Alert) -> list[Webhook]:
+    """Active webhooks whose scope covers the alert's camera; never for covert hits."""
     if alert.covert:
         return []
     with uow:
         hooks = uow.alerts.webhooks()
-    return [
-        h
-        for h in hooks
-        if h["active"]
-        and Scope(ScopeKind(h["scope_kind"]), h["scope_value"]).covers(
-            zone=alert.zone, province=alert.province
+    return [h for h in hooks if h.receives(alert)]
+
+
+def webhooks(*, uow: UnitOfWork) -> list[Webhook]:
+    with uow:
+        return uow.alerts.webhooks()
+
+
+def create_webhook(
+    *,
+    uow: UnitOfWork,
+    name: str,
+    url: str,
+    scope: Scope,
+    actor: Actor,
+    now: datetime,
+    check: Callable[[str], object] | None,
+) -> Webhook:
+    """Register a webhook with a fresh signing secret, audited in the same transaction.
+
+    `check` refuses internal targets (`TargetRefused`); it resolves the name, so it runs
+    before the write transaction begins.
+    """
+    if check is not None:
+        try:
+            check(url)
+        except TargetRefused as refused:
+            raise Invalid(
+                str(refused),
+                problems=[Problem("body.url", str(refused))],
+                code="webhook_target_refused",
+            ) from None
+    secret = secrets.token_urlsafe(32)
+    with uow:
+        webhook_id = uow.alerts.add_webhook(
+            name=name,
+            url=url,
+            secret=secret,
+            scope_kind=scope.kind.value,
+            scope_value=scope.value,
+            now=now,
         )
-    ]
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action="webhook.add",
+                target=str(webhook_id),
+                params={"name": name, "url": url, "scope": scope.kind.value},
+            )
+        )
+        uow.commit()
+    return Webhook(webhook_id, name, url, secret, scope, active=True, created_at=now)
+
+
+def disable_webhook(*, uow: UnitOfWork, webhook_id: int, actor: Actor, now: datetime) -> None:
+    """Stop delivering to a webhook, audited in the same transaction."""
+    with uow:
+        if not uow.alerts.set_webhook_active(webhook_id, False):
+            raise WebhookNotFound(webhook_id)
+        uow.audit.append(
+            AuditEntry(at=now, actor=actor, action="webhook.disable", target=str(webhook_id))
+        )
+        uow.commit()
+
+
+def deliveries_page(
+    *, uow: UnitOfWork, status: str | None, before: int | None, limit: int
+) -> DeliveryPage:
+    """A page of the delivery log, newest first, below delivery id `before`."""
+    with uow:
+        found = uow.alerts.deliveries_page(status=status, before=before, limit=limit + 1)
+    rows = found[:limit]
+    return DeliveryPage(rows, rows[-1].delivery_id if len(found) > limit else None)
 
 
 def record_delivery(*, uow: UnitOfWork, **fields: Any) -> None:
@@ -452,42 +550,38 @@ def record_delivery(*, uow: UnitOfWork, **fields: Any) -> None:
 
 def hits_report(
     *, uow: UnitOfWork, since: datetime, until: datetime, scope: Scope, viewer_org: str | None
-) -> dict[str, Any]:
-    """Hits by list, zone and outcome; the misread rate per camera.
+) -> HitsReport:
+    """Hits by list, zone and outcome; the misreads per camera.
 
     Only alerts of cameras in `scope`; covert alerts only of `viewer_org`'s own lists
     (None: none at all), so a covert list's id, hits and misreads stay with its owners.
     """
     where = _scope_filter(scope)
-    rows: list[tuple[Any, ...]] = []
-    cameras: list[tuple[str, int, int]] = []
-    if where is not None:
-        with uow:
-            rows = uow.alerts.report(since=since, until=until, viewer_org=viewer_org, **where)
-            cameras = uow.alerts.misreads_by_camera(
-                since=since, until=until, viewer_org=viewer_org, **where
-            )
-    return {
-        "since": since.isoformat(),
-        "until": until.isoformat(),
-        "by_list_zone_status": [
-            {
-                "list_id": r[0],
-                "zone": r[1],
-                "status": r[2],
-                "outcome": r[3] or None,
-                "reason": r[4] or None,
-                "alerts": r[5],
-            }
-            for r in rows
-        ],
-        "misread_rate_by_camera": [
-            {
-                "camera_id": c,
-                "decided": d or 0,
-                "misreads": m or 0,
-                "misread_rate": round((m or 0) / d, 3) if d else None,
-            }
-            for c, d, m in cameras
-        ],
-    }
+    if where is None:
+        return HitsReport(since, until, (), ())
+    with uow:
+        counts = uow.alerts.report(since=since, until=until, viewer_org=viewer_org, **where)
+        cameras = uow.alerts.misreads_by_camera(
+            since=since, until=until, viewer_org=viewer_org, **where
+        )
+    return HitsReport(since, until, tuple(counts), tuple(cameras))
+
+
+def stream_access(
+    *, uow: UnitOfWork, credential: str, opened_as: Principal, now: datetime
+) -> StreamAccess:
+    """Whether a live stream opened as `opened_as` may go on. A revoked token, a deleted
+    user or an expired training ends it; so does a change of role, organisation or scope,
+    since the stream filters by the old one."""
+    identity = user_service.identify(uow=uow, token=credential, now=now)
+    if identity is None:
+        return StreamAccess("signed out, token revoked or expired, or account deleted")
+    current = identity.principal
+    expires = current.training_expires  # an extended training moves the check
+    if (current.role, current.org_id, current.scope) != (
+        opened_as.role,
+        opened_as.org_id,
+        opened_as.scope,
+    ):
+        return StreamAccess("role, organisation or scope changed: reconnect", expires)
+    return StreamAccess(decide_access(current, Permission.ALERTS_VIEW, now), expires)

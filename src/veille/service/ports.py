@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
-from veille.domain.alerts import Alert, AlertHit
+from veille.domain.alerts import Alert, AlertCount, AlertHit, AlertStep, CameraMisreads
 from veille.domain.analysis import CloneFinding
 from veille.domain.audit import Actor, AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
@@ -24,6 +24,7 @@ from veille.domain.hotlists import Hotlist, HotlistEntry
 from veille.domain.reads import Read
 from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
+from veille.domain.webhooks import Webhook, WebhookDelivery
 
 if TYPE_CHECKING:  # the ingest service imports these ports: no cycle at run time
     from concurrent.futures import Future
@@ -437,21 +438,35 @@ class HotlistRepository(Protocol):
 
 
 class AlertRepository(Protocol):
-    """Alerts, their hits and history, webhooks and their delivery log."""
+    """Alerts, their hits and history, webhooks and their delivery log.
 
-    def add(self, alert: Alert) -> int: ...
+    What a viewer may see is decided by the same three filters everywhere: `zone` and
+    `province` (neither: national) and `viewer_org`, the only organisation whose covert
+    alerts are included (None: no covert alert at all).
+    """
 
-    def update(self, alert: Alert) -> None: ...
+    def add(self, alert: Alert) -> int:
+        """Store a new alert (its `alert_id` is ignored); answer the id it got."""
+        ...
+
+    def update(self, alert: Alert) -> None:
+        """Replace the stored alert of the same id; an unknown id changes nothing."""
+        ...
 
     def get(self, alert_id: int) -> Alert | None: ...
 
     def open_for(self, entry_id: str, plate: str, *, zone: str, province: str) -> Alert | None:
-        """The alert still open for this entry and plate in this zone, if any."""
+        """The newest alert still open (open, acknowledged, confirmed) for this entry and
+        plate in this zone and province, if any."""
         ...
 
-    def add_hit(self, alert_id: int, hit: AlertHit) -> None: ...
+    def add_hit(self, alert_id: int, hit: AlertHit) -> None:
+        """Add a read to an existing alert; the same read twice is kept once."""
+        ...
 
-    def hits(self, alert_id: int) -> list[AlertHit]: ...
+    def hits(self, alert_id: int) -> list[AlertHit]:
+        """The alert's hits, oldest capture first."""
+        ...
 
     def find(
         self,
@@ -463,7 +478,8 @@ class AlertRepository(Protocol):
         province: str | None = None,
         viewer_org: str | None = None,
     ) -> list[Alert]:
-        """Newest first, only what the viewer may see (see `_visible_where`)."""
+        """Newest first (by alert id), opened at or after `since`, at most `limit`; only
+        what the viewer may see."""
         ...
 
     def page(
@@ -490,9 +506,13 @@ class AlertRepository(Protocol):
         reason: str | None = None,
         outcome: str | None = None,
         note: str | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Append a step to an existing alert's history."""
+        ...
 
-    def events(self, alert_id: int) -> list[dict[str, Any]]: ...
+    def events(self, alert_id: int) -> list[AlertStep]:
+        """The alert's history, in the order the steps were added."""
+        ...
 
     def report(
         self,
@@ -502,9 +522,9 @@ class AlertRepository(Protocol):
         zone: str | None = None,
         province: str | None = None,
         viewer_org: str | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """(list_id, zone, status, outcome, reason, count) over the alerts opened in the
-        period that the viewer may see."""
+    ) -> list[AlertCount]:
+        """The alerts opened in [since, until) that the viewer may see, counted by list,
+        zone, status, outcome and reason; ordered by those, absent values first."""
         ...
 
     def misreads_by_camera(
@@ -515,9 +535,9 @@ class AlertRepository(Protocol):
         zone: str | None = None,
         province: str | None = None,
         viewer_org: str | None = None,
-    ) -> list[tuple[str, int, int]]:
-        """(camera_id, decided alerts, rejected as misread) over the period, counting only
-        the alerts the viewer may see."""
+    ) -> list[CameraMisreads]:
+        """Per camera (by id), of the alerts opened in [since, until) that the viewer may
+        see: how many were decided, how many rejected as misreads."""
         ...
 
     def add_webhook(
@@ -529,11 +549,17 @@ class AlertRepository(Protocol):
         scope_kind: str,
         scope_value: str | None,
         now: datetime,
-    ) -> int: ...
+    ) -> int:
+        """Register an active webhook; answer its id."""
+        ...
 
-    def webhooks(self) -> list[dict[str, Any]]: ...
+    def webhooks(self) -> list[Webhook]:
+        """Every webhook, active or not, by id."""
+        ...
 
-    def set_webhook_active(self, webhook_id: int, active: bool) -> int: ...
+    def set_webhook_active(self, webhook_id: int, active: bool) -> int:
+        """How many webhooks were found to change (0: no such webhook)."""
+        ...
 
     def record_delivery(
         self,
@@ -546,17 +572,19 @@ class AlertRepository(Protocol):
         http_status: int | None,
         error: str | None,
         now: datetime,
-    ) -> None: ...
+    ) -> None:
+        """Log the final result of one delivery to an existing webhook."""
+        ...
 
     def deliveries_page(
         self, *, status: str | None = None, before: int | None = None, limit: int = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[WebhookDelivery]:
         """Newest first from just below delivery `before` (keyset paging), at most `limit`."""
         ...
 
-    def deliveries(
-        self, *, status: str | None = None, limit: int = 200
-    ) -> list[dict[str, Any]]: ...
+    def deliveries(self, *, status: str | None = None, limit: int = 200) -> list[WebhookDelivery]:
+        """The newest `limit` deliveries (of `status`, if given)."""
+        ...
 
 
 class UnitOfWork(Protocol):
@@ -648,6 +676,13 @@ class ImageStore(Protocol):
     def stored_before(self, moment: float) -> Iterator[str]: ...
 
     def remove_temporaries_before(self, moment: float, *, dry_run: bool = False) -> int: ...
+
+
+class WebhookTargetCheck(Protocol):
+    """Refuses a URL that alerts must not be sent to (raises `TargetRefused`); it may
+    resolve the name, so it is never called inside a transaction."""
+
+    def __call__(self, url: str, /) -> object: ...
 
 
 class AnchorStoreMissing(FileNotFoundError):

@@ -36,6 +36,11 @@ TABLES = (
     "hotlists",
     "hotlist_entries",
     "hotlist_changes",
+    "alerts",
+    "alert_hits",  # alert id → its hits, in the order added
+    "alert_events",  # event id → (alert id, step)
+    "webhooks",
+    "webhook_deliveries",
     "counters",  # row-id sequences and the camera version, rolled back with the rest
 )
 Tables = Mapping[str, dict[Any, Any]]
@@ -114,12 +119,12 @@ class MemoryStore:
 class MemoryUnitOfWork:
     """One transaction over the memory repositories; leaving without commit rolls back.
 
-    The alerts repository is not here yet (its port is being
-    reshaped); the unit of work has no such attribute until they are written.
+    It has every repository of the `UnitOfWork` port.
     """
 
     def __init__(self, store: MemoryStore, *, write: bool = True):
         # Imported here: the repository modules import this one for the table names.
+        from veille.adapters.memory.alerts import MemoryAlertRepository
         from veille.adapters.memory.audit import MemoryAuditRepository
         from veille.adapters.memory.authorizations import MemoryAuthorizationRepository
         from veille.adapters.memory.cameras import (
@@ -143,6 +148,7 @@ class MemoryUnitOfWork:
         self.authorizations = MemoryAuthorizationRepository(self)
         self.clone_findings = MemoryCloneFindingRepository(self)
         self.hotlists = MemoryHotlistRepository(self)
+        self.alerts = MemoryAlertRepository(self)
         self._base: Tables | None = None  # the committed tables this transaction reads
         self._serial = 0
         self._layers: list[dict[str, dict[Any, Any]]] = []  # changed tables, per savepoint

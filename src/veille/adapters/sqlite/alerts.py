@@ -10,8 +10,10 @@ from typing import Any
 import orjson
 
 from veille.adapters.sqlite.repositories import from_micros, to_micros
-from veille.domain.alerts import Alert, AlertHit, AlertStatus
+from veille.domain.access import Scope, ScopeKind
+from veille.domain.alerts import Alert, AlertCount, AlertHit, AlertStatus, AlertStep, CameraMisreads
 from veille.domain.audit import Actor
+from veille.domain.webhooks import Webhook, WebhookDelivery
 
 _COLUMNS = (
     "alert_id, opened_at, last_hit_at, status, read_id, camera_id, zone, province, plate,"
@@ -255,14 +257,24 @@ class SqliteAlertRepository:
             ),
         )
 
-    def events(self, alert_id: int) -> list[dict[str, Any]]:
+    def events(self, alert_id: int) -> list[AlertStep]:
         rows = self.conn.execute(
             "SELECT at, actor_username, actor_role, action, reason, outcome, note"
             " FROM alert_events WHERE alert_id = ? ORDER BY event_id",
             (alert_id,),
         )
-        keys = ("at", "by", "role", "action", "reason", "outcome", "note")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            AlertStep(
+                at=datetime.fromisoformat(r[0]),
+                by=r[1],
+                role=r[2],
+                action=r[3],
+                reason=r[4],
+                outcome=r[5],
+                note=r[6],
+            )
+            for r in rows
+        ]
 
     def report(
         self,
@@ -272,16 +284,21 @@ class SqliteAlertRepository:
         zone: str | None = None,
         province: str | None = None,
         viewer_org: str | None = None,
-    ) -> list[tuple[Any, ...]]:
-        """(list_id, zone, status, outcome, reason, count) over the alerts opened in the
-        period that the viewer may see."""
+    ) -> list[AlertCount]:
+        """The alerts opened in [since, until) that the viewer may see, counted by list,
+        zone, status, outcome and reason; ordered by those, absent values first."""
         clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
-        return self.conn.execute(
-            "SELECT list_id, zone, status, coalesce(outcome, ''), coalesce(reason, ''), count(*)"
+        rows = self.conn.execute(
+            "SELECT list_id, zone, status, outcome, reason, count(*)"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
-            " GROUP BY list_id, zone, status, outcome, reason ORDER BY list_id, zone",
+            " GROUP BY list_id, zone, status, outcome, reason"
+            " ORDER BY list_id, zone, status, outcome, reason",  # NULLs sort first in SQLite
             (since.isoformat(), until.isoformat(), *params),
-        ).fetchall()
+        )
+        return [
+            AlertCount(list_id=r[0], zone=r[1], status=r[2], outcome=r[3], reason=r[4], alerts=r[5])
+            for r in rows
+        ]
 
     def misreads_by_camera(
         self,
@@ -291,17 +308,18 @@ class SqliteAlertRepository:
         zone: str | None = None,
         province: str | None = None,
         viewer_org: str | None = None,
-    ) -> list[tuple[str, int, int]]:
-        """(camera_id, decided alerts, rejected as misread) over the period, counting only
-        the alerts the viewer may see."""
+    ) -> list[CameraMisreads]:
+        """Per camera (by id), of the alerts opened in [since, until) that the viewer may
+        see: how many were decided, how many rejected as misreads."""
         clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
-        return self.conn.execute(
+        rows = self.conn.execute(
             "SELECT camera_id, sum(decision IS NOT NULL),"
-            " sum(decision = 'rejected' AND reason = 'misread')"
+            " sum(coalesce(decision = 'rejected' AND reason = 'misread', 0))"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY camera_id ORDER BY camera_id",
             (since.isoformat(), until.isoformat(), *params),
-        ).fetchall()
+        )
+        return [CameraMisreads(camera_id=r[0], decided=r[1], misreads=r[2]) for r in rows]
 
     # webhooks ---------------------------------------------------------------------------
     def add_webhook(
@@ -321,13 +339,23 @@ class SqliteAlertRepository:
         )
         return int(cur.lastrowid or 0)
 
-    def webhooks(self) -> list[dict[str, Any]]:
+    def webhooks(self) -> list[Webhook]:
         rows = self.conn.execute(
-            "SELECT webhook_id, name, url, secret, scope_kind, scope_value, active"
+            "SELECT webhook_id, name, url, secret, scope_kind, scope_value, active, created_at"
             " FROM webhooks ORDER BY webhook_id"
         )
-        keys = ("webhook_id", "name", "url", "secret", "scope_kind", "scope_value", "active")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            Webhook(
+                webhook_id=r[0],
+                name=r[1],
+                url=r[2],
+                secret=r[3],
+                scope=Scope(ScopeKind(r[4]), r[5]),
+                active=bool(r[6]),
+                created_at=datetime.fromisoformat(r[7]),
+            )
+            for r in rows
+        ]
 
     def set_webhook_active(self, webhook_id: int, active: bool) -> int:
         return self.conn.execute(
@@ -362,29 +390,12 @@ class SqliteAlertRepository:
             ),
         )
 
-    def deliveries(self, *, status: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
-        where = " WHERE status = ?" if status else ""
-        rows = self.conn.execute(
-            "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
-            f" error, created_at FROM webhook_deliveries{where} ORDER BY delivery_id DESC LIMIT ?",
-            (status, limit) if status else (limit,),
-        )
-        keys = (
-            "delivery_id",
-            "webhook_id",
-            "alert_id",
-            "event",
-            "attempts",
-            "status",
-            "http_status",
-            "error",
-            "at",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+    def deliveries(self, *, status: str | None = None, limit: int = 200) -> list[WebhookDelivery]:
+        return self.deliveries_page(status=status, limit=limit)
 
     def deliveries_page(
         self, *, status: str | None = None, before: int | None = None, limit: int = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[WebhookDelivery]:
         """Newest first from just below delivery `before` (keyset paging), at most `limit`."""
         rows = self.conn.execute(
             "SELECT delivery_id, webhook_id, alert_id, event, attempts, status, http_status,"
@@ -393,15 +404,17 @@ class SqliteAlertRepository:
             " ORDER BY delivery_id DESC LIMIT ?",
             (status, status, before, before, limit),
         )
-        keys = (
-            "delivery_id",
-            "webhook_id",
-            "alert_id",
-            "event",
-            "attempts",
-            "status",
-            "http_status",
-            "error",
-            "at",
-        )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [
+            WebhookDelivery(
+                delivery_id=r[0],
+                webhook_id=r[1],
+                alert_id=r[2],
+                event=r[3],
+                attempts=r[4],
+                status=r[5],
+                http_status=r[6],
+                error=r[7],
+                at=datetime.fromisoformat(r[8]),
+            )
+            for r in rows
+        ]

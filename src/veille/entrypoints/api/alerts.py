@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
-import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -16,11 +14,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response, StreamingResponse
 
 from veille.adapters.live import Closed, Gap, LiveEvent, Recheck
-from veille.domain.access import Permission, Principal, ScopeKind, decide
+from veille.domain.access import Permission, Principal, Scope, ScopeKind
 from veille.domain.alerts import Outcome, RejectReason
-from veille.domain.audit import AuditEntry
-from veille.domain.images import sniff_image_type
-from veille.domain.webhooks import TargetRefused
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.alerts import (
     AlertDetailRead,
@@ -31,31 +26,28 @@ from veille.entrypoints.api.schemas.alerts import (
     WebhookCreated,
     WebhookDisabled,
     WebhookList,
+    delivery_json,
+    detail_json,
+    report_json,
+    webhook_json,
 )
-from veille.entrypoints.api.schemas.common import (
-    Cursor,
-    decode_cursor,
-    encode_cursor,
-    errors,
-    split_page,
-)
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, encode_cursor, errors
 from veille.entrypoints.api.security import (
     SESSION_COOKIE,
     actor_of,
     bearer_token,
-    error,
     json_response,
     platform_of,
     requires,
 )
 from veille.service import alerts as alert_service
 from veille.service import users as user_service
-from veille.service.commands import DecideHit
+from veille.service.commands import alerts as messages
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 VIEW = requires(Permission.ALERTS_VIEW)
 DECIDE = requires(Permission.ALERTS_DECIDE)
-_SHA256 = re.compile(r"[0-9a-f]{64}")
+MANAGE = requires(Permission.INTEGRATIONS_MANAGE)
 
 
 class RejectIn(BaseModel):
@@ -124,20 +116,14 @@ async def stream(
     training_expires = principal.training_expires  # as of the last check
 
     def refusal() -> str | None:
-        """Why the stream may no longer run, if it may not. A revoked token, a deleted
-        user or an expired training ends it; so does a change of role, organisation or
-        scope, since the stream filters by the old one."""
-        identity = user_service.identify(
-            uow=platform.read_uow(), token=credential, now=platform.clock()
-        )
-        if identity is None:
-            return "signed out, token revoked or expired, or account deleted"
+        """Why the stream may no longer run, if it may not (see `stream_access`)."""
         nonlocal training_expires
-        now = identity.principal
-        training_expires = now.training_expires  # an extended training moves the check
-        if (now.role, now.org_id, now.scope) != (principal.role, principal.org_id, principal.scope):
-            return "role, organisation or scope changed: reconnect"
-        return decide(now, Permission.ALERTS_VIEW, platform.clock())
+        access: alert_service.StreamAccess = platform.bus.handle(
+            messages.LiveStreamAccess(credential=credential, opened_as=principal)
+        )
+        if access.refusal is None:  # an extended training moves the check
+            training_expires = access.training_expires
+        return access.refusal
 
     def next_check_in() -> float:
         """Seconds to the next access check: the period, or sooner if training ends."""
@@ -220,20 +206,24 @@ def list_alerts(
 ) -> Response:
     """A page of `limit` alerts (`next_cursor` for older ones); a page can hold fewer
     when some are not for the caller's eyes."""
-    statuses = tuple(s for s in status.split(",") if s) or None
-    found, last = alert_service.alerts_page(
-        uow=platform_of(request).read_uow(),
-        principal=principal,
-        statuses=statuses,
-        before=decode_cursor(cursor, int),
-        limit=limit,
+    page: alert_service.AlertPage = platform_of(request).bus.handle(
+        messages.AlertsPage(
+            principal=principal,
+            statuses=tuple(s for s in status.split(",") if s) or None,
+            before=decode_cursor(cursor, int),
+            limit=limit,
+        )
     )
     return json_response(
         {
-            "alerts": [alert_service.alert_json(a) for a in found],
-            "next_cursor": None if last is None else encode_cursor(last),
+            "alerts": [alert_service.alert_json(a) for a in page.alerts],
+            "next_cursor": _cursor(page.next_before),
         }
     )
+
+
+def _cursor(key: int | None) -> str | None:
+    return None if key is None else encode_cursor(key)
 
 
 @router.get(
@@ -243,15 +233,10 @@ def list_alerts(
 )
 def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends(VIEW)) -> Response:
     """Reads and images older than the open window are left out (search for them)."""
-    platform = platform_of(request)
-    detail = alert_service.alert_detail(
-        uow=platform.read_uow(),
-        alert_id=alert_id,
-        principal=principal,
-        now=platform.clock(),
-        open_window=platform.settings.alert_timing().open_window,
+    evidence = platform_of(request).bus.handle(
+        messages.AlertDetail(alert_id=alert_id, principal=principal)
     )
-    return json_response(detail)
+    return json_response(detail_json(evidence))
 
 
 @router.get(
@@ -259,8 +244,8 @@ def show_alert(alert_id: RowId, request: Request, principal: Principal = Depends
     summary="An image of an alert's read",
     responses={
         200: {
-            "content": {"image/jpeg": {}, "image/png": {}},
-            "description": "The image bytes (audited)",
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "The image bytes (audited), labelled by what they are",
         },
         **errors(404),
     },
@@ -270,24 +255,17 @@ def alert_image(
 ) -> Response:
     """Only images of the alert's reads in the caller's scope and inside the open window;
     every view is audited."""
-    platform = platform_of(request)
-    if not _SHA256.fullmatch(sha256):
-        raise error(404, "not_found", "no such image")
-    alert_service.open_image(
-        uow=platform.uow(),
-        alert_id=alert_id,
-        sha256=sha256,
-        principal=principal,
-        actor=actor_of(request, principal),
-        now=platform.clock(),
-        open_window=platform.settings.alert_timing().open_window,
+    image = platform_of(request).bus.handle(
+        messages.AlertImage(
+            alert_id=alert_id,
+            sha256=sha256,
+            principal=principal,
+            actor=actor_of(request, principal),
+        )
     )
-    data = platform.images.get(sha256)
-    if data is None:
-        raise error(404, "not_found", "image file missing")
     return Response(
-        data,
-        media_type=sniff_image_type(data),  # what the bytes are, not always JPEG
+        image.data,
+        media_type=image.media_type,  # what the bytes are, not always JPEG
         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
     )
 
@@ -303,7 +281,7 @@ def _decide(
     note: str | None = None,
 ) -> dict[str, Any]:
     alert = platform_of(request).bus.handle(
-        DecideHit(
+        messages.DecideHit(
             alert_id=alert_id,
             action=action,
             principal=principal,
@@ -376,26 +354,19 @@ def reports(
     principal: Principal = Depends(requires(Permission.INGEST_MONITOR)),
 ) -> dict[str, Any]:
     """Only alerts of cameras in the caller's scope; a covert list appears only to members
-    of the organisation that owns it."""
-    platform = platform_of(request)
-    until = until or platform.clock()
-    since = since or until - timedelta(days=30)
-    return alert_service.hits_report(
-        uow=platform.read_uow(),
-        since=since,
-        until=until,
-        scope=principal.scope,
-        viewer_org=principal.org_id,
+    of the organisation that owns it. The period defaults to the last 30 days."""
+    report = platform_of(request).bus.handle(
+        messages.HitsReport(
+            scope=principal.scope, viewer_org=principal.org_id, since=since, until=until
+        )
     )
+    return report_json(report)
 
 
 @router.get("/webhooks", summary="Webhooks to outside dispatch systems", response_model=WebhookList)
-def list_webhooks(
-    request: Request, principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE))
-) -> dict[str, Any]:
-    with platform_of(request).read_uow() as uow:
-        hooks = uow.alerts.webhooks()
-    return {"webhooks": [{k: v for k, v in h.items() if k != "secret"} for h in hooks]}
+def list_webhooks(request: Request, principal: Principal = Depends(MANAGE)) -> dict[str, Any]:
+    hooks = platform_of(request).bus.handle(messages.Webhooks())
+    return {"webhooks": [webhook_json(h) for h in hooks]}
 
 
 @router.post(
@@ -403,43 +374,23 @@ def list_webhooks(
     summary="Register a webhook (its signing secret is shown once)",
     response_model=WebhookCreated,
     status_code=201,
+    responses=errors(422),
 )
 def add_webhook(
-    body: WebhookIn,
-    request: Request,
-    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+    body: WebhookIn, request: Request, principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
     """Loopback, private, link-local and other internal targets (or names resolving to
     one) are refused unless `VEILLE_WEBHOOK_ALLOWED_TARGETS` names them; every delivery
     checks again."""
-    platform = platform_of(request)
-    if platform.webhooks.check is not None:
-        try:
-            platform.webhooks.check(body.url)  # resolves the name: this runs in a thread
-        except TargetRefused as refused:
-            problems = [{"field": "body.url", "reason": str(refused)}]
-            raise error(422, "webhook_target_refused", str(refused), problems=problems) from None
-    secret = secrets.token_urlsafe(32)
-    with platform.uow() as uow:
-        webhook_id = uow.alerts.add_webhook(
+    webhook = platform_of(request).bus.handle(  # resolves the name: this runs in a thread
+        messages.CreateWebhook(
             name=body.name,
             url=body.url,
-            secret=secret,
-            scope_kind=body.scope_kind.value,
-            scope_value=body.scope_value,
-            now=platform.clock(),
+            scope=Scope(body.scope_kind, body.scope_value),
+            actor=actor_of(request, principal),
         )
-        uow.audit.append(
-            AuditEntry(
-                at=platform.clock(),
-                actor=actor_of(request, principal),
-                action="webhook.add",
-                target=str(webhook_id),
-                params={"name": body.name, "url": body.url, "scope": body.scope_kind.value},
-            )
-        )
-        uow.commit()
-    return {"webhook_id": webhook_id, "secret": secret}
+    )
+    return {"webhook_id": webhook.webhook_id, "secret": webhook.secret}
 
 
 @router.post(
@@ -449,23 +400,11 @@ def add_webhook(
     responses=errors(404),
 )
 def disable_webhook(
-    webhook_id: RowId,
-    request: Request,
-    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+    webhook_id: RowId, request: Request, principal: Principal = Depends(MANAGE)
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    with platform.uow() as uow:
-        if not uow.alerts.set_webhook_active(webhook_id, False):
-            raise error(404, "not_found", f"no webhook {webhook_id}")
-        uow.audit.append(
-            AuditEntry(
-                at=platform.clock(),
-                actor=actor_of(request, principal),
-                action="webhook.disable",
-                target=str(webhook_id),
-            )
-        )
-        uow.commit()
+    platform_of(request).bus.handle(
+        messages.DisableWebhook(webhook_id=webhook_id, actor=actor_of(request, principal))
+    )
     return {"disabled": webhook_id}
 
 
@@ -479,12 +418,15 @@ def deliveries(
     status: str | None = Query(None, pattern="^(delivered|failed)$"),
     limit: int = Query(200, ge=1, le=1000),
     cursor: Cursor = None,
-    principal: Principal = Depends(requires(Permission.INTEGRATIONS_MANAGE)),
+    principal: Principal = Depends(MANAGE),
 ) -> Response:
     """Newest first, `limit` a page (`next_cursor` for older ones)."""
-    with platform_of(request).read_uow() as uow:
-        found = uow.alerts.deliveries_page(
-            status=status, before=decode_cursor(cursor, int), limit=limit + 1
-        )
-    page, next_cursor = split_page(found, limit, key=lambda d: d["delivery_id"])
-    return json_response({"deliveries": list(page), "next_cursor": next_cursor})
+    page = platform_of(request).bus.handle(
+        messages.WebhookDeliveries(status=status, before=decode_cursor(cursor, int), limit=limit)
+    )
+    return json_response(
+        {
+            "deliveries": [delivery_json(d) for d in page.deliveries],
+            "next_cursor": _cursor(page.next_before),
+        }
+    )

@@ -8,7 +8,8 @@ work or a repository. A query changes nothing, except the audit record a data ac
 writes before it answers.
 
 The messages of each area live in their own module (`commands/hotlists.py`,
-`commands/users.py` …); those of ingest, alerts and authorizations are here.
+`commands/alerts.py` …); those of ingest and authorizations are here, and `DecideHit`
+is re-exported from here for its older callers.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from datetime import datetime
 from typing import Any
 
 from veille.domain.access import Principal
-from veille.domain.alerts import Outcome, RejectReason
 from veille.domain.audit import Actor
 from veille.service.authorizations import AuthorizationRequest
 
@@ -55,19 +55,6 @@ class IngestReads(Command):
 
 
 @dataclass(frozen=True)
-class DecideHit(Command):
-    """Take one workflow step on an alert: acknowledge, confirm, reject or outcome."""
-
-    alert_id: int
-    action: str  # acknowledge | confirm | reject | outcome
-    principal: Principal
-    actor: Actor
-    reason: RejectReason | None = None
-    outcome: Outcome | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True)
 class RequestAuthorization(Command):
     """An investigator asks for access beyond the open window."""
 
@@ -97,3 +84,18 @@ class RevokeAuthorization(Command):
     reasons: str
     principal: Principal
     actor: Actor
+
+
+# The alert area's messages import the bases above: imported last, once they exist.
+from veille.service.commands.alerts import DecideHit  # noqa: E402
+
+__all__ = [
+    "Command",
+    "DecideAuthorization",
+    "DecideHit",
+    "IngestReads",
+    "Message",
+    "Query",
+    "RequestAuthorization",
+    "RevokeAuthorization",
+]

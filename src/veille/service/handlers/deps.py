@@ -16,7 +16,7 @@ from pathlib import Path
 from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
-from veille.service.ports import AnchorStore, ImageStore, UnitOfWork
+from veille.service.ports import AnchorStore, ImageStore, UnitOfWork, WebhookTargetCheck
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -34,3 +34,4 @@ class Dependencies:
     anchors: Callable[[Path | None], AnchorStore]  # the settings' anchor store, or this folder
     verifier: Callable[[Path | None], SignatureCheck]  # the settings' public key, or this file
     checkpoints: Callable[[], CheckpointWriter]  # signs the audit head into the anchor store
+    webhook_check: Callable[[], WebhookTargetCheck | None]  # None: every target allowed

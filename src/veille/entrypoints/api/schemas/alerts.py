@@ -1,4 +1,4 @@
-"""Answers of the alert and webhook routes."""
+"""Answers of the alert and webhook routes, and the domain values turned into them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from veille.domain import alerts as alert_domain
+from veille.domain.webhooks import Webhook, WebhookDelivery
 from veille.entrypoints.api.schemas.common import NEXT_CURSOR_DOC
+from veille.service.alerts import AlertEvidence, alert_json
 
 
 class MatchRead(BaseModel):
@@ -79,10 +82,20 @@ class HitRead(BaseModel):
     age_s: float | None
 
 
+class AlertStepRead(BaseModel):
+    at: str
+    by: str = Field(description="Who took the step (username).")
+    role: str
+    action: str
+    reason: str | None
+    outcome: str | None
+    note: str | None
+
+
 class AlertDetailRead(AlertRead):
     hits: list[HitRead]
     hits_outside_window: int = Field(description="Hits older than the open window.")
-    events: list[dict[str, Any]] = Field(description="The alert's history, oldest first.")
+    events: list[AlertStepRead] = Field(description="The alert's history, oldest first.")
 
 
 class ListZoneStatusRow(BaseModel):
@@ -114,7 +127,7 @@ class WebhookRead(BaseModel):
     url: str
     scope_kind: str
     scope_value: str | None
-    active: bool | int
+    active: bool
 
 
 class WebhookList(BaseModel):
@@ -145,3 +158,93 @@ class DeliveryRead(BaseModel):
 class DeliveryPage(BaseModel):
     deliveries: list[DeliveryRead]
     next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)
+
+
+# --- domain values as the routes answer them (and `veille alerts report` prints them) -----
+
+
+def step_json(step: alert_domain.AlertStep) -> dict[str, Any]:
+    return {
+        "at": step.at.isoformat(),
+        "by": step.by,
+        "role": step.role,
+        "action": step.action,
+        "reason": step.reason,
+        "outcome": step.outcome,
+        "note": step.note,
+    }
+
+
+def detail_json(evidence: AlertEvidence) -> dict[str, Any]:
+    """An `AlertDetailRead`."""
+    return {
+        **alert_json(evidence.alert, evidence.read),
+        "hits": [
+            {
+                "read_id": str(h.read_id),
+                "camera_id": h.camera_id,
+                "captured_at": h.captured_at.isoformat(),
+                "match_kind": h.match_kind,
+                "late": h.late,
+                "age_s": h.age_s,
+            }
+            for h in evidence.hits
+        ],
+        "hits_outside_window": evidence.hits_outside_window,
+        "events": [step_json(s) for s in evidence.history],
+    }
+
+
+def report_json(report: alert_domain.HitsReport) -> dict[str, Any]:
+    """A `HitsReport`."""
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "by_list_zone_status": [
+            {
+                "list_id": c.list_id,
+                "zone": c.zone,
+                "status": c.status,
+                "outcome": c.outcome,
+                "reason": c.reason,
+                "alerts": c.alerts,
+            }
+            for c in report.by_list_zone_status
+        ],
+        "misread_rate_by_camera": [
+            {
+                "camera_id": c.camera_id,
+                "decided": c.decided,
+                "misreads": c.misreads,
+                "misread_rate": c.misread_rate,
+            }
+            for c in report.misreads_by_camera
+        ],
+    }
+
+
+def webhook_json(webhook: Webhook) -> dict[str, Any]:
+    """A `WebhookRead`: never its secret."""
+    return {
+        "webhook_id": webhook.webhook_id,
+        "name": webhook.name,
+        "url": webhook.url,
+        "scope_kind": webhook.scope.kind.value,
+        "scope_value": webhook.scope.value,
+        "active": webhook.active,
+    }
+
+
+def delivery_json(delivery: WebhookDelivery) -> dict[str, Any]:
+    """A `DeliveryRead`."""
+    return {
+        "delivery_id": delivery.delivery_id,
+        "webhook_id": delivery.webhook_id,
+        "alert_id": delivery.alert_id,
+        "event": delivery.event,
+        "attempts": delivery.attempts,
+        "status": delivery.status,
+        "http_status": delivery.http_status,
+        "error": delivery.error,
+        "at": delivery.at.isoformat(),
+    }

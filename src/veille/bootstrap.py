@@ -279,6 +279,8 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        cameras=lambda: platform.cameras,
+        read_rules=lambda: platform.read_rules,
     )
     for area in (
         hotlist_handlers,
@@ -286,6 +288,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         camera_handlers,
         dead_letter_handlers,
         investigation_handlers,
+        authorization_handlers,
         audit_handlers,
         job_handlers,
     ):
@@ -321,21 +324,3 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.register(
         commands.DecideHit, partial(alert_handlers.decide_hit, uow=platform.uow, clock=clock)
     )
-    bus.register(
-        commands.RequestAuthorization,
-        partial(
-            authorization_handlers.request_authorization,
-            uow=platform.uow,
-            clock=clock,
-            policy=platform.legal_policy,
-            districts=districts,
-        ),
-    )
-    for command, handler in (
-        (commands.DecideAuthorization, authorization_handlers.decide_authorization),
-        (commands.RevokeAuthorization, authorization_handlers.revoke_authorization),
-    ):
-        bus.register(
-            command,
-            partial(handler, uow=platform.uow, clock=clock, districts=districts, rule=rule),
-        )

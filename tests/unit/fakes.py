@@ -15,9 +15,10 @@ from typing import Any
 
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
+from veille.domain.reads import ReadRules
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus
-from veille.service.queries import LegalPolicy
+from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.settings import Settings
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -32,6 +33,8 @@ class FakePlatform:
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    read_rules: ReadRules = field(default_factory=ReadRules)
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -52,6 +55,8 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            cameras=lambda: self.cameras,
+            read_rules=lambda: self.read_rules,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from veille.domain.districts import CrossDistrictRule, DistrictMap
-from veille.service.ports import UnitOfWork
+from veille.domain.reads import ReadRules
+from veille.service.ports import CameraCatalog, UnitOfWork
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -27,3 +28,5 @@ class Dependencies:
     policy: Callable[[], LegalPolicy]  # the legal rules of searches, from the settings
     districts: Callable[[], DistrictMap]  # camera → judicial district
     rule: Callable[[], CrossDistrictRule]  # who approves a cross-district request
+    cameras: Callable[[], CameraCatalog]  # every camera, cached between queries
+    read_rules: Callable[[], ReadRules]  # plate rules: the look-alike table of searches

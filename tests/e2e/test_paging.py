@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -11,7 +12,9 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import make_read, register_cameras, user_with_token
 from veille.bootstrap import Platform
-from veille.domain.access import Role
+from veille.domain.access import Role, Scope, ScopeKind
+from veille.domain.audit import system_actor
+from veille.service import users as user_service
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +194,55 @@ def test_webhook_deliveries_page_by_page_newest_first(
         lambda b: b["deliveries"],
     )
     assert [d["status"] for d in failed] == ["failed", "failed"]
+
+
+def test_authorizations_page_by_page_newest_first(client: TestClient, platform: Platform) -> None:
+    now = platform.clock()
+    user_service.create_organisation(
+        uow=platform.uow(),
+        org_id="parquet-bxl",
+        name="Parquet de Bruxelles",
+        kind="judicial",
+        scope=Scope(ScopeKind.DISTRICT, "Bruxelles"),
+        now=now,
+        actor=system_actor("test"),
+    )
+    register_cameras(platform, "AUTH-CAM")  # in the Brussels judicial district
+    ines, investigator = user_with_token(platform, "ines", Role.INVESTIGATOR)
+    _, colleague = user_with_token(platform, "marc", Role.INVESTIGATOR)
+    _, prosecutor = user_with_token(
+        platform, "pauline", Role.PROSECUTOR, org_id="parquet-bxl", designated=False
+    )
+    request = {
+        "case_ref": "BR.12.L3.004711/2026",
+        "purpose": "judicial: investigation of an offence",
+        "justification": "Vehicle seen leaving the scene of the armed robbery of 3 August.",
+        "camera_ids": ["AUTH-CAM"],
+        "period_start": (now - timedelta(days=120)).isoformat(),
+        "period_end": (now - timedelta(days=30)).isoformat(),
+    }
+    filed = []
+    for n in range(5):  # ines files 3; marc files 2, naming her in one of them
+        headers, named = (
+            (investigator, []) if n % 2 == 0 else (colleague, [ines.user_id] * (n // 3))
+        )
+        answer = client.post(
+            "/api/v1/authorizations", json={**request, "investigators": named}, headers=headers
+        )
+        assert answer.status_code == 201, answer.text
+        filed.append(answer.json()["auth_id"])
+    mine, pages = walk(
+        client, "/api/v1/authorizations/mine?limit=2", investigator, lambda b: b["authorizations"]
+    )
+    # hers, and the one naming her; newest first; the criterion applied before the limit
+    assert [a["auth_id"] for a in mine] == [filed[4], filed[3], filed[2], filed[0]]
+    assert pages == 2
+    district, pages = walk(
+        client,
+        "/api/v1/authorizations/district?status=pending&limit=2",
+        prosecutor,
+        lambda b: b["authorizations"],
+    )
+    assert [a["auth_id"] for a in district] == filed[::-1] and pages == 3
+    everything = client.get("/api/v1/authorizations/district", headers=prosecutor).json()
+    assert len(everything["authorizations"]) == 5 and everything["next_cursor"] is None

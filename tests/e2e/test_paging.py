@@ -10,11 +10,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_read, register_cameras, user_with_token
+from tests.conftest import make_read, prosecutor_office, register_cameras, user_with_token
 from veille.bootstrap import Platform
-from veille.domain.access import Role, Scope, ScopeKind
-from veille.domain.audit import system_actor
-from veille.service import users as user_service
+from veille.domain.access import Role
 
 pytestmark = pytest.mark.e2e
 
@@ -198,20 +196,12 @@ def test_webhook_deliveries_page_by_page_newest_first(
 
 def test_authorizations_page_by_page_newest_first(client: TestClient, platform: Platform) -> None:
     now = platform.clock()
-    user_service.create_organisation(
-        uow=platform.uow(),
-        org_id="parquet-bxl",
-        name="Parquet de Bruxelles",
-        kind="judicial",
-        scope=Scope(ScopeKind.DISTRICT, "Bruxelles"),
-        now=now,
-        actor=system_actor("test"),
-    )
+    office = prosecutor_office(platform)
     register_cameras(platform, "AUTH-CAM")  # in the Brussels judicial district
     ines, investigator = user_with_token(platform, "ines", Role.INVESTIGATOR)
     _, colleague = user_with_token(platform, "marc", Role.INVESTIGATOR)
     _, prosecutor = user_with_token(
-        platform, "pauline", Role.PROSECUTOR, org_id="parquet-bxl", designated=False
+        platform, "pauline", Role.PROSECUTOR, org_id=office, designated=False
     )
     request = {
         "case_ref": "BR.12.L3.004711/2026",

@@ -4,20 +4,18 @@ first, purpose and case, the open window), honest caps, parameters checked once,
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from tests.contract.builders import a_camera, a_read
 from tests.unit.fakes import FakePlatform
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.audit import AuditEntry
 from veille.domain.authorizations import Authorization
-from veille.domain.cameras import Camera, Phase
-from veille.domain.plates import canonical
 from veille.domain.reads import Read
 from veille.service.analyses import AnalysisError
 from veille.service.analysis_exports import AnalysisResult, ExportDocument, result_sha256
@@ -76,40 +74,13 @@ def fake() -> FakePlatform:
     fake = platform_over(MemoryStore())
     with fake.store.uow() as uow:
         for n, lat in enumerate((LAT, LAT + 0.01)):
-            uow.cameras.add(
-                Camera(
-                    camera_id=f"CAM-{n}",
-                    name=f"camera {n}",
-                    lat=lat,
-                    lon=LON,
-                    heading=None,
-                    zone="Bruxelles-Capitale/Ixelles",
-                    province="Brussels",
-                    vendor="test",
-                    protocol="native",
-                    phase=Phase.LIVE,
-                    created_at=fake.now - timedelta(days=400),
-                )
-            )
+            uow.cameras.add(a_camera(f"CAM-{n}", lat=lat, lon=LON))
         uow.commit()
     return fake
 
 
-def store_reads(fake: FakePlatform, *ago: timedelta, plate: str = PLATE, camera: str = "CAM-0"):
-    reads = [
-        Read(
-            read_id=uuid.uuid4(),
-            camera_id=camera,
-            captured_at=fake.now - age,
-            plate_raw=plate,
-            plate=plate,
-            plate_canonical=canonical(plate),
-            country="BE",
-            confidence=0.9,
-            received_at=fake.now - age,
-        )
-        for age in ago
-    ]
+def store_reads(fake: FakePlatform, *ago: timedelta, camera: str = "CAM-0") -> list[Read]:
+    reads = [a_read(PLATE, camera_id=camera, at=fake.now - age) for age in ago]
     with fake.store.uow() as uow:
         uow.reads.add_many(reads)
         uow.commit()

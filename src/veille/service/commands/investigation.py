@@ -86,6 +86,25 @@ class CameraPassages(Analysis):
         return {"camera_id": self.camera_id}
 
 
+def _place(
+    lat: float | None,
+    lon: float | None,
+    radius_m: float | None,
+    camera_ids: tuple[str, ...] | None,
+    *,
+    polygon: list[Any] | None = None,
+) -> dict[str, Any]:
+    """The place an analysis was asked about, as its audit record keeps it: what was given."""
+    place = {
+        "lat": lat,
+        "lon": lon,
+        "radius_m": radius_m,
+        "polygon": polygon,
+        "camera_ids": list(camera_ids) if camera_ids is not None else None,
+    }
+    return {k: v for k, v in place.items() if v is not None}
+
+
 @dataclass(frozen=True, kw_only=True)
 class VehiclesInArea(Analysis):
     """Vehicles seen in a place (one of a circle, a GeoJSON polygon, a camera list)."""
@@ -98,14 +117,7 @@ class VehiclesInArea(Analysis):
     camera_ids: tuple[str, ...] | None = None
 
     def audit_params(self) -> dict[str, Any]:
-        place = {
-            "lat": self.lat,
-            "lon": self.lon,
-            "radius_m": self.radius_m,
-            "polygon": self.polygon,
-            "camera_ids": list(self.camera_ids) if self.camera_ids is not None else None,
-        }
-        return {k: v for k, v in place.items() if v is not None}
+        return _place(self.lat, self.lon, self.radius_m, self.camera_ids, polygon=self.polygon)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,14 +193,8 @@ class RareVisitors(Analysis):
     camera_ids: tuple[str, ...] | None = None
 
     def audit_params(self) -> dict[str, Any]:
-        place = {
-            "lat": self.lat,
-            "lon": self.lon,
-            "radius_m": self.radius_m,
-            "camera_ids": list(self.camera_ids) if self.camera_ids is not None else None,
-        }
         return {
-            **{k: v for k, v in place.items() if v is not None},
+            **_place(self.lat, self.lon, self.radius_m, self.camera_ids),
             "baseline_start": self.baseline_start.isoformat(),
             "baseline_end": self.baseline_end.isoformat(),
         }

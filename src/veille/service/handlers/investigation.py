@@ -11,11 +11,10 @@ parameters are checked by its service function (`service/analyses.py`) before it
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from functools import partial
 from typing import Any
 
-from veille.domain.plates import LookalikeTable
 from veille.service import analyses
 from veille.service import analysis_exports as exports
 from veille.service.commands.investigation import (
@@ -33,110 +32,33 @@ from veille.service.commands.investigation import (
 )
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus, Raised
-from veille.service.queries import ReadAccess, run_query
+from veille.service.queries import run_query
 
-Run = Callable[[Any, ReadAccess, LookalikeTable], tuple[analyses.Result, int]]
-
-
-def _plate(q: PlatePassages, access: ReadAccess, lookalikes: LookalikeTable) -> Any:
-    return analyses.plate_search(
-        access,
-        plate=q.plate,
-        mode=q.mode,
-        max_edits=q.max_edits,
-        country=q.country,
-        start=q.start,
-        end=q.end,
-        limit=q.limit,
-        lookalikes=lookalikes,
-    )
-
-
-def _camera(q: CameraPassages, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.camera_passages(
-        access, camera_id=q.camera_id, start=q.start, end=q.end, limit=q.limit
-    )
-
-
-def _area(q: VehiclesInArea, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.area_time(
-        access,
-        start=q.start,
-        end=q.end,
-        lat=q.lat,
-        lon=q.lon,
-        radius_m=q.radius_m,
-        polygon=q.polygon,
-        camera_ids=q.camera_ids,
-    )
-
-
-def _journey(q: Journey, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.journey(
-        access, plate=q.plate, start=q.start, end=q.end, gap_minutes=q.gap_minutes
-    )
-
-
-def _convoy(q: Convoy, access: ReadAccess, lookalikes: LookalikeTable) -> Any:
-    return analyses.convoy(
-        access,
-        plate=q.plate,
-        start=q.start,
-        end=q.end,
-        window_s=q.window_s,
-        min_cameras=q.min_cameras,
-        limit=q.limit,
-        lookalikes=lookalikes,
-    )
-
-
-def _scenes(q: PlatesAtScenes, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.several_scenes(
-        access,
-        scenes=[asdict(s) for s in q.scenes],
-        start=q.start,
-        end=q.end,
-        min_scenes=q.min_scenes,
-    )
-
-
-def _rare_visitors(q: RareVisitors, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.rare_visitors(
-        access,
-        start=q.start,
-        end=q.end,
-        baseline_start=q.baseline_start,
-        baseline_end=q.baseline_end,
-        lat=q.lat,
-        lon=q.lon,
-        radius_m=q.radius_m,
-        camera_ids=q.camera_ids,
-    )
-
-
-def _clones(q: ClonedPlates, access: ReadAccess, _: LookalikeTable) -> Any:
-    return analyses.cloned_plates(
-        access,
-        start=q.start,
-        end=q.end,
-        plate=q.plate,
-        max_speed_kmh=q.max_speed_kmh,
-        min_distance_m=q.min_distance_m,
-    )
-
-
-# each query and the analysis that answers it
-ANALYSES: dict[type[Analysis], Run] = {
-    PlatePassages: _plate,
-    PlateSearch: _plate,
-    CameraPassages: _camera,
-    VehiclesInArea: _area,
-    Journey: _journey,
-    Convoy: _convoy,
-    PlatesAtScenes: _scenes,
-    RareVisitors: _rare_visitors,
-    ClonedPlates: _clones,
+# Each query and the analysis that answers it. A query's fields (but `ctx`) are named as
+# the analysis's keyword arguments, so the handler passes them on as they are.
+ANALYSES: dict[type[Analysis], Callable[..., tuple[analyses.Result, int]]] = {
+    PlatePassages: analyses.plate_search,
+    PlateSearch: analyses.plate_search,
+    CameraPassages: analyses.camera_passages,
+    VehiclesInArea: analyses.area_time,
+    Journey: analyses.journey,
+    Convoy: analyses.convoy,
+    PlatesAtScenes: analyses.several_scenes,
+    RareVisitors: analyses.rare_visitors,
+    ClonedPlates: analyses.cloned_plates,
 }
+# the analyses that compare plates by their look-alike form (the configured table)
+WITH_LOOKALIKES = frozenset({analyses.plate_search, analyses.convoy})
+
+
+def arguments(query: Analysis) -> dict[str, Any]:
+    """The analysis's keyword arguments: the query's fields, scenes as mappings."""
+    found: dict[str, Any] = {}
+    for f in fields(query):
+        if f.name != "ctx":
+            value = getattr(query, f.name)
+            found[f.name] = [asdict(s) for s in value] if f.name == "scenes" else value
+    return found
 
 
 def asked(query: Analysis) -> dict[str, Any]:
@@ -154,7 +76,9 @@ def analyse(query: Analysis, raised: Raised, *, deps: Dependencies) -> exports.A
     `QueryRefused`; parameters it cannot run with are an `AnalysisError`, before any read."""
     analyses.check_period(query.start, query.end)
     run = ANALYSES[type(query)]
-    lookalikes = deps.read_rules().lookalikes
+    kwargs = arguments(query)
+    if run in WITH_LOOKALIKES:
+        kwargs["lookalikes"] = deps.read_rules().lookalikes
     result: analyses.Result = run_query(
         uow_factory=deps.uow,
         read_uow_factory=deps.read_uow,
@@ -163,7 +87,7 @@ def analyse(query: Analysis, raised: Raised, *, deps: Dependencies) -> exports.A
         policy=deps.policy(),
         action=query.action,
         params=asked(query),
-        execute=lambda access: run(query, access, lookalikes),
+        execute=lambda access: run(access, **kwargs),
         cameras=deps.cameras(),
     )
     return exports.AnalysisResult(query.kind, result)

@@ -212,10 +212,11 @@ def test_authorizations_page_by_page_newest_first(client: TestClient, platform: 
         "period_end": (now - timedelta(days=30)).isoformat(),
     }
     filed = []
-    for n in range(5):  # ines files 3; marc files 2, naming her in one of them
-        headers, named = (
-            (investigator, []) if n % 2 == 0 else (colleague, [ines.user_id] * (n // 3))
-        )
+    # ines files 3; marc files 4, naming her in one; his last two are the newest, so a
+    # page cut before asking whose they are would come back short
+    for n in range(7):
+        headers = investigator if n in (0, 2, 4) else colleague
+        named = [ines.user_id] if n == 3 else []
         answer = client.post(
             "/api/v1/authorizations", json={**request, "investigators": named}, headers=headers
         )
@@ -233,6 +234,6 @@ def test_authorizations_page_by_page_newest_first(client: TestClient, platform: 
         prosecutor,
         lambda b: b["authorizations"],
     )
-    assert [a["auth_id"] for a in district] == filed[::-1] and pages == 3
+    assert [a["auth_id"] for a in district] == filed[::-1] and pages == 4
     everything = client.get("/api/v1/authorizations/district", headers=prosecutor).json()
-    assert len(everything["authorizations"]) == 5 and everything["next_cursor"] is None
+    assert len(everything["authorizations"]) == 7 and everything["next_cursor"] is None

@@ -26,6 +26,7 @@ from veille.service.commands.investigation import (
     PlatesAtScenes,
     PlateSearch,
     Scene,
+    VehiclesInArea,
 )
 from veille.service.errors import Forbidden, Invalid
 from veille.service.handlers import investigation
@@ -222,6 +223,14 @@ def test_plate_parameters_are_checked_by_the_analysis_naming_the_field(fake, cha
     with pytest.raises(AnalysisError) as refused:
         fake.bus.handle(PlatePassages(**lawful(fake), **{"plate": PLATE, **change}))
     assert [p.field for p in refused.value.problems] == [field]
+
+
+@pytest.mark.parametrize("radius", [0.0, 50_001.0, float("nan"), float("inf")])
+def test_a_circle_out_of_range_is_invalid_naming_the_field(fake, radius):
+    query = VehiclesInArea(**lawful(fake), lat=LAT, lon=LON, radius_m=radius)
+    with pytest.raises(AnalysisError) as refused:
+        fake.bus.handle(query)
+    assert [p.field for p in refused.value.problems] == ["radius_m"]
 
 
 def test_an_export_is_audited_as_its_own_record_with_the_result_hash(fake):

@@ -83,8 +83,9 @@ def _refuse(field: str, reason: str, *, code: str = "bad_parameters") -> NoRetur
 
 
 def _within(field: str, value: float, low: float, high: float, *, above: bool = False) -> None:
-    """`value` in [low, high], or in (low, high] when it must be `above` low."""
-    if value > high or value < low or (above and value == low):
+    """`value` in [low, high], or in (low, high] when it must be `above` low (NaN is in
+    no range: JSON bodies may carry it)."""
+    if not low <= value <= high or (above and value == low):
         _refuse(field, f"must be {'above' if above else 'at least'} {low:g} and at most {high:g}")
 
 

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from veille.bootstrap import Platform, bootstrap
-from veille.domain.access import Role
+from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL, User
 from veille.entrypoints.api.app import create_app
@@ -95,6 +95,22 @@ def user_with_token(
     )
     token, _ = user_service.issue_token(uow=platform.uow(), user_id=user.user_id, now=now)
     return user, {"Authorization": f"Bearer {token}"}
+
+
+def prosecutor_office(
+    platform: Platform, org_id: str = "parquet-bxl", district: str = "Bruxelles"
+) -> str:
+    """A judicial organisation deciding for `district`, for prosecutors to belong to."""
+    user_service.create_organisation(
+        uow=platform.uow(),
+        org_id=org_id,
+        name=f"Parquet {district}",
+        kind="judicial",
+        scope=Scope(ScopeKind.DISTRICT, district),
+        now=platform.clock(),
+        actor=system_actor("test"),
+    )
+    return org_id
 
 
 def create_through_api(

@@ -299,6 +299,8 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         verifier=verifier,
         checkpoints=lambda: platform.checkpoints,
         webhook_check=lambda: platform.webhooks.check,  # tests replace it
+        cameras=lambda: platform.cameras,
+        read_rules=lambda: platform.read_rules,
     )
     for area in (
         alert_handlers,
@@ -308,6 +310,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         camera_handlers,
         dead_letter_handlers,
         investigation_handlers,
+        authorization_handlers,
         audit_handlers,
         job_handlers,
     ):

@@ -139,13 +139,8 @@ def test_find_by_user_means_requested_by_or_naming_them(store: Store):
     assert [a.auth_id for a in found] == [naming_me, mine]
 
 
-def _pages(store: Store) -> None:
-    if not hasattr(seen(store, lambda uow: uow.authorizations), "page"):
-        pytest.skip("this store's authorizations have no page() yet (the investigation branch)")
-
-
 def test_the_user_filter_applies_before_the_limit(store: Store):
-    _pages(store)  # the SQLite `find` filtered the user after its LIMIT until page() came
+    # the SQLite `find` filtered the user after its LIMIT until page() came
     mine = add(store, requested_by=5, investigators=frozenset({5}))
     for _ in range(3):
         add(store, requested_by=1, investigators=frozenset({1}))
@@ -154,7 +149,6 @@ def test_the_user_filter_applies_before_the_limit(store: Store):
 
 
 def test_pages_walk_every_matching_request_once_newest_first(store: Store):
-    _pages(store)
     approved = [add(store, status=APPROVED) for _ in range(5)]
     add(store, status=PENDING)
     walked: list[int] = []

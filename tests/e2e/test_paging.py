@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import make_read, register_cameras, user_with_token
+from tests.conftest import make_read, prosecutor_office, register_cameras, user_with_token
 from veille.bootstrap import Platform
 from veille.domain.access import Role
 
@@ -213,3 +214,48 @@ def test_webhook_deliveries_page_by_page_newest_first(
         lambda b: b["deliveries"],
     )
     assert [d["status"] for d in failed] == ["failed", "failed"]
+
+
+def test_authorizations_page_by_page_newest_first(client: TestClient, platform: Platform) -> None:
+    now = platform.clock()
+    office = prosecutor_office(platform)
+    register_cameras(platform, "AUTH-CAM")  # in the Brussels judicial district
+    ines, investigator = user_with_token(platform, "ines", Role.INVESTIGATOR)
+    _, colleague = user_with_token(platform, "marc", Role.INVESTIGATOR)
+    _, prosecutor = user_with_token(
+        platform, "pauline", Role.PROSECUTOR, org_id=office, designated=False
+    )
+    request = {
+        "case_ref": "BR.12.L3.004711/2026",
+        "purpose": "judicial: investigation of an offence",
+        "justification": "Vehicle seen leaving the scene of the armed robbery of 3 August.",
+        "camera_ids": ["AUTH-CAM"],
+        "period_start": (now - timedelta(days=120)).isoformat(),
+        "period_end": (now - timedelta(days=30)).isoformat(),
+    }
+    filed = []
+    # ines files 3; marc files 4, naming her in one; his last two are the newest, so a
+    # page cut before asking whose they are would come back short
+    for n in range(7):
+        headers = investigator if n in (0, 2, 4) else colleague
+        named = [ines.user_id] if n == 3 else []
+        answer = client.post(
+            "/api/v1/authorizations", json={**request, "investigators": named}, headers=headers
+        )
+        assert answer.status_code == 201, answer.text
+        filed.append(answer.json()["auth_id"])
+    mine, pages = walk(
+        client, "/api/v1/authorizations/mine?limit=2", investigator, lambda b: b["authorizations"]
+    )
+    # hers, and the one naming her; newest first; the criterion applied before the limit
+    assert [a["auth_id"] for a in mine] == [filed[4], filed[3], filed[2], filed[0]]
+    assert pages == 2
+    district, pages = walk(
+        client,
+        "/api/v1/authorizations/district?status=pending&limit=2",
+        prosecutor,
+        lambda b: b["authorizations"],
+    )
+    assert [a["auth_id"] for a in district] == filed[::-1] and pages == 4
+    everything = client.get("/api/v1/authorizations/district", headers=prosecutor).json()
+    assert len(everything["authorizations"]) == 7 and everything["next_cursor"] is None

@@ -18,12 +18,13 @@ from tests.unit.edges import MemoryAnchorStore, MemoryKeys
 from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
+from veille.domain.reads import ReadRules
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.handlers.deps import Dependencies
 from veille.service.messagebus import MessageBus
 from veille.service.ports import WebhookTargetCheck
-from veille.service.queries import LegalPolicy
+from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.settings import Settings
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -60,6 +61,8 @@ class FakePlatform:
         return self.keys.verifier
 
     webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
+    cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    read_rules: ReadRules = field(default_factory=ReadRules)
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -85,6 +88,8 @@ class FakePlatform:
             verifier=self.verifier,
             checkpoints=lambda: self.checkpoints,
             webhook_check=lambda: self.webhook_check,
+            cameras=lambda: self.cameras,
+            read_rules=lambda: self.read_rules,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -35,6 +35,9 @@ class VeilleError(Exception):
 
     code = "error"
     extra: Mapping[str, str] = MappingProxyType({})
+    # True when the use case has audited this refusal itself (a search refused for want of
+    # a purpose is recorded under the search's own action): the entrypoint does not again
+    audited = False
 
     def __init__(self, message: str = "", *, code: str | None = None) -> None:
         super().__init__(message)

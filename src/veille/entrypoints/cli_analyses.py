@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
+import inspect
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ import httpx
 import typer
 
 from veille.entrypoints.cli_common import talking_to
+from veille.service.analysis_exports import verify_document
 
 analyses_app = typer.Typer(
     no_args_is_help=True,
@@ -53,6 +55,9 @@ Radius = Annotated[float | None, typer.Option("--radius", help="Radius in metres
 Cameras = Annotated[
     list[str] | None, typer.Option("--camera", help="A camera id (repeat for several).")
 ]
+
+Body = dict[str, Any]  # a request body; options left None are not sent
+BodyOf = Callable[..., Body]
 
 _RELATIVE = re.compile(r"-(\d+(?:\.\d+)?)([dhm])")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -146,36 +151,61 @@ def partial_notes(result: dict[str, Any]) -> list[str]:
     return notes
 
 
-@analyses_app.command("plate")
+# The options every analysis shares, declared once: `analysis` adds them to each command
+# and `_call` forwards them (purpose, case, period, format, server, token, output).
+_SHARED = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+    for name, annotation, default in (
+        ("purpose", Purpose, inspect.Parameter.empty),
+        ("case", Case, inspect.Parameter.empty),
+        ("start", Start, inspect.Parameter.empty),
+        ("end", End, "now"),
+        ("url", Url, "http://127.0.0.1:8600"),
+        ("token", Token, ""),
+        ("fmt", Fmt, Format.json),
+        ("output", Output, None),
+    )
+]
+
+
+def analysis(kind: str) -> Callable[[BodyOf], BodyOf]:
+    """Register `veille analyse <kind>`: the decorated function turns the command's own
+    arguments into the request body; the shared options are added to it here and sent
+    with the body by `_call`."""
+
+    def register(body_of: BodyOf) -> BodyOf:
+        own = inspect.signature(body_of, eval_str=True)
+
+        def command(**options: Any) -> None:
+            shared = {p.name: options.pop(p.name) for p in _SHARED}
+            _call(kind, body_of(**options), **shared)
+
+        command.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[*own.parameters.values(), *_SHARED], return_annotation=None
+        )
+        command.__doc__ = body_of.__doc__
+        analyses_app.command(kind)(command)
+        return body_of
+
+    return register
+
+
+@analysis("plate")
 def plate(
     plate: Annotated[str, typer.Argument(help="Plate, or a pattern with ? and * (wildcard).")],
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     mode: Annotated[str, typer.Option(help="exact, wildcard, lookalike or edit.")] = "exact",
     max_edits: Annotated[int, typer.Option(help="For --mode edit: 0–2.")] = 1,
     country: Annotated[str | None, typer.Option(help="Two-letter country code.")] = None,
     limit: Annotated[int, typer.Option(help="At most this many passages.")] = 1000,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Passages of a plate: exact, wildcard, look-alike or within a few edits."""
-    body = {"plate": plate, "mode": mode, "max_edits": max_edits, "country": country}
-    _call(
-        "plate",
-        {**body, "limit": limit},
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
+    return {
+        "plate": plate,
+        "mode": mode,
+        "max_edits": max_edits,
+        "country": country,
+        "limit": limit,
+    }
 
 
 def _polygon(path: Path | None) -> list[Any] | None:
@@ -192,12 +222,8 @@ def _polygon(path: Path | None) -> list[Any] | None:
     return coordinates
 
 
-@analyses_app.command("area")
+@analysis("area")
 def area(
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     lat: Lat = None,
     lon: Lon = None,
     radius: Radius = None,
@@ -205,90 +231,35 @@ def area(
         Path | None, typer.Option(help="A GeoJSON file holding a Polygon (lon, lat).")
     ] = None,
     camera: Cameras = None,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Vehicles seen in an area (circle, polygon or cameras) during a period."""
-    body = {
+    return {
         "lat": lat,
         "lon": lon,
         "radius_m": radius,
         "polygon": _polygon(polygon),
         "camera_ids": camera or None,
     }
-    _call(
-        "area",
-        body,
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
 
 
-@analyses_app.command("journey")
+@analysis("journey")
 def journey(
     plate: Annotated[str, typer.Argument(help="The plate.")],
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     gap_minutes: Annotated[float, typer.Option(help="Unseen longer than this: a gap.")] = 30.0,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """A plate's journey: passages in order, legs, gaps, direction (geojson: a map)."""
-    _call(
-        "journey",
-        {"plate": plate, "gap_minutes": gap_minutes},
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
+    return {"plate": plate, "gap_minutes": gap_minutes}
 
 
-@analyses_app.command("convoy")
+@analysis("convoy")
 def convoy(
     plate: Annotated[str, typer.Argument(help="The target plate.")],
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     window: Annotated[float, typer.Option(help="± seconds around each passage.")] = 60.0,
     min_cameras: Annotated[int, typer.Option(help="Distinct cameras shared, at least.")] = 3,
     limit: Annotated[int, typer.Option(help="At most this many companions.")] = 50,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Vehicles travelling with a target, ranked; busy places and times count less."""
-    body = {"plate": plate, "window_s": window, "min_cameras": min_cameras, "limit": limit}
-    _call(
-        "convoy",
-        body,
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
+    return {"plate": plate, "window_s": window, "min_cameras": min_cameras, "limit": limit}
 
 
 def _scene(text: str) -> dict[str, Any]:
@@ -305,56 +276,28 @@ def _scene(text: str) -> dict[str, Any]:
     }
 
 
-@analyses_app.command("scenes")
+@analysis("scenes")
 def scenes(
     scene: Annotated[
         list[str], typer.Option(help="LAT,LON,RADIUS_M,START,END (repeat: two or more).")
     ],
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     min_scenes: Annotated[int, typer.Option(help="Seen at this many scenes at least.")] = 2,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Plates seen at several scenes (each a circle and a period)."""
-    body = {"scenes": [_scene(s) for s in scene], "min_scenes": min_scenes}
-    _call(
-        "scenes",
-        body,
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
+    return {"scenes": [_scene(s) for s in scene], "min_scenes": min_scenes}
 
 
-@analyses_app.command("rare-visitors")
+@analysis("rare-visitors")
 def rare_visitors(
-    purpose: Purpose,
-    case: Case,
-    start: Start,
     baseline_start: Annotated[str, typer.Option(help="Start of the baseline period.")],
     baseline_end: Annotated[str, typer.Option(help="End of the baseline period.")],
-    end: End = "now",
     lat: Lat = None,
     lon: Lon = None,
     radius: Radius = None,
     camera: Cameras = None,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Plates seen at a place in the period and never there in the baseline."""
-    body = {
+    return {
         "lat": lat,
         "lon": lon,
         "radius_m": radius,
@@ -362,69 +305,16 @@ def rare_visitors(
         "baseline_start": instant(baseline_start),
         "baseline_end": instant(baseline_end),
     }
-    _call(
-        "rare-visitors",
-        body,
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
 
 
-@analyses_app.command("clones")
+@analysis("clones")
 def clones(
-    purpose: Purpose,
-    case: Case,
-    start: Start,
-    end: End = "now",
     plate: Annotated[str | None, typer.Option(help="One plate; default: every plate.")] = None,
     max_speed: Annotated[float, typer.Option(help="km/h one vehicle cannot exceed.")] = 180.0,
     min_distance: Annotated[float, typer.Option(help="Ignore passages closer (m).")] = 2000.0,
-    url: Url = "http://127.0.0.1:8600",
-    token: Token = "",
-    fmt: Fmt = Format.json,
-    output: Output = None,
-) -> None:
+) -> Body:
     """Cloned plates: one plate at two places too far apart for the time between."""
-    body = {"plate": plate, "max_speed_kmh": max_speed, "min_distance_m": min_distance}
-    _call(
-        "clones",
-        body,
-        url=url,
-        token=token,
-        purpose=purpose,
-        case=case,
-        start=start,
-        end=end,
-        fmt=fmt,
-        output=output,
-    )
-
-
-_HTML_RESULT = re.compile(
-    r'<script type="application/json" id="veille-result">(.*?)</script>', re.DOTALL
-)
-_HTML_HASH = re.compile(r"<th>Result SHA-256</th><td>([0-9a-f]{64})</td>")
-
-
-def verify_document(text: str, expected: str | None = None) -> tuple[str, str]:
-    """(claimed, computed) SHA-256 of a JSON answer, an HTML report or a bare result."""
-    from veille.service.analysis_exports import canonical_json
-
-    if match := _HTML_RESULT.search(text):
-        result = json.loads(match.group(1))
-        found = _HTML_HASH.search(text)
-        claimed = expected or (found.group(1) if found else "")
-    else:
-        result = json.loads(text)
-        claimed = expected or result.pop("sha256", "")
-        result.pop("sha256", None)
-    return claimed, hashlib.sha256(canonical_json(result)).hexdigest()
+    return {"plate": plate, "max_speed_kmh": max_speed, "min_distance_m": min_distance}
 
 
 @analyses_app.command("verify")

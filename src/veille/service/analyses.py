@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 from veille.domain import analysis as maths
 from veille.domain.audit import AuditEntry, system_actor
@@ -26,7 +26,7 @@ from veille.domain.plates import (
 from veille.domain.reads import Read
 from veille.service.errors import Invalid, Problem
 from veille.service.ports import UnitOfWork
-from veille.service.queries import ReadAccess, passage_json
+from veille.service.queries import SEARCH_LIMIT, ReadAccess, camera_history, passage_json
 
 Result = dict[str, Any]
 KINDS = ("plate", "area", "journey", "convoy", "scenes", "rare-visitors", "clones")
@@ -34,6 +34,14 @@ MODES = ("exact", "wildcard", "lookalike", "edit")
 MIN_WILDCARD_LITERALS = 2  # "*" alone would be a blanket search of every plate
 MAX_EDITS = 2
 MAX_SCENES = 20
+MAX_PLATE_LIMIT = 10_000  # passages a plate analysis lists at most
+MAX_RADIUS_M = 50_000  # a circle's radius at most
+MAX_GAP_MINUTES = 7 * 24 * 60
+MAX_WINDOW_S = 3600  # convoy: seconds either side of a passage
+MAX_MIN_CAMERAS = 100
+MAX_COMPANIONS = 1000  # convoy: companions listed at most
+MAX_SPEED_KMH = 2000.0
+MAX_MIN_DISTANCE_M = 1_000_000.0
 PLATE_CHUNK = 400  # plates per "IN (...)" query
 MAX_ROWS = 100_000  # reads one step of an analysis may load
 
@@ -60,6 +68,36 @@ class AnalysisError(Invalid, ValueError):
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+# --- the rules of the parameters: checked here, once, for every entrypoint ----------
+
+
+def _refuse(field: str, reason: str, *, code: str = "bad_parameters") -> NoReturn:
+    raise AnalysisError(
+        f"{field} {reason}", code=code, problems=[{"field": field, "reason": reason}]
+    )
+
+
+def _within(field: str, value: float, low: float, high: float, *, above: bool = False) -> None:
+    """`value` in [low, high], or in (low, high] when it must be `above` low (NaN is in
+    no range: JSON bodies may carry it)."""
+    if not low <= value <= high or (above and value == low):
+        _refuse(field, f"must be {'above' if above else 'at least'} {low:g} and at most {high:g}")
+
+
+def check_period(start: datetime, end: datetime) -> None:
+    """An analysis's period ends after it starts: a backwards one would match nothing."""
+    if end <= start:
+        raise AnalysisError(
+            "end must be after start",
+            code="bad_period",
+            problems=[{"field": "end", "reason": "must be after start"}],
+        )
+
+
+def check_limit(limit: int, maximum: int, *, field: str = "limit") -> None:
+    _within(field, limit, 1, maximum)
 
 
 def _plate(text: str) -> str:
@@ -111,24 +149,30 @@ def _place_selector(
     radius_m: float | None,
     polygon: list[Any] | None = None,
     camera_ids: Sequence[str] | None = None,
+    where: str = "",
 ) -> Callable[[Camera], bool]:
-    """One of point + radius, a GeoJSON polygon, or a camera list, as a camera test."""
+    """One of point + radius, a GeoJSON polygon, or a camera list, as a camera test.
+
+    `where` prefixes the fields a refusal names (`scenes.1.` for a scene)."""
     circle = lat is not None or lon is not None or radius_m is not None
     given = sum([circle, polygon is not None, camera_ids is not None])
     if given != 1:
         raise AnalysisError("give exactly one of lat/lon/radius_m, polygon or camera_ids")
     if circle:
-        if lat is None or lon is None or radius_m is None or not 0 < radius_m <= 50_000:
-            raise AnalysisError("a circle needs lat, lon and a radius_m of 0–50,000 m")
+        if lat is None or lon is None or radius_m is None:
+            raise AnalysisError("a circle needs lat, lon and radius_m")
+        _within(where + "lat", lat, -90, 90)
+        _within(where + "lon", lon, -180, 180)
+        _within(where + "radius_m", radius_m, 0, MAX_RADIUS_M, above=True)
         return lambda c: haversine_m(lat, lon, c.lat, c.lon) <= radius_m
     if polygon is not None:
         problem = maths.validate_polygon(polygon)
         if problem:
-            raise AnalysisError(problem)
+            _refuse(where + "polygon", problem)
         return lambda c: maths.in_polygon(c.lon, c.lat, polygon)
     wanted = set(camera_ids or ())
     if not wanted:
-        raise AnalysisError("camera_ids must name at least one camera")
+        _refuse(where + "camera_ids", "must name at least one camera")
     return lambda c: c.camera_id in wanted
 
 
@@ -185,21 +229,20 @@ def plate_search(
     """Passages of a plate: exact, wildcard (`?` one character, `*` any run), look-alike
     (same canonical form) or within `max_edits` edits (a dropped or extra character)."""
     if mode not in MODES:
-        raise AnalysisError(f"mode must be one of {', '.join(MODES)}")
+        _refuse("mode", f"must be one of {', '.join(MODES)}")
+    check_limit(limit, MAX_PLATE_LIMIT)
     if mode == "wildcard":
         try:
             regex = wildcard_regex(plate)
         except ValueError as exc:
-            raise AnalysisError(str(exc)) from None
+            _refuse("plate", str(exc))
         query = fold(plate, keep="?*")  # wildcard_regex has refused what cannot fold
         if len(re.sub(r"[?*]", "", query)) < MIN_WILDCARD_LITERALS:
-            raise AnalysisError(
-                f"a pattern needs at least {MIN_WILDCARD_LITERALS} letters or digits"
-            )
+            _refuse("plate", f"a pattern needs at least {MIN_WILDCARD_LITERALS} letters or digits")
     else:
         query = _plate(plate)
-    if mode == "edit" and not 0 <= max_edits <= MAX_EDITS:
-        raise AnalysisError(f"max_edits must be between 0 and {MAX_EDITS}")
+    if mode == "edit":
+        _within("max_edits", max_edits, 0, MAX_EDITS)
     wanted_country = country.upper() if country else None
     load: Callable[[int], list[Read]]
     if mode == "exact":
@@ -253,6 +296,19 @@ def plate_search(
         "passages": passages,
     }
     return result, len(passages)
+
+
+def camera_passages(
+    access: ReadAccess,
+    *,
+    camera_id: str,
+    start: datetime,
+    end: datetime,
+    limit: int = SEARCH_LIMIT,
+) -> tuple[Result, int]:
+    """Passages at one camera in a period (`queries.camera_history`), its limit checked."""
+    check_limit(limit, SEARCH_LIMIT)
+    return camera_history(access=access, camera_id=camera_id, start=start, end=end, limit=limit)
 
 
 # --- area and time -----------------------------------------------------------------
@@ -314,8 +370,7 @@ def journey(
 ) -> tuple[Result, int]:
     """A plate's passages in time order, the legs between them (distance, speed,
     direction), the gaps longer than `gap_minutes`, and a GeoJSON map of it."""
-    if gap_minutes <= 0:
-        raise AnalysisError("gap_minutes must be positive")
+    _within("gap_minutes", gap_minutes, 0, MAX_GAP_MINUTES, above=True)
     target = _plate(plate)
     reads = access.find(start=start, end=end, plates=[target], limit=limit + 1)
     truncated = len(reads) > limit
@@ -410,10 +465,9 @@ def convoy(
 ) -> tuple[Result, int]:
     """Vehicles that passed the target's cameras within ±`window_s` of it, at `min_cameras`
     distinct cameras or more, ranked by co-occurrences discounted by how busy each was."""
-    if not 0 < window_s <= 3600:
-        raise AnalysisError("window_s must be between 0 and 3600 seconds")
-    if min_cameras < 1:
-        raise AnalysisError("min_cameras must be at least 1")
+    _within("window_s", window_s, 0, MAX_WINDOW_S, above=True)
+    _within("min_cameras", min_cameras, 1, MAX_MIN_CAMERAS)
+    check_limit(limit, MAX_COMPANIONS)
     target = _plate(plate)
     canon = lookalikes.canonical(target)
     delta = timedelta(seconds=window_s)
@@ -514,9 +568,9 @@ def several_scenes(
     """Plates seen at `min_scenes` or more of the scenes (each a circle and a period,
     cut to [start, end)), with the passages at each scene."""
     if not 2 <= len(scenes) <= MAX_SCENES:
-        raise AnalysisError(f"give between 2 and {MAX_SCENES} scenes")
+        _refuse("scenes", f"give between 2 and {MAX_SCENES} scenes")
     if not 1 <= min_scenes <= len(scenes):
-        raise AnalysisError("min_scenes must be between 1 and the number of scenes")
+        _refuse("min_scenes", "must be between 1 and the number of scenes")
     backwards = [n for n, scene in enumerate(scenes) if scene["end"] <= scene["start"]]
     if backwards:  # such a scene matches nothing: say so instead of answering empty
         raise AnalysisError(
@@ -527,11 +581,12 @@ def several_scenes(
                 for n in backwards
             ],
         )
-    selectors = []
-    for scene in scenes:
-        selectors.append(
-            _place_selector(lat=scene["lat"], lon=scene["lon"], radius_m=scene["radius_m"])
+    selectors = [
+        _place_selector(
+            lat=scene["lat"], lon=scene["lon"], radius_m=scene["radius_m"], where=f"scenes.{n}."
         )
+        for n, scene in enumerate(scenes)
+    ]
     visible = _visible_cameras(access)
     described, plates_per_scene, periods = [], [], []
     for n, (scene, inside) in enumerate(zip(scenes, selectors, strict=True)):
@@ -602,7 +657,7 @@ def rare_visitors(
     count only where an authorization opens them (`baseline.visible_from` says so).
     """
     if baseline_end <= baseline_start:
-        raise AnalysisError("the baseline must end after it starts")
+        _refuse("baseline_end", "must be after baseline_start", code="bad_period")
     inside = _place_selector(lat=lat, lon=lon, radius_m=radius_m, camera_ids=camera_ids)
     cams = sorted(cid for cid, cam in _visible_cameras(access).items() if inside(cam))
     reads: list[Read] = []
@@ -684,8 +739,8 @@ def cloned_plates(
 ) -> tuple[Result, int]:
     """Plates read at two places too far apart for the time between: one plate, or a sweep
     over every plate seen at two cameras or more in the period."""
-    if max_speed_kmh <= 0 or min_distance_m < 0:
-        raise AnalysisError("max_speed_kmh must be positive and min_distance_m not negative")
+    _within("max_speed_kmh", max_speed_kmh, 0, MAX_SPEED_KMH, above=True)
+    _within("min_distance_m", min_distance_m, 0, MAX_MIN_DISTANCE_M)
     if plate is not None:
         plates = [_plate(plate)]
     else:

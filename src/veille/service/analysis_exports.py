@@ -1,4 +1,5 @@
-"""Exports of analysis results: CSV, GeoJSON, HTML and PDF reports with a result hash."""
+"""Exports of analysis results: CSV, GeoJSON, HTML and PDF reports with a result hash,
+and the check of a report's hash (`verify_document`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,15 @@ import hashlib
 import html
 import io
 import json
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
+
+import orjson
 
 from veille.domain.audit import AuditEntry
 from veille.service.analyses import AnalysisError, Result, point_feature
@@ -21,6 +26,98 @@ from veille.service.queries import QueryContext
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
+
+
+# format → (media type, file extension); `json` is the result itself
+MEDIA_TYPES = {
+    "csv": ("text/csv; charset=utf-8", "csv"),
+    "geojson": ("application/geo+json", "geojson"),
+    "html": ("text/html; charset=utf-8", "html"),
+    "pdf": ("application/pdf", "pdf"),
+}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """What an analysis answered (once its audit record was committed), and its hash."""
+
+    kind: str
+    result: Result
+
+    @cached_property
+    def sha256(self) -> str:
+        return result_sha256(self.result)
+
+
+@dataclass(frozen=True)
+class ExportDocument:
+    """An audited export: the bytes, how to serve them, and the SHA-256 of the result."""
+
+    content: bytes
+    media_type: str
+    filename: str
+    sha256: str
+
+
+def check_format(fmt: str) -> None:
+    """An export format this service renders (checked before the analysis runs)."""
+    if fmt not in MEDIA_TYPES:
+        raise AnalysisError(
+            f"format must be one of {', '.join(MEDIA_TYPES)}",
+            problems=[{"field": "format", "reason": f"one of {', '.join(MEDIA_TYPES)}"}],
+        )
+
+
+def export_filename(kind: str, case_ref: str | None, at: datetime, ext: str) -> str:
+    case = re.sub(r"[^A-Za-z0-9._-]+", "_", case_ref or "nocase")[:64]
+    return f"veille-{kind}-{case}-{at:%Y%m%dT%H%M%SZ}.{ext}"
+
+
+def export_result(
+    *,
+    uow_factory: Callable[[], UnitOfWork],
+    ctx: QueryContext,
+    now: datetime,
+    analysed: AnalysisResult,
+    fmt: str,
+    query: dict[str, Any],
+) -> ExportDocument:
+    """Render a result in `fmt`, then audit the export (`record_export`); the document is
+    answered only once that record is committed. `query` is what the report says was
+    asked (the analysis's audited parameters and period)."""
+    kind, result, sha256 = analysed.kind, analysed.result, analysed.sha256
+    content: bytes
+    if fmt == "csv":
+        content = export_csv(result, kind).encode("utf-8")
+    elif fmt == "geojson":
+        content = orjson.dumps(export_geojson(result, kind, sha256=sha256))
+    else:
+        principal = ctx.principal
+        render = report_html if fmt == "html" else report_pdf
+        rendered = render(
+            result=result,
+            kind=kind,
+            query=query,
+            purpose=ctx.purpose,
+            case_ref=ctx.case_ref,
+            user=f"{principal.username} ({principal.role.value}, {principal.org_id})",
+            generated_at=now,
+        )
+        content = rendered.encode("utf-8") if isinstance(rendered, str) else rendered
+    record_export(
+        uow_factory=uow_factory,
+        ctx=ctx,
+        now=now,
+        kind=kind,
+        fmt=fmt,
+        sha256=sha256,
+        count=int(result.get("count", 0)),
+        params=query,
+    )
+    media_type, ext = MEDIA_TYPES[fmt]
+    return ExportDocument(
+        content, media_type, export_filename(kind, ctx.case_ref, now, ext), sha256
+    )
 
 
 def record_export(
@@ -478,3 +575,27 @@ def report_pdf(
         bytes=canonical_json(result), basename="result.json", mime_type="application/json"
     )
     return bytes(pdf.output())
+
+
+_HTML_RESULT = re.compile(
+    r'<script type="application/json" id="veille-result">(.*?)</script>', re.DOTALL
+)
+_HTML_HASH = re.compile(r"<th>Result SHA-256</th><td>([0-9a-f]{64})</td>")
+
+
+def verify_document(text: str, expected: str | None = None) -> tuple[str, str]:
+    """(claimed, computed) SHA-256 of a JSON answer, an HTML report or a bare result:
+    the claim is `expected` when given, else the one the document carries.
+
+    Raises ValueError (a JSONDecodeError) when the text is none of them."""
+    if match := _HTML_RESULT.search(text):
+        result = json.loads(match.group(1))
+        found = _HTML_HASH.search(text)
+        claimed = expected or (found.group(1) if found else "")
+    else:
+        result = json.loads(text)
+        if not isinstance(result, dict):
+            raise ValueError("not a JSON object")
+        claimed = expected or result.pop("sha256", "")
+        result.pop("sha256", None)
+    return claimed, result_sha256(result)

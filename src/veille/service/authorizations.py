@@ -360,9 +360,20 @@ def revoke_authorization(
     return revoked
 
 
-def list_for_investigator(*, uow: UnitOfWork, principal: Principal) -> list[Authorization]:
+UNDERIVED_BATCH = 200  # requests filed before districts were derived, routed a batch at a time
+
+
+def list_for_investigator(
+    *,
+    uow: UnitOfWork,
+    principal: Principal,
+    before: int | None = None,
+    limit: int | None = None,
+) -> list[Authorization]:
+    """The requests this investigator filed or is named in, newest first from just below
+    `before`, at most `limit` (None: all)."""
     with uow:
-        return uow.authorizations.find(involving_user=principal.user_id)
+        return uow.authorizations.page(involving_user=principal.user_id, before=before, limit=limit)
 
 
 def list_for_prosecutor(
@@ -372,24 +383,51 @@ def list_for_prosecutor(
     districts: DistrictMap,
     rule: CrossDistrictRule,
     status: str | None = None,
+    before: int | None = None,
+    limit: int | None = None,
 ) -> list[Authorization]:
     """The requests this prosecutor may decide: those reaching their district, or, for
-    the federal prosecutor (when the rule gives them a say), those spanning districts."""
+    the federal prosecutor (when the rule gives them a say), those spanning districts.
+    Newest first from just below `before`, at most `limit` (None: all)."""
     with uow:
         district = _prosecutor_district(uow, principal, districts)
         if district == districts.federal:
             if rule is CrossDistrictRule.EACH_DISTRICT:
                 return []
-            found = uow.authorizations.find(spanning=True, status=status)
+            found = uow.authorizations.page(
+                spanning=True, status=status, before=before, limit=limit
+            )
         else:
             # every spelling of the district: decided records keep the name they were filed with
             names = frozenset(
                 {district, *(a for a, d in districts.aliases.items() if d == district)}
             )
-            found = uow.authorizations.find(districts=names, status=status)
+            found = uow.authorizations.page(
+                districts=names, status=status, before=before, limit=limit
+            )
         found = [with_resolved_districts(a, districts) for a in found]
-        # requests filed before districts were derived: routed by their cameras now
-        for old in uow.authorizations.find(underived=True, status=status):
+        found.extend(_underived_for(uow, district, districts, status, before, limit))
+        found.sort(key=lambda a: a.auth_id, reverse=True)
+        return found if limit is None else found[:limit]
+
+
+def _underived_for(
+    uow: UnitOfWork,
+    district: str,
+    districts: DistrictMap,
+    status: str | None,
+    before: int | None,
+    limit: int | None,
+) -> list[Authorization]:
+    """Requests filed before districts were derived that reach `district` (routed by
+    their cameras now), newest first below `before`: the first `limit` of them, derived a
+    batch at a time, since which ones qualify is known only once derived."""
+    kept: list[Authorization] = []
+    while limit is None or len(kept) < limit:
+        batch = uow.authorizations.page(
+            underived=True, status=status, before=before, limit=UNDERIVED_BATCH
+        )
+        for old in batch:
             try:
                 derived = _derive_districts(uow, old, districts, old=True)
             except AuthorizationError:
@@ -397,8 +435,11 @@ def list_for_prosecutor(
             if district in derived.districts or (
                 district == districts.federal and len(derived.districts) > 1
             ):
-                found.append(derived)
-        return sorted(found, key=lambda a: a.auth_id, reverse=True)
+                kept.append(derived)
+        if len(batch) < UNDERIVED_BATCH:
+            break
+        before = batch[-1].auth_id
+    return kept if limit is None else kept[:limit]
 
 
 def summary(auth: Authorization) -> dict[str, Any]:

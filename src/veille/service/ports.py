@@ -19,6 +19,7 @@ from veille.domain.audit import Actor, AuditEntry, AuditRecord
 from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.checkpoints import Checkpoint
+from veille.domain.districts import DistrictMap
 from veille.domain.grants import UserGrant
 from veille.domain.hotlists import Hotlist, HotlistEntry
 from veille.domain.reads import Read
@@ -326,6 +327,22 @@ class AuthorizationRepository(Protocol):
         involving_user: int | None = None,
         limit: int = 500,
     ) -> list[Authorization]: ...
+
+    def page(
+        self,
+        *,
+        districts: frozenset[str] | None = None,
+        spanning: bool = False,
+        underived: bool = False,
+        status: str | None = None,
+        involving_user: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[Authorization]:
+        """Newest first from just below `before` (keyset paging on `auth_id`), at most
+        `limit` (None: all); every criterion applies before the limit, as in `find`
+        (`involving_user`: requested by that user or naming them)."""
+        ...
 
     def approved_for(self, user_id: int) -> list[Authorization]: ...
 
@@ -683,6 +700,17 @@ class WebhookTargetCheck(Protocol):
     resolve the name, so it is never called inside a transaction."""
 
     def __call__(self, url: str, /) -> object: ...
+
+
+class CameraCatalog(Protocol):
+    """Every camera as a query sees it, and which cameras each judicial district holds
+    (kept in memory between queries by `queries.CameraDirectory`)."""
+
+    def current(self, uow: UnitOfWork) -> dict[str, Camera]: ...
+
+    def by_district(
+        self, cameras: dict[str, Camera], districts: DistrictMap
+    ) -> dict[str, frozenset[str]]: ...
 
 
 class AnchorStoreMissing(FileNotFoundError):

@@ -32,7 +32,8 @@ from veille.domain.authorizations import (
 from veille.domain.cameras import Camera
 from veille.domain.districts import DistrictMap, belgian_district_map
 from veille.domain.reads import Read
-from veille.service.ports import UnitOfWork
+from veille.service.errors import Forbidden, Invalid, VeilleError
+from veille.service.ports import CameraCatalog, UnitOfWork
 
 T = TypeVar("T")
 SEARCH_LIMIT = 5000  # passages a plate or camera search returns at most
@@ -82,12 +83,21 @@ class QueryContext:
         )
 
 
-class QueryRefused(Exception):
-    """The query was not run; `code` is machine-readable, the message says why."""
+class QueryRefused(VeilleError):
+    """The query was not run, and its refusal is already audited (under the query's own
+    action): `code` is machine-readable, the message says why."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+    audited = True
+
+
+class AccessRefused(QueryRefused, Forbidden):
+    """Not designated, not trained, or a role without the permission (403)."""
+
+
+class PurposeAndCaseRequired(QueryRefused, Invalid):
+    """No purpose from the configured list, or no valid case reference (422)."""
+
+    code = "purpose_and_case_required"
 
 
 class ReadAccess:
@@ -312,9 +322,10 @@ def run_query(
     params: dict[str, Any],
     execute: Callable[[ReadAccess], tuple[T, int]],
     permission: Permission = Permission.READS_SEARCH,
-    cameras: CameraDirectory | None = None,
+    cameras: CameraCatalog | None = None,
 ) -> T:
-    """Run one analysis lawfully; refusals are audited too, then raised as QueryRefused.
+    """Run one analysis lawfully; refusals are audited too, then raised as a
+    `QueryRefused` (`AccessRefused`, a Forbidden; `PurposeAndCaseRequired`, an Invalid).
 
     The analysis reads through `read_uow_factory` (a snapshot: in WAL mode it never blocks
     the ingest writer, however long it runs). Its audit record is then appended through
@@ -322,10 +333,10 @@ def run_query(
     result leave this function: if the append fails, the caller gets the error, not data.
     """
     refusal = decide(ctx.principal, permission, now)
-    code = "forbidden"
+    refused: type[QueryRefused] = AccessRefused
     if refusal is None:
         refusal = policy.check(purpose=ctx.purpose, case_ref=ctx.case_ref)
-        code = "purpose_and_case_required"
+        refused = PurposeAndCaseRequired
     if refusal is not None:
         with uow_factory() as uow:
             uow.audit.append(
@@ -340,7 +351,7 @@ def run_query(
                 )
             )
             uow.commit()
-        raise QueryRefused(code, refusal)
+        raise refused(refusal)
     with read_uow_factory() as uow:  # a snapshot: the analysis never holds the writer
         cameras = cameras or CameraDirectory()
         directory = cameras.current(uow)

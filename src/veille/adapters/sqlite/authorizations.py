@@ -155,7 +155,30 @@ class SqliteAuthorizationRepository:
     ) -> list[Authorization]:
         """Newest first. `districts`: names any of which the request's districts hold;
         `spanning`: only requests over more than one district; `underived`: only requests
-        filed before districts were derived (their districts are NULL)."""
+        filed before districts were derived (their districts are NULL); `involving_user`:
+        requested by that user or naming them."""
+        return self.page(
+            districts=districts,
+            spanning=spanning,
+            underived=underived,
+            status=status,
+            involving_user=involving_user,
+            limit=limit,
+        )
+
+    def page(
+        self,
+        *,
+        districts: frozenset[str] | None = None,
+        spanning: bool = False,
+        underived: bool = False,
+        status: str | None = None,
+        involving_user: int | None = None,
+        before: int | None = None,
+        limit: int | None = None,
+    ) -> list[Authorization]:
+        """As `find`, from just below `before` (keyset paging on `auth_id`); every
+        criterion is in the SQL, so `limit` counts only requests that match."""
         clauses: list[str] = []
         params: list[Any] = []
         if districts is not None:
@@ -172,19 +195,21 @@ class SqliteAuthorizationRepository:
         if status:
             clauses.append("status = ?")
             params.append(status)
+        if involving_user is not None:
+            clauses.append(
+                "(requested_by = ? OR EXISTS (SELECT 1 FROM json_each(authorizations.investigators)"
+                " WHERE value = ?))"
+            )
+            params.extend((involving_user, involving_user))
+        if before is not None:
+            clauses.append("auth_id < ?")
+            params.append(before)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM authorizations{where} ORDER BY auth_id DESC LIMIT ?",
-            (*params, limit),
+            (*params, -1 if limit is None else limit),
         )
-        found = [_row_to_auth(r) for r in rows]
-        if involving_user is not None:
-            found = [
-                a
-                for a in found
-                if a.requested_by == involving_user or involving_user in a.investigators
-            ]
-        return found
+        return [_row_to_auth(r) for r in rows]
 
     def approved_for(self, user_id: int) -> list[Authorization]:
         """Approved authorizations naming the user (expiry is checked by the policy)."""

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal
-from veille.domain.authorizations import Area, AuthorizationError
-from veille.domain.districts import CrossDistrictRule
+from veille.domain.authorizations import Area, Authorization
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.authorizations import AuthorizationList, AuthorizationRead
-from veille.entrypoints.api.schemas.common import errors
-from veille.entrypoints.api.security import actor_of, error, platform_of, requires
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
+from veille.entrypoints.api.security import actor_of, platform_of, requires
 from veille.service import authorizations as auth_service
-from veille.service.commands import DecideAuthorization, RequestAuthorization, RevokeAuthorization
+from veille.service.commands import (
+    AuthorizationsOfInvestigator,
+    AuthorizationsToDecide,
+    DecideAuthorization,
+    RequestAuthorization,
+    RevokeAuthorization,
+)
 
 router = APIRouter(prefix="/api/v1/authorizations", tags=["authorizations"])
 
@@ -95,6 +99,12 @@ def request_authorization(
     return auth_service.summary(auth)
 
 
+PageLimit = Annotated[
+    int | None,
+    Query(ge=1, le=1000, description="Authorizations per page; without it, every one."),
+]
+
+
 @router.get(
     "/mine",
     summary="My requests and the authorizations naming me",
@@ -102,12 +112,18 @@ def request_authorization(
 )
 def mine(
     request: Request,
+    cursor: Cursor = None,
+    limit: PageLimit = None,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_REQUEST)),
 ) -> dict[str, Any]:
-    found = auth_service.list_for_investigator(
-        uow=platform_of(request).read_uow(), principal=principal
+    """Newest first, a page at a time when `limit` is given (`next_cursor`)."""
+    return _page(
+        request,
+        AuthorizationsOfInvestigator(
+            principal=principal, before=decode_cursor(cursor, int), limit=_fetch(limit)
+        ),
+        limit,
     )
-    return {"authorizations": [auth_service.summary(a) for a in found]}
 
 
 @router.get(
@@ -118,24 +134,41 @@ def mine(
 def district(
     request: Request,
     status: str | None = Query(None, pattern="^(pending|approved|refused|revoked)$"),
+    cursor: Cursor = None,
+    limit: PageLimit = None,
     principal: Principal = Depends(requires(Permission.AUTHORIZATIONS_DECIDE)),
 ) -> dict[str, Any]:
-    try:
-        platform = platform_of(request)
-        found = auth_service.list_for_prosecutor(
-            uow=platform.read_uow(),
+    """Newest first, a page at a time when `limit` is given (`next_cursor`)."""
+    return _page(
+        request,
+        AuthorizationsToDecide(
             principal=principal,
-            districts=platform.districts,
-            rule=_rule(platform),
             status=status,
-        )
-    except AuthorizationError as exc:
-        raise error(403, "forbidden", str(exc)) from None
-    return {"authorizations": [auth_service.summary(a) for a in found]}
+            before=decode_cursor(cursor, int),
+            limit=_fetch(limit),
+        ),
+        limit,
+    )
 
 
-def _rule(platform: Platform) -> CrossDistrictRule:
-    return CrossDistrictRule(platform.settings.cross_district_approval)
+def _fetch(limit: int | None) -> int | None:
+    return None if limit is None else limit + 1  # one more: is there a next page?
+
+
+def _page(
+    request: Request,
+    query: AuthorizationsOfInvestigator | AuthorizationsToDecide,
+    limit: int | None,
+) -> dict[str, Any]:
+    found, next_cursor = split_page(platform_of(request).bus.handle(query), limit, _auth_id)
+    return {
+        "authorizations": [auth_service.summary(a) for a in found],
+        "next_cursor": next_cursor,
+    }
+
+
+def _auth_id(auth: Authorization) -> int:
+    return auth.auth_id
 
 
 def _decide(

@@ -114,8 +114,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def service_error(request: Request, exc: VeilleError) -> Response:
         status = status_of(exc)
         body = taxonomy_body(exc)
-        if status == 403:  # as for every refusal of a signed-in caller: audited first
-            await run_in_threadpool(record_refusal, request, body["error"])
+        if status == 403 and not exc.audited:  # every refusal of a signed-in caller is
+            await run_in_threadpool(record_refusal, request, body["error"])  # audited first
         headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, Busy) else None
         return json_response(body, status=status, headers=headers)
 

@@ -1,10 +1,10 @@
-"""Search routes: every one goes through the query service (purpose, case, scope, audit)."""
+"""Search routes: each builds a query for the bus, which runs it through the query service
+(purpose, case, scope, window, audit)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field, field_validator
@@ -13,11 +13,13 @@ from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
 from veille.entrypoints.api.schemas.search import CameraSearchRead, PlateSearchRead
-from veille.entrypoints.api.security import client_ip, error, json_response, platform_of, requires
-from veille.service import analyses, queries
+from veille.entrypoints.api.security import client_ip, json_response, platform_of, requires
+from veille.service.analyses import MAX_PLATE_LIMIT
+from veille.service.commands import Query
+from veille.service.commands.investigation import CameraPassages, PlateSearch
+from veille.service.queries import SEARCH_LIMIT, QueryContext
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
-T = TypeVar("T")
 
 
 class Lawful(BaseModel):
@@ -36,66 +38,41 @@ class Lawful(BaseModel):
         return value
 
 
-def _limit_field() -> Any:
+def _limit_field(maximum: int) -> Any:
     return Field(
-        queries.SEARCH_LIMIT,
-        ge=1,
-        le=queries.SEARCH_LIMIT,
-        description="Passages at most (`truncated: true` when there were more).",
+        SEARCH_LIMIT,
+        description=f"Passages at most, 1–{maximum} (`truncated: true` when there were more).",
     )
 
 
-class PlateSearch(Lawful):
-    plate: str = Field(min_length=1, max_length=32)
+class PlateSearchIn(Lawful):
+    plate: str = Field(max_length=32)
     lookalike: bool = Field(False, description="Also every look-alike of the plate.")
-    limit: int = _limit_field()
+    limit: int = _limit_field(MAX_PLATE_LIMIT)
 
 
-class CameraSearch(Lawful):
+class CameraSearchIn(Lawful):
     camera_id: str = Field(min_length=1, max_length=64)
-    limit: int = _limit_field()
+    limit: int = _limit_field(SEARCH_LIMIT)
 
 
-async def run_lawful(
-    request: Request,
-    principal: Principal,
-    body: Lawful,
-    *,
-    action: str,
-    params: dict[str, Any],
-    execute: Callable[[queries.ReadAccess], tuple[T, int]],
-) -> T:
-    """Run one analysis through the query service; refusals become 403 / 422."""
-    platform = platform_of(request)
-    ctx = queries.QueryContext(
+def lawful(request: Request, principal: Principal, body: Lawful) -> dict[str, Any]:
+    """The fields every search and analysis query carries: who asks, why, from where,
+    and the period (the query service checks the purpose, the case and the period)."""
+    ctx = QueryContext(
         principal=principal,
         purpose=body.purpose,
         case_ref=body.case_ref,
         ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
-    if body.end <= body.start:
-        raise error(422, "bad_period", "end must be after start")
-    try:
-        return await run_in_threadpool(
-            queries.run_query,
-            uow_factory=platform.uow,
-            read_uow_factory=platform.read_uow,
-            ctx=ctx,
-            now=platform.clock(),
-            policy=platform.legal_policy(),
-            action=action,
-            params={**params, "start": body.start.isoformat(), "end": body.end.isoformat()},
-            execute=execute,
-            cameras=platform.cameras,
-        )
-    except queries.QueryRefused as exc:
-        request.state.refusal_audited = True  # the query service recorded it already
-        status = 403 if exc.code == "forbidden" else 422
-        raise error(status, exc.code, str(exc)) from None
-    except analyses.AnalysisError as exc:  # the service checked the parameters, once
-        extra = {"problems": [p.as_dict() for p in exc.problems]} if exc.problems else {}
-        raise error(422, exc.code, str(exc), **extra) from None
+    return {"ctx": ctx, "start": body.start, "end": body.end}
+
+
+async def ask(request: Request, query: Query) -> Any:
+    """Hand a query to the bus on a worker thread: the handler reads from a snapshot and
+    appends its audit record before it answers; refusals reach `api/errors.py`."""
+    return await run_in_threadpool(platform_of(request).bus.handle, query)
 
 
 @router.post(
@@ -104,7 +81,7 @@ async def run_lawful(
     responses={200: {"model": PlateSearchRead}},
 )
 async def search_plate(
-    body: PlateSearch,
+    body: PlateSearchIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.READS_SEARCH)),
 ) -> Response:
@@ -113,25 +90,16 @@ async def search_plate(
     analysis result with `plate` (the normalised plate) and no export. Audited as
     `reads.search.plate`. Requires a purpose and a case reference; returns only what the
     caller may see: the open window in their scope, plus what their authorizations open."""
-    mode = "lookalike" if body.lookalike else "exact"
-    lookalikes = platform_of(request).read_rules.lookalikes
-    found = await run_lawful(
+    found = await ask(
         request,
-        principal,
-        body,
-        action="reads.search.plate",
-        params={"plate": body.plate, "lookalike": body.lookalike},
-        execute=lambda access: analyses.plate_search(
-            access,
+        PlateSearch(
+            **lawful(request, principal, body),
             plate=body.plate,
-            mode=mode,
-            start=body.start,
-            end=body.end,
+            mode="lookalike" if body.lookalike else "exact",
             limit=body.limit,
-            lookalikes=lookalikes,
         ),
     )
-    return json_response({"plate": found["query"], **found})
+    return json_response({"plate": found.result["query"], **found.result})
 
 
 @router.post(
@@ -140,22 +108,15 @@ async def search_plate(
     responses={200: {"model": CameraSearchRead}},
 )
 async def search_camera(
-    body: CameraSearch,
+    body: CameraSearchIn,
     request: Request,
     principal: Principal = Depends(requires(Permission.READS_SEARCH)),
 ) -> Response:
-    found = await run_lawful(
+    found = await ask(
         request,
-        principal,
-        body,
-        action="reads.search.camera",
-        params={"camera_id": body.camera_id},
-        execute=lambda access: queries.camera_history(
-            access=access,
-            camera_id=body.camera_id,
-            start=body.start,
-            end=body.end,
-            limit=body.limit,
+        CameraPassages(
+            **lawful(request, principal, body), camera_id=body.camera_id, limit=body.limit
         ),
     )
-    return json_response({"camera_id": body.camera_id, "count": len(found["passages"]), **found})
+    passages = found.result["passages"]
+    return json_response({"camera_id": body.camera_id, "count": len(passages), **found.result})

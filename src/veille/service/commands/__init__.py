@@ -99,3 +99,24 @@ __all__ = [
     "RequestAuthorization",
     "RevokeAuthorization",
 ]
+
+
+@dataclass(frozen=True)
+class AuthorizationsOfInvestigator(Query):
+    """The requests an investigator filed or is named in: newest first, from just below
+    authorization `before`, at most `limit` (None: all)."""
+
+    principal: Principal
+    before: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class AuthorizationsToDecide(Query):
+    """The requests reaching a prosecutor's district (the federal prosecutor: those
+    spanning districts, when the rule gives them a say), paged as above."""
+
+    principal: Principal
+    status: str | None = None
+    before: int | None = None
+    limit: int | None = None

@@ -1,4 +1,5 @@
-"""Authorization handlers: request, decide (approve or refuse) and revoke."""
+"""Authorization handlers: request, decide (approve or refuse) and revoke; the listings of
+an investigator's requests and of a prosecutor's district."""
 
 from __future__ import annotations
 
@@ -9,8 +10,14 @@ from functools import partial
 from veille.domain.authorizations import Authorization, AuthorizationError
 from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.service import authorizations as auth_service
-from veille.service.commands import DecideAuthorization, RequestAuthorization, RevokeAuthorization
-from veille.service.errors import Conflict
+from veille.service.commands import (
+    AuthorizationsOfInvestigator,
+    AuthorizationsToDecide,
+    DecideAuthorization,
+    RequestAuthorization,
+    RevokeAuthorization,
+)
+from veille.service.errors import Conflict, Forbidden
 from veille.service.events import (
     AuthorizationDecided,
     AuthorizationRequested,
@@ -104,6 +111,40 @@ def revoke_authorization(
     return auth
 
 
+def authorizations_of_investigator(
+    query: AuthorizationsOfInvestigator,
+    raised: Raised,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+) -> list[Authorization]:
+    return auth_service.list_for_investigator(
+        uow=read_uow(), principal=query.principal, before=query.before, limit=query.limit
+    )
+
+
+def authorizations_to_decide(
+    query: AuthorizationsToDecide,
+    raised: Raised,
+    *,
+    read_uow: Callable[[], UnitOfWork],
+    districts: Callable[[], DistrictMap],
+    rule: Callable[[], CrossDistrictRule],
+) -> list[Authorization]:
+    """Someone who is not a prosecutor of a configured district is `Forbidden`."""
+    try:
+        return auth_service.list_for_prosecutor(
+            uow=read_uow(),
+            principal=query.principal,
+            districts=districts(),
+            rule=rule(),
+            status=query.status,
+            before=query.before,
+            limit=query.limit,
+        )
+    except AuthorizationError as refused:
+        raise Forbidden(str(refused)) from refused
+
+
 def register(bus: MessageBus, deps: Dependencies) -> None:
     """Register every handler of this area on `bus`, with `deps` bound."""
     bus.register(
@@ -126,3 +167,16 @@ def register(bus: MessageBus, deps: Dependencies) -> None:
                 handler, uow=deps.uow, clock=deps.clock, districts=deps.districts, rule=deps.rule
             ),
         )
+    bus.register(
+        AuthorizationsOfInvestigator,
+        partial(authorizations_of_investigator, read_uow=deps.read_uow),
+    )
+    bus.register(
+        AuthorizationsToDecide,
+        partial(
+            authorizations_to_decide,
+            read_uow=deps.read_uow,
+            districts=deps.districts,
+            rule=deps.rule,
+        ),
+    )

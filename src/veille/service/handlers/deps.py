@@ -14,9 +14,16 @@ from datetime import datetime
 from pathlib import Path
 
 from veille.domain.districts import CrossDistrictRule, DistrictMap
+from veille.domain.reads import ReadRules
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
-from veille.service.ports import AnchorStore, ImageStore, UnitOfWork, WebhookTargetCheck
+from veille.service.ports import (
+    AnchorStore,
+    CameraCatalog,
+    ImageStore,
+    UnitOfWork,
+    WebhookTargetCheck,
+)
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -35,3 +42,5 @@ class Dependencies:
     verifier: Callable[[Path | None], SignatureCheck]  # the settings' public key, or this file
     checkpoints: Callable[[], CheckpointWriter]  # signs the audit head into the anchor store
     webhook_check: Callable[[], WebhookTargetCheck | None]  # None: every target allowed
+    cameras: Callable[[], CameraCatalog]  # every camera, cached between queries
+    read_rules: Callable[[], ReadRules]  # plate rules: the look-alike table of searches

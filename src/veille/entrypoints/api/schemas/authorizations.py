@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+from veille.entrypoints.api.schemas.common import NEXT_CURSOR_DOC
 
 
 class AreaRead(BaseModel):
@@ -47,4 +49,7 @@ class AuthorizationRead(BaseModel):
 
 
 class AuthorizationList(BaseModel):
+    """Newest first."""
+
     authorizations: list[AuthorizationRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)

@@ -310,7 +310,6 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         camera_handlers,
         dead_letter_handlers,
         investigation_handlers,
-        authorization_handlers,
         audit_handlers,
         job_handlers,
     ):

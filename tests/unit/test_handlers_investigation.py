@@ -4,7 +4,6 @@ first, purpose and case, the open window), honest caps, parameters checked once,
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,6 @@ from tests.unit.fakes import FakePlatform
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.audit import AuditEntry
-from veille.domain.authorizations import Authorization
 from veille.domain.reads import Read
 from veille.service.analyses import AnalysisError
 from veille.service.analysis_exports import AnalysisResult, ExportDocument, result_sha256
@@ -30,7 +28,6 @@ from veille.service.commands.investigation import (
 )
 from veille.service.errors import Forbidden, Invalid
 from veille.service.handlers import investigation
-from veille.service.ports import UnitOfWork
 from veille.service.queries import AccessRefused, PurposeAndCaseRequired, QueryContext
 
 pytestmark = pytest.mark.unit
@@ -41,32 +38,10 @@ PLATE = "1ABC123"
 LAT, LON = 50.846, 4.352
 
 
-class NoAuthorizations:
-    """The in-memory AuthorizationRepository is another change of issue 10; until it
-    lands, a memory unit of work without one is given this: no authorization at all, so
-    these searches see the open window only (what they test)."""
-
-    def approved_for(self, user_id: int) -> list[Authorization]:
-        return []
-
-
-def _with_authorizations(make: Callable[[], Any]) -> Callable[[], UnitOfWork]:
-    def factory() -> UnitOfWork:
-        uow = make()
-        if not hasattr(uow, "authorizations"):
-            uow.authorizations = NoAuthorizations()
-        return uow  # type: ignore[no-any-return]
-
-    return factory
-
-
 def platform_over(store: MemoryStore) -> FakePlatform:
-    fake = FakePlatform(store=store)
-    deps = fake.deps(
-        uow=_with_authorizations(lambda: fake.store.uow()),
-        read_uow=_with_authorizations(lambda: fake.store.uow(write=False)),
-    )
-    investigation.register(fake.bus, deps)
+    fake = FakePlatform()
+    fake.store = store
+    investigation.register(fake.bus, fake.deps())
     return fake
 
 

@@ -39,6 +39,7 @@ from veille.service.handlers import hotlists as hotlist_handlers
 from veille.service.handlers import ingest as ingest_handlers
 from veille.service.handlers import investigation as investigation_handlers
 from veille.service.handlers import jobs as job_handlers
+from veille.service.handlers import store as store_handlers
 from veille.service.handlers import users as user_handlers
 from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
@@ -279,6 +280,8 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        camera_cache=lambda: platform.camera_cache,
+        migrations=lambda: platform.store,
     )
     for area in (
         hotlist_handlers,
@@ -288,6 +291,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         investigation_handlers,
         audit_handlers,
         job_handlers,
+        store_handlers,
     ):
         area.register(bus, deps)
 

@@ -8,16 +8,22 @@ at a fresh `MemoryStore` and a clock the test moves.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from veille.adapters.memory.store import MemoryStore
+from veille.bootstrap import CameraCredentialCache
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
+from veille.domain.reads import ReadRules
+from veille.service.commands import IngestReads
 from veille.service.handlers.deps import Dependencies
-from veille.service.messagebus import MessageBus
+from veille.service.handlers.ingest import ingest_reads
+from veille.service.messagebus import MessageBus, Raised
 from veille.service.queries import LegalPolicy
+from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -32,6 +38,10 @@ class FakePlatform:
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    # verified camera tokens, trusted for an hour: only a change clears them in a test
+    camera_cache: CameraCredentialCache = field(
+        default_factory=lambda: CameraCredentialCache(ttl=3600)
+    )
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -43,6 +53,11 @@ class FakePlatform:
             districts=self.districts,
         )
 
+    def audited(self) -> list[tuple[str, str | None, str]]:
+        """(action, target, outcome) of every audit record, in order."""
+        with self.store.uow(write=False) as uow:
+            return [(r.entry.action, r.entry.target, r.entry.outcome) for r in uow.audit.iter_all()]
+
     def deps(self, **overrides: Any) -> Dependencies:
         fields: dict[str, Any] = dict(
             uow=lambda: self.store.uow(),
@@ -52,6 +67,8 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            camera_cache=lambda: self.camera_cache,
+            migrations=lambda: self.store,
         )
         fields.update(overrides)
         return Dependencies(**fields)
@@ -66,3 +83,24 @@ def memory_bus(
     for register in registers:
         register(fake.bus, deps)
     return fake
+
+
+@contextmanager
+def ingest_writer(
+    fake: FakePlatform, *, rules: ReadRules | None = None
+) -> Iterator[GroupCommitWriter]:
+    """`IngestReads` on the fake's bus, committed by a group-commit writer on its store, as
+    `bootstrap` wires them; for handlers that hand reads to ingest (a dead-letter replay)."""
+    writer = GroupCommitWriter(fake.store.uow, bus=fake.bus)
+
+    def ingest(cmd: IngestReads, raised: Raised) -> Any:
+        return ingest_reads(
+            cmd, raised, rules=rules or ReadRules(), images=None, encode=None, submit=writer.submit
+        )
+
+    fake.bus.register(IngestReads, ingest)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        writer.stop()

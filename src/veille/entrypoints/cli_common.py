@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import httpx
 import orjson
@@ -18,6 +18,9 @@ from veille.settings import Settings
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
+    from veille.service.commands import Message
+
+T = TypeVar("T")
 
 DataDir = Annotated[
     Path | None,
@@ -76,14 +79,24 @@ def exit_code_of(exc: VeilleError) -> int:
     return EXIT_REFUSED
 
 
-def run_refusing(command: Callable[[], object]) -> None:
-    """Run the CLI; a service error that no command handled is one line on stderr and its
-    kind's exit code, never a traceback."""
+def run_refusing(command: Callable[[], T]) -> T:
+    """Run the CLI (or one step of a command) and answer its result; a service error that
+    no command handled is one line on stderr and its kind's exit code, never a traceback."""
     try:
-        command()
+        return command()
     except VeilleError as exc:
-        typer.echo(f"refused ({exc.code}): {exc}", err=True)
+        echo_refusal(exc)
         raise SystemExit(exit_code_of(exc)) from None
+
+
+def echo_refusal(exc: VeilleError) -> None:
+    """A service error as the CLI says it: one line on stderr."""
+    typer.echo(f"refused ({exc.code}): {exc}", err=True)
+
+
+def handle(platform: Platform, message: Message) -> Any:
+    """The bus's answer to `message`; a refusal is one line and its kind's exit code."""
+    return run_refusing(lambda: platform.bus.handle(message))
 
 
 @contextmanager

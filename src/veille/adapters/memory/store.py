@@ -65,6 +65,10 @@ class MemoryStore:
         """Nothing to migrate: the tables exist from the start."""
         return []
 
+    def schema_version(self) -> int:
+        """Always 0: its tables need no migration."""
+        return 0
+
     def close(self) -> None:
         """Nothing to release; the state lives as long as the store object."""
 

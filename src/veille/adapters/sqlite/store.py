@@ -13,7 +13,7 @@ from veille.adapters.keys import SecretBox
 from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
 from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
-from veille.adapters.sqlite.database import connect, migrate
+from veille.adapters.sqlite.database import connect, migrate, schema_version
 from veille.adapters.sqlite.findings import SqliteCloneFindingRepository
 from veille.adapters.sqlite.holds import SqliteHoldRepository
 from veille.adapters.sqlite.hotlists import SqliteHotlistRepository
@@ -112,6 +112,10 @@ class SqliteStore:
                 if uow.users.seal_plain_totp_secrets():
                     uow.commit()
         return applied
+
+    def schema_version(self) -> int:
+        """The version of the last migration applied to this file (0: none yet)."""
+        return schema_version(self.connection())
 
     def new_connection(self) -> sqlite3.Connection:
         conn = connect(self.path, synchronous=self.synchronous)

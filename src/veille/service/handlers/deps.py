@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from veille.domain.districts import CrossDistrictRule, DistrictMap
-from veille.service.ports import UnitOfWork
+from veille.service.ports import CameraCredentialCache, SchemaMigrations, UnitOfWork
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -27,3 +27,5 @@ class Dependencies:
     policy: Callable[[], LegalPolicy]  # the legal rules of searches, from the settings
     districts: Callable[[], DistrictMap]  # camera → judicial district
     rule: Callable[[], CrossDistrictRule]  # who approves a cross-district request
+    camera_cache: Callable[[], CameraCredentialCache]  # verified camera tokens, cleared on change
+    migrations: Callable[[], SchemaMigrations]  # the store's schema

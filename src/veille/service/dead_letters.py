@@ -18,7 +18,7 @@ from veille.service.ports import DeadLetter, UnitOfWork
 @dataclass(frozen=True)
 class ReplayOutcome:
     dead_letter_id: int
-    status: str  # replayed | still_rejected | not_found | not_open
+    status: str  # replayed | still_rejected | not_open (an unknown id is refused NotFound)
     stored: int = 0
     duplicate: int = 0
     errors: tuple[dict[str, str], ...] = ()

@@ -20,8 +20,8 @@ from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.users import FEDERAL, User
 from veille.entrypoints.api.app import create_app
-from veille.service import cameras as camera_service
 from veille.service import users as user_service
+from veille.service.commands.cameras import ImportCameras
 from veille.settings import Settings
 
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -147,14 +147,14 @@ class CameraCred:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def register_cameras(
-    platform: Platform,
+def camera_records(
     *ids: str,
     phase: str = "live",
     zone: str = "Bruxelles-Capitale/Ixelles",
     province: str = "Bruxelles-Capitale",
-) -> dict[str, CameraCred]:
-    records = [
+) -> list[tuple[str, dict[str, Any]]]:
+    """Import records of test cameras (`where`, record), a few metres apart in Brussels."""
+    return [
         (
             f"test {i}",
             {
@@ -172,15 +172,24 @@ def register_cameras(
         )
         for i, cid in enumerate(ids)
     ]
-    report = camera_service.import_cameras(
-        uow=platform.uow(),
-        records=records,
-        now=platform.clock(),
-        issue_tokens="all",
-        actor=system_actor("test"),
+
+
+def register_cameras(
+    platform: Platform,
+    *ids: str,
+    phase: str = "live",
+    zone: str = "Bruxelles-Capitale/Ixelles",
+    province: str = "Bruxelles-Capitale",
+) -> dict[str, CameraCred]:
+    """Register test cameras through the bus, as an administrator would; their tokens."""
+    report = platform.bus.handle(
+        ImportCameras(
+            records=camera_records(*ids, phase=phase, zone=zone, province=province),
+            issue_tokens="all",
+            actor=system_actor("test"),
+        )
     )
     assert report.applied, report.problems
-    platform.camera_cache.clear()
     return {cid: CameraCred(cid, report.tokens[cid]) for cid in ids}
 
 

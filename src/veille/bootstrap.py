@@ -42,6 +42,7 @@ from veille.service.handlers import hotlists as hotlist_handlers
 from veille.service.handlers import ingest as ingest_handlers
 from veille.service.handlers import investigation as investigation_handlers
 from veille.service.handlers import jobs as job_handlers
+from veille.service.handlers import store as store_handlers
 from veille.service.handlers import users as user_handlers
 from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
@@ -301,6 +302,8 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         webhook_check=lambda: platform.webhooks.check,  # tests replace it
         cameras=lambda: platform.cameras,
         read_rules=lambda: platform.read_rules,
+        camera_cache=lambda: platform.camera_cache,
+        migrations=lambda: platform.store,
     )
     for area in (
         alert_handlers,
@@ -312,6 +315,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         investigation_handlers,
         audit_handlers,
         job_handlers,
+        store_handlers,
     ):
         area.register(bus, deps)
 

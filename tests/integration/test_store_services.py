@@ -18,7 +18,7 @@ from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.domain.audit import system_actor
-from veille.domain.cameras import CameraInvalid, Phase
+from veille.domain.cameras import Phase
 from veille.domain.reads import ReadRules
 from veille.service import cameras as camera_service
 from veille.service.cameras import (
@@ -30,13 +30,12 @@ from veille.service.cameras import (
     rotate_token,
     set_phase,
 )
-from veille.service.dead_letters import discard, list_dead_letters, replay
+from veille.service.dead_letters import DeadLetterNotOpen, discard, list_dead_letters
 from veille.service.ingest import (
     DUPLICATE,
     REJECTED,
     STORED,
     commit_batches,
-    record_rejected_request,
     validate_batch,
 )
 
@@ -309,9 +308,9 @@ def test_retire_revokes_and_stops_posting(store: SqliteStore):
     assert (stored.phase, stored.retired_at, stored.may_post) == (Phase.RETIRED, later, False)
     assert authenticate_camera(uow=store.uow(), token=token) is None
     assert authenticate_camera(uow=store.uow(), token=token, any_phase=True) is None
-    with pytest.raises(CameraInvalid):
+    with pytest.raises(camera_service.CameraRetired):
         rotate_token(actor=ACTOR, uow=store.uow(), camera_id="CAM-A", now=later)
-    with pytest.raises(CameraInvalid):
+    with pytest.raises(camera_service.CameraRetired):
         set_phase(actor=ACTOR, uow=store.uow(), camera_id="CAM-A", phase=Phase.LIVE, now=later)
 
 
@@ -549,148 +548,15 @@ def test_image_bytes_refused_when_the_server_keeps_none(store: SqliteStore):
 # --- dead letters -----------------------------------------------------------------------
 
 
-def test_replay_after_the_cause_is_gone_stores_the_read(
-    store: SqliteStore, image_store: FolderImageStore
-):
-    # The camera clock ran ahead: at NOW the read is in the future and refused.
-    early = make_read("CAM-A", captured_at=(NOW + timedelta(hours=1)).isoformat())
-    assert ingest(store, [early]) == [REJECTED]
-    (letter,) = list_dead_letters(uow=store.uow())
-    assert letter.errors[0]["field"] == "captured_at"
-    later = NOW + timedelta(hours=2)
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=letter.id,
-        now=later,
-        rules=RULES,
-        images=image_store,
-    )
-    assert (outcome.status, outcome.stored, outcome.duplicate) == ("replayed", 1, 0)
-    with store.uow() as uow:
-        stored = uow.reads.get(uuid.UUID(early["read_id"]))
-        marked = uow.dead_letters.get(letter.id)
-        assert uow.dead_letters.count() == 1
-    assert stored is not None and stored.received_at == later
-    assert marked is not None
-    assert (marked.status, marked.replayed_at) == ("replayed", later)
-    assert orjson.loads(marked.replay_result) == [{"stored": "1", "duplicate": "0"}]
-    assert list_dead_letters(uow=store.uow()) == []
-    again = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=letter.id,
-        now=later,
-        rules=RULES,
-        images=None,
-    )
-    assert again.status == "not_open"
-    assert scalar(store, "SELECT count(*) FROM reads") == 1
-
-
-def test_replay_of_a_read_stored_meanwhile_counts_a_duplicate(store: SqliteStore):
-    early = make_read("CAM-A", captured_at=(NOW + timedelta(hours=1)).isoformat())
-    assert ingest(store, [early]) == [REJECTED]
-    later = NOW + timedelta(hours=2)
-    assert ingest(store, [early], now=later) == [STORED]  # the camera re-sent it
-    (letter,) = list_dead_letters(uow=store.uow())
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=letter.id,
-        now=later,
-        rules=RULES,
-        images=None,
-    )
-    assert (outcome.status, outcome.stored, outcome.duplicate) == ("replayed", 0, 1)
-    assert scalar(store, "SELECT count(*) FROM reads") == 1
-
-
-def test_replay_of_a_still_bad_letter_keeps_it_open_and_adds_none(store: SqliteStore):
-    assert ingest(store, [make_read("CAM-A", confidence=1.7)]) == [REJECTED]
-    (letter,) = list_dead_letters(uow=store.uow())
-    later = NOW + timedelta(hours=2)
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=letter.id,
-        now=later,
-        rules=RULES,
-        images=None,
-    )
-    assert outcome.status == "still_rejected"
-    assert [(e["index"], e["field"]) for e in outcome.errors] == [("0", "confidence")]
-    with store.uow() as uow:
-        assert uow.dead_letters.count() == 1
-        assert uow.dead_letters.count(status="open") == 1
-        marked = uow.dead_letters.get(letter.id)
-        assert uow.reads.count() == 0
-    assert marked is not None and marked.status == "open"
-    assert marked.replayed_at == later
-    assert orjson.loads(marked.replay_result)[0]["field"] == "confidence"
-
-
-def test_replay_of_an_unreadable_request(store: SqliteStore):
-    from veille.domain.reads import FieldError
-
-    dead_id = record_rejected_request(
-        store.uow(),
-        now=NOW,
-        camera_id="CAM-A",
-        source="api",
-        payload="{not json",
-        errors=[FieldError("(body)", "not JSON")],
-    )
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=dead_id,
-        now=NOW,
-        rules=RULES,
-        images=None,
-    )
-    assert outcome.status == "still_rejected"
-    assert outcome.errors[0]["field"] == "(payload)"
-    assert scalar(store, "SELECT count(*) FROM dead_letters") == 1
-
-
-def test_replay_of_a_whole_request_body(store: SqliteStore):
-    from veille.domain.reads import FieldError
-
-    reads = [make_read("CAM-A"), make_read("CAM-A")]
-    dead_id = record_rejected_request(
-        store.uow(),
-        now=NOW,
-        camera_id="CAM-A",
-        source="api",
-        payload=orjson.dumps({"reads": reads}).decode(),
-        errors=[FieldError("(body)", "writer unavailable")],
-    )
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=dead_id,
-        now=NOW,
-        rules=RULES,
-        images=None,
-    )
-    assert (outcome.status, outcome.stored) == ("replayed", 2)
-
-
-def test_replay_unknown_dead_letter(store: SqliteStore):
-    outcome = replay(
-        actor=ACTOR, uow_factory=store.uow, dead_letter_id=999, now=NOW, rules=RULES, images=None
-    )
-    assert outcome.status == "not_found"
+# Replays run through the bus (`IngestReads`): tests/unit/test_handlers_dead_letters.py,
+# and on this store end to end in tests/e2e/test_ingest_api.py and test_cli.py.
 
 
 def test_discard(store: SqliteStore):
     assert ingest(store, [make_read("CAM-A", plate="--")]) == [REJECTED]
     (letter,) = list_dead_letters(uow=store.uow())
     later = NOW + timedelta(minutes=10)
-    assert discard(
-        actor=ACTOR, uow=store.uow(), dead_letter_id=letter.id, now=later, reason="test camera"
-    )
+    discard(actor=ACTOR, uow=store.uow(), dead_letter_id=letter.id, now=later, reason="test camera")
     assert list_dead_letters(uow=store.uow()) == []
     (gone,) = list_dead_letters(uow=store.uow(), status="discarded")
     assert (gone.id, gone.status, gone.replayed_at, gone.replay_result) == (
@@ -699,19 +565,7 @@ def test_discard(store: SqliteStore):
         later,
         "test camera",
     )
-    assert not discard(
-        actor=ACTOR, uow=store.uow(), dead_letter_id=letter.id, now=later, reason="twice"
-    )
-    assert not discard(
-        actor=ACTOR, uow=store.uow(), dead_letter_id=424242, now=later, reason="unknown"
-    )
-    outcome = replay(
-        actor=ACTOR,
-        uow_factory=store.uow,
-        dead_letter_id=letter.id,
-        now=later,
-        rules=RULES,
-        images=None,
-    )
-    assert outcome.status == "not_open"
+    for dead_id, reason in ((letter.id, "twice"), (424242, "unknown")):
+        with pytest.raises(DeadLetterNotOpen):
+            discard(actor=ACTOR, uow=store.uow(), dead_letter_id=dead_id, now=later, reason=reason)
     assert len(list_dead_letters(uow=store.uow(), status=None)) == 1

@@ -8,7 +8,8 @@ at a fresh `MemoryStore` and a clock the test moves.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,14 +18,18 @@ from typing import Any
 from tests.unit.edges import MemoryAnchorStore, MemoryKeys
 from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
+from veille.bootstrap import CameraCredentialCache
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
 from veille.domain.reads import ReadRules
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
+from veille.service.commands import IngestReads
 from veille.service.handlers.deps import Dependencies
-from veille.service.messagebus import MessageBus
+from veille.service.handlers.ingest import ingest_reads
+from veille.service.messagebus import MessageBus, Raised
 from veille.service.ports import WebhookTargetCheck
 from veille.service.queries import CameraDirectory, LegalPolicy
+from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -63,6 +68,10 @@ class FakePlatform:
     webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
     read_rules: ReadRules = field(default_factory=ReadRules)
+    # verified camera tokens, trusted for an hour: only a change clears them in a test
+    camera_cache: CameraCredentialCache = field(
+        default_factory=lambda: CameraCredentialCache(ttl=3600)
+    )
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -73,6 +82,11 @@ class FakePlatform:
             authorization_purposes=frozenset(s.authorization_purposes),
             districts=self.districts,
         )
+
+    def audited(self) -> list[tuple[str, str | None, str]]:
+        """(action, target, outcome) of every audit record, in order."""
+        with self.store.uow(write=False) as uow:
+            return [(r.entry.action, r.entry.target, r.entry.outcome) for r in uow.audit.iter_all()]
 
     def deps(self, **overrides: Any) -> Dependencies:
         fields: dict[str, Any] = dict(
@@ -90,6 +104,8 @@ class FakePlatform:
             webhook_check=lambda: self.webhook_check,
             cameras=lambda: self.cameras,
             read_rules=lambda: self.read_rules,
+            camera_cache=lambda: self.camera_cache,
+            migrations=lambda: self.store,
         )
         fields.update(overrides)
         return Dependencies(**fields)
@@ -104,3 +120,24 @@ def memory_bus(
     for register in registers:
         register(fake.bus, deps)
     return fake
+
+
+@contextmanager
+def ingest_writer(
+    fake: FakePlatform, *, rules: ReadRules | None = None
+) -> Iterator[GroupCommitWriter]:
+    """`IngestReads` on the fake's bus, committed by a group-commit writer on its store, as
+    `bootstrap` wires them; for handlers that hand reads to ingest (a dead-letter replay)."""
+    writer = GroupCommitWriter(fake.store.uow, bus=fake.bus)
+
+    def ingest(cmd: IngestReads, raised: Raised) -> Any:
+        return ingest_reads(
+            cmd, raised, rules=rules or ReadRules(), images=None, encode=None, submit=writer.submit
+        )
+
+    fake.bus.register(IngestReads, ingest)
+    writer.start()
+    try:
+        yield writer
+    finally:
+        writer.stop()

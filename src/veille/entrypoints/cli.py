@@ -17,6 +17,8 @@ from veille.entrypoints.cli_common import (
     DataDir,
     cli_actor,
     echo_json,
+    echo_refusal,
+    handled,
     open_platform,
     run_refusing,
     settings_for,
@@ -499,7 +501,7 @@ def cameras_import(
 ) -> None:
     """Create or update cameras from CSV or GeoJSON; all or nothing."""
     from veille.adapters.camera_import import ImportFormatError, decode, guess_format
-    from veille.service import cameras as camera_service
+    from veille.service.commands.cameras import ImportCameras
 
     platform = open_platform(data_dir)
     try:
@@ -507,12 +509,8 @@ def cameras_import(
     except ImportFormatError as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(1) from None
-    report = camera_service.import_cameras(
-        uow=platform.uow(),
-        records=records,
-        now=platform.clock(),
-        issue_tokens=issue_tokens,
-        actor=cli_actor(),
+    report = handled(
+        platform, ImportCameras(records=records, issue_tokens=issue_tokens, actor=cli_actor())
     )
     echo_json(report.as_dict(with_tokens=False))
     if not report.applied:
@@ -528,6 +526,18 @@ def cameras_import(
                 typer.echo(f"  {camera_id}\t{token}")
 
 
+def _phase(text: str):  # type: ignore[no-untyped-def]
+    """The phase named on the command line; another word is a usage error (exit 2)."""
+    from veille.domain.cameras import Phase
+
+    try:
+        return Phase(text.strip().lower())
+    except ValueError:
+        choices = ", ".join(p.value for p in Phase)
+        typer.echo(f"refused: phase must be one of {choices}, not {text!r}", err=True)
+        raise typer.Exit(2) from None
+
+
 @cameras_app.command("list")
 def cameras_list(
     zone: Annotated[str | None, typer.Option(help="Only this police zone.")] = None,
@@ -537,9 +547,10 @@ def cameras_list(
 ) -> None:
     """List cameras."""
     from veille.domain.cameras import camera_to_json
-    from veille.service import cameras as camera_service
+    from veille.service.commands.cameras import CamerasPage
 
-    cams = camera_service.list_cameras(uow=open_platform(data_dir).uow(), zone=zone, phase=phase)
+    query = CamerasPage(zone=zone, phase=_phase(phase) if phase else None)
+    cams = handled(open_platform(data_dir), query)
     if as_json:
         echo_json([camera_to_json(c) for c in cams])
         return
@@ -556,29 +567,17 @@ def cameras_list(
 def cameras_show(camera_id: str, data_dir: DataDir = None) -> None:
     """Show one camera."""
     from veille.domain.cameras import camera_to_json
-    from veille.service import cameras as camera_service
+    from veille.service.commands.cameras import CameraById
 
-    try:
-        cam = camera_service.get_camera(uow=open_platform(data_dir).uow(), camera_id=camera_id)
-    except camera_service.CameraNotFound:
-        typer.echo(f"no camera {camera_id}", err=True)
-        raise typer.Exit(1) from None
-    echo_json(camera_to_json(cam))
+    echo_json(camera_to_json(handled(open_platform(data_dir), CameraById(camera_id))))
 
 
 @cameras_app.command("retire")
 def cameras_retire(camera_id: str, data_dir: DataDir = None) -> None:
     """Retire a camera: history kept, credential revoked, no more posting."""
-    from veille.service import cameras as camera_service
+    from veille.service.commands.cameras import RetireCamera
 
-    platform = open_platform(data_dir)
-    try:
-        cam = camera_service.retire_camera(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=cli_actor()
-        )
-    except camera_service.CameraNotFound:
-        typer.echo(f"no camera {camera_id}", err=True)
-        raise typer.Exit(1) from None
+    cam = handled(open_platform(data_dir), RetireCamera(camera_id=camera_id, actor=cli_actor()))
     typer.echo(f"{cam.camera_id} retired at {cam.retired_at}")
 
 
@@ -591,48 +590,20 @@ def cameras_phase(
     """Move a camera to another connection phase (audited; a retired camera stays retired).
 
     The server picks the change up within VEILLE_CAMERA_CACHE_S (2 s)."""
-    from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
-    from veille.service import cameras as camera_service
+    from veille.domain.cameras import camera_to_json
+    from veille.service.commands.cameras import ChangeCameraPhase
 
-    try:
-        wanted = Phase(phase.strip().lower())
-    except ValueError:
-        choices = ", ".join(p.value for p in Phase)
-        typer.echo(f"refused: phase must be one of {choices}, not {phase!r}", err=True)
-        raise typer.Exit(2) from None
-    platform = open_platform(data_dir)
-    try:
-        cam = camera_service.set_phase(
-            uow=platform.uow(),
-            camera_id=camera_id,
-            phase=wanted,
-            now=platform.clock(),
-            actor=cli_actor(),
-        )
-    except camera_service.CameraNotFound:
-        typer.echo(f"no camera {camera_id}", err=True)
-        raise typer.Exit(1) from None
-    except CameraInvalid as exc:
-        typer.echo(f"refused: {exc.reason}", err=True)
-        raise typer.Exit(1) from None
-    echo_json(camera_to_json(cam))
+    command = ChangeCameraPhase(camera_id=camera_id, phase=_phase(phase), actor=cli_actor())
+    echo_json(camera_to_json(handled(open_platform(data_dir), command)))
 
 
 @cameras_app.command("token")
 def cameras_token(camera_id: str, data_dir: DataDir = None) -> None:
-    """Issue a new ingest token for a camera (shown once; the old one stops working)."""
-    from veille.domain.cameras import CameraInvalid
-    from veille.service import cameras as camera_service
+    """Issue a new ingest token for one camera (shown once; the old one stops working)."""
+    from veille.service.commands.cameras import ReissueCameraToken
 
-    platform = open_platform(data_dir)
-    try:
-        token = camera_service.rotate_token(
-            uow=platform.uow(), camera_id=camera_id, now=platform.clock(), actor=cli_actor()
-        )
-    except (camera_service.CameraNotFound, CameraInvalid) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo(token)
+    command = ReissueCameraToken(camera_id=camera_id, actor=cli_actor())
+    typer.echo(handled(open_platform(data_dir), command))
 
 
 # ---- dead letters ------------------------------------------------------------------
@@ -646,13 +617,13 @@ def dead_list(
     data_dir: DataDir = None,
 ) -> None:
     """List rejected payloads with what was wrong."""
-    from veille.service import dead_letters as dl_service
+    from veille.service.commands.dead_letters import DeadLettersPage
+    from veille.service.dead_letters import dead_letter_to_json
 
-    items = dl_service.list_dead_letters(
-        uow=open_platform(data_dir).uow(), status=None if status == "all" else status, limit=limit
-    )
+    query = DeadLettersPage(status=None if status == "all" else status, limit=limit)
+    items = handled(open_platform(data_dir), query)
     if as_json:
-        echo_json([dl_service.dead_letter_to_json(d) for d in items])
+        echo_json([dead_letter_to_json(d) for d in items])
         return
     for d in items:
         first = d.errors[0] if d.errors else {}
@@ -670,28 +641,36 @@ def dead_replay(
     all_open: Annotated[bool, typer.Option("--all", help="Every open dead letter.")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Run dead letters through ingest again (after fixing the cause)."""
-    from veille.service import dead_letters as dl_service
+    """Run dead letters through ingest again (after fixing the cause).
+
+    Their reads are stored by this command's own ingest writer and matched against the
+    hotlists, as a server would."""
+    from veille.service.commands.dead_letters import DeadLettersPage, ReplayDeadLetter
+    from veille.service.errors import VeilleError
 
     platform = open_platform(data_dir)
     targets = list(ids or [])
     if all_open:
-        targets += [d.id for d in dl_service.list_dead_letters(uow=platform.uow(), limit=100_000)]
+        targets += [d.id for d in handled(platform, DeadLettersPage(limit=100_000))]
     if not targets:
         typer.echo("name dead letter ids or use --all", err=True)
         raise typer.Exit(2)
     failed = 0
-    for dead_id in targets:
-        outcome = dl_service.replay(
-            uow_factory=platform.uow,
-            dead_letter_id=dead_id,
-            now=platform.clock(),
-            rules=platform.read_rules,
-            images=platform.images,
-            actor=cli_actor(),
-        )
-        failed += outcome.status != "replayed"
-        echo_json(outcome.as_dict())
+    platform.start()  # the writer that commits the replayed reads
+    try:
+        for dead_id in targets:
+            try:
+                outcome = platform.bus.handle(
+                    ReplayDeadLetter(dead_letter_id=dead_id, actor=cli_actor())
+                )
+            except VeilleError as exc:  # this letter is refused; the others still run
+                echo_refusal(exc)
+                failed += 1
+                continue
+            failed += outcome.status != "replayed"
+            echo_json(outcome.as_dict())
+    finally:
+        platform.stop()
     raise typer.Exit(1 if failed else 0)
 
 
@@ -702,18 +681,10 @@ def dead_discard(
     data_dir: DataDir = None,
 ) -> None:
     """Mark a dead letter as discarded, with the reason."""
-    from veille.service import dead_letters as dl_service
+    from veille.service.commands.dead_letters import DiscardDeadLetter
 
-    platform = open_platform(data_dir)
-    if not dl_service.discard(
-        uow=platform.uow(),
-        dead_letter_id=dead_letter_id,
-        now=platform.clock(),
-        reason=reason,
-        actor=cli_actor(),
-    ):
-        typer.echo("no open dead letter with that id", err=True)
-        raise typer.Exit(1)
+    command = DiscardDeadLetter(dead_letter_id=dead_letter_id, reason=reason, actor=cli_actor())
+    handled(open_platform(data_dir), command)
     typer.echo(f"dead letter {dead_letter_id} discarded")
 
 
@@ -723,8 +694,13 @@ def dead_discard(
 @db_app.command("migrate")
 def db_migrate(data_dir: DataDir = None) -> None:
     """Apply pending migrations."""
-    platform = open_platform(data_dir)
-    typer.echo(f"schema at version {platform.store.schema_version()}")
+    from veille.bootstrap import bootstrap
+    from veille.service.commands.store import MigrateStore
+
+    state = handled(bootstrap(settings_for(data_dir)), MigrateStore())
+    if state.applied:
+        typer.echo(f"applied migrations {', '.join(f'{v:04d}' for v in state.applied)}")
+    typer.echo(f"schema at version {state.version}")
 
 
 @bench_app.command("ingest")

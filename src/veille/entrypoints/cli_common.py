@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import orjson
@@ -18,7 +18,9 @@ from veille.settings import Settings
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
-    from veille.service.commands import Command, Query
+    from veille.service.commands import Message
+
+T = TypeVar("T")
 
 DataDir = Annotated[
     Path | None,
@@ -49,7 +51,7 @@ def opened_platform(data_dir: Path | None) -> Iterator[Platform]:
         platform.store.close()
 
 
-def handled(platform: Platform, message: Command | Query) -> Any:
+def handled(platform: Platform, message: Message) -> Any:
     """Hand `message` to the platform's bus and answer its result; a refusal is one line
     on stderr and its kind's exit code (as `run_refusing` says), wherever the command is
     invoked from."""
@@ -97,18 +99,24 @@ def exit_code_of(exc: VeilleError) -> int:
     return EXIT_REFUSED
 
 
-def refuse(exc: VeilleError) -> NoReturn:
-    """A service error as the command line answers it: `refused (<code>): <message>` on
-    stderr, and its kind's exit code."""
+def echo_refusal(exc: VeilleError) -> None:
+    """A service error as the command line says it: `refused (<code>): <message>` on
+    stderr."""
     typer.echo(f"refused ({exc.code}): {exc}", err=True)
+
+
+def refuse(exc: VeilleError) -> NoReturn:
+    """A service error as the command line answers it: one line on stderr, and its kind's
+    exit code."""
+    echo_refusal(exc)
     raise SystemExit(exit_code_of(exc)) from None
 
 
-def run_refusing(command: Callable[[], object]) -> None:
-    """Run the CLI; a service error that no command handled is one line on stderr and its
-    kind's exit code, never a traceback."""
+def run_refusing(command: Callable[[], T]) -> T:
+    """Run the CLI (or one step of a command) and answer its result; a service error that
+    no command handled is one line on stderr and its kind's exit code, never a traceback."""
     try:
-        command()
+        return command()
     except VeilleError as exc:
         refuse(exc)
 

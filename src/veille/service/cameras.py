@@ -11,7 +11,7 @@ from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, CameraInvalid, Phase, camera_from_record
-from veille.service.errors import NotFound
+from veille.service.errors import Conflict, Invalid, NotFound, Problem
 from veille.service.ports import UnitOfWork
 
 TOKEN_PREFIX = "vc_"
@@ -29,7 +29,13 @@ def hash_token(token: str) -> str:
 
 
 class CameraNotFound(NotFound, LookupError):
-    pass
+    def __init__(self, camera_id: str) -> None:
+        super().__init__(f"no camera {camera_id}")
+        self.camera_id = camera_id
+
+
+class CameraRetired(Conflict, ValueError):
+    """The camera is retired: it stays so, and gets no credential."""
 
 
 @dataclass(frozen=True)
@@ -86,7 +92,10 @@ def import_cameras(
     cameras only, "all" to every imported camera (revoking its previous token), "none".
     """
     if issue_tokens not in ("new", "all", "none"):
-        raise ValueError("issue_tokens must be new, all or none")
+        raise Invalid(
+            "issue_tokens must be new, all or none",
+            problems=[Problem("issue_tokens", "must be new, all or none")],
+        )
     report = ImportReport()
     cameras: list[Camera] = []
     seen: dict[str, str] = {}
@@ -176,7 +185,7 @@ def rotate_token(*, uow: UnitOfWork, camera_id: str, now: datetime, actor: Actor
         if camera is None:
             raise CameraNotFound(camera_id)
         if camera.phase is Phase.RETIRED:
-            raise CameraInvalid("phase", "a retired camera gets no credential")
+            raise CameraRetired("a retired camera gets no credential")
         token = _issue(uow, camera_id, now)
         uow.audit.append(AuditEntry(at=now, actor=actor, action="camera.token", target=camera_id))
         uow.commit()
@@ -208,7 +217,7 @@ def set_phase(
         if camera is None:
             raise CameraNotFound(camera_id)
         if camera.phase is Phase.RETIRED:
-            raise CameraInvalid("phase", "a retired camera stays retired; register a new id")
+            raise CameraRetired("a retired camera stays retired; register a new id")
         camera = replace(camera, phase=phase)
         uow.cameras.update(camera)
         uow.audit.append(

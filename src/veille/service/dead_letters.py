@@ -10,15 +10,15 @@ from typing import Any
 import orjson
 
 from veille.domain.audit import Actor, AuditEntry
-from veille.domain.reads import ReadRules
-from veille.service.ingest import REJECTED, IngestBatch, commit_batches, validate_batch
-from veille.service.ports import DeadLetter, ImageStore, UnitOfWork
+from veille.service.errors import Conflict, NotFound
+from veille.service.ingest import ReadsRejected, StoredBatch
+from veille.service.ports import DeadLetter, UnitOfWork
 
 
 @dataclass(frozen=True)
 class ReplayOutcome:
     dead_letter_id: int
-    status: str  # replayed | still_rejected | not_found | not_open
+    status: str  # replayed | still_rejected | not_open (an unknown id is refused NotFound)
     stored: int = 0
     duplicate: int = 0
     errors: tuple[dict[str, str], ...] = ()
@@ -75,27 +75,39 @@ def _items_of(payload: str) -> list[Any] | None:
     return None
 
 
+class DeadLetterNotFound(NotFound, LookupError):
+    def __init__(self, dead_letter_id: int) -> None:
+        super().__init__(f"no dead letter {dead_letter_id}")
+        self.dead_letter_id = dead_letter_id
+
+
+# Hands a dead letter's items to ingest as its camera (camera id, items, source) and
+# answers once they are durable; all or nothing: refuses with `ReadsRejected` if any
+# item is still refused, having stored nothing.
+Ingest = Callable[[str, list[Any], str], StoredBatch]
+
+
 def replay(
     *,
     uow_factory: Callable[[], UnitOfWork],
+    read_uow_factory: Callable[[], UnitOfWork],
     dead_letter_id: int,
     now: datetime,
-    rules: ReadRules,
-    images: ImageStore | None,
     actor: Actor,
-    commit: Callable[[IngestBatch], list[Any]] | None = None,
+    ingest: Ingest,
 ) -> ReplayOutcome:
     """Run a dead letter's payload through ingest again, as its camera.
 
     Useful once the cause is gone (a camera registered late, a clock fixed). If every
     read now passes it is marked replayed; otherwise it stays open with the new errors
-    and nothing new is added to the dead-letter store. `commit` lets a running server
-    pass its group-commit writer; by default the batch is committed directly.
+    and nothing new is added to the dead-letter store. A refusal of the ingest itself
+    (`Busy`: no room, no answer in time) leaves the letter open and unmarked: replaying it
+    again is safe.
     """
-    with uow_factory() as uow:
+    with read_uow_factory() as uow:
         dl = uow.dead_letters.get(dead_letter_id)
     if dl is None:
-        return ReplayOutcome(dead_letter_id, "not_found")
+        raise DeadLetterNotFound(dead_letter_id)
     if dl.status != "open":
         return ReplayOutcome(dead_letter_id, "not_open")
     items = _items_of(dl.payload)
@@ -105,23 +117,17 @@ def replay(
         )
         _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
-    batch = validate_batch(items, camera_id=dl.camera_id, now=now, rules=rules, images=images)
-    if batch.rejected:
+    try:
+        outcome = ingest(dl.camera_id, items, dl.source)
+    except ReadsRejected as refused:
         errs = tuple(
             {"index": str(item.index), **e.as_dict()}
-            for item in batch.rejected
+            for item in refused.rejected
             for e in item.errors
         )
         _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
-    if commit is not None:
-        results = commit(batch)
-    else:
-        all_results, _ = commit_batches(uow_factory(), [batch])
-        results = all_results[0]
-    stored = sum(1 for r in results if r.status == "stored")
-    duplicate = sum(1 for r in results if r.status == "duplicate")
-    assert not any(r.status == REJECTED for r in results)
+    stored, duplicate = outcome.stored, outcome.duplicate
     _mark(
         uow_factory(),
         dl.id,
@@ -133,13 +139,18 @@ def replay(
     return ReplayOutcome(dead_letter_id, "replayed", stored=stored, duplicate=duplicate)
 
 
+class DeadLetterNotOpen(Conflict):
+    code = "not_open"
+
+
 def discard(
     *, uow: UnitOfWork, dead_letter_id: int, now: datetime, reason: str, actor: Actor
-) -> bool:
+) -> None:
+    """Mark an open dead letter discarded, with the reason (audited)."""
     with uow:
         dl = uow.dead_letters.get(dead_letter_id)
         if dl is None or dl.status != "open":
-            return False
+            raise DeadLetterNotOpen("no open dead letter with that id")
         uow.dead_letters.mark(dead_letter_id, status="discarded", at=now, result=reason)
         uow.audit.append(
             AuditEntry(
@@ -151,7 +162,6 @@ def discard(
             )
         )
         uow.commit()
-    return True
 
 
 def _mark(

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected, ReadRules, parse_read
+from veille.service.errors import Invalid, Problem
 from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,22 @@ class RejectedItem:
     payload: str
     errors: tuple[FieldError, ...]
     read_id: str | None = None
+
+
+class ReadsRejected(Invalid):
+    """Items of an all-or-nothing batch (a replay) were refused: nothing was stored."""
+
+    def __init__(self, rejected: Sequence[RejectedItem]) -> None:
+        super().__init__(
+            f"{len(rejected)} of the reads are refused: nothing was stored",
+            problems=[
+                Problem(f"{item.index}.{e.field}", e.reason)
+                for item in rejected
+                for e in item.errors
+            ],
+            code="reads_rejected",
+        )
+        self.rejected = tuple(rejected)
 
 
 @dataclass(slots=True)

@@ -760,3 +760,25 @@ class IngestSink(Protocol):
     def has_room(self, rows: int) -> bool: ...
 
     def submit(self, batch: IngestBatch) -> Future[StoredBatch]: ...
+
+
+class CameraCredentialCache(Protocol):
+    """Camera tokens the platform verified recently and trusts for a few seconds.
+
+    Every change to a camera's phase or credentials clears it, so that the change applies
+    to the very next read the camera posts.
+    """
+
+    def clear(self) -> None: ...
+
+
+class SchemaMigrations(Protocol):
+    """A store's schema, brought up to date by its backend's own migrations."""
+
+    def initialise(self) -> list[int]:
+        """Apply every pending migration; answer the versions applied now."""
+        ...
+
+    def schema_version(self) -> int:
+        """The version of the last migration applied."""
+        ...

@@ -75,7 +75,7 @@ class MemoryStore:
         return []
 
     def schema_version(self) -> int:
-        """No migrations: the tables exist from the start."""
+        """Always 0: its tables need no migration."""
         return 0
 
     def close(self) -> None:

@@ -114,7 +114,7 @@ class SqliteStore:
         return applied
 
     def schema_version(self) -> int:
-        """The newest migration applied to the file."""
+        """The version of the last migration applied to this file (0: none yet)."""
         return schema_version(self.connection())
 
     def new_connection(self) -> sqlite3.Connection:

@@ -1,4 +1,7 @@
-"""Camera registry routes: list, show, create, import (CSV/GeoJSON/records), retire, token."""
+"""Camera registry routes: list, show, create, import (CSV/GeoJSON/records), retire, token.
+
+Each route reads the request, then hands the bus one message (`service/commands/cameras.py`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from starlette.responses import Response
 
 from veille.adapters.camera_import import ImportFormatError, decode, decode_records
 from veille.domain.access import Permission, Principal
-from veille.domain.cameras import CameraInvalid, Phase, camera_to_json
+from veille.domain.cameras import Phase, camera_to_json
 from veille.entrypoints.api.errors import refused_with_report
 from veille.entrypoints.api.schemas.cameras import (
     CameraImportReport,
@@ -21,7 +24,14 @@ from veille.entrypoints.api.schemas.cameras import (
 )
 from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
 from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
-from veille.service import cameras as camera_service
+from veille.service.commands.cameras import (
+    CameraById,
+    CamerasPage,
+    ChangeCameraPhase,
+    ImportCameras,
+    ReissueCameraToken,
+    RetireCamera,
+)
 
 router = APIRouter(prefix="/api/v1/cameras", tags=["cameras"])
 
@@ -39,14 +49,14 @@ def list_cameras(
 ) -> Response:
     """Registered cameras in id order, optionally of one police zone or phase, a page at
     a time when `limit` is given (`next_cursor`)."""
-    platform = platform_of(request)
     cams, next_cursor = split_page(
-        camera_service.page_cameras(
-            uow=platform.read_uow(),
-            zone=zone,
-            phase=phase.value if phase else None,
-            after=decode_cursor(cursor, str),
-            limit=None if limit is None else limit + 1,
+        platform_of(request).bus.handle(
+            CamerasPage(
+                zone=zone,
+                phase=phase,
+                after=decode_cursor(cursor, str),
+                limit=None if limit is None else limit + 1,
+            )
         ),
         limit,
         key=lambda c: c.camera_id,
@@ -66,11 +76,7 @@ def list_cameras(
 def show_camera(
     camera_id: str, request: Request, _: Any = Depends(requires(Permission.CAMERAS_READ))
 ) -> dict[str, Any]:
-    try:
-        cam = camera_service.get_camera(uow=platform_of(request).read_uow(), camera_id=camera_id)
-    except camera_service.CameraNotFound:
-        raise error(404, "not_found", f"no camera {camera_id}") from None
-    return camera_to_json(cam)
+    return camera_to_json(platform_of(request).bus.handle(CameraById(camera_id)))
 
 
 async def _json_body(request: Request) -> Any:
@@ -86,15 +92,10 @@ def _run_import(
     issue_tokens: str,
     principal: Principal,
 ) -> Response:
-    platform = platform_of(request)
-    report = camera_service.import_cameras(
-        uow=platform.uow(),
-        records=records,
-        now=platform.clock(),
-        issue_tokens=issue_tokens,
-        actor=actor_of(request, principal),
+    command = ImportCameras(
+        records=records, issue_tokens=issue_tokens, actor=actor_of(request, principal)
     )
-    platform.camera_cache.clear()
+    report = platform_of(request).bus.handle(command)
     if not report.applied:
         return refused_with_report(
             422, "import_refused", "nothing was applied: fix every problem", report.as_dict()
@@ -152,28 +153,6 @@ async def import_cameras(
     return await run_in_threadpool(_run_import, request, records, issue_tokens, principal)
 
 
-def _change(
-    request: Request, principal: Principal, camera_id: str, use_case: Any, **params: Any
-) -> Any:
-    """Run one camera change as the caller; unknown camera → 404, refused change → 409.
-    Verified credentials are forgotten at once, so the change applies to the next read."""
-    platform = platform_of(request)
-    try:
-        result = use_case(
-            uow=platform.uow(),
-            camera_id=camera_id,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-            **params,
-        )
-    except camera_service.CameraNotFound:
-        raise error(404, "not_found", f"no camera {camera_id}") from None
-    except CameraInvalid as exc:
-        raise error(409, "conflict", exc.reason) from None
-    platform.camera_cache.clear()
-    return result
-
-
 @router.post(
     "/{camera_id}/retire",
     summary="Retire a camera",
@@ -186,8 +165,8 @@ def retire_camera(
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> dict[str, Any]:
     """The camera keeps its history, its credential is revoked and it can post no more."""
-    cam = _change(request, principal, camera_id, camera_service.retire_camera)
-    return camera_to_json(cam)
+    command = RetireCamera(camera_id=camera_id, actor=actor_of(request, principal))
+    return camera_to_json(platform_of(request).bus.handle(command))
 
 
 @router.post(
@@ -202,8 +181,10 @@ def change_phase(
     request: Request,
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> dict[str, Any]:
-    cam = _change(request, principal, camera_id, camera_service.set_phase, phase=phase)
-    return camera_to_json(cam)
+    command = ChangeCameraPhase(
+        camera_id=camera_id, phase=phase, actor=actor_of(request, principal)
+    )
+    return camera_to_json(platform_of(request).bus.handle(command))
 
 
 @router.post(
@@ -218,5 +199,5 @@ def rotate_token(
     principal: Principal = Depends(requires(Permission.CAMERAS_MANAGE)),
 ) -> dict[str, Any]:
     """A fresh ingest token for the camera, shown once; the previous one stops working."""
-    token = _change(request, principal, camera_id, camera_service.rotate_token)
-    return {"camera_id": camera_id, "token": token}
+    command = ReissueCameraToken(camera_id=camera_id, actor=actor_of(request, principal))
+    return {"camera_id": camera_id, "token": platform_of(request).bus.handle(command)}

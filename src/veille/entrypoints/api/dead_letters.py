@@ -1,4 +1,7 @@
-"""Dead-letter routes: inspect rejected payloads, replay or discard them."""
+"""Dead-letter routes: inspect rejected payloads, replay or discard them.
+
+Each route hands the bus one message (`service/commands/dead_letters.py`).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +20,13 @@ from veille.entrypoints.api.schemas.dead_letters import (
     DeadLetterPage,
     ReplayRead,
 )
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
-from veille.service import dead_letters as dl_service
-from veille.service.writer import WriterBusy
+from veille.entrypoints.api.security import actor_of, json_response, platform_of, requires
+from veille.service.commands.dead_letters import (
+    DeadLettersPage,
+    DiscardDeadLetter,
+    ReplayDeadLetter,
+)
+from veille.service.dead_letters import dead_letter_to_json
 
 router = APIRouter(prefix="/api/v1/dead-letters", tags=["dead letters"])
 
@@ -33,19 +40,17 @@ def list_dead_letters(
     _: Any = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
     """Oldest first, `limit` a page (`next_cursor` for the next one)."""
+    query = DeadLettersPage(
+        status=None if status == "all" else status,
+        after=decode_cursor(cursor, int),
+        limit=limit + 1,
+    )
     items, next_cursor = split_page(
-        dl_service.page_dead_letters(
-            uow=platform_of(request).read_uow(),
-            status=None if status == "all" else status,
-            after=decode_cursor(cursor, int),
-            limit=limit + 1,
-        ),
-        limit,
-        key=lambda d: d.id,
+        platform_of(request).bus.handle(query), limit, key=lambda d: d.id
     )
     return json_response(
         {
-            "dead_letters": [dl_service.dead_letter_to_json(d) for d in items],
+            "dead_letters": [dead_letter_to_json(d) for d in items],
             "next_cursor": next_cursor,
         }
     )
@@ -62,36 +67,8 @@ async def replay(
     request: Request,
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> Response:
-    platform = platform_of(request)
-    wait_s = platform.settings.writer_wait_s
-
-    def via_writer(batch: Any) -> list[Any]:
-        future = platform.ingest_sink.submit(batch)
-        try:
-            return future.result(timeout=wait_s).results()
-        except TimeoutError:
-            future.cancel()  # the writer drops it if it has not taken it yet
-            raise
-
-    try:
-        outcome = await run_in_threadpool(
-            dl_service.replay,
-            uow_factory=platform.uow,
-            dead_letter_id=dead_letter_id,
-            now=platform.clock(),
-            rules=platform.read_rules,
-            images=platform.images,
-            actor=actor_of(request, principal),
-            commit=via_writer,
-        )
-    except WriterBusy:
-        raise error(503, "ingest_busy", "ingest is saturated: replay again later") from None
-    except TimeoutError:  # the letter stays open: replaying it again is safe
-        exc = error(503, "ingest_timeout", f"the writer did not answer within {wait_s:g} s")
-        exc.headers = {"Retry-After": "1"}
-        raise exc from None
-    if outcome.status == "not_found":
-        raise error(404, "not_found", f"no dead letter {dead_letter_id}")
+    command = ReplayDeadLetter(dead_letter_id=dead_letter_id, actor=actor_of(request, principal))
+    outcome = await run_in_threadpool(platform_of(request).bus.handle, command)
     if outcome.status != "replayed":
         message = (
             "the dead letter is not open"
@@ -114,13 +91,9 @@ def discard(
     reason: str = Query(..., min_length=3, max_length=500),
     principal: Principal = Depends(requires(Permission.DEAD_LETTERS_MANAGE)),
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    if not dl_service.discard(
-        uow=platform.uow(),
-        dead_letter_id=dead_letter_id,
-        now=platform.clock(),
-        reason=reason,
-        actor=actor_of(request, principal),
-    ):
-        raise error(409, "not_open", "no open dead letter with that id")
+    platform_of(request).bus.handle(
+        DiscardDeadLetter(
+            dead_letter_id=dead_letter_id, reason=reason, actor=actor_of(request, principal)
+        )
+    )
     return {"discarded": dead_letter_id}

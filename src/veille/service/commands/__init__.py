@@ -52,6 +52,9 @@ class IngestReads(Command):
     items: Sequence[Any]  # the decoded JSON items, one per read
     received_at: datetime
     source: str = "api"
+    # A replay: if any item is refused, nothing is stored or kept as a dead letter, and
+    # the handler refuses with `ReadsRejected` naming each refused item.
+    all_or_nothing: bool = False
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,9 @@ from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.ports import (
     AnchorStore,
     CameraCatalog,
+    CameraCredentialCache,
     ImageStore,
+    SchemaMigrations,
     UnitOfWork,
     WebhookTargetCheck,
 )
@@ -44,3 +46,5 @@ class Dependencies:
     webhook_check: Callable[[], WebhookTargetCheck | None]  # None: every target allowed
     cameras: Callable[[], CameraCatalog]  # every camera, cached between queries
     read_rules: Callable[[], ReadRules]  # plate rules: the look-alike table of searches
+    camera_cache: Callable[[], CameraCredentialCache]  # verified camera tokens, cleared on change
+    migrations: Callable[[], SchemaMigrations]  # the store's schema

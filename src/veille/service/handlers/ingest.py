@@ -12,7 +12,7 @@ from veille.domain.reads import ReadRules
 from veille.service import alerts as alert_service
 from veille.service.commands import IngestReads
 from veille.service.events import ReadsStored
-from veille.service.ingest import IngestBatch, StoredBatch, validate_batch
+from veille.service.ingest import IngestBatch, ReadsRejected, StoredBatch, validate_batch
 from veille.service.messagebus import Raised
 from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
 
@@ -34,7 +34,8 @@ def ingest_reads(
     Answers the writer's future, which resolves once the batch is durable (or fails with
     `WriterBusy`): the caller chooses how long to wait for it, and an asynchronous route
     awaits it without holding a thread. `ReadsStored` is raised by the writer, which is
-    what commits the reads.
+    what commits the reads. An `all_or_nothing` command with a refused item is refused
+    whole (`ReadsRejected`), before anything reaches the writer.
     """
     batch = validate_batch(
         cmd.items,
@@ -45,6 +46,8 @@ def ingest_reads(
         source=cmd.source,
         encode=encode,
     )
+    if cmd.all_or_nothing and batch.rejected:
+        raise ReadsRejected(batch.rejected)
     return submit(batch)
 
 

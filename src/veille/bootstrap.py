@@ -279,6 +279,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        streams=lambda: platform.alert_bus,
     )
     for area in (
         hotlist_handlers,

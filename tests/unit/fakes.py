@@ -24,6 +24,25 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 @dataclass
+class FakeStreams:
+    """The live streams a handler told to end or re-check, as (what, id, reason) tuples."""
+
+    told: list[tuple[str, object, str | None]] = field(default_factory=list)
+
+    def close_user(self, user_id: int, reason: str) -> int:
+        self.told.append(("close_user", user_id, reason))
+        return 1
+
+    def close_credential(self, credential: str, reason: str) -> int:
+        self.told.append(("close_credential", credential, reason))
+        return 1
+
+    def recheck_user(self, user_id: int) -> int:
+        self.told.append(("recheck_user", user_id, None))
+        return 1
+
+
+@dataclass
 class FakePlatform:
     """The parts a handler may depend on, all in memory; tests change them freely."""
 
@@ -32,6 +51,7 @@ class FakePlatform:
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    streams: FakeStreams = field(default_factory=FakeStreams)
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -52,6 +72,7 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            streams=lambda: self.streams,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import httpx
 import orjson
 import typer
 
 from veille.domain.audit import Actor, system_actor
+from veille.service.commands import Command, Query
 from veille.service.errors import Busy, Conflict, Forbidden, Invalid, NotFound, VeilleError
 from veille.settings import Settings
 
@@ -76,14 +78,39 @@ def exit_code_of(exc: VeilleError) -> int:
     return EXIT_REFUSED
 
 
+def refuse(exc: VeilleError) -> NoReturn:
+    """End the command on a refusal: one line on stderr and its kind's exit code."""
+    typer.echo(f"refused ({exc.code}): {exc}", err=True)
+    raise SystemExit(exit_code_of(exc)) from None
+
+
 def run_refusing(command: Callable[[], object]) -> None:
     """Run the CLI; a service error that no command handled is one line on stderr and its
     kind's exit code, never a traceback."""
     try:
         command()
     except VeilleError as exc:
-        typer.echo(f"refused ({exc.code}): {exc}", err=True)
-        raise SystemExit(exit_code_of(exc)) from None
+        refuse(exc)
+
+
+def handle(platform: Platform, message: Command | Query) -> Any:
+    """Hand a command or query to the platform's message bus and answer its result; a
+    refusal ends the command as `refuse` says (also when a test invokes the command)."""
+    try:
+        return platform.bus.handle(message)
+    except VeilleError as exc:
+        refuse(exc)
+
+
+def iso_moment(text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time option; without a zone it is UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date-time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @contextmanager

@@ -3,7 +3,7 @@ sign-in, tokens and second factors (handlers: `service/handlers/users.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -27,9 +27,8 @@ class CreateFirstAdmin(Command):
 
 
 @dataclass(frozen=True)
-class CreateUser(Command):
-    """An administrator asks for an account: made at once when it carries no data access,
-    else a pending grant that a second administrator decides (`DecideGrant`)."""
+class NewAccount:
+    """What an account to make is: the fields `CreateUser` and `ProvisionUser` share."""
 
     username: str
     password: str = field(repr=False)
@@ -39,22 +38,24 @@ class CreateUser(Command):
     display_name: str | None = None
     designated: bool = False
     training_expires: datetime | None = None
+
+    def account(self) -> dict[str, Any]:
+        """These fields by name, as the service's account functions take them."""
+        return {f.name: getattr(self, f.name) for f in fields(NewAccount)}
+
+
+@dataclass(frozen=True)
+class CreateUser(NewAccount, Command):
+    """An administrator asks for an account: made at once when it carries no data access,
+    else a pending grant that a second administrator decides (`DecideGrant`)."""
+
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class ProvisionUser(Command):
+class ProvisionUser(NewAccount, Command):
     """Make an account at once, without a second administrator: the privileged path of
     server-side set-up (the main job's demo accounts), recorded as a bootstrap grant."""
-
-    username: str
-    password: str = field(repr=False)
-    role: Role
-    org_id: str
-    actor: Actor
-    display_name: str | None = None
-    designated: bool = False
-    training_expires: datetime | None = None
 
 
 @dataclass(frozen=True)

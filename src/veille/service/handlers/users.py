@@ -57,33 +57,12 @@ def create_user(
     """The account (no data access), or the pending grant a second administrator decides."""
     with _bad_input_answers("invalid_user"):
         return grant_service.request_user(
-            uow=uow(),
-            username=cmd.username,
-            password=cmd.password,
-            role=cmd.role,
-            org_id=cmd.org_id,
-            now=clock(),
-            actor=cmd.actor,
-            display_name=cmd.display_name,
-            designated=cmd.designated,
-            training_expires=cmd.training_expires,
-            reason=cmd.reason,
+            uow=uow(), now=clock(), reason=cmd.reason, **cmd.account()
         )
 
 
 def provision_user(cmd: c.ProvisionUser, raised: Raised, *, uow: UnitsOfWork, clock: Clock) -> User:
-    return user_service.create_user(
-        uow=uow(),
-        username=cmd.username,
-        password=cmd.password,
-        role=cmd.role,
-        org_id=cmd.org_id,
-        now=clock(),
-        display_name=cmd.display_name,
-        designated=cmd.designated,
-        training_expires=cmd.training_expires,
-        actor=cmd.actor,
-    )
+    return user_service.create_user(uow=uow(), now=clock(), **cmd.account())
 
 
 def update_user(

@@ -304,6 +304,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         read_rules=lambda: platform.read_rules,
         camera_cache=lambda: platform.camera_cache,
         migrations=lambda: platform.store,
+        streams=lambda: platform.alert_bus,
     )
     for area in (
         alert_handlers,

@@ -205,6 +205,28 @@ def test_grants_are_kept_in_request_order_and_decided_once(store: Store, orgs):
         assert [g.grant_id for g in uow.users.list_grants(status="approved")] == [first]
 
 
+def test_grants_page_by_id_after_a_key_with_a_status(store: Store, orgs):
+    ids = [
+        committed(store, lambda uow, n=n: uow.users.add_grant(a_grant(f"u{n}"))) for n in range(5)
+    ]
+    refused = replace(
+        a_grant("u1", grant_id=ids[1]),
+        status=GrantStatus.REFUSED,
+        decided_by=Actor(username="bruno", role="administrator", user_id=2),
+        decided_at=NOW,
+        decision_reason="no",
+    )
+    committed(store, lambda uow: uow.users.update_grant(refused))
+    with store.uow(write=False) as uow:
+        assert [g.grant_id for g in uow.users.grants_page()] == ids
+        assert [g.grant_id for g in uow.users.grants_page(limit=2)] == ids[:2]
+        assert [g.grant_id for g in uow.users.grants_page(after=ids[1], limit=2)] == ids[2:4]
+        assert uow.users.grants_page(after=ids[-1]) == []
+        pending = uow.users.grants_page(status=GrantStatus.PENDING, after=ids[0])
+        assert [g.grant_id for g in pending] == ids[2:]
+        assert uow.users.grants_page(status=GrantStatus.REFUSED) == [refused]
+
+
 def test_a_grant_names_only_an_account_that_exists(store: Store, backend: Backend, orgs):
     with store.uow() as uow, pytest.raises(backend.conflict):
         uow.users.add_grant(a_grant("ghost", kind=GrantKind.CHANGE, user_id=4242))

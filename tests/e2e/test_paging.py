@@ -144,6 +144,35 @@ def test_hotlist_entries_page_by_page_in_id_order(client: TestClient, platform: 
     assert forged.json()["error"]["problems"][0]["field"] == "query.cursor"
 
 
+def test_user_grants_page_by_page_oldest_first(
+    client: TestClient, platform: Platform, admin: dict[str, str]
+) -> None:
+    for n in range(5):  # designated accounts wait for a second administrator: five grants
+        asked = client.post(
+            "/api/v1/users",
+            json={
+                "username": f"granted-{n}",
+                "password": "a long enough password",
+                "role": "operator",
+                "org_id": "federal",
+                "designated": True,
+            },
+            headers=admin,
+        )
+        assert asked.status_code == 202, asked.text
+    found, pages = walk(
+        client, "/api/v1/user-grants?status=pending&limit=2", admin, lambda b: b["grants"]
+    )
+    ids = [g["grant_id"] for g in found]
+    assert len(ids) == 5 and ids == sorted(set(ids)) and pages == 3
+    assert {g["username"] for g in found} == {f"granted-{n}" for n in range(5)}
+    # without a limit, every grant at once (the pager's own bootstrap grant too)
+    everything = client.get("/api/v1/user-grants", headers=admin).json()
+    assert len(everything["grants"]) == 6 and everything["next_cursor"] is None
+    forged = client.get("/api/v1/user-grants?limit=2&cursor=InRleHQi", headers=admin)
+    assert forged.status_code == 422
+
+
 def test_a_forged_cursor_is_a_422_naming_the_field(
     client: TestClient, admin: dict[str, str]
 ) -> None:

@@ -1,4 +1,5 @@
-"""DELETE /api/v1/users/{id}: an unknown or closed account is 404; a refused deletion 409."""
+"""DELETE and PATCH /api/v1/users/{id}: an unknown or closed account is 404; a refused
+deletion 409."""
 
 from __future__ import annotations
 
@@ -46,3 +47,12 @@ def test_deleting_a_user_twice_is_404_the_second_time(client, platform, admin_to
     assert client.delete(f"/api/v1/users/{user.user_id}", headers=admin).status_code == 200
     again = client.delete(f"/api/v1/users/{user.user_id}", headers=admin)
     assert again.status_code == 404 and again.json()["error"]["code"] == "not_found"
+
+
+def test_changing_an_unknown_or_closed_user_is_404(client, platform, admin_token):
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    unknown = client.patch("/api/v1/users/999999", json={"display_name": "x"}, headers=admin)
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["error"] == {"code": "not_found", "message": "no user 999999"}
+    enrol = client.post("/api/v1/users/999999/totp", headers=admin)
+    assert enrol.status_code == 404 and enrol.json()["error"]["code"] == "not_found"

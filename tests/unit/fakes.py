@@ -36,6 +36,25 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 @dataclass
+class FakeStreams:
+    """The live streams a handler told to end or re-check, as (what, id, reason) tuples."""
+
+    told: list[tuple[str, object, str | None]] = field(default_factory=list)
+
+    def close_user(self, user_id: int, reason: str) -> int:
+        self.told.append(("close_user", user_id, reason))
+        return 1
+
+    def close_credential(self, credential: str, reason: str) -> int:
+        self.told.append(("close_credential", credential, reason))
+        return 1
+
+    def recheck_user(self, user_id: int) -> int:
+        self.told.append(("recheck_user", user_id, None))
+        return 1
+
+
+@dataclass
 class FakePlatform:
     """The parts a handler may depend on, all in memory; tests change them freely."""
 
@@ -48,6 +67,15 @@ class FakePlatform:
     images: MemoryImageStore = field(init=False)
     anchors: MemoryAnchorStore = field(default_factory=MemoryAnchorStore)
     checkpoints: CheckpointWriter = field(init=False)
+
+    webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
+    cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    read_rules: ReadRules = field(default_factory=ReadRules)
+    # verified camera tokens, trusted for an hour: only a change clears them in a test
+    camera_cache: CameraCredentialCache = field(
+        default_factory=lambda: CameraCredentialCache(ttl=3600)
+    )
+    streams: FakeStreams = field(default_factory=FakeStreams)
 
     def __post_init__(self) -> None:
         self.store = MemoryStore(seal=self.keys.seal)
@@ -64,14 +92,6 @@ class FakePlatform:
     def verifier(self, key: Path | None = None) -> SignatureCheck:
         """The public key: the platform's, whatever file is named (no files here)."""
         return self.keys.verifier
-
-    webhook_check: WebhookTargetCheck | None = None  # None: every webhook target allowed
-    cameras: CameraDirectory = field(default_factory=CameraDirectory)
-    read_rules: ReadRules = field(default_factory=ReadRules)
-    # verified camera tokens, trusted for an hour: only a change clears them in a test
-    camera_cache: CameraCredentialCache = field(
-        default_factory=lambda: CameraCredentialCache(ttl=3600)
-    )
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -106,6 +126,7 @@ class FakePlatform:
             read_rules=lambda: self.read_rules,
             camera_cache=lambda: self.camera_cache,
             migrations=lambda: self.store,
+            streams=lambda: self.streams,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -6,11 +6,12 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
 
+from veille.domain.access import Role, ScopeKind
 from veille.entrypoints.cli_analyses import analyses_app
 from veille.entrypoints.cli_audit import audit_app
 from veille.entrypoints.cli_common import (
@@ -19,7 +20,9 @@ from veille.entrypoints.cli_common import (
     echo_json,
     echo_refusal,
     handled,
+    iso_moment,
     open_platform,
+    refuse,
     run_refusing,
     settings_for,
     talking_to,
@@ -28,6 +31,10 @@ from veille.entrypoints.cli_grants import AsAdmin, AsTotp, acting_actor, grants_
 from veille.entrypoints.cli_hotlists import alerts_app, hotlists_app
 from veille.entrypoints.cli_jobs import holds_app, jobs_app
 from veille.settings import Settings
+
+if TYPE_CHECKING:
+    from veille.bootstrap import Platform
+    from veille.domain.users import User
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 cameras_app = typer.Typer(no_args_is_help=True, help="Camera registry.")
@@ -225,20 +232,17 @@ def create_admin(
 ) -> None:
     """Create the first administrator of a fresh install (password: prompt, stdin or
     $VEILLE_ADMIN_PASSWORD)."""
-    from veille.service import users as user_service
+    from veille.service.commands.users import CreateFirstAdmin
 
     platform = open_platform(data_dir)
-    try:
-        user = user_service.create_first_admin(
-            uow=platform.uow(),
+    user = handled(
+        platform,
+        CreateFirstAdmin(
             username=username,
             password=_password(password_stdin),
-            now=platform.clock(),
             actor=cli_actor(),  # the bootstrap: recorded as run at the server's shell
-        )
-    except user_service.UserError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+        ),
+    )
     typer.echo(f"administrator {user.username} created (user id {user.user_id})")
 
 
@@ -252,40 +256,26 @@ def user_token(
 ) -> None:
     """Sign in and print a bearer token (shown once). Password: prompt, stdin or
     $VEILLE_PASSWORD."""
-    from veille.service import users as user_service
+    from veille.service.commands.users import SignIn
 
-    platform = open_platform(data_dir)
-    settings = platform.settings
-    try:
-        user = user_service.sign_in(
-            uow=platform.uow(),
-            read_uow=platform.read_uow(),
+    signed_in = handled(
+        open_platform(data_dir),
+        SignIn(
             username=username,
             password=_password(password_stdin, confirm=False),
-            now=platform.clock(),
             totp_code=totp,
-            totp_required_roles=frozenset(settings.totp_required_roles),
             user_agent="veille-cli",
-        )
-    except user_service.SignInRefused as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
-    token, _ = user_service.issue_token(
-        uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=name
+            issue="api",
+            token_name=name,
+        ),
     )
-    typer.echo(token)
+    typer.echo(signed_in.token)
 
 
 @users_app.command("create")
 def users_create(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[
-        str,
-        typer.Option(
-            help="operator, investigator, hotlist_manager, supervisor,"
-            " prosecutor, administrator, auditor"
-        ),
-    ],
+    role: Annotated[Role, typer.Option(help="The account's role.")],
     org: Annotated[str, typer.Option(help="Organisation id.")],
     designated: Annotated[bool, typer.Option(help="Designated for ANPR use.")] = False,
     training_expires: Annotated[
@@ -300,29 +290,24 @@ def users_create(
 ) -> None:
     """Create a user (password: prompt, stdin or $VEILLE_PASSWORD). With a data-access or
     administrator role, or designated, the account waits for a second administrator."""
-    from veille.domain.access import Role
     from veille.domain.users import User
-    from veille.service import grants as grant_service
-    from veille.service import users as user_service
+    from veille.service.commands.users import CreateUser
 
     platform = open_platform(data_dir)
-    try:
-        made = grant_service.request_user(
-            uow=platform.uow(),
+    made = handled(
+        platform,
+        CreateUser(
             username=username,
             password=_password(password_stdin),
-            role=Role(role),
+            role=role,
             org_id=org,
-            now=platform.clock(),
             display_name=display_name,
             designated=designated,
-            training_expires=_when(training_expires),
+            training_expires=iso_moment(training_expires),
             actor=acting_actor(platform, as_admin, as_totp),
             reason=reason,
-        )
-    except (user_service.UserError, ValueError) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+        ),
+    )
     if isinstance(made, User):
         typer.echo(f"user {made.username} created (user id {made.user_id}, role {made.role.value})")
     else:
@@ -332,10 +317,10 @@ def users_create(
 @users_app.command("list")
 def users_list(data_dir: DataDir = None) -> None:
     """List users with role, organisation, designation and training."""
+    from veille.service.commands.users import UsersPage
+
     platform = open_platform(data_dir)
-    with platform.read_uow() as uow:
-        users = uow.users.all()
-    for u in users:
+    for u in handled(platform, UsersPage()):
         state = "deleted" if u.deleted_at else ("locked" if u.locked(platform.clock()) else "")
         training = u.training_expires.date().isoformat() if u.training_expires else "none"
         typer.echo(
@@ -347,7 +332,7 @@ def users_list(data_dir: DataDir = None) -> None:
 @users_app.command("update")
 def users_update(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str | None, typer.Option(help="New role.")] = None,
+    role: Annotated[Role | None, typer.Option(help="New role.")] = None,
     org: Annotated[str | None, typer.Option(help="New organisation id.")] = None,
     designated: Annotated[bool | None, typer.Option(help="Designated for ANPR use.")] = None,
     training_expires: Annotated[str | None, typer.Option(help="New expiry (ISO).")] = None,
@@ -362,30 +347,25 @@ def users_update(
     """Change a user; every change is audited. Nobody changes their own role,
     designation, training or organisation; a change that widens data access waits for a
     second administrator."""
-    from veille.domain.access import Role
-    from veille.service import grants as grant_service
-    from veille.service import users as user_service
+    from veille.service.commands.users import UpdateUser
 
     platform = open_platform(data_dir)
     user = _user_named(platform, username)
-    try:
-        _, grant = grant_service.change_user(
-            uow=platform.uow(),
+    _, grant = handled(
+        platform,
+        UpdateUser(
             user_id=user.user_id,
-            now=platform.clock(),
             actor=acting_actor(platform, as_admin, as_totp),
-            role=Role(role) if role else None,
+            role=role,
             org_id=org,
             designated=designated,
-            training_expires=_when(training_expires),
+            training_expires=iso_moment(training_expires),
             unlock=unlock,
             reset_totp=reset_totp,
             password=_password(False) if new_password else None,
             reason=reason,
-        )
-    except (user_service.UserError, grant_service.SeparationOfDuties, ValueError) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+        ),
+    )
     typer.echo(f"user {username} updated")
     if grant is not None:
         typer.echo(f"access change for {username}: {pending_message(grant.grant_id)}")
@@ -394,36 +374,26 @@ def users_update(
 @users_app.command("delete")
 def users_delete(username: str, data_dir: DataDir = None) -> None:
     """Close an account: its tokens and sessions stop working at once."""
-    from veille.service import users as user_service
+    from veille.service.commands.users import DeleteUser
 
     platform = open_platform(data_dir)
     user = _user_named(platform, username)
-    try:
-        user_service.delete_user(
-            uow=platform.uow(), user_id=user.user_id, now=platform.clock(), actor=cli_actor()
-        )
-    except user_service.UserError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    handled(platform, DeleteUser(user_id=user.user_id, actor=cli_actor()))
     typer.echo(f"user {username} deleted")
 
 
 @users_app.command("totp")
 def users_totp(username: str, data_dir: DataDir = None) -> None:
     """Enrol a user's TOTP second factor; prints the secret and otpauth URI once."""
-    from veille.service import users as user_service
+    from veille.service.commands.users import EnrolTotp
 
     platform = open_platform(data_dir)
     user = _user_named(platform, username)
-    secret = user_service.enrol_totp(
-        uow=platform.uow(),
-        user_id=user.user_id,
-        now=platform.clock(),
-        actor=cli_actor(),
-        confirmed=True,
+    enrolment = handled(
+        platform, EnrolTotp(user_id=user.user_id, actor=cli_actor(), by_administrator=True)
     )
-    typer.echo(f"secret: {secret}")
-    typer.echo(f"uri:    {user_service.totp_uri(secret, user.username)}")
+    typer.echo(f"secret: {enrolment.secret}")
+    typer.echo(f"uri:    {enrolment.otpauth_uri}")
 
 
 @orgs_app.command("create")
@@ -431,59 +401,48 @@ def orgs_create(
     org_id: Annotated[str, typer.Argument(help="Short id, e.g. pz-midi, parquet-bruxelles.")],
     name: Annotated[str, typer.Option(help="Full name.")],
     kind: Annotated[str, typer.Option(help="local_zone, federal, judicial or other.")],
-    scope: Annotated[str, typer.Option(help="zone, province, national or district.")],
+    scope: Annotated[ScopeKind, typer.Option(help="What the organisation may see.")],
     scope_value: Annotated[
         str | None, typer.Option(help="Zone, province or district name.")
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Create an organisation: a police zone, the federal police, a prosecutor's office."""
-    from veille.domain.access import Scope, ScopeKind
-    from veille.service import users as user_service
+    from veille.domain.access import Scope
+    from veille.service.commands.users import CreateOrganisation
 
-    platform = open_platform(data_dir)
-    try:
-        user_service.create_organisation(
-            uow=platform.uow(),
+    handled(
+        open_platform(data_dir),
+        CreateOrganisation(
             org_id=org_id,
             name=name,
             kind=kind,
-            scope=Scope(ScopeKind(scope), scope_value),
-            now=platform.clock(),
+            scope=Scope(scope, scope_value),
             actor=cli_actor(),
-        )
-    except (user_service.UserError, ValueError) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+        ),
+    )
     typer.echo(f"organisation {org_id} created")
 
 
 @orgs_app.command("list")
 def orgs_list(data_dir: DataDir = None) -> None:
     """List organisations and their scopes."""
-    with open_platform(data_dir).read_uow() as uow:
-        orgs = uow.users.list_orgs()
-    for o in orgs:
+    from veille.service.commands.users import Organisations
+
+    for o in handled(open_platform(data_dir), Organisations()):
         typer.echo(
             f"{o.org_id:<24} {o.kind:<11} {o.scope.kind.value}:{o.scope.value or '-'}  {o.name}"
         )
 
 
-def _when(text: str | None):  # type: ignore[no-untyped-def]
-    from datetime import UTC, datetime
+def _user_named(platform: Platform, username: str) -> User:
+    """The open account with this name, or a refusal (not found)."""
+    from veille.service.commands.users import UserNamed
+    from veille.service.users import UserNotFound
 
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _user_named(platform, username: str):  # type: ignore[no-untyped-def]
-    with platform.read_uow() as uow:
-        user = uow.users.by_username(username.strip().lower())
-    if user is None or not user.active:
-        typer.echo(f"no user {username}", err=True)
-        raise typer.Exit(1)
+    user: User | None = handled(platform, UserNamed(username))
+    if user is None:
+        refuse(UserNotFound(f"no user {username}"))
     return user
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
@@ -119,6 +120,17 @@ def run_refusing(command: Callable[[], T]) -> T:
         return command()
     except VeilleError as exc:
         refuse(exc)
+
+
+def iso_moment(text: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time option; without a zone it is UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO 8601 date-time: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @contextmanager

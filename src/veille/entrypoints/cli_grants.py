@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import getpass
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from veille.domain.audit import Actor
-from veille.entrypoints.cli_common import DataDir, cli_actor, echo_json, open_platform
+from veille.domain.grants import GrantStatus
+from veille.entrypoints.cli_common import (
+    DataDir,
+    cli_actor,
+    echo_json,
+    handled,
+    iso_moment,
+    open_platform,
+    refuse,
+)
 
 if TYPE_CHECKING:
     from veille.bootstrap import Platform
@@ -35,28 +43,19 @@ AsTotp = Annotated[str | None, typer.Option("--as-totp", help="Its one-time code
 def acting_actor(platform: Platform, as_admin: str | None, totp: str | None = None) -> Actor:
     """Who acts: a signed-in administrator (`--as`), else the server's shell."""
     from veille.domain.access import Role
-    from veille.service import users as user_service
+    from veille.service.commands.users import SignedIn, SignIn
+    from veille.service.errors import Forbidden
 
     if as_admin is None:
         return cli_actor()
     password = os.environ.get("VEILLE_AS_PASSWORD") or getpass.getpass(f"Password of {as_admin}: ")
-    try:
-        user = user_service.sign_in(
-            uow=platform.uow(),
-            read_uow=platform.read_uow(),
-            username=as_admin,
-            password=password,
-            now=platform.clock(),
-            totp_code=totp,
-            totp_required_roles=frozenset(platform.settings.totp_required_roles),
-            user_agent="veille-cli",
-        )
-    except user_service.SignInRefused as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    signed_in: SignedIn = handled(
+        platform,
+        SignIn(username=as_admin, password=password, totp_code=totp, user_agent="veille-cli"),
+    )
+    user = signed_in.user
     if user.role is not Role.ADMINISTRATOR:
-        typer.echo(f"refused: {as_admin} is not an administrator", err=True)
-        raise typer.Exit(1)
+        refuse(Forbidden(f"{as_admin} is not an administrator"))
     return Actor(
         username=user.username,
         role=user.role.value,
@@ -77,15 +76,15 @@ def pending_message(grant_id: int) -> str:
 @grants_app.command("list")
 def grants_list(
     status: Annotated[
-        str | None, typer.Option(help="pending, approved, refused or bootstrap.")
+        GrantStatus | None, typer.Option(help="Only the grants in this state.")
     ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """List grants (JSON), oldest first."""
     from veille.service import grants as grant_service
+    from veille.service.commands.users import GrantsPage
 
-    platform = open_platform(data_dir)
-    grants = grant_service.list_grants(uow=platform.read_uow(), status=status)
+    grants = handled(open_platform(data_dir), GrantsPage(status=status))
     echo_json([grant_service.grant_json(g) for g in grants])
 
 
@@ -98,27 +97,13 @@ def _decide(
     totp: str | None,
     data_dir: Path | None,
 ) -> None:
-    from veille.service import grants as grant_service
-    from veille.service import users as user_service
+    from veille.service.commands.users import DecideGrant
 
     platform = open_platform(data_dir)
     actor = acting_actor(platform, as_admin, totp)
-    try:
-        grant = grant_service.decide_grant(
-            uow=platform.uow(),
-            grant_id=grant_id,
-            approve=approve,
-            actor=actor,
-            now=platform.clock(),
-            reason=reason,
-        )
-    except (
-        grant_service.GrantNotFound,
-        grant_service.SeparationOfDuties,
-        user_service.UserError,
-    ) as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from None
+    grant = handled(
+        platform, DecideGrant(grant_id=grant_id, approve=approve, actor=actor, reason=reason)
+    )
     typer.echo(f"grant {grant.grant_id} for {grant.username} {grant.status.value}")
 
 
@@ -159,20 +144,10 @@ def grants_report(
     """For the data-protection officer: every grant, who asked, who decided, when, why
     (JSON). The look-up is recorded in the audit log."""
     from veille.service import grants as grant_service
+    from veille.service.commands.users import GrantReport
 
-    platform = open_platform(data_dir)
-    grants = grant_service.grant_report(
-        uow=platform.uow(),
-        actor=cli_actor(),
-        now=platform.clock(),
-        since=_when(since),
-        until=_when(until),
+    grants = handled(
+        open_platform(data_dir),
+        GrantReport(actor=cli_actor(), since=iso_moment(since), until=iso_moment(until)),
     )
     echo_json([grant_service.grant_json(g) for g in grants])
-
-
-def _when(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -23,8 +23,15 @@ from veille.domain.audit import system_actor
 from veille.domain.hotlists import Category
 from veille.domain.users import FEDERAL
 from veille.entrypoints.server_process import start_server, stop_server
-from veille.service import users as user_service
 from veille.service.commands.hotlists import ImportHotlist, SaveHotlist
+from veille.service.commands.users import (
+    CreateFirstAdmin,
+    IssueToken,
+    ProvisionUser,
+    RevokeToken,
+    UserNamed,
+    UsersPage,
+)
 from veille.settings import Settings
 from veille.simulator.client import ClientStats
 from veille.simulator.runner import (
@@ -84,25 +91,20 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
     platform.store.initialise()
     password = None
     try:
-        with platform.read_uow() as uow:
-            admin = uow.users.by_username("admin")
-            has_admin = uow.users.count_admins() > 0
-        if not has_admin:
+        admins = [
+            u for u in platform.bus.handle(UsersPage()) if u.role is Role.ADMINISTRATOR and u.active
+        ]
+        if not admins:
             password = secrets.token_urlsafe(18)
-            admin = user_service.create_first_admin(
-                uow=platform.uow(), username="admin", password=password, now=platform.clock()
-            )
-        if admin is None:
-            with platform.read_uow() as uow:
-                admin = next(
-                    u for u in uow.users.all() if u.role.value == "administrator" and u.active
+            admins = [
+                platform.bus.handle(
+                    CreateFirstAdmin(username="admin", password=password, actor=None)
                 )
-        token, _ = user_service.issue_token(
-            uow=platform.uow(),
-            user_id=admin.user_id,
-            now=platform.clock(),
-            name="main job simulator",
-            ttl=timedelta(days=1),
+            ]
+        # the demo's own "admin" when it is one, else the first administrator
+        admin = next((u for u in admins if u.username == "admin"), admins[0])
+        token: str = platform.bus.handle(
+            IssueToken(user_id=admin.user_id, name="main job simulator", ttl=timedelta(days=1))
         )
     finally:
         platform.store.close()
@@ -112,12 +114,7 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
 def _revoke(settings: Settings, token: str) -> None:
     platform = bootstrap(settings)
     try:
-        user_service.revoke_token(
-            uow=platform.uow(),
-            token=token,
-            now=platform.clock(),
-            actor=system_actor("main-job"),
-        )
+        platform.bus.handle(RevokeToken(token=token, actor=system_actor("main-job")))
         platform.checkpoints.write(force=True)  # the server is stopped: vouch for it here
     finally:
         platform.store.close()
@@ -300,27 +297,24 @@ def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
                 org_id=None,
             )
         )
-        with platform.read_uow() as uow:
-            operator = uow.users.by_username("operator")
+        operator = platform.bus.handle(UserNamed("operator"))
         if operator is None:
-            operator = user_service.create_user(
-                uow=platform.uow(),
-                username="operator",
-                password=secrets.token_urlsafe(18),
-                role=Role.OPERATOR,
-                org_id=FEDERAL.org_id,
-                now=now,
-                designated=True,
-                training_expires=now + timedelta(days=365),
-                actor=actor,
-                display_name="Demo control-room operator",
+            operator = platform.bus.handle(
+                ProvisionUser(
+                    username="operator",
+                    password=secrets.token_urlsafe(18),
+                    role=Role.OPERATOR,
+                    org_id=FEDERAL.org_id,
+                    designated=True,
+                    training_expires=now + timedelta(days=365),
+                    actor=actor,
+                    display_name="Demo control-room operator",
+                )
             )
-        token, _ = user_service.issue_token(
-            uow=platform.uow(),
-            user_id=operator.user_id,
-            now=now,
-            name="main job live channel",
-            ttl=timedelta(days=1),
+        token: str = platform.bus.handle(
+            IssueToken(
+                user_id=operator.user_id, name="main job live channel", ttl=timedelta(days=1)
+            )
         )
     finally:
         platform.store.close()

@@ -70,3 +70,26 @@ class AuthorizationDecided(Event):
 @dataclass(frozen=True)
 class AuthorizationRevoked(Event):
     authorization: Authorization
+
+
+@dataclass(frozen=True)
+class UserAccessChanged(Event):
+    """An account's role, designation, training or organisation may have changed (an
+    update, an approved grant): its live streams check their access again."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class UserDeleted(Event):
+    """An account was closed and its tokens revoked: its live streams end."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class TokenRevoked(Event):
+    """A token or session was revoked (a sign-out): the streams opened with it end."""
+
+    token_hash: str
+    reason: str = "signed out"

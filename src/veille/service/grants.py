@@ -143,7 +143,7 @@ def change_user(
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
-            raise user_service.UserError("no such user")
+            raise user_service.UserNotFound(f"no user {user_id}")
         if is_same_person(actor, user_id=user.user_id, username=user.username) and any(
             asked[f] is not None for f in ACCESS_FIELDS
         ):
@@ -327,23 +327,33 @@ def _audit_request(uow: UnitOfWork, grant: UserGrant) -> None:
     )
 
 
-def list_grants(*, uow: UnitOfWork, status: str | None = None) -> list[UserGrant]:
+def page_grants(
+    *,
+    uow: UnitOfWork,
+    status: GrantStatus | None = None,
+    after: int | None = None,
+    limit: int | None = None,
+) -> list[UserGrant]:
+    """Grants in request (id) order after the id `after`, at most `limit` (None: all)."""
     with uow:
-        return uow.users.list_grants(status=status)
+        return uow.users.grants_page(status=status, after=after, limit=limit)
 
 
 def grant_report(
     *,
     uow: UnitOfWork,
+    read_uow: UnitOfWork,
     actor: Actor,
     now: datetime,
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> list[UserGrant]:
     """Every grant requested in [since, until), for the data-protection officer. The
-    look-up is recorded (`user_grant.report`) before anything is handed out."""
+    look-up is recorded (`user_grant.report`) before anything is handed out: read from
+    `read_uow` (a snapshot), then the record appended in a short write (decision 0005)."""
+    with read_uow:
+        grants = read_uow.users.list_grants(since=since, until=until, limit=100_000)
     with uow:
-        grants = uow.users.list_grants(since=since, until=until, limit=100_000)
         uow.audit.append(
             AuditEntry(
                 at=now,

@@ -20,7 +20,7 @@ from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.checkpoints import Checkpoint
 from veille.domain.districts import DistrictMap
-from veille.domain.grants import UserGrant
+from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.hotlists import Hotlist, HotlistEntry
 from veille.domain.reads import Read
 from veille.domain.retention import Hold
@@ -267,6 +267,17 @@ class UserRepository(Protocol):
         until: datetime | None = None,
         limit: int = 1000,
     ) -> list[UserGrant]: ...
+
+    def grants_page(
+        self,
+        *,
+        status: GrantStatus | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[UserGrant]:
+        """Grants in id (request) order after the id `after` (keyset paging), at most
+        `limit` (None: all)."""
+        ...
 
     def pending_grant_for(self, username: str) -> UserGrant | None: ...
 
@@ -781,4 +792,20 @@ class SchemaMigrations(Protocol):
 
     def schema_version(self) -> int:
         """The version of the last migration applied."""
+
+
+class LiveStreams(Protocol):
+    """The open live alert streams (`adapters/live.AlertBus`), told at once when an
+    account loses access, so that no stream outlives a sign-out or a deletion."""
+
+    def close_user(self, user_id: int, reason: str) -> int:
+        """End every stream of this user; answers how many."""
+        ...
+
+    def close_credential(self, credential: str, reason: str) -> int:
+        """End every stream opened with this token (its SHA-256)."""
+        ...
+
+    def recheck_user(self, user_id: int) -> int:
+        """Make every stream of this user check its access again now."""
         ...

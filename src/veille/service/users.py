@@ -6,6 +6,8 @@ import hashlib
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from enum import Enum
+from typing import Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -22,7 +24,7 @@ from veille.domain.grants import (
     creation_needs_approval,
 )
 from veille.domain.users import FEDERAL, Organisation, User
-from veille.service.errors import Conflict, Invalid, NotFound
+from veille.service.errors import Conflict, Invalid, NotFound, Problem, VeilleError
 from veille.service.ports import UnitOfWork
 
 # argon2-cffi's PasswordHasher uses argon2id with RFC 9106 low-memory parameters.
@@ -61,8 +63,39 @@ class OrganisationExists(Conflict, UserError):
     """An organisation with this id exists already (a conflict, not bad input)."""
 
 
-class SignInRefused(Exception):
-    """Sign-in failed; the message never says whether the user exists."""
+class AdministratorExists(Conflict, UserError):
+    """The first administrator was made already: they create the other accounts."""
+
+
+class LastAdministrator(Conflict, UserError):
+    """The last administrator's account cannot be closed: nobody could manage accounts."""
+
+
+class TotpNotConfirmed(UserError):
+    """No enrolment is pending, or the code does not match it."""
+
+    code = "totp_not_confirmed"
+
+
+class SignInRefused(VeilleError):
+    """Sign-in failed; the message never says whether the user exists.
+
+    Not one of the five kinds: the caller is nobody yet. The sign-in routes answer it
+    `401 sign_in_refused`; the command line, like any refusal, exit code 1.
+    """
+
+    code = "sign_in_refused"
+
+
+class SignInFailure(Enum):
+    """Why an attempt was refused, as the audit record says it. Only the failures that a
+    guesser causes (a wrong password or code) count towards the lock-out."""
+
+    UNKNOWN_USER = "unknown or deleted user"
+    LOCKED = "account locked"
+    WRONG_PASSWORD = "wrong password"
+    NO_SECOND_FACTOR = "second factor required, none enrolled"
+    WRONG_TOTP = "missing or wrong TOTP code"
 
 
 # One message for every refusal (unknown user, wrong password or code, lock-out), so that
@@ -269,7 +302,9 @@ def create_first_admin(
     ensure_organisation(uow=uow, org=replace(FEDERAL, created_at=now))
     with uow:
         if uow.users.count_admins():
-            raise UserError("an administrator already exists; ask them to create accounts")
+            raise AdministratorExists(
+                "an administrator already exists; ask them to create accounts"
+            )
     # The bootstrap: with no administrator yet there is no second pair of eyes; the
     # account is recorded as a bootstrap grant by whoever ran it at the server.
     return create_user(
@@ -310,7 +345,11 @@ def issue_token(
     return token, csrf
 
 
-def _refuse(uow: UnitOfWork, *, now: datetime, actor: Actor, reason: str) -> None:
+def _refuse(uow: UnitOfWork, *, now: datetime, actor: Actor, failure: SignInFailure) -> None:
+    _audit_refusal(uow, now=now, actor=actor, reason=failure.value)
+
+
+def _audit_refusal(uow: UnitOfWork, *, now: datetime, actor: Actor, reason: str) -> None:
     uow.audit.append(
         AuditEntry(
             at=now, actor=actor, action="auth.sign_in", outcome="refused", params={"reason": reason}
@@ -351,7 +390,7 @@ def sign_in(
             _refuse(
                 uow,
                 now=now,
-                reason="unknown or deleted user",
+                failure=SignInFailure.UNKNOWN_USER,
                 actor=Actor(username=name[:64], role="unknown", ip=ip, user_agent=user_agent),
             )
         raise SignInRefused(REFUSED)
@@ -367,18 +406,18 @@ def sign_in(
     with uow:  # the short write: the account as it is now, then the outcome
         user = uow.users.get(seen.user_id)
         if user is None or not user.active:
-            _refuse(uow, now=now, actor=actor, reason="unknown or deleted user")
+            _refuse(uow, now=now, actor=actor, failure=SignInFailure.UNKNOWN_USER)
             raise SignInRefused(REFUSED)
         if user.locked(now):
-            _refuse(uow, now=now, actor=actor, reason="account locked")
+            _refuse(uow, now=now, actor=actor, failure=SignInFailure.LOCKED)
             raise SignInRefused(REFUSED)
         if not password_ok or user.password_hash != seen.password_hash:
             # a password changed while this attempt was verified counts as a wrong one
-            _fail(uow, user, now=now, policy=policy, actor=actor, reason="wrong password")
+            _fail(uow, user, now=now, policy=policy, actor=actor)
             raise SignInRefused(REFUSED)
         secret = active_totp_secret(user)
         if secret is None and user.role.value in totp_required_roles:
-            _refuse(uow, now=now, actor=actor, reason="second factor required, none enrolled")
+            _refuse(uow, now=now, actor=actor, failure=SignInFailure.NO_SECOND_FACTOR)
             raise SignInRefused(
                 "a second factor (TOTP) is required for your role:"
                 " ask an administrator to enrol you"
@@ -386,9 +425,7 @@ def sign_in(
         if secret is not None and not (
             totp_code and pyotp.TOTP(secret).verify(totp_code.strip(), for_time=now, valid_window=1)
         ):
-            _fail(
-                uow, user, now=now, policy=policy, actor=actor, reason="missing or wrong TOTP code"
-            )
+            _fail(uow, user, now=now, policy=policy, actor=actor, failure=SignInFailure.WRONG_TOTP)
             raise SignInRefused(REFUSED)
         user = replace(user, failed_logins=0, locked_until=None)
         uow.users.update(user)
@@ -404,15 +441,17 @@ def _fail(
     now: datetime,
     policy: LockoutPolicy,
     actor: Actor,
-    reason: str,
-) -> None:
-    """Count a failed attempt (locking the account at the policy's limit) and audit it."""
+    failure: SignInFailure = SignInFailure.WRONG_PASSWORD,
+) -> bool:
+    """Count a failed attempt, locking the account at the policy's limit, and audit it
+    (saying so when this attempt locked it). Answers whether it did."""
     failures = user.failed_logins + 1
-    locked = now + policy.lock_for if failures >= policy.max_failures else None
-    uow.users.update(replace(user, failed_logins=0 if locked else failures, locked_until=locked))
-    if locked and reason == "wrong password":
-        reason += " — account locked"
-    _refuse(uow, now=now, actor=actor, reason=reason)
+    locked = failures >= policy.max_failures
+    until = now + policy.lock_for if locked else None
+    uow.users.update(replace(user, failed_logins=0 if locked else failures, locked_until=until))
+    reason = f"{failure.value} — account locked" if locked else failure.value
+    _audit_refusal(uow, now=now, actor=actor, reason=reason)
+    return locked
 
 
 def active_totp_secret(user: User) -> str | None:
@@ -431,7 +470,7 @@ def enrol_totp(
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
-            raise UserError("no such user")
+            raise UserNotFound(f"no user {user_id}")
         uow.users.update(replace(user, totp_secret=secret if confirmed else f"pending:{secret}"))
         uow.audit.append(
             AuditEntry(
@@ -450,10 +489,10 @@ def confirm_totp(*, uow: UnitOfWork, user_id: int, code: str, now: datetime, act
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.totp_secret or not user.totp_secret.startswith("pending:"):
-            raise UserError("no TOTP enrolment is pending")
+            raise TotpNotConfirmed("no TOTP enrolment is pending")
         secret = user.totp_secret.removeprefix("pending:")
         if not pyotp.TOTP(secret).verify(code.strip(), for_time=now, valid_window=1):
-            raise UserError("wrong code: check the device clock and try again")
+            raise TotpNotConfirmed("wrong code: check the device clock and try again")
         uow.users.update(replace(user, totp_secret=secret))
         uow.audit.append(
             AuditEntry(at=now, actor=actor, action="user.totp_confirm", target=user.username)
@@ -493,7 +532,7 @@ def update_user(
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
-            raise UserError("no such user")
+            raise UserNotFound(f"no user {user_id}")
         widened = change_needs_approval(user, role=role, org_id=org_id, designated=designated)
         user, changes = apply_changes(
             uow,
@@ -583,9 +622,9 @@ def delete_user(*, uow: UnitOfWork, user_id: int, now: datetime, actor: Actor) -
     with uow:
         user = uow.users.get(user_id)
         if user is None or not user.active:
-            raise UserNotFound("no such user")
+            raise UserNotFound(f"no user {user_id}")
         if user.role is Role.ADMINISTRATOR and uow.users.count_admins() <= 1:
-            raise UserError("the last administrator cannot be deleted")
+            raise LastAdministrator("the last administrator cannot be deleted")
         user = replace(user, deleted_at=now)
         uow.users.update(user)
         revoked = uow.users.revoke_user_tokens(user.user_id, now)
@@ -613,9 +652,11 @@ def create_organisation(
     actor: Actor,
 ) -> Organisation:
     if kind not in ORG_KINDS:
-        raise UserError(f"kind must be one of {sorted(ORG_KINDS)}")
+        why = f"kind must be one of {sorted(ORG_KINDS)}"
+        raise UserError(why, problems=[Problem("kind", why)])
     if scope.kind.value != "national" and not scope.value:
-        raise UserError("a zone, province or district scope needs its name")
+        why = "a zone, province or district scope needs its name"
+        raise UserError(why, problems=[Problem("scope_value", why)])
     org = Organisation(org_id=org_id, name=name, kind=kind, scope=scope, created_at=now)
     with uow:
         if uow.users.get_org(org_id) is not None:
@@ -680,3 +721,32 @@ def revoke_token(*, uow: UnitOfWork, token: str, now: datetime, actor: Actor) ->
         )
         uow.commit()
     return bool(changed)
+
+
+def record_access_refusal(
+    *,
+    uow: UnitOfWork,
+    actor: Actor,
+    now: datetime,
+    params: dict[str, Any],
+    purpose: str | None = None,
+    case_ref: str | None = None,
+) -> None:
+    """Audit a refusal answered to a signed-in caller (`access.refused`), in one short
+    append so that a flood of refused calls never holds the ingest writer for longer."""
+    with uow:
+        uow.audit.append(
+            AuditEntry(
+                at=now,
+                actor=actor,
+                action=REFUSAL_ACTION,
+                outcome="refused",
+                params=params,
+                purpose=purpose,
+                case_ref=case_ref,
+            )
+        )
+        uow.commit()
+
+
+REFUSAL_ACTION = "access.refused"

@@ -177,6 +177,20 @@ class MemoryUserRepository:
         ]
         return found[:limit]
 
+    def grants_page(
+        self,
+        *,
+        status: GrantStatus | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[UserGrant]:
+        found = [
+            g
+            for grant_id, g in sorted(self.uow.table("user_grants").items())
+            if (status is None or g.status is status) and (after is None or grant_id > after)
+        ]
+        return found if limit is None else found[:limit]
+
     def pending_grant_for(self, username: str) -> UserGrant | None:
         return next(
             (

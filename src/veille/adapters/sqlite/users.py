@@ -366,6 +366,25 @@ class SqliteUserRepository:
         )
         return [_grant(r) for r in rows]
 
+    def grants_page(
+        self,
+        *,
+        status: GrantStatus | None = None,
+        after: int | None = None,
+        limit: int | None = None,
+    ) -> list[UserGrant]:
+        where: list[str] = ["grant_id > ?"]
+        args: list[object] = [0 if after is None else after]
+        if status is not None:
+            where.append("status = ?")
+            args.append(status.value)
+        rows = self.conn.execute(
+            f"SELECT {_GRANT_COLUMNS} FROM user_grants WHERE {' AND '.join(where)}"
+            " ORDER BY grant_id LIMIT ?",
+            (*args, -1 if limit is None else limit),
+        )
+        return [_grant(r) for r in rows]
+
     def pending_grant_for(self, username: str) -> UserGrant | None:
         row = self.conn.execute(
             f"SELECT {_GRANT_COLUMNS} FROM user_grants WHERE username = ? AND status = ?"

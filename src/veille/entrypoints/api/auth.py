@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
@@ -11,7 +10,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
-from veille.domain.users import User
 from veille.entrypoints.api.schemas.auth import (
     MeRead,
     SessionCreated,
@@ -33,6 +31,8 @@ from veille.entrypoints.api.security import (
     requires,
 )
 from veille.service import users as user_service
+from veille.service.commands import users as commands
+from veille.service.commands.users import SignedIn
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -48,31 +48,27 @@ class TotpCode(BaseModel):
     code: str = Field(max_length=12)
 
 
-async def _sign_in(request: Request, body: Credentials) -> User:
-    platform = platform_of(request)
-    settings = platform.settings
-
-    def run() -> User:
-        return user_service.sign_in(
-            uow=platform.uow(),
-            read_uow=platform.read_uow(),
-            username=body.username,
-            password=body.password,
-            totp_code=body.totp,
-            now=platform.clock(),
-            policy=user_service.LockoutPolicy(
-                max_failures=settings.lockout_failures,
-                lock_for=timedelta(minutes=settings.lockout_minutes),
-            ),
-            totp_required_roles=frozenset(settings.totp_required_roles),
-            ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-
+async def _sign_in(
+    request: Request, body: Credentials, issue: Literal["api", "session"]
+) -> SignedIn:
+    """The one place a refused sign-in becomes its answer: 401 (with `WWW-Authenticate`),
+    as the caller is nobody yet; none of the five kinds of refusal has that status."""
     try:
-        return await run_in_threadpool(run)
+        signed_in: SignedIn = await run_in_threadpool(
+            platform_of(request).bus.handle,
+            commands.SignIn(
+                username=body.username,
+                password=body.password,
+                totp_code=body.totp,
+                ip=client_ip(request),
+                user_agent=request.headers.get("user-agent"),
+                issue=issue,
+                token_name=body.name,
+            ),
+        )
     except user_service.SignInRefused as exc:
-        raise error(401, "sign_in_refused", str(exc)) from None
+        raise error(401, exc.code, str(exc)) from None
+    return signed_in
 
 
 @router.post(
@@ -84,12 +80,8 @@ async def _sign_in(request: Request, body: Credentials) -> User:
 async def issue_token(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
     """For API clients. Answers 401 for a wrong name, password or code; locks the account
     after repeated failures. The token is shown once and lasts 90 days."""
-    platform = platform_of(request)
-    user = await _sign_in(request, body)
-    token, _csrf = user_service.issue_token(
-        uow=platform.uow(), user_id=user.user_id, now=platform.clock(), name=body.name
-    )
-    return json_response({"token": token, "token_type": "bearer"})
+    signed_in = await _sign_in(request, body, "api")
+    return json_response({"token": signed_in.token, "token_type": "bearer"})
 
 
 @router.post(
@@ -101,24 +93,17 @@ async def issue_token(body: Credentials, request: Request, _: Any = Depends(publ
 async def open_session(body: Credentials, request: Request, _: Any = Depends(public())) -> Response:
     """Sets an HttpOnly, SameSite=Strict (and, by default, Secure) session cookie and
     returns the CSRF token the browser must send as `X-CSRF-Token` on every change."""
-    platform = platform_of(request)
-    user = await _sign_in(request, body)
-    hours = platform.settings.session_hours
-    token, csrf = user_service.issue_token(
-        uow=platform.uow(),
-        user_id=user.user_id,
-        now=platform.clock(),
-        name="browser session",
-        kind="session",
-        ttl=timedelta(hours=hours),
-    )
-    response = json_response({"csrf_token": csrf, "expires_in_s": hours * 3600})
+    settings = platform_of(request).settings
+    signed_in = await _sign_in(request, body, "session")
+    assert signed_in.token is not None
+    lasts_s = settings.session_hours * 3600
+    response = json_response({"csrf_token": signed_in.csrf_token, "expires_in_s": lasts_s})
     response.set_cookie(
         SESSION_COOKIE,
-        token,
-        max_age=hours * 3600,
+        signed_in.token,
+        max_age=lasts_s,
         httponly=True,
-        secure=platform.settings.session_cookie_secure,
+        secure=settings.session_cookie_secure,
         samesite="strict",
         path="/",
     )
@@ -131,17 +116,12 @@ async def open_session(body: Credentials, request: Request, _: Any = Depends(pub
 def sign_out(
     request: Request, principal: Principal = Depends(requires(Permission.SELF))
 ) -> Response:
-    platform = platform_of(request)
+    """The token's live alert streams end at once, not at their next check."""
     token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     if token:
-        user_service.revoke_token(
-            uow=platform.uow(),
-            token=token,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
+        platform_of(request).bus.handle(
+            commands.RevokeToken(token=token, actor=actor_of(request, principal))
         )
-        # after the commit: this token's live alert streams end now, not at their next check
-        platform.alert_bus.close_credential(user_service.hash_token(token), "signed out")
     response = json_response({"signed_out": True})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -160,14 +140,10 @@ def totp_enrol(
 ) -> dict[str, Any]:
     """Returns a new secret and its otpauth:// URI (for an authenticator app); it becomes
     active once a code from it is confirmed."""
-    platform = platform_of(request)
-    secret = user_service.enrol_totp(
-        uow=platform.uow(),
-        user_id=principal.user_id,
-        now=platform.clock(),
-        actor=actor_of(request, principal),
+    enrolment = platform_of(request).bus.handle(
+        commands.EnrolTotp(user_id=principal.user_id, actor=actor_of(request, principal))
     )
-    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, principal.username)}
+    return {"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}
 
 
 @router.post(
@@ -179,17 +155,16 @@ def totp_enrol(
 def totp_confirm(
     body: TotpCode, request: Request, principal: Principal = Depends(requires(Permission.SELF))
 ) -> dict[str, Any]:
-    platform = platform_of(request)
+    """A wrong code, or no pending enrolment, is `400 totp_not_confirmed` (as clients
+    already read it, rather than the 422 of other bad input)."""
     try:
-        user_service.confirm_totp(
-            uow=platform.uow(),
-            user_id=principal.user_id,
-            code=body.code,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
+        platform_of(request).bus.handle(
+            commands.ConfirmTotp(
+                user_id=principal.user_id, code=body.code, actor=actor_of(request, principal)
+            )
         )
-    except user_service.UserError as exc:
-        raise error(400, "totp_not_confirmed", str(exc)) from None
+    except user_service.TotpNotConfirmed as exc:
+        raise error(400, exc.code, str(exc)) from None
     return {"totp": "active"}
 
 

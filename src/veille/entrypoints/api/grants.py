@@ -10,11 +10,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from veille.domain.access import Permission, Principal
+from veille.domain.grants import GrantStatus
 from veille.entrypoints.api.params import RowId
-from veille.entrypoints.api.schemas.common import errors
-from veille.entrypoints.api.schemas.users import GrantList, GrantRead
+from veille.entrypoints.api.schemas.common import Cursor, decode_cursor, errors, split_page
+from veille.entrypoints.api.schemas.users import GrantList, GrantPage, GrantRead
 from veille.entrypoints.api.security import actor_of, platform_of, requires
 from veille.service import grants as grant_service
+from veille.service.commands import users as commands
 
 router = APIRouter(prefix="/api/v1/user-grants", tags=["accounts"])
 
@@ -39,44 +41,50 @@ def report(
     """Who asked for which access for whom, who approved or refused it, when and why,
     including the accounts made through the privileged bootstrap path (`bootstrap`).
     The look-up is itself recorded (`user_grant.report`)."""
-    platform = platform_of(request)
-    grants = grant_service.grant_report(
-        uow=platform.uow(),
-        actor=actor_of(request, principal),
-        now=platform.clock(),
-        since=since,
-        until=until,
+    grants = platform_of(request).bus.handle(
+        commands.GrantReport(actor=actor_of(request, principal), since=since, until=until)
     )
     return {"grants": [grant_service.grant_json(g) for g in grants]}
 
 
-@router.get("", summary="Grants of data access (administrators)", response_model=GrantList)
+@router.get("", summary="Grants of data access (administrators)", response_model=GrantPage)
 def list_grants(
     request: Request,
-    status: str | None = Query(None, pattern="^(pending|approved|refused|bootstrap)$"),
+    status: GrantStatus | None = Query(None, description="Only the grants in this state."),
+    cursor: Cursor = None,
+    limit: int | None = Query(
+        None, ge=1, le=10_000, description="Grants per page; without it, every grant."
+    ),
     _: Any = Depends(requires(Permission.USERS_MANAGE)),
-) -> dict[str, Any]:
-    grants = grant_service.list_grants(uow=platform_of(request).read_uow(), status=status)
-    return {"grants": [grant_service.grant_json(g) for g in grants]}
+) -> GrantPage:
+    """Grants oldest first, a page at a time when `limit` is given."""
+    grants, next_cursor = split_page(
+        platform_of(request).bus.handle(
+            commands.GrantsPage(
+                status=status,
+                after=decode_cursor(cursor, int),
+                limit=None if limit is None else limit + 1,
+            )
+        ),
+        limit,
+        key=lambda g: g.grant_id,
+    )
+    return GrantPage.model_validate(
+        {"grants": [grant_service.grant_json(g) for g in grants], "next_cursor": next_cursor}
+    )
 
 
-def _decide(
+async def _decide(
     request: Request, principal: Principal, grant_id: int, *, approve: bool, reason: str | None
 ) -> dict[str, Any]:
-    platform = platform_of(request)
     # not found 404, separation of duties 403, decided already 409, bad reason 422: the
     # error taxonomy answers each (entrypoints/api/errors.py)
-    grant = grant_service.decide_grant(
-        uow=platform.uow(),
-        grant_id=grant_id,
-        approve=approve,
-        actor=actor_of(request, principal),
-        now=platform.clock(),
-        reason=reason,
+    grant = await run_in_threadpool(
+        platform_of(request).bus.handle,
+        commands.DecideGrant(
+            grant_id=grant_id, approve=approve, actor=actor_of(request, principal), reason=reason
+        ),
     )
-    if approve and grant.user_id is not None:
-        # committed: a live stream whose access the grant changed ends now
-        platform.alert_bus.recheck_user(grant.user_id)
     return grant_service.grant_json(grant)
 
 
@@ -84,7 +92,7 @@ def _decide(
     "/{grant_id}/approve",
     summary="Approve a grant (another administrator)",
     response_model=GrantRead,
-    responses=errors(404, 409),
+    responses=errors(403, 404, 409),
 )
 async def approve(
     grant_id: RowId,
@@ -94,16 +102,14 @@ async def approve(
 ) -> dict[str, Any]:
     """The access takes effect now (a requested account is created). Refused (403
     `separation_of_duties`) to the administrator who asked and to the account's holder."""
-    return await run_in_threadpool(
-        _decide, request, principal, grant_id, approve=True, reason=body.reason
-    )
+    return await _decide(request, principal, grant_id, approve=True, reason=body.reason)
 
 
 @router.post(
     "/{grant_id}/refuse",
     summary="Refuse a grant, with a reason",
     response_model=GrantRead,
-    responses=errors(404, 409),
+    responses=errors(403, 404, 409),
 )
 async def refuse(
     grant_id: RowId,
@@ -111,6 +117,4 @@ async def refuse(
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> dict[str, Any]:
-    return await run_in_threadpool(
-        _decide, request, principal, grant_id, approve=False, reason=body.reason
-    )
+    return await _decide(request, principal, grant_id, approve=False, reason=body.reason)

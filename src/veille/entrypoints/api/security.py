@@ -12,9 +12,10 @@ from starlette.responses import Response
 
 from veille.bootstrap import Platform
 from veille.domain.access import Permission, Principal, decide
-from veille.domain.audit import Actor, AuditEntry
+from veille.domain.audit import Actor
 from veille.domain.cameras import Camera
-from veille.service import users as user_service
+from veille.service.commands.users import Identify, RecordRefusal
+from veille.service.users import TokenIdentity
 
 PUBLIC = "public"
 CAMERA = "camera"
@@ -69,6 +70,8 @@ def bearer_token(request: Request) -> str | None:
 
 
 def _principal(request: Request) -> Principal:
+    """The signed-in caller of every request (bearer token, or session cookie with its
+    CSRF token on changes), or 401."""
     platform = platform_of(request)
     token = bearer_token(request)
     via_cookie = False
@@ -77,7 +80,8 @@ def _principal(request: Request) -> Principal:
         via_cookie = token is not None
     if token is None:
         raise error(401, "unauthenticated", "sign in or send a bearer token")
-    identity = user_service.identify(uow=platform.read_uow(), token=token, now=platform.clock())
+    # Through the bus like every use case: one dictionary look-up beside the token query.
+    identity: TokenIdentity | None = platform.bus.handle(Identify(token=token))
     if identity is None:
         raise error(401, "unauthenticated", "token is invalid, expired or revoked")
     # Known from here on, so that a refusal (CSRF included) is audited under this name.
@@ -104,7 +108,6 @@ def requires(permission: Permission) -> Callable[[Request], Principal]:
     return dependency
 
 
-REFUSAL_ACTION = "access.refused"
 # What a refusal record keeps of the request: the fields that say what was asked for,
 # never a password, token, secret or free text. Each value is cut short and a list keeps
 # its first items, so a flood of refused calls stays a flood of small records.
@@ -147,7 +150,8 @@ def record_refusal(request: Request, detail: dict[str, Any]) -> None:
     """Audit a 403 answered to a signed-in caller: who, which route with which ids and
     filters, and why. Anonymous callers (401) are not recorded here: they are no one yet.
 
-    One short append, so that a refusal never holds the ingest writer for longer.
+    One short append (`access.refused`), so that a refusal never holds the ingest writer
+    for longer.
     """
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None or getattr(request.state, "refusal_audited", False):
@@ -168,20 +172,14 @@ def record_refusal(request: Request, detail: dict[str, Any]) -> None:
     body = getattr(request, "_json", None)
     asked = {**(body if isinstance(body, dict) else {}), **request.query_params}
     params.update({k: _small(asked[k]) for k in _RECORDED_FIELDS if k in asked})
-    platform = platform_of(request)
-    with platform.uow() as uow:
-        uow.audit.append(
-            AuditEntry(
-                at=platform.clock(),
-                actor=actor_of(request, principal),
-                action=REFUSAL_ACTION,
-                outcome="refused",
-                params=params,
-                purpose=_text(asked.get("purpose")),
-                case_ref=_text(asked.get("case_ref") or asked.get("case")),
-            )
+    platform_of(request).bus.handle(
+        RecordRefusal(
+            actor=actor_of(request, principal),
+            params=params,
+            purpose=_text(asked.get("purpose")),
+            case_ref=_text(asked.get("case_ref") or asked.get("case")),
         )
-        uow.commit()
+    )
 
 
 def public() -> Callable[[], None]:

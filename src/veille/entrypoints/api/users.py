@@ -23,9 +23,10 @@ from veille.entrypoints.api.schemas.users import (
     UserPage,
     UserRead,
 )
-from veille.entrypoints.api.security import actor_of, error, json_response, platform_of, requires
+from veille.entrypoints.api.security import actor_of, json_response, platform_of, requires
 from veille.service import grants as grant_service
 from veille.service import users as user_service
+from veille.service.commands import users as commands
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -113,8 +114,7 @@ def user_json(user: User) -> dict[str, Any]:
 def list_orgs(
     request: Request, _: Any = Depends(requires(Permission.USERS_MANAGE))
 ) -> dict[str, Any]:
-    with platform_of(request).read_uow() as uow:
-        orgs = uow.users.list_orgs()
+    orgs = platform_of(request).bus.handle(commands.Organisations())
     return {"organisations": [org_json(o) for o in orgs]}
 
 
@@ -130,22 +130,15 @@ def create_org(
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    try:
-        org = user_service.create_organisation(
-            uow=platform.uow(),
+    org = platform_of(request).bus.handle(
+        commands.CreateOrganisation(
             org_id=body.org_id,
             name=body.name,
             kind=body.kind,
             scope=Scope(body.scope_kind, body.scope_value),
-            now=platform.clock(),
             actor=actor_of(request, principal),
         )
-    except user_service.OrganisationExists as exc:
-        raise error(409, "conflict", str(exc)) from None
-    except user_service.UserError as exc:
-        problems = [{"field": "body", "reason": str(exc)}]
-        raise error(422, "invalid_request", "request is invalid", problems=problems) from None
+    )
     return org_json(org)
 
 
@@ -160,10 +153,10 @@ def list_users(
 ) -> UserPage:
     """Accounts in id order (closed ones too), a page at a time when `limit` is given."""
     users, next_cursor = split_page(
-        user_service.page_users(
-            uow=platform_of(request).read_uow(),
-            after=decode_cursor(cursor, int),
-            limit=None if limit is None else limit + 1,
+        platform_of(request).bus.handle(
+            commands.UsersPage(
+                after=decode_cursor(cursor, int), limit=None if limit is None else limit + 1
+            )
         ),
         limit,
         key=lambda u: u.user_id,
@@ -180,7 +173,7 @@ def list_users(
     status_code=201,
     responses={
         202: {"model": GrantPending, "description": "Waits for a second administrator"},
-        **errors(409),
+        **errors(409, 422),
     },
 )
 async def create_user(
@@ -193,28 +186,23 @@ async def create_user(
     An account without data access (hotlist manager, not designated) is created at once
     (201). One with a data-access or administrator role, or designated, is a pending
     grant (202, `{"grant": …}`): it exists only once another administrator approves it
-    (`POST /api/v1/user-grants/{grant_id}/approve`)."""
+    (`POST /api/v1/user-grants/{grant_id}/approve`). A name taken or waiting for a
+    decision is 409; a weak password or a bad name 422 `invalid_user`."""
     platform = platform_of(request)
-    try:
-        made = await run_in_threadpool(
-            lambda: grant_service.request_user(
-                uow=platform.uow(),
-                username=body.username,
-                password=body.password,
-                role=body.role,
-                org_id=body.org_id,
-                now=platform.clock(),
-                display_name=body.display_name,
-                designated=body.designated,
-                training_expires=body.training_expires,
-                actor=actor_of(request, principal),
-                reason=body.reason,
-            )
-        )
-    except grant_service.GrantConflict as exc:
-        raise error(409, "conflict", str(exc)) from None
-    except user_service.UserError as exc:
-        raise error(422, "invalid_user", str(exc)) from None
+    made = await run_in_threadpool(
+        platform.bus.handle,
+        commands.CreateUser(
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            org_id=body.org_id,
+            display_name=body.display_name,
+            designated=body.designated,
+            training_expires=body.training_expires,
+            actor=actor_of(request, principal),
+            reason=body.reason,
+        ),
+    )
     if isinstance(made, User):
         return json_response(user_json(made), status=201)
     return json_response({"grant": grant_service.grant_json(made)}, status=202)
@@ -226,7 +214,7 @@ async def create_user(
     response_model=UserRead,
     responses={
         202: {"model": UserChangePending, "description": "Partly waits for a second administrator"},
-        **errors(404),
+        **errors(403, 404, 409, 422),
     },
 )
 async def update_user(
@@ -239,26 +227,15 @@ async def update_user(
     `separation_of_duties`). A change that widens data access (a data-access or
     administrator role, a designation, a new organisation) waits for a second
     administrator: the answer is 202 with `{"user": …, "grant": …}`, the rest of the
-    change applied at once. Anything else applies at once (200, the user)."""
+    change applied at once. Anything else applies at once (200, the user). An unknown
+    or closed account is 404."""
     platform = platform_of(request)
-    try:
-        user, grant = await run_in_threadpool(
-            lambda: grant_service.change_user(
-                uow=platform.uow(),
-                user_id=user_id,
-                now=platform.clock(),
-                actor=actor_of(request, principal),
-                **body.model_dump(),
-            )
-        )
-    except grant_service.SeparationOfDuties as exc:
-        raise error(403, "separation_of_duties", str(exc)) from None
-    except grant_service.GrantConflict as exc:
-        raise error(409, "conflict", str(exc)) from None
-    except user_service.UserError as exc:
-        raise error(422, "invalid_change", str(exc)) from None
-    # committed: a live stream whose access this changed ends now, not at its next check
-    platform.alert_bus.recheck_user(user_id)
+    user, grant = await run_in_threadpool(
+        platform.bus.handle,
+        commands.UpdateUser(
+            user_id=user_id, actor=actor_of(request, principal), **body.model_dump()
+        ),
+    )
     if grant is None:
         return json_response(user_json(user))
     return json_response(
@@ -277,19 +254,10 @@ def delete_user(
     request: Request,
     principal: Principal = Depends(requires(Permission.USERS_MANAGE)),
 ) -> dict[str, Any]:
-    platform = platform_of(request)
-    try:
-        user = user_service.delete_user(
-            uow=platform.uow(),
-            user_id=user_id,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-        )
-    except user_service.UserNotFound:
-        raise error(404, "not_found", f"no user {user_id}") from None
-    except user_service.UserError as exc:
-        raise error(409, "conflict", str(exc)) from None
-    platform.alert_bus.close_user(user_id, "account deleted")  # committed: streams end now
+    """An unknown or closed account is 404; the last administrator's, 409."""
+    user = platform_of(request).bus.handle(
+        commands.DeleteUser(user_id=user_id, actor=actor_of(request, principal))
+    )
     return user_json(user)
 
 
@@ -306,18 +274,9 @@ def enrol_user_totp(
 ) -> dict[str, Any]:
     """For roles that must use a second factor: the secret is handed to the user, who
     confirms it with a code (`POST /api/v1/auth/totp/confirm`) or signs in with it."""
-    platform = platform_of(request)
-    try:
-        secret = user_service.enrol_totp(
-            uow=platform.uow(),
-            user_id=user_id,
-            now=platform.clock(),
-            actor=actor_of(request, principal),
-            confirmed=True,
+    enrolment = platform_of(request).bus.handle(
+        commands.EnrolTotp(
+            user_id=user_id, actor=actor_of(request, principal), by_administrator=True
         )
-    except user_service.UserError as exc:
-        raise error(404, "not_found", str(exc)) from None
-    with platform.read_uow() as uow:
-        user = uow.users.get(user_id)
-    name = user.username if user else str(user_id)
-    return {"secret": secret, "otpauth_uri": user_service.totp_uri(secret, name)}
+    )
+    return {"secret": enrolment.secret, "otpauth_uri": enrolment.otpauth_uri}

@@ -22,6 +22,7 @@ from veille.service.ports import (
     CameraCatalog,
     CameraCredentialCache,
     ImageStore,
+    LiveStreams,
     SchemaMigrations,
     UnitOfWork,
     WebhookTargetCheck,
@@ -48,3 +49,4 @@ class Dependencies:
     read_rules: Callable[[], ReadRules]  # plate rules: the look-alike table of searches
     camera_cache: Callable[[], CameraCredentialCache]  # verified camera tokens, cleared on change
     migrations: Callable[[], SchemaMigrations]  # the store's schema
+    streams: Callable[[], LiveStreams]  # open live alert streams, closed when access ends

@@ -77,3 +77,8 @@ class UserChangePending(BaseModel):
 
 class GrantList(BaseModel):
     grants: list[GrantRead]
+
+
+class GrantPage(BaseModel):
+    grants: list[GrantRead]
+    next_cursor: str | None = Field(None, description=NEXT_CURSOR_DOC)

@@ -156,6 +156,14 @@ class Platform:
             ),
         )
 
+    def open_store(self) -> list[int]:
+        """Bring the store's schema up to date (for a command that runs without `start`);
+        answers the migrations applied now."""
+        return self.store.initialise()
+
+    def close_store(self) -> None:
+        self.store.close()
+
     def start(self) -> None:
         if not self.started:
             self.store.initialise()

@@ -38,7 +38,7 @@ def open_platform(data_dir: Path | None) -> Platform:
     from veille.bootstrap import bootstrap
 
     platform = bootstrap(settings_for(data_dir))
-    platform.store.initialise()
+    platform.open_store()
     return platform
 
 
@@ -49,7 +49,7 @@ def opened_platform(data_dir: Path | None) -> Iterator[Platform]:
     try:
         yield platform
     finally:
-        platform.store.close()
+        platform.close_store()
 
 
 def handled(platform: Platform, message: Message) -> Any:

@@ -88,7 +88,7 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
     Returns (token, generated password or None). The password is printed once, never logged.
     """
     platform = bootstrap(settings)
-    platform.store.initialise()
+    platform.open_store()
     password = None
     try:
         admins = [
@@ -107,7 +107,7 @@ def _ensure_admin_token(settings: Settings) -> tuple[str, str | None]:
             IssueToken(user_id=admin.user_id, name="main job simulator", ttl=timedelta(days=1))
         )
     finally:
-        platform.store.close()
+        platform.close_store()
     return token, password
 
 
@@ -117,7 +117,7 @@ def _revoke(settings: Settings, token: str) -> None:
         platform.bus.handle(RevokeToken(token=token, actor=system_actor("main-job")))
         platform.checkpoints.write(force=True)  # the server is stopped: vouch for it here
     finally:
-        platform.store.close()
+        platform.close_store()
 
 
 async def _simulate(
@@ -263,7 +263,7 @@ def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
     """A demo hotlist of vehicles the simulation will drive past cameras, and an operator
     account whose live channel the main job follows; returns the operator's token."""
     platform = bootstrap(settings)
-    platform.store.initialise()
+    platform.open_store()
     actor = system_actor("main-job")
     now = platform.clock()
     try:
@@ -317,7 +317,7 @@ def _prepare_demo(settings: Settings, config: SimulationConfig) -> str:
             )
         )
     finally:
-        platform.store.close()
+        platform.close_store()
     return token
 
 

@@ -33,8 +33,6 @@ from veille.service.writer import GroupCommitWriter, WriterBusy
 
 pytestmark = pytest.mark.unit
 
-NOW = datetime.now(UTC)
-
 
 @dataclass(frozen=True)
 class Ping(Command):
@@ -94,7 +92,11 @@ def test_a_failing_event_handler_is_logged_and_neither_undoes_the_command_nor_st
     def ping(cmd: Ping, raised: Raised) -> str:
         with store.uow() as uow:
             uow.dead_letters.add(
-                received_at=NOW, camera_id=None, source="test", payload=cmd.text, errors=[]
+                received_at=datetime.now(UTC),
+                camera_id=None,
+                source="test",
+                payload=cmd.text,
+                errors=[],
             )
             uow.commit()
         raised.append(Pinged(cmd.text))
@@ -143,7 +145,7 @@ def writer(store: MemoryStore, bus: MessageBus) -> Any:
 
 
 def ingest(bus: MessageBus, items: list[dict[str, Any]]) -> Any:
-    future = bus.handle(IngestReads(camera_id="CAM-A", items=items, received_at=NOW))
+    future = bus.handle(IngestReads(camera_id="CAM-A", items=items, received_at=datetime.now(UTC)))
     return future.result(timeout=10)
 
 
@@ -171,7 +173,11 @@ def test_reads_stored_runs_inside_the_storing_transaction_and_its_events_after_c
             committed_now = outside.reads.count()
         inside.append(([r.plate for r in event.reads], committed_now))
         uow.dead_letters.add(
-            received_at=NOW, camera_id="CAM-A", source="match", payload="{}", errors=[]
+            received_at=datetime.now(UTC),
+            camera_id="CAM-A",
+            source="match",
+            payload="{}",
+            errors=[],
         )
         raised.append(Pinged(event.reads[0].plate))
 
@@ -196,7 +202,11 @@ def test_a_failing_in_transaction_handler_never_costs_a_read(
 
     def broken(event: ReadsStored, uow: UnitOfWork, raised: Raised) -> None:
         uow.dead_letters.add(
-            received_at=NOW, camera_id="CAM-A", source="match", payload="{}", errors=[]
+            received_at=datetime.now(UTC),
+            camera_id="CAM-A",
+            source="match",
+            payload="{}",
+            errors=[],
         )
         raised.append(Pinged("never"))
         raise RuntimeError("the matcher broke")
@@ -312,4 +322,4 @@ def test_a_period_of_reads_is_only_stored_once_per_read_id_across_groups(
 
 
 def _ago(seconds: int) -> str:
-    return (NOW - timedelta(seconds=seconds)).isoformat()
+    return (datetime.now(UTC) - timedelta(seconds=seconds)).isoformat()

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from veille.adapters.sqlite.repositories import from_micros, to_micros
+from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_or_none
 from veille.domain.alerts import Alert, AlertHit, AlertStatus
 from veille.domain.audit import Actor
 
@@ -41,15 +41,11 @@ def _visible_where(
     return clauses, params
 
 
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def _alert(row: tuple[Any, ...]) -> Alert:
     return Alert(
         alert_id=row[0],
-        opened_at=datetime.fromisoformat(row[1]),
-        last_hit_at=datetime.fromisoformat(row[2]),
+        opened_at=decode(row[1]),
+        last_hit_at=decode(row[2]),
         status=AlertStatus(row[3]),
         read_id=uuid.UUID(bytes=row[4]),
         camera_id=row[5],
@@ -70,7 +66,7 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         decision=row[20],
         reason=row[21],
         outcome=row[22],
-        closed_at=_dt(row[23]),
+        closed_at=decode_or_none(row[23]),
         late=bool(row[24]),
         age_s=row[25],
     )
@@ -78,8 +74,8 @@ def _alert(row: tuple[Any, ...]) -> Alert:
 
 def _params(a: Alert) -> tuple[Any, ...]:
     return (
-        a.opened_at.isoformat(),
-        a.last_hit_at.isoformat(),
+        encode(a.opened_at),
+        encode(a.last_hit_at),
         a.status.value,
         a.read_id.bytes,
         a.camera_id,
@@ -100,7 +96,7 @@ def _params(a: Alert) -> tuple[Any, ...]:
         a.decision,
         a.reason,
         a.outcome,
-        a.closed_at.isoformat() if a.closed_at else None,
+        encode_or_none(a.closed_at),
         int(a.late),
         a.age_s,
     )
@@ -148,7 +144,7 @@ class SqliteAlertRepository:
                 alert_id,
                 hit.read_id.bytes,
                 hit.camera_id,
-                to_micros(hit.captured_at),
+                encode(hit.captured_at),
                 hit.match_kind,
                 hit.zone,
                 hit.province,
@@ -167,7 +163,7 @@ class SqliteAlertRepository:
             AlertHit(
                 read_id=uuid.UUID(bytes=r[0]),
                 camera_id=r[1],
-                captured_at=from_micros(r[2]),
+                captured_at=decode(r[2]),
                 match_kind=r[3],
                 zone=r[4] or "unknown",
                 province=r[5] or "unknown",
@@ -194,7 +190,7 @@ class SqliteAlertRepository:
             params.extend(statuses)
         if since:
             clauses.append("opened_at >= ?")
-            params.append(since.isoformat())
+            params.append(encode(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM alerts{where} ORDER BY alert_id DESC LIMIT ?",
@@ -244,7 +240,7 @@ class SqliteAlertRepository:
             " action, reason, outcome, note) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 alert_id,
-                at.isoformat(),
+                encode(at),
                 actor.username,
                 actor.role,
                 actor.user_id,
@@ -262,7 +258,7 @@ class SqliteAlertRepository:
             (alert_id,),
         )
         keys = ("at", "by", "role", "action", "reason", "outcome", "note")
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(keys, (decode(r[0]), *r[1:]), strict=True)) for r in rows]
 
     def report(
         self,
@@ -280,7 +276,7 @@ class SqliteAlertRepository:
             "SELECT list_id, zone, status, coalesce(outcome, ''), coalesce(reason, ''), count(*)"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY list_id, zone, status, outcome, reason ORDER BY list_id, zone",
-            (since.isoformat(), until.isoformat(), *params),
+            (encode(since), encode(until), *params),
         ).fetchall()
 
     def misreads_by_camera(
@@ -300,7 +296,7 @@ class SqliteAlertRepository:
             " sum(decision = 'rejected' AND reason = 'misread')"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY camera_id ORDER BY camera_id",
-            (since.isoformat(), until.isoformat(), *params),
+            (encode(since), encode(until), *params),
         ).fetchall()
 
     # webhooks ---------------------------------------------------------------------------
@@ -317,7 +313,7 @@ class SqliteAlertRepository:
         cur = self.conn.execute(
             "INSERT INTO webhooks (name, url, secret, scope_kind, scope_value, active,"
             " created_at) VALUES (?,?,?,?,?,1,?)",
-            (name, url, secret, scope_kind, scope_value, now.isoformat()),
+            (name, url, secret, scope_kind, scope_value, encode(now)),
         )
         return int(cur.lastrowid or 0)
 
@@ -357,8 +353,8 @@ class SqliteAlertRepository:
                 status,
                 http_status,
                 error,
-                now.isoformat(),
-                now.isoformat() if status == "delivered" else None,
+                encode(now),
+                encode(now) if status == "delivered" else None,
             ),
         )
 
@@ -380,7 +376,7 @@ class SqliteAlertRepository:
             "error",
             "at",
         )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(keys, (*r[:-1], decode(r[-1])), strict=True)) for r in rows]
 
     def deliveries_page(
         self, *, status: str | None = None, before: int | None = None, limit: int = 200
@@ -404,4 +400,4 @@ class SqliteAlertRepository:
             "error",
             "at",
         )
-        return [dict(zip(keys, r, strict=True)) for r in rows]
+        return [dict(zip(keys, (*r[:-1], decode(r[-1])), strict=True)) for r in rows]

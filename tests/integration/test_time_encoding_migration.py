@@ -4,6 +4,7 @@ chain (hashes, seals) written before it still verifies after it."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from veille.adapters.sqlite import database
 from veille.adapters.sqlite.database import load_migrations, schema_version
+from veille.adapters.sqlite.store import SqliteStore
 from veille.adapters.sqlite.times import encode
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.audit import Actor, AuditEntry, AuditRecord, next_record, verify_chain
@@ -295,3 +297,36 @@ def test_an_audit_record_dated_outside_utc_stops_the_migration_unchanged(before:
     assert schema_version(conn) < TIME_ENCODING
     assert conn.execute("SELECT typeof(created_at) FROM cameras").fetchall() == [("text",)] * 2
     conn.close()
+
+
+TIME_NAME = re.compile(r"(^at|_at|_until|_from|^period_start|^period_end|^training_expires)$")
+
+
+def test_every_time_column_of_a_new_store_is_integer_microseconds(tmp_path: Path):
+    """A column another change adds with a time name must be INTEGER and use the codec."""
+    store = SqliteStore(tmp_path / "new.sqlite3", synchronous="OFF")
+    store.initialise()
+    try:
+        conn = store.connection()
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        text_times = [
+            f"{table}.{name} {kind}"
+            for table in tables
+            for name, kind, _, _ in columns(conn, table)
+            if TIME_NAME.search(name) and kind != "INTEGER"
+        ]
+        assert text_times == []
+        # TIME_COLUMNS is complete: with the chain's `at`, the migrations' `applied_at` and
+        # the columns that were microseconds from the start, it names every time column
+        known = {table: set(times) for table, times in TIME_COLUMNS.items()} | {
+            "audit_log": {"at"},
+            "schema_migrations": {"applied_at"},
+            "reads": {"captured_at", "received_at"},
+            "alert_hits": {"captured_at"},
+        }
+        known["clone_findings"] |= {"first_at", "second_at"}
+        for table in tables:
+            found = {n for n, _, _, _ in columns(conn, table) if TIME_NAME.search(n)}
+            assert found == known.get(table, set()), table
+    finally:
+        store.close()

@@ -22,6 +22,7 @@ from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera
 from veille.domain.hotlists import Hit
 from veille.domain.reads import Read
+from veille.domain.times import iso, iso_or_none
 from veille.service.errors import NotFound
 from veille.service.events import HotlistHit
 from veille.service.ports import UnitOfWork
@@ -165,7 +166,7 @@ def new_alert(
             "list_name": hit.list.name,
             "source_ref": e.source_ref,
             "instructions": e.instructions,
-            "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+            "valid_until": iso_or_none(e.valid_until),
         },
         late=lateness.late if lateness else False,
         age_s=lateness.age_s if lateness else None,
@@ -315,7 +316,7 @@ def alert_detail(
             {
                 "read_id": str(h.read_id),
                 "camera_id": h.camera_id,
-                "captured_at": h.captured_at.isoformat(),
+                "captured_at": iso(h.captured_at),
                 "match_kind": h.match_kind,
                 "late": h.late,
                 "age_s": h.age_s,
@@ -365,8 +366,8 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "alert_id": alert.alert_id,
         "status": alert.status.value,
-        "opened_at": alert.opened_at.isoformat(),
-        "last_hit_at": alert.last_hit_at.isoformat(),
+        "opened_at": iso(alert.opened_at),
+        "last_hit_at": iso(alert.last_hit_at),
         "hit_count": alert.hit_count,
         "plate": alert.plate,
         "country": alert.country,
@@ -389,8 +390,8 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
         out["read"] = {
             "read_id": str(read.read_id),
             "camera_id": read.camera_id,
-            "captured_at": read.captured_at.isoformat(),
-            "received_at": read.received_at.isoformat(),
+            "captured_at": iso(read.captured_at),
+            "received_at": iso(read.received_at),
             "plate_raw": read.plate_raw,
             "confidence": read.confidence,
             "direction": read.direction,
@@ -468,8 +469,8 @@ def hits_report(
                 since=since, until=until, viewer_org=viewer_org, **where
             )
     return {
-        "since": since.isoformat(),
-        "until": until.isoformat(),
+        "since": iso(since),
+        "until": iso(until),
         "by_list_zone_status": [
             {
                 "list_id": r[0],

@@ -11,6 +11,7 @@ import orjson
 
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.reads import ReadRules
+from veille.domain.times import iso, iso_or_none
 from veille.service.ingest import REJECTED, IngestBatch, commit_batches, validate_batch
 from veille.service.ports import DeadLetter, ImageStore, UnitOfWork
 
@@ -51,13 +52,13 @@ def page_dead_letters(
 def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
     return {
         "id": dl.id,
-        "received_at": dl.received_at.isoformat(),
+        "received_at": iso(dl.received_at),
         "camera_id": dl.camera_id,
         "source": dl.source,
         "status": dl.status,
         "errors": dl.errors,
         "payload": dl.payload,
-        "replayed_at": dl.replayed_at.isoformat() if dl.replayed_at else None,
+        "replayed_at": iso_or_none(dl.replayed_at),
         "replay_result": dl.replay_result,
     }
 

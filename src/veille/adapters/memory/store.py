@@ -45,23 +45,25 @@ def in_utc(value: V) -> V:
     """`value` with every moment in it (fields of dataclasses, nested, and their tuples)
     in UTC, as SQLite's codec gives them back; a naive datetime raises `NaiveDatetime`.
     What holds no moment to change is returned as it is (the same object)."""
-    kept: Any = value
+    kept: V = _in_utc(value)
+    return kept
+
+
+def _in_utc(value: Any) -> Any:
     if isinstance(value, datetime):
-        kept = utc(value)  # the same object when it is in UTC already
-    elif type(value) is tuple:
-        items = tuple(map(in_utc, value))
-        if any(new is not old for new, old in zip(items, value, strict=True)):
-            kept = items
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changed = {
+        return utc(value)  # the same object when it is in UTC already
+    if type(value) is tuple:
+        items = tuple(map(_in_utc, value))
+        changed = any(new is not old for new, old in zip(items, value, strict=True))
+        return items if changed else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {
             f.name: new
             for f in dataclasses.fields(value)
-            if f.init and (new := in_utc(old := getattr(value, f.name))) is not old
+            if f.init and (new := _in_utc(old := getattr(value, f.name))) is not old
         }
-        if changed:
-            kept = dataclasses.replace(value, **changed)
-    result: V = kept
-    return result
+        return dataclasses.replace(value, **fields) if fields else value
+    return value
 
 
 class _UtcTable(dict[Any, Any]):

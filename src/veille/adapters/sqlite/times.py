@@ -28,9 +28,13 @@ def decode_or_none(value: int | None) -> datetime | None:
 
 def from_iso_text(text: str | int | None) -> int | None:
     """A time column as stores before migration 0013 kept it (ISO 8601 text, any offset;
-    written without one it was UTC) as its column value now; a value already encoded is
-    kept. Migration 0013 calls it as the SQL function `veille_micros`."""
+    written without one it was UTC) as its column value now. A value already in
+    microseconds is kept: an integer, or the digits a TEXT column made of one (Python's
+    ISO text always holds a `T`, so digits alone are never ISO). Migration 0013 calls it
+    as the SQL function `veille_micros`."""
     if text is None or isinstance(text, int):
         return text
+    if text.lstrip("-").isdigit():
+        return int(text)
     moment = datetime.fromisoformat(text)
     return micros(moment if moment.tzinfo else moment.replace(tzinfo=UTC))

@@ -349,7 +349,8 @@ class SqliteUserRepository:
         limit: int = 1000,
     ) -> list[UserGrant]:
         """Grants in request order; `since`/`until` bound the time of the request."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if status:
             where.append("status = ?")
             args.append(status)

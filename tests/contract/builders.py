@@ -10,6 +10,7 @@ from typing import Any, Protocol, TypeVar
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, camera_from_record
+from veille.domain.grants import GrantKind, GrantStatus, UserGrant
 from veille.domain.plates import canonical
 from veille.domain.reads import ImageRef, Read
 from veille.domain.users import Organisation, User
@@ -112,6 +113,23 @@ def an_entry(
         case_ref=case_ref,
         **overrides,
     )
+
+
+def a_grant(username: str, **fields: Any) -> UserGrant:
+    base: dict[str, Any] = dict(
+        grant_id=0,
+        kind=GrantKind.CREATE,
+        username=username,
+        user_id=None,
+        changes={"role": "investigator", "org_id": "zone-midi", "designated": True},
+        status=GrantStatus.PENDING,
+        requested_by=Actor(username="alice", role="administrator", user_id=1),
+        requested_at=NOW,
+        request_reason="new investigator of the zone",
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    )
+    base.update(fields)
+    return UserGrant(**base)
 
 
 def committed(store: Store, write: Callable[[Any], T]) -> T:

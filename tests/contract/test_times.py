@@ -18,6 +18,7 @@ from tests.contract.builders import (
     NOW,
     Store,
     a_camera,
+    a_grant,
     a_read,
     a_user,
     an_entry,
@@ -27,8 +28,6 @@ from tests.contract.builders import (
 )
 from veille.domain.alerts import Alert, AlertStatus
 from veille.domain.analysis import CloneFinding
-from veille.domain.audit import Actor
-from veille.domain.grants import GrantKind, GrantStatus, UserGrant
 from veille.domain.times import NaiveDatetime
 
 pytestmark = pytest.mark.integration
@@ -44,19 +43,6 @@ def brussels(moment: datetime) -> datetime:
 
 def in_utc(moment: datetime | None) -> bool:
     return moment is not None and moment.tzinfo is UTC
-
-
-def a_grant(username: str, requested_at: datetime) -> UserGrant:
-    return UserGrant(
-        grant_id=0,
-        kind=GrantKind.CREATE,
-        username=username,
-        user_id=None,
-        changes={"role": "investigator", "org_id": "zone-midi", "designated": True},
-        status=GrantStatus.PENDING,
-        requested_by=Actor(username="alice", role="administrator", user_id=1),
-        requested_at=requested_at,
-    )
 
 
 def a_finding(second_at: datetime) -> CloneFinding:
@@ -124,8 +110,8 @@ def test_grants_requested_with_an_offset_are_found_by_their_instant(store: Store
     committed(
         store,
         lambda uow: [
-            uow.users.add_grant(a_grant("ines", brussels(NOW))),
-            uow.users.add_grant(a_grant("paul", NOW + 2 * M)),
+            uow.users.add_grant(a_grant("ines", requested_at=brussels(NOW))),
+            uow.users.add_grant(a_grant("paul", requested_at=NOW + 2 * M)),
         ],
     )
 
@@ -175,7 +161,7 @@ def test_moments_written_with_an_offset_come_back_as_the_same_instant_in_utc(sto
         uow.cameras.add(replace(a_camera("CAM-A"), created_at=at))
         return {
             "user": user,
-            "grant": uow.users.add_grant(a_grant("ines", at)),
+            "grant": uow.users.add_grant(a_grant("ines", requested_at=at)),
             "hold": uow.holds.add(
                 case_ref="PV-1",
                 plates=["1ABC123"],

@@ -20,7 +20,6 @@ from veille.domain.audit import (
     verify_chain,
 )
 from veille.domain.checkpoints import Checkpoint
-from veille.domain.times import iso
 from veille.service.ports import AnchorStore, AnchorStoreMissing, UnitOfWork
 
 EXPORT_ACTION = "audit.export"
@@ -85,7 +84,7 @@ class VerifyReport:
             else {
                 "seq": newest.seq,
                 "hash": newest.hash,
-                "at": iso(newest.at),
+                "at": newest.at.isoformat(),  # as signed in the anchor store (+00:00)
                 "age_s": self.checkpoint_age_s,
             },
             "uncovered": self.uncovered,

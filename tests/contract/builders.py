@@ -11,6 +11,7 @@ from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.alerts import Alert, AlertHit, AlertStatus
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.cameras import Camera, camera_from_record
+from veille.domain.grants import GrantKind, GrantStatus, UserGrant
 from veille.domain.plates import canonical
 from veille.domain.reads import ImageRef, Read
 from veille.domain.users import Organisation, User
@@ -155,6 +156,23 @@ def a_hit(alert: Alert, *, at: datetime | None = None, **overrides: Any) -> Aler
     }
     fields.update(overrides)
     return AlertHit(**fields)
+
+
+def a_grant(username: str, **fields: Any) -> UserGrant:
+    base: dict[str, Any] = dict(
+        grant_id=0,
+        kind=GrantKind.CREATE,
+        username=username,
+        user_id=None,
+        changes={"role": "investigator", "org_id": "zone-midi", "designated": True},
+        status=GrantStatus.PENDING,
+        requested_by=Actor(username="alice", role="administrator", user_id=1),
+        requested_at=NOW,
+        request_reason="new investigator of the zone",
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
+    )
+    base.update(fields)
+    return UserGrant(**base)
 
 
 def committed(store: Store, write: Callable[[Any], T]) -> T:

@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.contract.builders import NOW, Store, a_user, an_org, committed, seen
+from tests.contract.builders import NOW, Store, a_grant, a_user, an_org, committed, seen
 from tests.contract.conftest import Backend
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import Actor
-from veille.domain.grants import GrantKind, GrantStatus, UserGrant
+from veille.domain.grants import GrantKind, GrantStatus
 
 pytestmark = pytest.mark.integration
 
@@ -151,23 +151,6 @@ def test_a_token_needs_a_user_and_a_hash_of_its_own(store: Store, backend: Backe
         uow.users.add_token(token_hash="t", user_id=alice, **token)
     with store.uow() as uow, pytest.raises(backend.conflict):
         uow.users.add_token(token_hash="t2", user_id=alice + 100, **token)
-
-
-def a_grant(username: str, **fields: Any) -> UserGrant:
-    base: dict[str, Any] = dict(
-        grant_id=0,
-        kind=GrantKind.CREATE,
-        username=username,
-        user_id=None,
-        changes={"role": "investigator", "org_id": "zone-midi", "designated": True},
-        status=GrantStatus.PENDING,
-        requested_by=Actor(username="alice", role="administrator", user_id=1),
-        requested_at=NOW,
-        request_reason="new investigator of the zone",
-        password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA",
-    )
-    base.update(fields)
-    return UserGrant(**base)
 
 
 def test_grants_are_kept_in_request_order_and_decided_once(store: Store, orgs):

@@ -14,8 +14,8 @@ import pytest
 from tests.conftest import make_read
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations, split_statements
-from veille.adapters.sqlite.repositories import to_micros
 from veille.adapters.sqlite.store import SqliteStore
+from veille.adapters.sqlite.times import encode
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
 from veille.domain.cameras import camera_from_record
@@ -112,7 +112,7 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
             uow.conn.execute(
                 "INSERT INTO alert_hits (alert_id, read_id, camera_id, captured_at, match_kind)"
                 " VALUES (1, ?, ?, ?, 'exact')",
-                (rid, camera_id, to_micros(NOW)),
+                (rid, camera_id, encode(NOW)),
             )
         uow.commit()
     assert store.initialise() == [v.version for v in load_migrations() if v.version > 7]

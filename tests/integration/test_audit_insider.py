@@ -18,6 +18,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from veille.adapters.sqlite.times import encode
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.audit import Actor, AuditEntry, chain_hash, system_actor
 from veille.entrypoints.audit_check import check_audit_log
@@ -84,7 +85,7 @@ def forge_append(conn: sqlite3.Connection, *, seal: str | None = None) -> int:
         "INSERT INTO audit_log (seq, at, actor_username, actor_role, action, outcome, params,"
         " prev_hash, hash, seal) VALUES (?, ?, 'cleaner', 'system', 'auth.sign_out', 'ok', '{}',"
         " ?, ?, ?)",
-        (seq, T0.isoformat(), prev, chain_hash(seq, forged, prev), seal),
+        (seq, encode(T0), prev, chain_hash(seq, forged, prev), seal),
     )
     return seq
 

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
+from veille.adapters.sqlite.times import encode
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.audit import Actor, AuditEntry, chain_hash, system_actor
 from veille.entrypoints.cli_audit import audit_app
@@ -118,7 +119,7 @@ def insert_forged(conn: sqlite3.Connection) -> None:
     conn.execute(
         "INSERT INTO audit_log (seq, at, actor_username, actor_role, action, outcome, params,"
         " prev_hash, hash) VALUES (12, ?, 'cleaner', 'system', 'auth.sign_out', 'ok', '{}', ?, ?)",
-        (T0.isoformat(), prev, chain_hash(12, forged, prev)),
+        (encode(T0), prev, chain_hash(12, forged, prev)),
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from veille.adapters.sqlite.database import connect
-from veille.adapters.sqlite.repositories import to_micros
+from veille.adapters.sqlite.times import encode
 from veille.bench.search import run_search_bench
 from veille.bench.store_gen import GeneratedStore, StoreSpec, load_or_generate
 from veille.domain.cameras import camera_from_record
@@ -45,8 +45,8 @@ def test_reads_fall_in_the_thirty_days_and_repeat_realistically(
     ).fetchone()
     assert count == generated.reads
     assert abs(count - READS) < READS * 0.1
-    assert lo >= to_micros(generated.now_dt - timedelta(days=30))
-    assert hi < to_micros(generated.now_dt)
+    assert lo >= encode(generated.now_dt - timedelta(days=30))
+    assert hi < encode(generated.now_dt)
     assert bad_received == 0
     orphans = conn.execute(
         "SELECT count(*) FROM reads WHERE camera_id NOT IN (SELECT camera_id FROM cameras)"
@@ -74,8 +74,8 @@ def test_planted_patterns_are_in_the_store(generated: GeneratedStore) -> None:
                 " AND captured_at < ?",
                 (
                     scene["camera_id"],
-                    to_micros(datetime.fromisoformat(scene["start"])),
-                    to_micros(datetime.fromisoformat(scene["end"])),
+                    encode(datetime.fromisoformat(scene["start"])),
+                    encode(datetime.fromisoformat(scene["end"])),
                 ),
             )
         }
@@ -87,8 +87,8 @@ def test_planted_patterns_are_in_the_store(generated: GeneratedStore) -> None:
         " AND captured_at < ?",
         (
             clone["plate"],
-            to_micros(datetime.fromisoformat(clone["day_start"])),
-            to_micros(datetime.fromisoformat(clone["day_end"])),
+            encode(datetime.fromisoformat(clone["day_start"])),
+            encode(datetime.fromisoformat(clone["day_end"])),
         ),
     ).fetchone()[0]
     assert cameras >= 4

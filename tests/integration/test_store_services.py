@@ -17,6 +17,7 @@ import pytest
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
+from veille.adapters.sqlite.times import decode
 from veille.domain.audit import system_actor
 from veille.domain.cameras import Phase
 from veille.domain.reads import ReadRules
@@ -290,7 +291,7 @@ def test_rotate_revokes_the_old_token(store: SqliteStore):
     revoked_at = scalar(
         store, "SELECT revoked_at FROM camera_credentials WHERE token_hash = ?", hash_token(old)
     )
-    assert datetime.fromisoformat(revoked_at) == NOW + timedelta(hours=1)
+    assert decode(revoked_at) == NOW + timedelta(hours=1)
 
 
 def test_rotate_unknown_camera(store: SqliteStore):

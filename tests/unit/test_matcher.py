@@ -29,6 +29,7 @@ from veille.domain.matcher import (
     pattern_bits,
 )
 from veille.domain.plates import DEFAULT_LOOKALIKES
+from veille.domain.times import NaiveDatetime
 
 pytestmark = pytest.mark.unit
 
@@ -295,13 +296,15 @@ def test_validity_is_the_half_open_window(start_s: int, length_s: int):
     assert match(index, "AB123", now=start) and not match(index, "AB123", now=until)
 
 
-def test_open_ended_validity_and_naive_now_taken_as_utc():
+def test_open_ended_validity_and_a_naive_now_is_refused_not_guessed():
     index = HotlistIndex.build(
         [hotlist()], [item("AB123", valid_until=NOW), item("CD456", valid_from=NOW)]
     )
-    before = (NOW - timedelta(microseconds=1)).replace(tzinfo=None)
+    before = NOW - timedelta(microseconds=1)
     assert [h.entry.plate for h in match(index, "AB123", now=before)] == ["AB123"]
     assert not match(index, "CD456", now=before)
+    with pytest.raises(NaiveDatetime):  # one rule for every moment: domain/times.py
+        match(index, "AB123", now=before.replace(tzinfo=None))
 
 
 def test_hits_are_sorted_by_priority_then_kind():

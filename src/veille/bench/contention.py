@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from veille.adapters.memory.store import MemoryStore
-from veille.adapters.sqlite.repositories import to_micros
+from veille.adapters.sqlite.times import encode
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.search import Case, _cases, _lawful
 from veille.bench.store_gen import (
@@ -312,7 +312,7 @@ def run_contention_bench(
         run_jobs=False,
     )
     platform = bootstrap(settings)
-    first_fresh = to_micros(gen.now_dt)
+    first_fresh = encode(gen.now_dt)
     try:
         platform.start()
         cases = _cases(sqlite_store(platform.store), gen, random.Random(config.seed), runs=200)

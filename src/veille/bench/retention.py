@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from veille.adapters.sqlite.repositories import INSERT_IMAGE, INSERT_READ, to_micros
+from veille.adapters.sqlite.repositories import INSERT_IMAGE, INSERT_READ
+from veille.adapters.sqlite.times import encode
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.store_gen import sqlite_store
 from veille.domain.plates import canonical
@@ -68,7 +69,7 @@ def _prefill(platform: Any, config: RetentionBenchConfig, now: datetime) -> dict
                 captured = now - recent_span + recent_span * (j / max(1, config.recent_reads))
             rid = uuid.UUID(int=rng.getrandbits(128), version=4).bytes
             plate = rng.choice(plates)
-            micros = to_micros(captured)
+            micros = encode(captured)
             camera = f"BENCH-{i % 450:05d}"
             rows.append((rid, camera, micros, micros, plate, plate, canonical(plate), *_CONSTANT))
             if i < config.old_reads and rng.random() < config.old_image_share:
@@ -211,7 +212,7 @@ def run_retention_bench(config: RetentionBenchConfig | None = None) -> dict[str,
         during = ingest.window(job_start, outcome["end"])
         report: RetentionReport = outcome["report"]
 
-        cutoff = to_micros(RetentionPolicy().cutoff(now))
+        cutoff = encode(RetentionPolicy().cutoff(now))
         old_left = (
             sqlite_store(platform.store)
             .connection()

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from veille.adapters.sqlite.repositories import from_micros
 from veille.adapters.sqlite.store import SqliteStore
+from veille.adapters.sqlite.times import decode
 from veille.bench.ingest import machine_description
 from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
 from veille.domain.access import Principal, Role, Scope, ScopeKind
@@ -88,7 +88,7 @@ def _cases(store: SqliteStore, gen: GeneratedStore, rng: random.Random, runs: in
     def area(n: int) -> tuple[dict[str, Any], Execute]:
         _, cid, at = places[n % len(places)]
         lat, lon = cams[cid]
-        mid = from_micros(at)
+        mid = decode(at)
         lo, hi = mid - timedelta(minutes=30), mid + timedelta(minutes=30)
         return {"lat": lat, "lon": lon, "radius_m": 1000}, lambda a: analyses.area_time(
             a, start=lo, end=hi, lat=lat, lon=lon, radius_m=1000

@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 
 from veille.adapters.sqlite.database import connect, migrate
-from veille.adapters.sqlite.repositories import INSERT_READ, SqliteCameraRepository, to_micros
+from veille.adapters.sqlite.repositories import INSERT_READ, SqliteCameraRepository
 from veille.adapters.sqlite.store import SqliteStore
+from veille.adapters.sqlite.times import encode
 from veille.domain.cameras import Camera, camera_from_record
 from veille.domain.geography import PROVINCE_CAPITALS, haversine_m
 from veille.domain.plates import DEFAULT_LOOKALIKES, canonical
@@ -331,7 +332,7 @@ def generate(
     near = neighbours(cameras)
     say(f"{len(cameras)} cameras placed")
 
-    first_day = to_micros(now - timedelta(days=spec.days))
+    first_day = encode(now - timedelta(days=spec.days))
     plan = _Plan(spec, rng, cameras, near, first_day)
     plan.population()
     patterns = plan.plant(now)
@@ -339,7 +340,7 @@ def generate(
 
     written = 0
     per_plate: dict[int, int] = {}
-    end = to_micros(now)
+    end = encode(now)
     for day in range(plan.buckets):
         events = plan.expand_day(day)
         events = [e for e in events if first_day <= e[0] < end]

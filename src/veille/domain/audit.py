@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import orjson
+
+from veille.domain.times import utc
 
 GENESIS_HASH = "0" * 64
 
@@ -88,6 +90,10 @@ def chain_hash(seq: int, entry: AuditEntry, prev_hash: str) -> str:
 
 
 def next_record(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:
+    """The record that follows `previous`. Its moment is kept, and hashed, in UTC: the
+    ISO text the hash covers is then the same whichever store gives the record back
+    (stores keep moments as UTC microseconds); a naive moment is refused."""
+    entry = replace(entry, at=utc(entry.at))
     seq = previous.seq + 1 if previous else 1
     prev_hash = previous.hash if previous else GENESIS_HASH
     return AuditRecord(seq, entry, prev_hash, chain_hash(seq, entry, prev_hash))

@@ -10,6 +10,7 @@ from typing import Any
 
 from veille.domain.errors import Invalid, Problem
 from veille.domain.geography import PROVINCES, in_belgium
+from veille.domain.times import iso, iso_or_none
 
 CAMERA_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -127,6 +128,6 @@ def camera_to_json(camera: Camera) -> dict[str, Any]:
         "vendor": camera.vendor,
         "protocol": camera.protocol,
         "phase": camera.phase.value,
-        "created_at": camera.created_at.isoformat(),
-        "retired_at": camera.retired_at.isoformat() if camera.retired_at else None,
+        "created_at": iso(camera.created_at),
+        "retired_at": iso_or_none(camera.retired_at),
     }

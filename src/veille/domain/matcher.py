@@ -6,15 +6,14 @@ import re
 from array import array
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import chain, combinations, count
 from typing import Any
 
 from veille.domain.hotlists import KIND_RANK, MAX_PLATE_CHARS, Hit, Hotlist, HotlistEntry, MatchKind
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, wildcard_regex
+from veille.domain.times import from_micros, micros
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _OPEN_START, _OPEN_END = -(2**63), 2**63 - 1  # "no valid_from" / "no valid_until"
 _KINDS = tuple(MatchKind)  # index = rank
 _EXACT, _LOOKALIKE, _EDIT, _WILDCARD = (KIND_RANK[k] for k in _KINDS)
@@ -26,17 +25,6 @@ class IndexBuildError(ValueError):
 
 class TooManyWildcards(IndexBuildError):
     """A list holds more wildcard entries than its `max_wildcards`."""
-
-
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch; a naive datetime is taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _MICRO
-
-
-def _from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 def deletion_levels(key: str, depth: int) -> list[list[str]]:
@@ -344,8 +332,8 @@ class HotlistIndex:
         self._priority.append(entry.priority)
         self._covert.append(entry.covert)
         start, end = entry.valid_from, entry.valid_until
-        self._valid_from.append(_OPEN_START if start is None else to_micros(start))
-        self._valid_until.append(_OPEN_END if end is None else to_micros(end))
+        self._valid_from.append(_OPEN_START if start is None else micros(start))
+        self._valid_until.append(_OPEN_END if end is None else micros(end))
 
     # ---- reading ---------------------------------------------------------------------
 
@@ -365,8 +353,8 @@ class HotlistIndex:
             plate=self._plate[number],
             country=self._country_names[self._country[number]],
             priority=self._priority[number],
-            valid_from=None if start == _OPEN_START else _from_micros(start),
-            valid_until=None if end == _OPEN_END else _from_micros(end),
+            valid_from=None if start == _OPEN_START else from_micros(start),
+            valid_until=None if end == _OPEN_END else from_micros(end),
             source_ref=self._source_ref[number],
             instructions=self._instruction_texts[self._instruction_no[number]],
             covert=bool(self._covert[number]),
@@ -398,7 +386,7 @@ class HotlistIndex:
                             found[number] = (_WILDCARD, 0)
         if not found:
             return []
-        return self._hits(found, country, to_micros(now))
+        return self._hits(found, country, micros(now))
 
     def _hits(self, found: dict[int, tuple[int, int]], country: str | None, now: int) -> list[Hit]:
         read_code = 0 if country is None else self._country_codes.get(country.upper(), -1)

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable, PlateRejected, normalise
+from veille.domain.times import iso
 
 DIRECTIONS = frozenset({"approaching", "receding", "unknown"})
 IMAGE_KINDS = frozenset({"plate", "overview", "other"})
@@ -483,7 +484,7 @@ def read_to_json(read: Read) -> dict[str, Any]:
     return {
         "read_id": str(read.read_id),
         "camera_id": read.camera_id,
-        "captured_at": read.captured_at.isoformat().replace("+00:00", "Z"),
+        "captured_at": iso(read.captured_at),
         "plate_raw": read.plate_raw,
         "plate": read.plate,
         "plate_canonical": read.plate_canonical,
@@ -511,6 +512,6 @@ def read_to_json(read: Read) -> dict[str, Any]:
             }
             for i in read.images
         ],
-        "received_at": read.received_at.isoformat().replace("+00:00", "Z"),
+        "received_at": iso(read.received_at),
         "extra": read.extra,
     }

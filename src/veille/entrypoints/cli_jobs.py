@@ -8,7 +8,14 @@ from typing import Annotated, Any
 import typer
 
 from veille.domain.retention import Hold
-from veille.entrypoints.cli_common import DataDir, cli_actor, echo_json, handled, opened_platform
+from veille.domain.times import iso, iso_or_none
+from veille.entrypoints.cli_common import (
+    DataDir,
+    cli_actor,
+    echo_json,
+    handled,
+    opened_platform,
+)
 from veille.service.commands.jobs import CaseHolds, PlaceHold, ReleaseHold
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs: list them, run one now.")
@@ -34,12 +41,12 @@ def hold_to_json(hold: Hold) -> dict[str, Any]:
         "case_ref": hold.case_ref,
         "plates": sorted(hold.plates),
         "camera_ids": sorted(hold.camera_ids),
-        "period_start": hold.period_start.isoformat(),
-        "period_end": hold.period_end.isoformat(),
+        "period_start": iso(hold.period_start),
+        "period_end": iso(hold.period_end),
         "auth_id": hold.auth_id,
         "created_by": hold.created_by,
-        "created_at": hold.created_at.isoformat() if hold.created_at else None,
-        "released_at": hold.released_at.isoformat() if hold.released_at else None,
+        "created_at": iso_or_none(hold.created_at),
+        "released_at": iso_or_none(hold.released_at),
         "released_by": hold.released_by,
     }
 

@@ -27,6 +27,7 @@ from veille.domain.cameras import Camera
 from veille.domain.errors import Problem
 from veille.domain.hotlists import Hit
 from veille.domain.reads import Read
+from veille.domain.times import iso, iso_or_none
 from veille.domain.webhooks import TargetRefused, Webhook, WebhookDelivery
 from veille.service import users as user_service
 from veille.service.errors import Invalid, NotFound
@@ -215,7 +216,7 @@ def new_alert(
             "list_name": hit.list.name,
             "source_ref": e.source_ref,
             "instructions": e.instructions,
-            "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+            "valid_until": iso_or_none(e.valid_until),
         },
         late=lateness.late if lateness else False,
         age_s=lateness.age_s if lateness else None,
@@ -400,8 +401,8 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "alert_id": alert.alert_id,
         "status": alert.status.value,
-        "opened_at": alert.opened_at.isoformat(),
-        "last_hit_at": alert.last_hit_at.isoformat(),
+        "opened_at": iso(alert.opened_at),
+        "last_hit_at": iso(alert.last_hit_at),
         "hit_count": alert.hit_count,
         "plate": alert.plate,
         "country": alert.country,
@@ -424,8 +425,8 @@ def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:
         out["read"] = {
             "read_id": str(read.read_id),
             "camera_id": read.camera_id,
-            "captured_at": read.captured_at.isoformat(),
-            "received_at": read.received_at.isoformat(),
+            "captured_at": iso(read.captured_at),
+            "received_at": iso(read.received_at),
             "plate_raw": read.plate_raw,
             "confidence": read.confidence,
             "direction": read.direction,

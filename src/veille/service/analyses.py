@@ -24,6 +24,7 @@ from veille.domain.plates import (
     within_distance,
 )
 from veille.domain.reads import Read
+from veille.domain.times import iso
 from veille.service.errors import Invalid, Problem
 from veille.service.ports import UnitOfWork
 from veille.service.queries import SEARCH_LIMIT, ReadAccess, camera_history, passage_json
@@ -64,10 +65,6 @@ class AnalysisError(Invalid, ValueError):
             problems=[Problem(p["field"], p["reason"]) for p in problems],
             code=code,
         )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 # --- the rules of the parameters: checked here, once, for every entrypoint ----------
@@ -386,8 +383,8 @@ def journey(
             "to_read_id": leg.end.read_id,
             "from_camera_id": leg.start.camera_id,
             "to_camera_id": leg.end.camera_id,
-            "from_at": _iso(leg.start.at),
-            "to_at": _iso(leg.end.at),
+            "from_at": iso(leg.start.at),
+            "to_at": iso(leg.end.at),
             "distance_m": round(leg.distance_m, 1),
             "seconds": leg.seconds,
             "speed_kmh": None if leg.speed_kmh == float("inf") else round(leg.speed_kmh, 1),
@@ -505,8 +502,8 @@ def convoy(
             seen_with[other_plate].append(
                 {
                     "camera_id": read.camera_id,
-                    "target_at": _iso(read.captured_at),
-                    "at": _iso(other.captured_at),
+                    "target_at": iso(read.captured_at),
+                    "at": iso(other.captured_at),
                     "seconds_apart": round(
                         (other.captured_at - read.captured_at).total_seconds(), 3
                     ),
@@ -603,8 +600,8 @@ def several_scenes(
                 "lat": scene["lat"],
                 "lon": scene["lon"],
                 "radius_m": scene["radius_m"],
-                "start": _iso(lo),
-                "end": _iso(hi),
+                "start": iso(lo),
+                "end": iso(hi),
                 "cameras": cams,
                 "plates": len(plates),
                 "period_clipped": access.period_clipped(lo, hi) if lo < hi else None,
@@ -690,9 +687,9 @@ def rare_visitors(
         },
         "cameras": cams,
         "baseline": {
-            "start": _iso(baseline_start),
-            "end": _iso(baseline_end),
-            "visible_from": _iso(max(visible_from, baseline_start)),
+            "start": iso(baseline_start),
+            "end": iso(baseline_end),
+            "visible_from": iso(max(visible_from, baseline_start)),
             "clipped": visible_from > baseline_start,
         },
         "window_plates": len(counts),
@@ -797,8 +794,8 @@ class CloneSweepReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "period_start": _iso(self.period_start),
-            "period_end": _iso(self.period_end),
+            "period_start": iso(self.period_start),
+            "period_end": iso(self.period_end),
             "plates": self.plates,
             "findings": self.findings,
             "recorded": self.recorded,

@@ -19,14 +19,10 @@ from typing import Any
 import orjson
 
 from veille.domain.audit import AuditEntry
+from veille.domain.times import iso
 from veille.service.analyses import AnalysisError, Result, point_feature
 from veille.service.ports import UnitOfWork
 from veille.service.queries import QueryContext
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
 
 # format → (media type, file extension); `json` is the result itself
 MEDIA_TYPES = {
@@ -432,7 +428,7 @@ def _summary(head: ReportHeader) -> list[tuple[str, str]]:
         ("Case", head.case_ref or ""),
         ("Purpose", head.purpose or ""),
         ("User", head.user),
-        ("Generated", _iso(head.generated_at)),
+        ("Generated", iso(head.generated_at)),
         ("Query", json.dumps(head.query, sort_keys=True, ensure_ascii=False, default=str)),
         ("Result SHA-256", head.sha256),
         # a case file must show that a result is partial, and why

@@ -84,7 +84,7 @@ class VerifyReport:
             else {
                 "seq": newest.seq,
                 "hash": newest.hash,
-                "at": newest.at.isoformat(),
+                "at": newest.at.isoformat(),  # as signed in the anchor store (+00:00)
                 "age_s": self.checkpoint_age_s,
             },
             "uncovered": self.uncovered,
@@ -251,6 +251,8 @@ def record_to_json(rec: AuditRecord) -> dict[str, Any]:
     e, a = rec.entry, rec.entry.actor
     return {
         "seq": rec.seq,
+        # the text the record's hash covers (+00:00), not domain.times.iso: an outside
+        # reader recomputes each hash from the export as it stands (docs/audit.md)
         "at": e.at.isoformat(),
         "actor_username": a.username,
         "actor_role": a.role,

@@ -21,6 +21,7 @@ from veille.domain.authorizations import (
 from veille.domain.districts import CrossDistrictRule, DistrictMap
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import HoldInvalid, check_hold
+from veille.domain.times import iso, iso_or_none
 from veille.service.errors import NotFound
 from veille.service.ports import UnitOfWork
 
@@ -452,28 +453,28 @@ def summary(auth: Authorization) -> dict[str, Any]:
         "districts": sorted(auth.districts),
         "declared_district": auth.district or None,
         "requested_by": auth.requested_by_name,
-        "requested_at": auth.requested_at.isoformat(),
+        "requested_at": iso(auth.requested_at),
         "investigators": sorted(auth.investigators),
         "plates": sorted(auth.plates),
         "camera_ids": sorted(auth.camera_ids),
         "area": auth.area.__dict__ if auth.area else None,
-        "period_start": auth.period_start.isoformat(),
-        "period_end": auth.period_end.isoformat(),
+        "period_start": iso(auth.period_start),
+        "period_end": iso(auth.period_end),
         "hold_requested": auth.hold_requested,
         "status": auth.status.value,
         "decided_by": auth.decided_by_name,
-        "decided_at": auth.decided_at.isoformat() if auth.decided_at else None,
+        "decided_at": iso_or_none(auth.decided_at),
         "decision_reasons": auth.decision_reasons,
         "conditions": auth.conditions,
-        "expires_at": auth.expires_at.isoformat() if auth.expires_at else None,
+        "expires_at": iso_or_none(auth.expires_at),
         "approvals": [
             {
                 "district": a.district,
                 "by": a.by_name,
-                "at": a.at.isoformat(),
+                "at": iso(a.at),
                 "reasons": a.reasons,
                 "conditions": a.conditions,
-                "expires_at": a.expires_at.isoformat(),
+                "expires_at": iso(a.expires_at),
             }
             for a in auth.approvals
         ],

@@ -10,8 +10,12 @@ from typing import Any
 import orjson
 
 from veille.domain.audit import Actor, AuditEntry
+from veille.domain.times import iso, iso_or_none
 from veille.service.errors import Conflict, NotFound
-from veille.service.ingest import ReadsRejected, StoredBatch
+from veille.service.ingest import (
+    ReadsRejected,
+    StoredBatch,
+)
 from veille.service.ports import DeadLetter, UnitOfWork
 
 
@@ -51,13 +55,13 @@ def page_dead_letters(
 def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
     return {
         "id": dl.id,
-        "received_at": dl.received_at.isoformat(),
+        "received_at": iso(dl.received_at),
         "camera_id": dl.camera_id,
         "source": dl.source,
         "status": dl.status,
         "errors": dl.errors,
         "payload": dl.payload,
-        "replayed_at": dl.replayed_at.isoformat() if dl.replayed_at else None,
+        "replayed_at": iso_or_none(dl.replayed_at),
         "replay_result": dl.replay_result,
     }
 

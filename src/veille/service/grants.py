@@ -19,6 +19,7 @@ from veille.domain.grants import (
     decision_refusal,
     is_same_person,
 )
+from veille.domain.times import iso, iso_or_none
 from veille.domain.users import User
 from veille.service import users as user_service
 from veille.service.errors import Conflict, Forbidden, NotFound
@@ -391,9 +392,9 @@ def grant_json(grant: UserGrant) -> dict[str, Any]:
         "changes": grant.changes,
         "status": grant.status.value,
         "requested_by": _actor_json(grant.requested_by),
-        "requested_at": grant.requested_at.isoformat(),
+        "requested_at": iso(grant.requested_at),
         "request_reason": grant.request_reason,
         "decided_by": _actor_json(grant.decided_by),
-        "decided_at": grant.decided_at.isoformat() if grant.decided_at else None,
+        "decided_at": iso_or_none(grant.decided_at),
         "decision_reason": grant.decision_reason,
     }

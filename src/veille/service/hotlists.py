@@ -25,6 +25,7 @@ from veille.domain.hotlists import (
 )
 from veille.domain.matcher import HotlistIndex, IndexBuildError
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable
+from veille.domain.times import iso_or_none
 from veille.service.errors import Forbidden, Invalid, NotFound
 from veille.service.ports import UnitOfWork
 
@@ -543,8 +544,8 @@ def entry_json(e: HotlistEntry) -> dict[str, Any]:
         "plate": e.plate,
         "country": e.country,
         "priority": e.priority,
-        "valid_from": e.valid_from.isoformat() if e.valid_from else None,
-        "valid_until": e.valid_until.isoformat() if e.valid_until else None,
+        "valid_from": iso_or_none(e.valid_from),
+        "valid_until": iso_or_none(e.valid_until),
         "source_ref": e.source_ref,
         "instructions": e.instructions,
         "covert": e.covert,

@@ -32,6 +32,7 @@ from veille.domain.authorizations import (
 from veille.domain.cameras import Camera
 from veille.domain.districts import DistrictMap, belgian_district_map
 from veille.domain.reads import Read
+from veille.domain.times import iso
 from veille.service.errors import Forbidden, Invalid, VeilleError
 from veille.service.ports import CameraCatalog, UnitOfWork
 
@@ -199,10 +200,10 @@ class ReadAccess:
         if clip is None:
             return None
         return {
-            "requested_start": _iso(clip.requested_start),
-            "requested_end": _iso(clip.requested_end),
-            "visible_from": _iso(clip.visible_from) if clip.visible_from else None,
-            "not_open": [{"start": _iso(lo), "end": _iso(hi)} for lo, hi in clip.not_open],
+            "requested_start": iso(clip.requested_start),
+            "requested_end": iso(clip.requested_end),
+            "visible_from": iso(clip.visible_from) if clip.visible_from else None,
+            "not_open": [{"start": iso(lo), "end": iso(hi)} for lo, hi in clip.not_open],
         }
 
     def _inside(self, area: Area) -> frozenset[str]:
@@ -250,10 +251,6 @@ class ReadAccess:
             )
             for s in self.slices
         )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
@@ -395,7 +392,7 @@ def passage_json(read: Read, cameras: dict[str, Camera]) -> dict[str, Any]:
         "plate": read.plate,
         "plate_raw": read.plate_raw,
         "country": read.country,
-        "captured_at": read.captured_at.isoformat().replace("+00:00", "Z"),
+        "captured_at": iso(read.captured_at),
         "camera_id": read.camera_id,
         "camera_name": cam.name if cam else None,
         "zone": cam.zone if cam else None,

@@ -12,6 +12,7 @@ from typing import Any
 from veille.domain.audit import Actor, AuditEntry, system_actor
 from veille.domain.plates import PlateRejected, normalise
 from veille.domain.retention import Hold, HoldInvalid, RetentionPolicy, check_hold
+from veille.domain.times import iso
 from veille.service.audit import read_then_record
 from veille.service.errors import NotFound
 from veille.service.ports import ImageStore, PurgeCursor, UnitOfWork
@@ -45,7 +46,7 @@ class RetentionReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "cutoff": self.cutoff.isoformat(),
+            "cutoff": iso(self.cutoff),
             "deleted_reads": self.deleted_reads,
             "deleted_images": self.deleted_images,
             "kept_by_holds": self.kept_by_holds,

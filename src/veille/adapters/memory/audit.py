@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from veille.domain.audit import AuditEntry, AuditRecord, next_record
+from veille.domain.times import utc
 
 if TYPE_CHECKING:
     from veille.adapters.memory.store import MemoryUnitOfWork
@@ -64,6 +65,7 @@ class MemoryAuditRepository:
         limit: int = 1000,
         after_seq: int | None = None,
     ) -> list[AuditRecord]:
+        since, until = since and utc(since), until and utc(until)  # naive: refused
         found = [
             r
             for r in self._records()

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from veille.domain.analysis import CloneFinding
+from veille.domain.times import utc
 
 if TYPE_CHECKING:
     from veille.adapters.memory.store import MemoryUnitOfWork
@@ -40,6 +41,7 @@ class MemoryCloneFindingRepository:
         self, *, plate: str | None = None, since: datetime | None = None, limit: int = 1000
     ) -> list[CloneFinding]:
         """Findings, newest second passage first, optionally of one plate or since a moment."""
+        since = since and utc(since)  # naive: refused
         found = [
             f
             for f in self.uow.table("clone_findings").values()
@@ -51,6 +53,7 @@ class MemoryCloneFindingRepository:
 
     def purge(self, *, before: datetime) -> int:
         """Delete findings whose later read was captured before `before` (retention)."""
+        before = utc(before)
         doomed = [i for i, f in self.uow.table("clone_findings").items() if f.second_at < before]
         if doomed:
             table = self.uow.writable("clone_findings")

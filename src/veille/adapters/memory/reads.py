@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -13,6 +13,7 @@ import orjson
 from veille.adapters.memory.store import ConstraintViolated
 from veille.domain.reads import Read
 from veille.domain.retention import Hold, purgeable
+from veille.domain.times import micros, utc
 from veille.service.ports import PurgeBatch, PurgeCursor
 
 if TYPE_CHECKING:
@@ -32,13 +33,6 @@ def _kept(read: Read) -> Read:
     so a later change to the caller's dict does not reach the stored read."""
     extra = orjson.loads(orjson.dumps(read.extra)) if read.extra else {}
     return replace(read, extra=extra)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // timedelta(microseconds=1)
 
 
 def _wanted(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -103,6 +97,7 @@ class MemoryReadRepository:
         prefix: str | None = None,
     ) -> list[Read]:
         """Reads in [start, end) meeting every criterion given, by capture time."""
+        start, end = utc(start), utc(end)  # naive: refused
         wanted_plates, wanted_cameras = _wanted(plates), _wanted(camera_ids)
         found = [
             s
@@ -255,8 +250,9 @@ class MemoryReadRepository:
     def _keyed_before(
         self, cutoff: datetime, after: PurgeCursor | None
     ) -> list[tuple[PurgeCursor, Read]]:
+        cutoff = utc(cutoff)
         keyed = [
-            ((_micros(s.read.captured_at), s.row), s.read)
+            ((micros(s.read.captured_at), s.row), s.read)
             for s in self._rows()
             if s.read.captured_at < cutoff
         ]

@@ -13,11 +13,14 @@ to, and what unit tests of handlers run against.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Self
+from datetime import datetime
+from typing import Any, Self, TypeVar
 
 from veille.domain.reads import Read
+from veille.domain.times import utc
 
 # Every table the memory store keeps. A repository owns the ones it names.
 TABLES = (
@@ -44,6 +47,39 @@ TABLES = (
     "counters",  # row-id sequences and the camera version, rolled back with the rest
 )
 Tables = Mapping[str, dict[Any, Any]]
+V = TypeVar("V")
+
+
+def in_utc(value: V) -> V:
+    """`value` with every moment in it (fields of dataclasses, nested, and their tuples)
+    in UTC, as SQLite's codec gives them back; a naive datetime raises `NaiveDatetime`.
+    What holds no moment to change is returned as it is (the same object)."""
+    kept: V = _in_utc(value)
+    return kept
+
+
+def _in_utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return utc(value)  # the same object when it is in UTC already
+    if type(value) is tuple:
+        items = tuple(map(_in_utc, value))
+        changed = any(new is not old for new, old in zip(items, value, strict=True))
+        return items if changed else value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {
+            f.name: new
+            for f in dataclasses.fields(value)
+            if f.init and (new := _in_utc(old := getattr(value, f.name))) is not old
+        }
+        return dataclasses.replace(value, **fields) if fields else value
+    return value
+
+
+class _UtcTable(dict[Any, Any]):
+    """A table being written: every row stored keeps its moments in UTC (see `in_utc`)."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        super().__setitem__(key, in_utc(value))
 
 
 class ConstraintViolated(Exception):
@@ -228,7 +264,7 @@ class MemoryUnitOfWork:
             raise RuntimeError(f"a write to {name} needs an open unit of work")
         top = self._layers[-1]
         if name not in top:
-            top[name] = dict(self.table(name))
+            top[name] = _UtcTable(self.table(name))
         return top[name]
 
     def next_id(self, sequence: str) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from veille.adapters.memory.store import ConstraintViolated
 from veille.domain.access import Role
 from veille.domain.grants import GrantStatus, UserGrant
+from veille.domain.times import utc
 from veille.domain.users import Organisation, User
 
 if TYPE_CHECKING:
@@ -168,6 +169,7 @@ class MemoryUserRepository:
         limit: int = 1000,
     ) -> builtins.list[UserGrant]:
         """Grants in request order; `since`/`until` bound the time of the request."""
+        since, until = since and utc(since), until and utc(until)  # naive: refused
         found = [
             g
             for _, g in sorted(self.uow.table("user_grants").items())

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from veille.adapters.sqlite.repositories import from_micros, to_micros
+from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_or_none
 from veille.domain.access import Scope, ScopeKind
 from veille.domain.alerts import Alert, AlertCount, AlertHit, AlertStatus, AlertStep, CameraMisreads
 from veille.domain.audit import Actor
@@ -43,15 +43,11 @@ def _visible_where(
     return clauses, params
 
 
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
 def _alert(row: tuple[Any, ...]) -> Alert:
     return Alert(
         alert_id=row[0],
-        opened_at=datetime.fromisoformat(row[1]),
-        last_hit_at=datetime.fromisoformat(row[2]),
+        opened_at=decode(row[1]),
+        last_hit_at=decode(row[2]),
         status=AlertStatus(row[3]),
         read_id=uuid.UUID(bytes=row[4]),
         camera_id=row[5],
@@ -72,7 +68,7 @@ def _alert(row: tuple[Any, ...]) -> Alert:
         decision=row[20],
         reason=row[21],
         outcome=row[22],
-        closed_at=_dt(row[23]),
+        closed_at=decode_or_none(row[23]),
         late=bool(row[24]),
         age_s=row[25],
     )
@@ -80,8 +76,8 @@ def _alert(row: tuple[Any, ...]) -> Alert:
 
 def _params(a: Alert) -> tuple[Any, ...]:
     return (
-        a.opened_at.isoformat(),
-        a.last_hit_at.isoformat(),
+        encode(a.opened_at),
+        encode(a.last_hit_at),
         a.status.value,
         a.read_id.bytes,
         a.camera_id,
@@ -102,7 +98,7 @@ def _params(a: Alert) -> tuple[Any, ...]:
         a.decision,
         a.reason,
         a.outcome,
-        a.closed_at.isoformat() if a.closed_at else None,
+        encode_or_none(a.closed_at),
         int(a.late),
         a.age_s,
     )
@@ -150,7 +146,7 @@ class SqliteAlertRepository:
                 alert_id,
                 hit.read_id.bytes,
                 hit.camera_id,
-                to_micros(hit.captured_at),
+                encode(hit.captured_at),
                 hit.match_kind,
                 hit.zone,
                 hit.province,
@@ -169,7 +165,7 @@ class SqliteAlertRepository:
             AlertHit(
                 read_id=uuid.UUID(bytes=r[0]),
                 camera_id=r[1],
-                captured_at=from_micros(r[2]),
+                captured_at=decode(r[2]),
                 match_kind=r[3],
                 zone=r[4] or "unknown",
                 province=r[5] or "unknown",
@@ -196,7 +192,7 @@ class SqliteAlertRepository:
             params.extend(statuses)
         if since:
             clauses.append("opened_at >= ?")
-            params.append(since.isoformat())
+            params.append(encode(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM alerts{where} ORDER BY alert_id DESC LIMIT ?",
@@ -246,7 +242,7 @@ class SqliteAlertRepository:
             " action, reason, outcome, note) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 alert_id,
-                at.isoformat(),
+                encode(at),
                 actor.username,
                 actor.role,
                 actor.user_id,
@@ -265,7 +261,7 @@ class SqliteAlertRepository:
         )
         return [
             AlertStep(
-                at=datetime.fromisoformat(r[0]),
+                at=decode(r[0]),
                 by=r[1],
                 role=r[2],
                 action=r[3],
@@ -293,7 +289,7 @@ class SqliteAlertRepository:
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY list_id, zone, status, outcome, reason"
             " ORDER BY list_id, zone, status, outcome, reason",  # NULLs sort first in SQLite
-            (since.isoformat(), until.isoformat(), *params),
+            (encode(since), encode(until), *params),
         )
         return [
             AlertCount(list_id=r[0], zone=r[1], status=r[2], outcome=r[3], reason=r[4], alerts=r[5])
@@ -317,7 +313,7 @@ class SqliteAlertRepository:
             " sum(coalesce(decision = 'rejected' AND reason = 'misread', 0))"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY camera_id ORDER BY camera_id",
-            (since.isoformat(), until.isoformat(), *params),
+            (encode(since), encode(until), *params),
         )
         return [CameraMisreads(camera_id=r[0], decided=r[1], misreads=r[2]) for r in rows]
 
@@ -335,7 +331,7 @@ class SqliteAlertRepository:
         cur = self.conn.execute(
             "INSERT INTO webhooks (name, url, secret, scope_kind, scope_value, active,"
             " created_at) VALUES (?,?,?,?,?,1,?)",
-            (name, url, secret, scope_kind, scope_value, now.isoformat()),
+            (name, url, secret, scope_kind, scope_value, encode(now)),
         )
         return int(cur.lastrowid or 0)
 
@@ -352,7 +348,7 @@ class SqliteAlertRepository:
                 secret=r[3],
                 scope=Scope(ScopeKind(r[4]), r[5]),
                 active=bool(r[6]),
-                created_at=datetime.fromisoformat(r[7]),
+                created_at=decode(r[7]),
             )
             for r in rows
         ]
@@ -385,8 +381,8 @@ class SqliteAlertRepository:
                 status,
                 http_status,
                 error,
-                now.isoformat(),
-                now.isoformat() if status == "delivered" else None,
+                encode(now),
+                encode(now) if status == "delivered" else None,
             ),
         )
 
@@ -414,7 +410,7 @@ class SqliteAlertRepository:
                 status=r[5],
                 http_status=r[6],
                 error=r[7],
-                at=datetime.fromisoformat(r[8]),
+                at=decode(r[8]),
             )
             for r in rows
         ]

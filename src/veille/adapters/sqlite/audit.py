@@ -5,11 +5,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from veille.adapters.sqlite.times import decode, encode, encode_or_none
 from veille.domain.audit import Actor, AuditEntry, AuditRecord, next_record
 
 _COLUMNS = (
@@ -20,7 +21,7 @@ _COLUMNS = (
 
 def _record(row: tuple[Any, ...]) -> AuditRecord:
     entry = AuditEntry(
-        at=datetime.fromisoformat(row[1]),
+        at=decode(row[1]),
         actor=Actor(
             username=row[2],
             role=row[3],
@@ -64,7 +65,7 @@ class SqliteAuditRepository:
             f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
                 record.seq,
-                entry.at.isoformat(),
+                encode(entry.at),
                 a.username,
                 a.role,
                 a.user_id,
@@ -124,11 +125,9 @@ class SqliteAuditRepository:
         after_seq: int | None = None,
     ) -> list[AuditRecord]:
         clauses, params = [], []
-        # Records keep `at` as UTC ISO text, which orders as time only against UTC text:
-        # a bound given with another offset is the same instant, written in UTC.
         for column, op, value in (
-            ("at", ">=", since.astimezone(UTC).isoformat() if since else None),
-            ("at", "<", until.astimezone(UTC).isoformat() if until else None),
+            ("at", ">=", encode_or_none(since)),
+            ("at", "<", encode_or_none(until)),
             ("actor_username", "=", username),
             ("action", "=", action),
             ("case_ref", "=", case_ref),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
 from typing import Any
 
 import orjson
 
+from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_or_none
 from veille.domain.authorizations import (
     Area,
     Authorization,
@@ -21,10 +21,6 @@ _COLUMNS = (
     " hold_requested, status, decided_by, decided_by_name, decided_at, decision_reasons,"
     " conditions, expires_at, districts, approvals"
 )
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _json(values: frozenset[Any]) -> str:
@@ -41,21 +37,21 @@ def _row_to_auth(row: tuple[Any, ...]) -> Authorization:
         district=row[4],
         requested_by=row[5],
         requested_by_name=row[6],
-        requested_at=datetime.fromisoformat(row[7]),
+        requested_at=decode(row[7]),
         investigators=frozenset(orjson.loads(row[8])),
         plates=frozenset(orjson.loads(row[9])),
         camera_ids=frozenset(orjson.loads(row[10])),
         area=Area(**area) if area else None,
-        period_start=datetime.fromisoformat(row[12]),
-        period_end=datetime.fromisoformat(row[13]),
+        period_start=decode(row[12]),
+        period_end=decode(row[13]),
         hold_requested=bool(row[14]),
         status=AuthorizationStatus(row[15]),
         decided_by=row[16],
         decided_by_name=row[17],
-        decided_at=_dt(row[18]),
+        decided_at=decode_or_none(row[18]),
         decision_reasons=row[19],
         conditions=row[20],
-        expires_at=_dt(row[21]),
+        expires_at=decode_or_none(row[21]),
         districts=frozenset(orjson.loads(row[22])) if row[22] else frozenset(),
         approvals=tuple(_approval(a) for a in orjson.loads(row[23])),
     )
@@ -66,10 +62,10 @@ def _approval(data: dict[str, Any]) -> DistrictApproval:
         district=data["district"],
         by=data["by"],
         by_name=data["by_name"],
-        at=datetime.fromisoformat(data["at"]),
+        at=decode(data["at"]),
         reasons=data["reasons"],
         conditions=data["conditions"],
-        expires_at=datetime.fromisoformat(data["expires_at"]),
+        expires_at=decode(data["expires_at"]),
     )
 
 
@@ -80,10 +76,10 @@ def _approvals_json(approvals: tuple[DistrictApproval, ...]) -> str:
                 "district": a.district,
                 "by": a.by,
                 "by_name": a.by_name,
-                "at": a.at.isoformat(),
+                "at": encode(a.at),
                 "reasons": a.reasons,
                 "conditions": a.conditions,
-                "expires_at": a.expires_at.isoformat(),
+                "expires_at": encode(a.expires_at),
             }
             for a in approvals
         ]
@@ -98,21 +94,21 @@ def _params(a: Authorization) -> tuple[Any, ...]:
         a.district,
         a.requested_by,
         a.requested_by_name,
-        a.requested_at.isoformat(),
+        encode(a.requested_at),
         _json(a.investigators),
         _json(a.plates),
         _json(a.camera_ids),
         orjson.dumps(a.area.__dict__).decode() if a.area else None,
-        a.period_start.isoformat(),
-        a.period_end.isoformat(),
+        encode(a.period_start),
+        encode(a.period_end),
         int(a.hold_requested),
         a.status.value,
         a.decided_by,
         a.decided_by_name,
-        a.decided_at.isoformat() if a.decided_at else None,
+        encode_or_none(a.decided_at),
         a.decision_reasons,
         a.conditions,
-        a.expires_at.isoformat() if a.expires_at else None,
+        encode_or_none(a.expires_at),
         _json(a.districts) if a.districts else None,  # NULL: not derived yet (old request)
         _approvals_json(a.approvals),
     )

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
+from veille.adapters.sqlite import times
+
 _MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 SYNCHRONOUS_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 
@@ -71,8 +73,10 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     """Apply every migration not yet applied, each in its own transaction; return them."""
     conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
+    # Migration 0013 converts the ISO text times of older stores with the codec itself.
+    conn.create_function("veille_micros", 1, times.from_iso_text, deterministic=True)
     applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     done: list[int] = []
     for migration in load_migrations():
@@ -84,7 +88,7 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
-                (migration.version, migration.name, datetime.now(UTC).isoformat()),
+                (migration.version, migration.name, times.encode(datetime.now(UTC))),
             )
             conn.execute("COMMIT")
         except BaseException:

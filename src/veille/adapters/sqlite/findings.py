@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from veille.adapters.sqlite.repositories import from_micros, to_micros
+from veille.adapters.sqlite.times import decode, encode
 from veille.domain.analysis import CloneFinding
 
 _COLUMNS = (
@@ -25,11 +25,11 @@ def _finding(row: tuple[Any, ...]) -> CloneFinding:
         second_read_id=str(uuid.UUID(bytes=row[3])),
         first_camera_id=row[4],
         second_camera_id=row[5],
-        first_at=from_micros(row[6]),
-        second_at=from_micros(row[7]),
+        first_at=decode(row[6]),
+        second_at=decode(row[7]),
         distance_m=row[8],
         implied_kmh=row[9],
-        found_at=datetime.fromisoformat(row[10]),
+        found_at=decode(row[10]),
     )
 
 
@@ -50,11 +50,11 @@ class SqliteCloneFindingRepository:
                     uuid.UUID(f.second_read_id).bytes,
                     f.first_camera_id,
                     f.second_camera_id,
-                    to_micros(f.first_at),
-                    to_micros(f.second_at),
+                    encode(f.first_at),
+                    encode(f.second_at),
                     f.distance_m,
                     f.implied_kmh,
-                    f.found_at.isoformat(),
+                    encode(f.found_at),
                 )
                 for f in findings
             ],
@@ -72,7 +72,7 @@ class SqliteCloneFindingRepository:
             params.append(plate)
         if since is not None:
             clauses.append("second_at >= ?")
-            params.append(to_micros(since))
+            params.append(encode(since))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM clone_findings{where} ORDER BY second_at DESC, id LIMIT ?",
@@ -83,5 +83,5 @@ class SqliteCloneFindingRepository:
     def purge(self, *, before: datetime) -> int:
         """Delete findings whose later read was captured before `before` (retention)."""
         return self.conn.execute(
-            "DELETE FROM clone_findings WHERE second_at < ?", (to_micros(before),)
+            "DELETE FROM clone_findings WHERE second_at < ?", (encode(before),)
         ).rowcount

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
+from veille.adapters.sqlite.times import decode, decode_or_none, encode
 from veille.domain.retention import Hold
 
 _COLUMNS = (
     "hold_id, case_ref, auth_id, plates, camera_ids, period_start, period_end,"
     " created_by, created_at, released_at, released_by"
 )
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
-def _utc(text: str) -> datetime:
-    """A stored moment; one written without an offset is UTC (the store's convention)."""
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _dt(text: str | None) -> datetime | None:
-    return _utc(text) if text else None
 
 
 def _hold(row: tuple[Any, ...]) -> Hold:
@@ -38,11 +25,11 @@ def _hold(row: tuple[Any, ...]) -> Hold:
         auth_id=row[2],
         plates=frozenset(orjson.loads(row[3])),
         camera_ids=frozenset(orjson.loads(row[4])),
-        period_start=_utc(row[5]),
-        period_end=_utc(row[6]),
+        period_start=decode(row[5]),
+        period_end=decode(row[6]),
         created_by=row[7],
-        created_at=_dt(row[8]),
-        released_at=_dt(row[9]),
+        created_at=decode_or_none(row[8]),
+        released_at=decode_or_none(row[9]),
         released_by=row[10],
     )
 
@@ -71,10 +58,10 @@ class SqliteHoldRepository:
                 auth_id,
                 orjson.dumps(sorted(set(plates))).decode(),
                 orjson.dumps(sorted(set(camera_ids))).decode(),
-                _iso(period_start),
-                _iso(period_end),
+                encode(period_start),
+                encode(period_end),
                 created_by,
-                _iso(created_at),
+                encode(created_at),
             ),
         )
         return int(cur.lastrowid or 0)
@@ -103,7 +90,7 @@ class SqliteHoldRepository:
             self.conn.execute(
                 "UPDATE case_holds SET released_at = ?, released_by = ?"
                 " WHERE hold_id = ? AND released_at IS NULL",
-                (_iso(at), by, hold_id),
+                (encode(at), by, hold_id),
             ).rowcount
             == 1
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from veille.adapters.sqlite.times import decode_or_none, encode, encode_or_none
 from veille.domain.hotlists import Category, Hotlist, HotlistEntry
 from veille.service.ports import HotlistChanges
 
@@ -17,10 +18,6 @@ _ENTRY_COLUMNS = (
     "list_id, entry_id, plate, country, priority, valid_from, valid_until, source_ref,"
     " instructions, covert"
 )
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _list(row: tuple[Any, ...]) -> Hotlist:
@@ -43,8 +40,8 @@ def _entry(row: tuple[Any, ...]) -> HotlistEntry:
         plate=row[2],
         country=row[3],
         priority=row[4],
-        valid_from=_dt(row[5]),
-        valid_until=_dt(row[6]),
+        valid_from=decode_or_none(row[5]),
+        valid_until=decode_or_none(row[6]),
         source_ref=row[7],
         instructions=row[8],
         covert=bool(row[9]),
@@ -58,12 +55,12 @@ def _entry_row(e: HotlistEntry, now: datetime) -> tuple[Any, ...]:
         e.plate,
         e.country,
         e.priority,
-        e.valid_from.isoformat() if e.valid_from else None,
-        e.valid_until.isoformat() if e.valid_until else None,
+        encode_or_none(e.valid_from),
+        encode_or_none(e.valid_until),
         e.source_ref,
         e.instructions,
         int(e.covert),
-        now.isoformat(),
+        encode(now),
     )
 
 
@@ -99,8 +96,8 @@ class SqliteHotlistRepository:
                 int(h.lookalike),
                 h.max_wildcards,
                 h.default_priority,
-                now.isoformat(),
-                now.isoformat(),
+                encode(now),
+                encode(now),
             ),
         )
 
@@ -163,7 +160,7 @@ class SqliteHotlistRepository:
     def note_change(self, list_id: str, now: datetime) -> int:
         cur = self.conn.execute(
             "INSERT INTO hotlist_changes (list_id, changed_at) VALUES (?, ?)",
-            (list_id, now.isoformat()),
+            (list_id, encode(now)),
         )
         return int(cur.lastrowid or 0)
 

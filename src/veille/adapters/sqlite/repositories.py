@@ -5,41 +5,24 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from itertools import chain
 from typing import Any
 
 import orjson
 
+from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_or_none
 from veille.domain.cameras import Camera, Phase
 from veille.domain.reads import Candidate, ImageRef, Read
 from veille.domain.retention import Hold, purgeable
 from veille.service.ports import DeadLetter, PurgeBatch, PurgeCursor
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 _CHUNK = 500  # bound on "IN (...)" parameters per statement
 # Most rows per multi-row INSERT: 2,048 × 15 columns = 30,720 parameters, under the
 # 32,766 SQLite allows since 3.32 (a build with a lower limit gets smaller statements).
 _ROWS_PER_INSERT = 2048
 _BEFORE_ALL: PurgeCursor = (-(2**63), 0)
-
-
-def to_micros(moment: datetime) -> int:
-    return (moment - EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 READ_COLUMNS = (
@@ -68,8 +51,8 @@ def read_row(read: Read) -> tuple[Any, ...]:
     return (
         read.read_id.bytes,
         read.camera_id,
-        to_micros(read.captured_at),
-        to_micros(read.received_at),
+        encode(read.captured_at),
+        encode(read.received_at),
         read.plate_raw,
         read.plate,
         read.plate_canonical,
@@ -204,8 +187,8 @@ class SqliteReadRepository:
                 Read(
                     read_id=uuid.UUID(bytes=row[0]),
                     camera_id=row[1],
-                    captured_at=from_micros(row[2]),
-                    received_at=from_micros(row[3]),
+                    captured_at=decode(row[2]),
+                    received_at=decode(row[3]),
                     plate_raw=row[4],
                     plate=row[5],
                     plate_canonical=row[6],
@@ -245,7 +228,7 @@ class SqliteReadRepository:
         Each criterion given is served by its (…, captured_at) index.
         """
         clauses = ["captured_at >= ?", "captured_at < ?"]
-        params: list[Any] = [to_micros(start), to_micros(end)]
+        params: list[Any] = [encode(start), encode(end)]
         for column, values in (("plate", plates), ("camera_id", camera_ids)):
             if values is not None:
                 wanted = sorted(set(values))
@@ -280,7 +263,7 @@ class SqliteReadRepository:
             )
         clauses, params = _plate_range(prefix)
         clauses += ["captured_at >= ?", "captured_at < ?"]
-        params += [to_micros(start), to_micros(end)]
+        params += [encode(start), encode(end)]
         for column, values in (("plate", plates), ("camera_id", camera_ids)):
             if values is not None:
                 wanted = sorted(set(values))
@@ -311,7 +294,7 @@ class SqliteReadRepository:
         """Distinct plates read in [start, end), optionally at given cameras, with a prefix,
         or seen at `min_cameras` distinct cameras or more."""
         clauses = ["captured_at >= ?", "captured_at < ?"]
-        params: list[Any] = [to_micros(start), to_micros(end)]
+        params: list[Any] = [encode(start), encode(end)]
         if prefix:
             more, values = _plate_range(prefix)
             clauses += more
@@ -410,7 +393,7 @@ class SqliteReadRepository:
             " WHERE captured_at >= ? AND captured_at < ?"
             " AND NOT (captured_at = ? AND id <= ?)"
             " ORDER BY captured_at, id LIMIT ?",
-            (last_ts, to_micros(cutoff), last_ts, last_id, limit + 1),
+            (last_ts, encode(cutoff), last_ts, last_id, limit + 1),
         ).fetchall()
         done = len(rows) <= limit
         page = rows[:limit]
@@ -419,7 +402,7 @@ class SqliteReadRepository:
             row
             for row in page
             if purgeable(
-                captured_at=from_micros(row[4]),
+                captured_at=decode(row[4]),
                 plate=row[2],
                 camera_id=row[3],
                 cutoff=cutoff,
@@ -487,8 +470,8 @@ def _camera(row: tuple[Any, ...]) -> Camera:
         vendor=row[7],
         protocol=row[8],
         phase=Phase(row[9]),
-        created_at=datetime.fromisoformat(row[10]),
-        retired_at=_dt(row[11]),
+        created_at=decode(row[10]),
+        retired_at=decode_or_none(row[11]),
     )
 
 
@@ -504,8 +487,8 @@ def _camera_params(camera: Camera) -> tuple[Any, ...]:
         camera.vendor,
         camera.protocol,
         camera.phase.value,
-        camera.created_at.isoformat(),
-        _iso(camera.retired_at),
+        encode(camera.created_at),
+        encode_or_none(camera.retired_at),
     )
 
 
@@ -576,14 +559,14 @@ class SqliteCameraRepository:
     def add_credential(self, camera_id: str, token_hash: str, now: datetime) -> None:
         self.conn.execute(
             "INSERT INTO camera_credentials (token_hash, camera_id, created_at) VALUES (?,?,?)",
-            (token_hash, camera_id, now.isoformat()),
+            (token_hash, camera_id, encode(now)),
         )
 
     def revoke_credentials(self, camera_id: str, now: datetime) -> int:
         return self.conn.execute(
             "UPDATE camera_credentials SET revoked_at = ?"
             " WHERE camera_id = ? AND revoked_at IS NULL",
-            (now.isoformat(), camera_id),
+            (encode(now), camera_id),
         ).rowcount
 
     def version(self) -> int:
@@ -608,13 +591,13 @@ _DL_COLUMNS = (
 def _dead_letter(row: tuple[Any, ...]) -> DeadLetter:
     return DeadLetter(
         id=row[0],
-        received_at=datetime.fromisoformat(row[1]),
+        received_at=decode(row[1]),
         camera_id=row[2],
         source=row[3],
         payload=row[4],
         errors=orjson.loads(row[5]),
         status=row[6],
-        replayed_at=_dt(row[7]),
+        replayed_at=decode_or_none(row[7]),
         replay_result=row[8],
     )
 
@@ -635,7 +618,7 @@ class SqliteDeadLetterRepository:
         cur = self.conn.execute(
             "INSERT INTO dead_letters (received_at, camera_id, source, payload, errors, status)"
             " VALUES (?,?,?,?,?, 'open')",
-            (received_at.isoformat(), camera_id, source, payload, orjson.dumps(errors).decode()),
+            (encode(received_at), camera_id, source, payload, orjson.dumps(errors).decode()),
         )
         return int(cur.lastrowid or 0)
 
@@ -671,7 +654,7 @@ class SqliteDeadLetterRepository:
     def mark(self, dead_letter_id: int, *, status: str, at: datetime, result: str) -> None:
         self.conn.execute(
             "UPDATE dead_letters SET status = ?, replayed_at = ?, replay_result = ? WHERE id = ?",
-            (status, at.isoformat(), result, dead_letter_id),
+            (status, encode(at), result, dead_letter_id),
         )
 
     def count(self, *, status: str | None = None) -> int:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
 
 from veille.adapters.keys import SecretBox
+from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_or_none
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import Actor
 from veille.domain.grants import GrantKind, GrantStatus, UserGrant
@@ -21,14 +22,6 @@ _USER_COLUMNS = (
 )
 
 
-def _dt(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
 def _user(row: tuple[Any, ...]) -> User:
     return User(
         user_id=row[0],
@@ -38,12 +31,12 @@ def _user(row: tuple[Any, ...]) -> User:
         role=Role(row[4]),
         org_id=row[5],
         designated=bool(row[6]),
-        training_expires=_dt(row[7]),
+        training_expires=decode_or_none(row[7]),
         totp_secret=row[8],
         failed_logins=row[9],
-        locked_until=_dt(row[10]),
-        created_at=datetime.fromisoformat(row[11]),
-        deleted_at=_dt(row[12]),
+        locked_until=decode_or_none(row[10]),
+        created_at=decode(row[11]),
+        deleted_at=decode_or_none(row[12]),
     )
 
 
@@ -83,10 +76,10 @@ def _grant(row: tuple[Any, ...]) -> UserGrant:
         changes=orjson.loads(row[4]),
         status=GrantStatus(row[5]),
         requested_by=requested_by,
-        requested_at=datetime.fromisoformat(row[7]),
+        requested_at=decode(row[7]),
         request_reason=row[8],
         decided_by=_actor(row[9]),
-        decided_at=_dt(row[10]),
+        decided_at=decode_or_none(row[10]),
         decision_reason=row[11],
         password_hash=row[12],
     )
@@ -102,7 +95,7 @@ def _org(row: tuple[Any, ...]) -> Organisation:
         name=row[1],
         kind=row[2],
         scope=Scope(ScopeKind(row[3]), row[4]),
-        created_at=datetime.fromisoformat(row[5]),
+        created_at=decode(row[5]),
     )
 
 
@@ -161,7 +154,7 @@ class SqliteUserRepository:
                 org.kind,
                 org.scope.kind.value,
                 org.scope.value,
-                org.created_at.isoformat(),
+                encode(org.created_at),
             ),
         )
 
@@ -197,12 +190,12 @@ class SqliteUserRepository:
                 user.role.value,
                 user.org_id,
                 int(user.designated),
-                _iso(user.training_expires),
+                encode_or_none(user.training_expires),
                 None,  # sealed below, once the row has the id the seal is bound to
                 user.failed_logins,
-                _iso(user.locked_until),
-                user.created_at.isoformat(),
-                _iso(user.deleted_at),
+                encode_or_none(user.locked_until),
+                encode(user.created_at),
+                encode_or_none(user.deleted_at),
             ),
         )
         user_id = int(cur.lastrowid or 0)
@@ -224,11 +217,11 @@ class SqliteUserRepository:
                 user.role.value,
                 user.org_id,
                 int(user.designated),
-                _iso(user.training_expires),
+                encode_or_none(user.training_expires),
                 self._conceal(user.user_id, user.totp_secret),
                 user.failed_logins,
-                _iso(user.locked_until),
-                _iso(user.deleted_at),
+                encode_or_none(user.locked_until),
+                encode_or_none(user.deleted_at),
                 user.user_id,
             ),
         )
@@ -267,7 +260,15 @@ class SqliteUserRepository:
         self.conn.execute(
             "INSERT INTO api_tokens (token_hash, user_id, kind, name, created_at, expires_at,"
             " csrf_token) VALUES (?,?,?,?,?,?,?)",
-            (token_hash, user_id, kind, name, created_at.isoformat(), _iso(expires_at), csrf_token),
+            (
+                token_hash,
+                user_id,
+                kind,
+                name,
+                encode(created_at),
+                encode_or_none(expires_at),
+                csrf_token,
+            ),
         )
 
     def token(
@@ -281,18 +282,18 @@ class SqliteUserRepository:
         ).fetchone()
         if row is None:
             return None
-        return row[0], row[1], _dt(row[2]), _dt(row[3]), row[4]
+        return row[0], row[1], decode_or_none(row[2]), decode_or_none(row[3]), row[4]
 
     def revoke_token(self, token_hash: str, now: datetime) -> int:
         return self.conn.execute(
             "UPDATE api_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL",
-            (now.isoformat(), token_hash),
+            (encode(now), token_hash),
         ).rowcount
 
     def revoke_user_tokens(self, user_id: int, now: datetime) -> int:
         return self.conn.execute(
             "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL",
-            (now.isoformat(), user_id),
+            (encode(now), user_id),
         ).rowcount
 
     # grants of data access (four eyes)
@@ -307,10 +308,10 @@ class SqliteUserRepository:
                 orjson.dumps(grant.changes).decode(),
                 grant.status.value,
                 _actor_text(grant.requested_by),
-                grant.requested_at.isoformat(),
+                encode(grant.requested_at),
                 grant.request_reason,
                 _actor_text(grant.decided_by),
-                _iso(grant.decided_at),
+                encode_or_none(grant.decided_at),
                 grant.decision_reason,
                 grant.password_hash,
             ),
@@ -326,7 +327,7 @@ class SqliteUserRepository:
                 grant.status.value,
                 grant.user_id,
                 _actor_text(grant.decided_by),
-                _iso(grant.decided_at),
+                encode_or_none(grant.decided_at),
                 grant.decision_reason,
                 grant.password_hash,
                 grant.grant_id,
@@ -348,17 +349,17 @@ class SqliteUserRepository:
         limit: int = 1000,
     ) -> list[UserGrant]:
         """Grants in request order; `since`/`until` bound the time of the request."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         if status:
             where.append("status = ?")
             args.append(status)
-        # times are stored as UTC ISO text: compare a bound as the same instant in UTC
         if since:
             where.append("requested_at >= ?")
-            args.append(since.astimezone(UTC).isoformat())
+            args.append(encode(since))
         if until:
             where.append("requested_at < ?")
-            args.append(until.astimezone(UTC).isoformat())
+            args.append(encode(until))
         clause = f" WHERE {' AND '.join(where)}" if where else ""
         rows = self.conn.execute(
             f"SELECT {_GRANT_COLUMNS} FROM user_grants{clause} ORDER BY grant_id LIMIT ?",

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.domain.times import iso_or_none
 from veille.entrypoints.api.schemas.auth import (
     MeRead,
     SessionCreated,
@@ -176,7 +177,5 @@ def principal_json(principal: Principal) -> dict[str, Any]:
         "org_id": principal.org_id,
         "scope": {"kind": principal.scope.kind.value, "value": principal.scope.value},
         "designated": principal.designated,
-        "training_expires": principal.training_expires.isoformat()
-        if principal.training_expires
-        else None,
+        "training_expires": iso_or_none(principal.training_expires),
     }

@@ -26,7 +26,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(
-        content=orjson.dumps(body),
+        # a datetime left in a body renders as `domain.times.iso` does: UTC with Z
+        content=orjson.dumps(body, option=orjson.OPT_UTC_Z),
         status_code=status,
         media_type="application/json",
         headers=headers,

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal, Role, Scope, ScopeKind
+from veille.domain.times import iso, iso_or_none
 from veille.domain.users import Organisation, User
 from veille.entrypoints.api.params import RowId
 from veille.entrypoints.api.schemas.auth import TotpSecretRead
@@ -102,11 +103,11 @@ def user_json(user: User) -> dict[str, Any]:
         "role": user.role.value,
         "org_id": user.org_id,
         "designated": user.designated,
-        "training_expires": user.training_expires.isoformat() if user.training_expires else None,
+        "training_expires": iso_or_none(user.training_expires),
         "totp": "active" if user_service.active_totp_secret(user) else "none",
-        "locked_until": user.locked_until.isoformat() if user.locked_until else None,
-        "created_at": user.created_at.isoformat(),
-        "deleted_at": user.deleted_at.isoformat() if user.deleted_at else None,
+        "locked_until": iso_or_none(user.locked_until),
+        "created_at": iso(user.created_at),
+        "deleted_at": iso_or_none(user.deleted_at),
     }
 
 

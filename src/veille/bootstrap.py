@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 
 from veille.adapters.anchors import FolderAnchorStore
+from veille.adapters.decoders import builtin_decoders
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
@@ -44,7 +45,7 @@ from veille.service.handlers.deps import Dependencies
 from veille.service.hotlists import HotlistMatcher, MatcherWatcher
 from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
-from veille.service.ports import IngestSink, ReadEncoder
+from veille.service.ports import CameraDecoders, IngestSink, ReadEncoder
 from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
@@ -104,6 +105,8 @@ class Platform:
     bus: MessageBus = field(default_factory=MessageBus)  # every use case's one way in
     mqtt: MqttPublisher | None = None
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    # one per camera protocol: what a camera sends is decoded by its protocol's decoder
+    decoders: CameraDecoders = field(default_factory=builtin_decoders)
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
@@ -279,6 +282,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         policy=platform.legal_policy,
         districts=districts,
         rule=rule,
+        decoders=lambda: platform.decoders,
     )
     for area in (
         hotlist_handlers,
@@ -296,13 +300,20 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         return ingest_handlers.ingest_reads(
             cmd,
             raised,
-            rules=platform.read_rules,
             images=platform.images,
             encode=platform.encode_read,
             submit=platform.ingest_sink.submit,
         )
 
     bus.register(commands.IngestReads, ingest_reads)
+    bus.register(
+        commands.KeepRejectedDelivery,
+        partial(
+            ingest_handlers.keep_rejected_delivery,
+            uow=deps.uow,
+            payload_bytes=lambda: platform.settings.dead_letter_payload_bytes,
+        ),
+    )
     # Matching runs in the transaction that stores the reads (decision 0003); its hits
     # are published by the writer once committed.
     bus.subscribe_in_transaction(

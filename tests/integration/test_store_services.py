@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
+from veille.adapters.decoders import builtin_decoders
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
@@ -37,7 +39,6 @@ from veille.service.ingest import (
     STORED,
     commit_batches,
     record_rejected_request,
-    validate_batch,
 )
 
 ACTOR = system_actor("test")
@@ -45,6 +46,7 @@ ACTOR = system_actor("test")
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DECODERS = builtin_decoders()
 RULES = ReadRules()
 
 
@@ -560,6 +562,7 @@ def test_replay_after_the_cause_is_gone_stores_the_read(
     later = NOW + timedelta(hours=2)
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=letter.id,
         now=later,
@@ -578,6 +581,7 @@ def test_replay_after_the_cause_is_gone_stores_the_read(
     assert list_dead_letters(uow=store.uow()) == []
     again = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=letter.id,
         now=later,
@@ -596,6 +600,7 @@ def test_replay_of_a_read_stored_meanwhile_counts_a_duplicate(store: SqliteStore
     (letter,) = list_dead_letters(uow=store.uow())
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=letter.id,
         now=later,
@@ -612,6 +617,7 @@ def test_replay_of_a_still_bad_letter_keeps_it_open_and_adds_none(store: SqliteS
     later = NOW + timedelta(hours=2)
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=letter.id,
         now=later,
@@ -643,6 +649,7 @@ def test_replay_of_an_unreadable_request(store: SqliteStore):
     )
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=dead_id,
         now=NOW,
@@ -668,6 +675,7 @@ def test_replay_of_a_whole_request_body(store: SqliteStore):
     )
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=dead_id,
         now=NOW,
@@ -679,7 +687,13 @@ def test_replay_of_a_whole_request_body(store: SqliteStore):
 
 def test_replay_unknown_dead_letter(store: SqliteStore):
     outcome = replay(
-        actor=ACTOR, uow_factory=store.uow, dead_letter_id=999, now=NOW, rules=RULES, images=None
+        actor=ACTOR,
+        decoders=DECODERS,
+        uow_factory=store.uow,
+        dead_letter_id=999,
+        now=NOW,
+        rules=RULES,
+        images=None,
     )
     assert outcome.status == "not_found"
 
@@ -707,6 +721,7 @@ def test_discard(store: SqliteStore):
     )
     outcome = replay(
         actor=ACTOR,
+        decoders=DECODERS,
         uow_factory=store.uow,
         dead_letter_id=letter.id,
         now=later,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from veille.adapters.decoders import DecoderRegistry, builtin_decoders
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
 from veille.service.handlers.deps import Dependencies
@@ -32,6 +33,7 @@ class FakePlatform:
     settings: Settings = field(default_factory=Settings)
     districts: DistrictMap = field(default_factory=belgian_district_map)
     bus: MessageBus = field(default_factory=MessageBus)
+    decoders: DecoderRegistry = field(default_factory=builtin_decoders)
 
     def policy(self) -> LegalPolicy:
         s = self.settings
@@ -52,6 +54,7 @@ class FakePlatform:
             policy=self.policy,
             districts=lambda: self.districts,
             rule=lambda: CrossDistrictRule(self.settings.cross_district_approval),
+            decoders=lambda: self.decoders,
         )
         fields.update(overrides)
         return Dependencies(**fields)

@@ -37,12 +37,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.memory.store import MemoryStore
 from veille.adapters.sqlite.repositories import to_micros
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.search import Case, _cases, _lawful
 from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
-from veille.service.ingest import StoredBatch, validate_batch
+from veille.service.ingest import StoredBatch
 
 PHASES = (
     "ingest alone",

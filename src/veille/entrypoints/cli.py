@@ -513,6 +513,7 @@ def cameras_import(
         now=platform.clock(),
         issue_tokens=issue_tokens,
         actor=cli_actor(),
+        protocols=platform.decoders.protocols,
     )
     echo_json(report.as_dict(with_tokens=False))
     if not report.applied:
@@ -689,6 +690,7 @@ def dead_replay(
             rules=platform.read_rules,
             images=platform.images,
             actor=cli_actor(),
+            decoders=platform.decoders,
         )
         failed += outcome.status != "replayed"
         echo_json(outcome.as_dict())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,9 +11,17 @@ from typing import Any
 import orjson
 
 from veille.domain.audit import Actor, AuditEntry
+from veille.domain.cameras import DEFAULT_PROTOCOL, Camera, Phase
 from veille.domain.reads import ReadRules
-from veille.service.ingest import REJECTED, IngestBatch, commit_batches, validate_batch
-from veille.service.ports import DeadLetter, ImageStore, UnitOfWork
+from veille.service.ingest import REJECTED, IngestBatch, accept_batch, commit_batches
+from veille.service.ports import (
+    CameraDecoders,
+    DeadLetter,
+    DecodeContext,
+    DeliveryRefused,
+    ImageStore,
+    UnitOfWork,
+)
 
 
 @dataclass(frozen=True)
@@ -62,19 +71,6 @@ def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
     }
 
 
-def _items_of(payload: str) -> list[Any] | None:
-    try:
-        document = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(document, list):
-        return document
-    if isinstance(document, dict):
-        reads = document.get("reads")
-        return reads if isinstance(reads, list) and len(document) == 1 else [document]
-    return None
-
-
 def replay(
     *,
     uow_factory: Callable[[], UnitOfWork],
@@ -83,9 +79,12 @@ def replay(
     rules: ReadRules,
     images: ImageStore | None,
     actor: Actor,
+    decoders: CameraDecoders,
     commit: Callable[[IngestBatch], list[Any]] | None = None,
 ) -> ReplayOutcome:
-    """Run a dead letter's payload through ingest again, as its camera.
+    """Run a dead letter's payload through ingest again, as its camera, decoded by the
+    decoder of the camera's protocol (as it is now: a camera registered with the wrong
+    protocol can be corrected, then its dead letters replayed).
 
     Useful once the cause is gone (a camera registered late, a clock fixed). If every
     read now passes it is marked replayed; otherwise it stays open with the new errors
@@ -94,18 +93,29 @@ def replay(
     """
     with uow_factory() as uow:
         dl = uow.dead_letters.get(dead_letter_id)
+        camera = uow.cameras.get(dl.camera_id) if dl is not None and dl.camera_id else None
     if dl is None:
         return ReplayOutcome(dead_letter_id, "not_found")
     if dl.status != "open":
         return ReplayOutcome(dead_letter_id, "not_open")
-    items = _items_of(dl.payload)
-    if items is None or dl.camera_id is None:
-        errs: tuple[dict[str, str], ...] = (
-            {"field": "(payload)", "reason": "still not a JSON read or list of reads"},
-        )
+    if dl.camera_id is None:  # a body refused before its camera was known
+        errs: tuple[dict[str, str], ...] = (_NOT_A_READ,)
         _mark(uow_factory(), dl.id, "open", now, errs, actor)
         return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
-    batch = validate_batch(items, camera_id=dl.camera_id, now=now, rules=rules, images=images)
+    if camera is None:  # a letter of no registered camera: read as every camera posted once
+        camera = _unregistered(dl)
+    try:
+        decoded = decoders.decoder_for(camera.protocol).decode(
+            dl.payload.encode(),
+            "",  # a dead letter keeps the text of what came, not its content type
+            camera,
+            DecodeContext(received_at=now, rules=rules, max_items=sys.maxsize),
+        )
+    except DeliveryRefused as refused:
+        errs = (_still_refused(refused),)
+        _mark(uow_factory(), dl.id, "open", now, errs, actor)
+        return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
+    batch = accept_batch(decoded, camera_id=camera.camera_id, received_at=now, images=images)
     if batch.rejected:
         errs = tuple(
             {"index": str(item.index), **e.as_dict()}
@@ -131,6 +141,37 @@ def replay(
         actor,
     )
     return ReplayOutcome(dead_letter_id, "replayed", stored=stored, duplicate=duplicate)
+
+
+_NOT_A_READ = {"field": "(payload)", "reason": "still not a JSON read or list of reads"}
+
+
+def _still_refused(refused: DeliveryRefused) -> dict[str, str]:
+    """Why a payload still cannot be decoded at all; in the words replays always used
+    for one that is not a read."""
+    if refused.code in ("malformed_json", "bad_shape", "empty_batch"):
+        return _NOT_A_READ
+    return refused.problem.as_dict()
+
+
+def _unregistered(dl: DeadLetter) -> Camera:
+    """A stand-in for the camera of a letter whose camera is not registered: its payload
+    is decoded as native JSON, under its own camera id, as every camera posted before a
+    camera's protocol chose its decoder."""
+    assert dl.camera_id is not None
+    return Camera(
+        camera_id=dl.camera_id,
+        name=dl.camera_id,
+        lat=0.0,
+        lon=0.0,
+        heading=None,
+        zone="",
+        province="",
+        vendor="unknown",
+        phase=Phase.RETIRED,
+        created_at=dl.received_at,
+        protocol=DEFAULT_PROTOCOL,
+    )
 
 
 def discard(

@@ -93,6 +93,7 @@ def _run_import(
         now=platform.clock(),
         issue_tokens=issue_tokens,
         actor=actor_of(request, principal),
+        protocols=platform.decoders.protocols,
     )
     platform.camera_cache.clear()
     if not report.applied:

@@ -82,6 +82,7 @@ async def replay(
             rules=platform.read_rules,
             images=platform.images,
             actor=actor_of(request, principal),
+            decoders=platform.decoders,
             commit=via_writer,
         )
     except WriterBusy:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from veille.domain.districts import CrossDistrictRule, DistrictMap
-from veille.service.ports import UnitOfWork
+from veille.service.ports import CameraDecoders, UnitOfWork
 from veille.service.queries import LegalPolicy
 from veille.settings import Settings
 
@@ -27,3 +27,4 @@ class Dependencies:
     policy: Callable[[], LegalPolicy]  # the legal rules of searches, from the settings
     districts: Callable[[], DistrictMap]  # camera → judicial district
     rule: Callable[[], CrossDistrictRule]  # who approves a cross-district request
+    decoders: Callable[[], CameraDecoders]  # by camera protocol: imports check protocols

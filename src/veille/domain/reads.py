@@ -164,10 +164,14 @@ def captured_in_bounds(
     return captured_at
 
 
-def bounded_text(
-    value: str, name: str, errors: list[FieldError], *, max_len: int = 64
-) -> str | None:
-    """The text without surrounding blanks, None when empty or longer than `max_len`."""
+def text_field(value: Any, name: str, errors: list[FieldError], *, max_len: int = 64) -> str | None:
+    """A text field without surrounding blanks: None when absent or empty, refused when
+    not a string or longer than `max_len`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors.append(FieldError(name, f"must be a string, got {type(value).__name__}"))
+        return None
     value = value.strip()
     if len(value) > max_len:
         errors.append(FieldError(name, f"longer than {max_len} characters"))
@@ -186,9 +190,11 @@ def plate_text(raw: str, name: str, errors: list[FieldError]) -> str | None:
 
 def plate_of(plate_raw: str, errors: list[FieldError]) -> str:
     """The normalised plate of a read's raw text: 1–12 letters and digits ("" if refused)."""
-    folded = plate_text(plate_raw, "plate", errors)
-    if folded is None:
-        return ""  # the reason is in errors already
+    try:
+        folded = normalise(plate_raw)
+    except PlateRejected as refused:
+        errors.append(FieldError("plate", refused.reason))
+        return ""
     if not folded:
         errors.append(FieldError("plate", "has no letters or digits"))
     elif len(folded) > MAX_PLATE_LETTERS:
@@ -196,7 +202,12 @@ def plate_of(plate_raw: str, errors: list[FieldError]) -> str:
     return folded
 
 
-def confidence_in_range(number: float, name: str, errors: list[FieldError]) -> float | None:
+def confidence_of(value: Any, name: str, errors: list[FieldError]) -> float | None:
+    """A confidence from 0 to 1 (a decoder scales its vendor's 0–100 first)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors.append(FieldError(name, f"must be a number, got {type(value).__name__}"))
+        return None
+    number = float(value)
     if not 0.0 <= number <= 1.0:
         errors.append(FieldError(name, f"must be between 0 and 1, got {number}"))
         return None

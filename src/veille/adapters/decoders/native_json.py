@@ -28,10 +28,9 @@ from veille.domain.reads import (
     ParsedRead,
     ReadRejected,
     ReadRules,
-    bounded_text,
     canonical_read,
     captured_in_bounds,
-    confidence_in_range,
+    confidence_of,
     country_code,
     direction_of,
     extra_problem,
@@ -43,6 +42,7 @@ from veille.domain.reads import (
     own_camera,
     plate_of,
     plate_text,
+    text_field,
 )
 from veille.service.ingest import IngestBatch, accept_batch
 from veille.service.ports import (
@@ -177,22 +177,6 @@ def rejection(index: int, item: Any, failure: Exception, camera_id: str) -> Reje
 # --- one read -------------------------------------------------------------------------
 
 
-def _text(value: Any, name: str, errors: list[FieldError], *, max_len: int = 64) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        errors.append(FieldError(name, f"must be a string, got {type(value).__name__}"))
-        return None
-    return bounded_text(value, name, errors, max_len=max_len)
-
-
-def _number(value: Any, name: str, errors: list[FieldError]) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        errors.append(FieldError(name, f"must be a number, got {type(value).__name__}"))
-        return None
-    return float(value)
-
-
 def parse_timestamp(value: Any, name: str, errors: list[FieldError]) -> datetime | None:
     """ISO 8601 with an explicit offset (Z or ±hh:mm), converted to UTC."""
     if not isinstance(value, str):
@@ -207,11 +191,6 @@ def parse_timestamp(value: Any, name: str, errors: list[FieldError]) -> datetime
         errors.append(FieldError(name, "has no time zone: add Z or an offset such as +01:00"))
         return None
     return parsed.astimezone(UTC)
-
-
-def _confidence(value: Any, name: str, errors: list[FieldError]) -> float | None:
-    number = _number(value, name, errors)
-    return None if number is None else confidence_in_range(number, name, errors)
 
 
 def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
@@ -230,14 +209,14 @@ def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
             errors.append(FieldError(where, "must be an object with plate and confidence"))
             continue
         raw = item.get("plate")
-        conf = _confidence(item.get("confidence"), f"{where}.confidence", errors)
+        conf = confidence_of(item.get("confidence"), f"{where}.confidence", errors)
         normalised = plate_text(raw, f"{where}.plate", errors) if isinstance(raw, str) else ""
         if normalised is None:
             continue
         if raw is None or (isinstance(raw, str) and not normalised):
             errors.append(FieldError(f"{where}.plate", "missing or has no letters or digits"))
             continue
-        plate = _text(raw, f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
+        plate = text_field(raw, f"{where}.plate", errors, max_len=MAX_PLATE_RAW)
         if plate is not None and conf is not None:
             out.append(Candidate(normalised, conf))
     return tuple(out)
@@ -326,7 +305,9 @@ def parse_read(
         except ValueError:
             errors.append(FieldError("read_id", f"not a valid UUID: {rid[:40]!r}"))
 
-    own_camera(payload.get("camera_id"), camera_id, errors)
+    claimed = payload.get("camera_id")
+    if claimed != camera_id:  # the common case costs no call: this path runs per read
+        own_camera(claimed, camera_id, errors)
 
     captured_at = None
     if "captured_at" not in payload:
@@ -342,23 +323,27 @@ def parse_read(
     if raw_plate is None:
         errors.append(FieldError("plate", "is required"))
     else:
-        plate_raw = _text(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
+        plate_raw = text_field(raw_plate, "plate", errors, max_len=MAX_PLATE_RAW)
         if plate_raw is not None:
             plate = plate_of(plate_raw, errors)
         elif isinstance(raw_plate, str) and not raw_plate.strip():
             errors.append(FieldError("plate", "is empty"))
 
-    country = country_code(payload.get("country"), errors)
+    country = payload.get("country")
+    if country is not None:
+        country = country_code(country, errors)
 
     confidence = None
     if "confidence" not in payload:
         errors.append(FieldError("confidence", "is required (0 to 1)"))
     else:
-        confidence = _confidence(payload["confidence"], "confidence", errors)
+        confidence = confidence_of(payload["confidence"], "confidence", errors)
 
     candidates = _candidates(payload.get("candidates"), errors)
     direction = direction_of(payload.get("direction"), errors)
-    lane = lane_of(payload.get("lane"), errors)
+    lane = payload.get("lane")
+    if lane is not None:
+        lane = lane_of(lane, errors)
 
     vehicle = payload.get("vehicle")
     vehicle = {} if vehicle is None else vehicle
@@ -371,9 +356,9 @@ def parse_read(
             errors.append(
                 FieldError("vehicle", f"unknown field(s): {', '.join(sorted(extra_keys))}")
             )
-        make = _text(vehicle.get("make"), "vehicle.make", errors)
-        colour = _text(vehicle.get("colour"), "vehicle.colour", errors)
-        vtype = _text(vehicle.get("type"), "vehicle.type", errors)
+        make = text_field(vehicle.get("make"), "vehicle.make", errors)
+        colour = text_field(vehicle.get("colour"), "vehicle.colour", errors)
+        vtype = text_field(vehicle.get("type"), "vehicle.type", errors)
 
     images, uploads = _images(payload.get("images"), rules, errors)
 

@@ -10,9 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.contract.builders import a_camera
 from veille.adapters.decoders import DecoderRegistry, builtin_decoders, decoder_for
 from veille.adapters.decoders.native_json import NativeJsonDecoder, parse_read
-from veille.domain.cameras import Camera, Phase
+from veille.domain.cameras import Camera
 from veille.domain.reads import FieldError, ReadRules, derived_read_id
 from veille.service.ingest import accept_batch
 from veille.service.ports import (
@@ -26,18 +27,7 @@ from veille.service.ports import (
 pytestmark = pytest.mark.unit
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-CAMERA = Camera(
-    camera_id="CAM-BXL-001",
-    name="Rue de la Loi",
-    lat=50.846,
-    lon=4.367,
-    heading=90.0,
-    zone="Bruxelles-Capitale/Ixelles",
-    province="Bruxelles-Capitale",
-    vendor="Veille",
-    phase=Phase.LIVE,
-    created_at=NOW,
-)
+CAMERA = a_camera("CAM-BXL-001")
 CONTEXT = DecodeContext(received_at=NOW, rules=ReadRules(), max_items=4)
 NATIVE = NativeJsonDecoder()
 

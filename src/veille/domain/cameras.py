@@ -42,10 +42,10 @@ class Camera:
     zone: str
     province: str
     vendor: str
+    protocol: str  # the format it posts in, which chooses their decoder (DEFAULT_PROTOCOL)
     phase: Phase
     created_at: datetime
     retired_at: datetime | None = None
-    protocol: str = DEFAULT_PROTOCOL  # the format its reads arrive in: chooses their decoder
 
     @property
     def may_post(self) -> bool:

@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from veille.adapters.anchors import FolderAnchorStore
+from veille.adapters.decoders import builtin_decoders
 from veille.adapters.dispatch import MqttPublisher, WebhookDispatcher
 from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
@@ -50,6 +51,7 @@ from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
 from veille.service.ports import (
     AnchorStore,
+    CameraDecoders,
     ImageStore,
     IngestSink,
     ReadEncoder,
@@ -115,6 +117,8 @@ class Platform:
     bus: MessageBus = field(default_factory=MessageBus)  # every use case's one way in
     mqtt: MqttPublisher | None = None
     cameras: CameraDirectory = field(default_factory=CameraDirectory)
+    # one per camera protocol: what a camera sends is decoded by its protocol's decoder
+    decoders: CameraDecoders = field(default_factory=builtin_decoders)
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
@@ -313,6 +317,7 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         camera_cache=lambda: platform.camera_cache,
         migrations=lambda: platform.store,
         streams=lambda: platform.alert_bus,
+        decoders=lambda: platform.decoders,
     )
     for area in (
         alert_handlers,
@@ -333,13 +338,20 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
         return ingest_handlers.ingest_reads(
             cmd,
             raised,
-            rules=platform.read_rules,
             images=platform.images,
             encode=platform.encode_read,
             submit=platform.ingest_sink.submit,
         )
 
     bus.register(commands.IngestReads, ingest_reads)
+    bus.register(
+        commands.KeepRejectedDelivery,
+        partial(
+            ingest_handlers.keep_rejected_delivery,
+            uow=deps.uow,
+            payload_bytes=lambda: platform.settings.dead_letter_payload_bytes,
+        ),
+    )
     # Matching runs in the transaction that stores the reads (decision 0003); its hits
     # are published by the writer once committed.
     bus.subscribe_in_transaction(

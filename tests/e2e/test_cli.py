@@ -169,8 +169,9 @@ def test_dead_letters_list_and_replay_from_the_cli(tmp_path):
     from datetime import timedelta
 
     from tests.conftest import make_read, register_cameras
+    from veille.adapters.decoders.native_json import validate_batch
     from veille.bootstrap import bootstrap
-    from veille.service.ingest import commit_batches, validate_batch
+    from veille.service.ingest import commit_batches
     from veille.settings import Settings
 
     data = tmp_path / "var"

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import BlockedUnitOfWork, CameraCred, make_read, register_cameras
+from veille.adapters.decoders.native_json import validate_batch
 from veille.bootstrap import Platform, bootstrap
 from veille.entrypoints.api.app import create_app
-from veille.service.ingest import validate_batch
 from veille.settings import Settings
 
 pytestmark = pytest.mark.e2e

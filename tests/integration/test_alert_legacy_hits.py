@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import make_read
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations, split_statements
 from veille.adapters.sqlite.store import SqliteStore
@@ -21,7 +22,6 @@ from veille.domain.audit import system_actor
 from veille.domain.cameras import camera_from_record
 from veille.domain.reads import ReadRules
 from veille.service import alerts as alert_service
-from veille.service.ingest import validate_batch
 
 pytestmark = pytest.mark.integration
 WINDOW = timedelta(days=30)

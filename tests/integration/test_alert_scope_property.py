@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import make_read
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.dispatch import MqttPublisher, topic_segment
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.access import Principal, Role, Scope, ScopeKind
@@ -29,7 +30,6 @@ from veille.service import alerts as alert_service
 from veille.service import cameras as camera_service
 from veille.service import hotlists as hotlist_service
 from veille.service.events import HotlistHit
-from veille.service.ingest import validate_batch
 from veille.settings import Settings
 
 pytestmark = pytest.mark.integration

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.authorizations import WindowPolicy
 from veille.domain.cameras import camera_from_record
-from veille.domain.reads import parse_read
 from veille.service import analyses
 from veille.service.queries import LegalPolicy, QueryContext, run_query
 from veille.simulator.runner import SimulationConfig, build_simulation

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 
 from tests.conftest import BlockedUnitOfWork
+from veille.adapters.decoders.native_json import parse_read, validate_batch
 from veille.adapters.sqlite.repositories import (
     insert_read_rows,
     read_row,
 )
 from veille.adapters.sqlite.store import SqliteStore
 from veille.bootstrap import Platform
-from veille.domain.reads import Read, ReadRules, parse_read
+from veille.domain.reads import Read, ReadRules
 from veille.entrypoints.runtime import tune_garbage_collector
 from veille.service.ingest import (
     DUPLICATE,
@@ -29,7 +30,6 @@ from veille.service.ingest import (
     STORED,
     IngestBatch,
     store_batches,
-    validate_batch,
 )
 from veille.service.writer import GroupCommitWriter, IngestCounters, WriterBusy
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.test_retention import make_read
+from veille.adapters.decoders.native_json import validate_batch
 from veille.bootstrap import Platform
 from veille.domain.retention import RetentionPolicy
-from veille.service.ingest import STORED, validate_batch
+from veille.service.ingest import STORED
 from veille.service.retention import RetentionReport, run_retention
 
 pytestmark = pytest.mark.integration

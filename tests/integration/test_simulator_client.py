@@ -15,8 +15,9 @@ import httpx
 import orjson
 import pytest
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.domain.cameras import camera_from_record
-from veille.domain.reads import ReadRejected, parse_read
+from veille.domain.reads import ReadRejected
 from veille.simulator.client import ClientStats, RetryPolicy, SimulatorError, stream_reads
 from veille.simulator.runner import SimulationConfig, build_simulation, run_simulation
 from veille.simulator.traffic import SimRead

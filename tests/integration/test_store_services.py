@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
+from veille.adapters.decoders import builtin_decoders
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
@@ -37,7 +39,6 @@ from veille.service.ingest import (
     REJECTED,
     STORED,
     commit_batches,
-    validate_batch,
 )
 
 ACTOR = system_actor("test")
@@ -45,6 +46,7 @@ ACTOR = system_actor("test")
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+DECODERS = builtin_decoders()
 RULES = ReadRules()
 
 

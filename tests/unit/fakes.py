@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.unit.edges import MemoryAnchorStore, MemoryKeys
+from veille.adapters.decoders import DecoderRegistry, builtin_decoders
 from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
 from veille.bootstrap import CameraCredentialCache
@@ -93,6 +94,8 @@ class FakePlatform:
         """The public key: the platform's, whatever file is named (no files here)."""
         return self.keys.verifier
 
+    decoders: DecoderRegistry = field(default_factory=builtin_decoders)
+
     def policy(self) -> LegalPolicy:
         s = self.settings
         return LegalPolicy(
@@ -127,6 +130,7 @@ class FakePlatform:
             camera_cache=lambda: self.camera_cache,
             migrations=lambda: self.store,
             streams=lambda: self.streams,
+            decoders=lambda: self.decoders,
         )
         fields.update(overrides)
         return Dependencies(**fields)

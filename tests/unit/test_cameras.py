@@ -38,7 +38,7 @@ def record(**overrides: Any) -> dict[str, Any]:
         "zone": "Bruxelles-Capitale/Ixelles",
         "province": "Bruxelles-Capitale",
         "vendor": "Hikvision",
-        "protocol": "hikvision-isapi",
+        "protocol": "veille-json",
         "phase": "live",
     }
     base.update(overrides)
@@ -71,7 +71,7 @@ def test_valid_record_builds_a_camera():
         zone="Bruxelles-Capitale/Ixelles",
         province="Bruxelles-Capitale",
         vendor="Hikvision",
-        protocol="hikvision-isapi",
+        protocol="veille-json",
         phase=Phase.LIVE,
         created_at=NOW,
         retired_at=None,
@@ -116,6 +116,21 @@ def test_camera_id_pattern(camera_id: str):
 def test_blank_vendor_and_protocol_take_the_defaults():
     camera = camera_from_record(record(vendor="  ", protocol="\r"), now=NOW)
     assert (camera.vendor, camera.protocol) == ("unknown", "veille-json")
+
+
+@pytest.mark.parametrize("protocol", ["hikvision-isapi", "VEILLE-JSON", "x" * 200])
+def test_a_protocol_without_a_decoder_is_refused(protocol: str):
+    """Its reads could never be decoded: the camera would post into the void."""
+    error = invalid(record(protocol=protocol))
+    assert error.field == "protocol"
+    assert error.reason == (f"unknown protocol {protocol[:64]!r}: must be one of veille-json")
+
+
+def test_a_protocol_the_server_decodes_is_accepted():
+    rec = record(protocol=" hikvision-isapi ")
+    camera = camera_from_record(rec, now=NOW, protocols={"veille-json", "hikvision-isapi"})
+    assert camera.protocol == "hikvision-isapi"
+    assert invalid(rec).field == "protocol"  # by default only the native protocol
 
 
 @pytest.mark.parametrize("camera_id", ["a" * 64, "A.b_c-1", "7", "BXL-LOI-01"])
@@ -473,7 +488,7 @@ cameras = st.builds(
     free_text.filter(lambda z: z.strip() != ""),
     st.sampled_from(PROVINCES),
     vendor_text,
-    vendor_text,
+    st.sampled_from(["veille-json", "", " \t"]),  # the protocols a server decodes, or blank
     st.sampled_from([p.value for p in Phase]),
 )
 

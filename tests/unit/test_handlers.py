@@ -11,6 +11,7 @@ import pytest
 import typer
 
 from tests.conftest import make_read
+from veille.adapters.decoders.native_json import decode_items
 from veille.adapters.memory.store import MemoryStore
 from veille.domain.reads import ReadRules
 from veille.entrypoints.api.errors import status_of, taxonomy_body
@@ -134,9 +135,7 @@ def writer(store: MemoryStore, bus: MessageBus) -> Any:
     writer = GroupCommitWriter(store.uow, bus=bus)
 
     def ingest(cmd: IngestReads, raised: Raised) -> Any:
-        return ingest_reads(
-            cmd, raised, rules=ReadRules(), images=None, encode=None, submit=writer.submit
-        )
+        return ingest_reads(cmd, raised, images=None, encode=None, submit=writer.submit)
 
     bus.register(IngestReads, ingest)
     writer.start()
@@ -145,7 +144,10 @@ def writer(store: MemoryStore, bus: MessageBus) -> Any:
 
 
 def ingest(bus: MessageBus, items: list[dict[str, Any]]) -> Any:
-    future = bus.handle(IngestReads(camera_id="CAM-A", items=items, received_at=datetime.now(UTC)))
+    decoded = decode_items(items, camera_id="CAM-A", now=datetime.now(UTC), rules=ReadRules())
+    future = bus.handle(
+        IngestReads(camera_id="CAM-A", decoded=decoded, received_at=datetime.now(UTC))
+    )
     return future.result(timeout=10)
 
 
@@ -240,7 +242,7 @@ def test_a_writer_without_room_refuses_with_busy(store: MemoryStore, bus: Messag
     bus.register(
         IngestReads,
         lambda cmd, raised: ingest_reads(
-            cmd, raised, rules=ReadRules(), images=None, encode=None, submit=writer.submit
+            cmd, raised, images=None, encode=None, submit=writer.submit
         ),
     )
     writer.start()

@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.contract.builders import a_camera, a_read, an_entry
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.memory.store import MemoryStore, SnapshotConflict, StoreBusy
 from veille.domain.audit import system_actor, verify_chain
 from veille.domain.reads import ReadRules
 from veille.service.cameras import authenticate_camera, import_cameras
-from veille.service.ingest import DUPLICATE, REJECTED, STORED, commit_batches, validate_batch
+from veille.service.ingest import DUPLICATE, REJECTED, STORED, commit_batches
 from veille.service.users import create_first_admin, identify, issue_token
 
 pytestmark = pytest.mark.unit

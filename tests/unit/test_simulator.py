@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.domain.cameras import camera_from_record
 from veille.domain.geography import BRUSSELS_REGION, BRUSSELS_ZONES, haversine_m
 from veille.domain.plates import DEFAULT_LOOKALIKES, normalise
-from veille.domain.reads import parse_read
 from veille.simulator.network import (
     allocate,
     build_network,

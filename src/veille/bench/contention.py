@@ -37,6 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.memory.store import MemoryStore
 from veille.adapters.sqlite.times import encode
 from veille.bench.ingest import LETTERS, machine_description
@@ -48,7 +49,7 @@ from veille.bench.store_gen import (
     load_or_generate,
     sqlite_store,
 )
-from veille.service.ingest import StoredBatch, validate_batch
+from veille.service.ingest import StoredBatch
 
 PHASES = (
     "ingest alone",

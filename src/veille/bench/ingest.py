@@ -19,10 +19,10 @@ from typing import Any
 
 import orjson
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import INSERT_READ, insert_read_rows, read_row
 from veille.domain.audit import system_actor
-from veille.domain.reads import parse_read
 from veille.entrypoints.server_process import free_port, start_server, stop_server
 
 LETTERS = "ABCDEFGHJKLMNPRSTVWXYZ"

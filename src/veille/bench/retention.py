@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.sqlite.repositories import INSERT_IMAGE, INSERT_READ
 from veille.adapters.sqlite.times import encode
 from veille.bench.ingest import LETTERS, machine_description
 from veille.bench.store_gen import sqlite_store
 from veille.domain.plates import canonical
 from veille.domain.retention import RetentionPolicy
-from veille.service.ingest import validate_batch
 from veille.service.jobs import RETENTION_BATCH_SIZE, RETENTION_PAUSE_S
 from veille.service.retention import RetentionReport, run_retention
 

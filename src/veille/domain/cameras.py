@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +28,10 @@ class Phase(StrEnum):
 # A camera may post reads while it is being tested and once it is live.
 POSTING_PHASES = frozenset({Phase.TESTING, Phase.LIVE})
 
+# The protocol of Veille's own read format (docs/read-format.md); a camera's protocol
+# chooses the decoder of what it sends (`adapters/decoders/`).
+DEFAULT_PROTOCOL = "veille-json"
+
 
 @dataclass(frozen=True)
 class Camera:
@@ -38,7 +43,7 @@ class Camera:
     zone: str
     province: str
     vendor: str
-    protocol: str
+    protocol: str  # the format it posts in, which chooses their decoder (DEFAULT_PROTOCOL)
     phase: Phase
     created_at: datetime
     retired_at: datetime | None = None
@@ -69,8 +74,17 @@ def _float(value: Any, field: str) -> float:
         raise CameraInvalid(field, f"must be a number, got {value!r}") from None
 
 
-def camera_from_record(record: dict[str, Any], *, now: datetime) -> Camera:
-    """Build a validated Camera from an import record (CSV row, GeoJSON feature, API body)."""
+def camera_from_record(
+    record: dict[str, Any],
+    *,
+    now: datetime,
+    protocols: Collection[str] = (DEFAULT_PROTOCOL,),
+) -> Camera:
+    """Build a validated Camera from an import record (CSV row, GeoJSON feature, API body).
+
+    `protocols` are those the server has a decoder for: a camera of any other protocol
+    could post nothing that would be read, so it is refused.
+    """
     camera_id = str(record.get("camera_id") or record.get("id") or "").strip()
     if not CAMERA_ID.fullmatch(camera_id):
         raise CameraInvalid(
@@ -95,6 +109,12 @@ def camera_from_record(record: dict[str, Any], *, now: datetime) -> Camera:
     province = str(record.get("province") or "").strip()
     if province not in PROVINCES:
         raise CameraInvalid("province", f"must be one of: {', '.join(PROVINCES)}")
+    protocol = str(record.get("protocol") or "").strip() or DEFAULT_PROTOCOL
+    if protocol not in protocols:
+        raise CameraInvalid(
+            "protocol",
+            f"unknown protocol {protocol[:64]!r}: must be one of {', '.join(sorted(protocols))}",
+        )
     phase_raw = str(record.get("phase") or Phase.PLANNED.value).strip().lower()
     try:
         phase = Phase(phase_raw)
@@ -109,7 +129,7 @@ def camera_from_record(record: dict[str, Any], *, now: datetime) -> Camera:
         zone=zone,
         province=province,
         vendor=str(record.get("vendor") or "").strip() or "unknown",
-        protocol=str(record.get("protocol") or "").strip() or "veille-json",
+        protocol=protocol,
         phase=phase,
         created_at=now,
         retired_at=now if phase is Phase.RETIRED else None,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from veille.domain.audit import Actor, AuditEntry
-from veille.domain.cameras import Camera, CameraInvalid, Phase, camera_from_record
+from veille.domain.cameras import (
+    DEFAULT_PROTOCOL,
+    Camera,
+    CameraInvalid,
+    Phase,
+    camera_from_record,
+)
 from veille.service.errors import Conflict, Invalid, NotFound, Problem
 from veille.service.ports import UnitOfWork
 
@@ -84,12 +90,15 @@ def import_cameras(
     now: datetime,
     actor: Actor,
     issue_tokens: str = "new",
+    protocols: Collection[str] = (DEFAULT_PROTOCOL,),
 ) -> ImportReport:
     """Create or update cameras from decoded records, all or nothing.
 
     Every record is validated first; if any is wrong nothing is applied and every
-    problem is reported with where it is. `issue_tokens`: "new" gives a token to created
-    cameras only, "all" to every imported camera (revoking its previous token), "none".
+    problem is reported with where it is. A camera's protocol must be one of
+    `protocols`, those the server has a decoder for (`CameraDecoders.protocols`).
+    `issue_tokens`: "new" gives a token to created cameras only, "all" to every imported
+    camera (revoking its previous token), "none".
     """
     if issue_tokens not in ("new", "all", "none"):
         raise Invalid(
@@ -101,7 +110,7 @@ def import_cameras(
     seen: dict[str, str] = {}
     for where, record in records:
         try:
-            camera = camera_from_record(record, now=now)
+            camera = camera_from_record(record, now=now, protocols=protocols)
         except CameraInvalid as exc:
             report.problems.append(ImportProblem(where, exc.field, exc.reason))
             continue

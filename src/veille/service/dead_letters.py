@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,13 +11,19 @@ from typing import Any
 import orjson
 
 from veille.domain.audit import Actor, AuditEntry
+from veille.domain.cameras import DEFAULT_PROTOCOL, Camera, Phase
+from veille.domain.reads import ReadRules
 from veille.domain.times import iso, iso_or_none
 from veille.service.errors import Conflict, NotFound
-from veille.service.ingest import (
-    ReadsRejected,
-    StoredBatch,
+from veille.service.ingest import ReadsRejected, StoredBatch
+from veille.service.ports import (
+    CameraDecoders,
+    DeadLetter,
+    DecodeContext,
+    DecodedBatch,
+    DeliveryRefused,
+    UnitOfWork,
 )
-from veille.service.ports import DeadLetter, UnitOfWork
 
 
 @dataclass(frozen=True)
@@ -66,29 +73,16 @@ def dead_letter_to_json(dl: DeadLetter) -> dict[str, Any]:
     }
 
 
-def _items_of(payload: str) -> list[Any] | None:
-    try:
-        document = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return None
-    if isinstance(document, list):
-        return document
-    if isinstance(document, dict):
-        reads = document.get("reads")
-        return reads if isinstance(reads, list) and len(document) == 1 else [document]
-    return None
-
-
 class DeadLetterNotFound(NotFound, LookupError):
     def __init__(self, dead_letter_id: int) -> None:
         super().__init__(f"no dead letter {dead_letter_id}")
         self.dead_letter_id = dead_letter_id
 
 
-# Hands a dead letter's items to ingest as its camera (camera id, items, source) and
-# answers once they are durable; all or nothing: refuses with `ReadsRejected` if any
-# item is still refused, having stored nothing.
-Ingest = Callable[[str, list[Any], str], StoredBatch]
+# Hands a dead letter's decoded reads to ingest as its camera (camera id, decoded batch,
+# source) and answers once they are durable; all or nothing: refuses with
+# `ReadsRejected` if any item is still refused, having stored nothing.
+Ingest = Callable[[str, DecodedBatch, str], StoredBatch]
 
 
 def replay(
@@ -98,9 +92,13 @@ def replay(
     dead_letter_id: int,
     now: datetime,
     actor: Actor,
+    rules: ReadRules,
+    decoders: CameraDecoders,
     ingest: Ingest,
 ) -> ReplayOutcome:
-    """Run a dead letter's payload through ingest again, as its camera.
+    """Run a dead letter's payload through ingest again, as its camera, decoded by the
+    decoder of the camera's protocol as it is now (a camera registered with the wrong
+    protocol can be corrected, then its dead letters replayed).
 
     Useful once the cause is gone (a camera registered late, a clock fixed). If every
     read now passes it is marked replayed; otherwise it stays open with the new errors
@@ -110,27 +108,33 @@ def replay(
     """
     with read_uow_factory() as uow:
         dl = uow.dead_letters.get(dead_letter_id)
+        camera = uow.cameras.get(dl.camera_id) if dl is not None and dl.camera_id else None
     if dl is None:
         raise DeadLetterNotFound(dead_letter_id)
     if dl.status != "open":
         return ReplayOutcome(dead_letter_id, "not_open")
-    items = _items_of(dl.payload)
-    if items is None or dl.camera_id is None:
-        errs: tuple[dict[str, str], ...] = (
-            {"field": "(payload)", "reason": "still not a JSON read or list of reads"},
-        )
-        _mark(uow_factory(), dl.id, "open", now, errs, actor)
-        return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
+    if dl.camera_id is None:  # a body refused before its camera was known
+        return _still_rejected(uow_factory, dl, now, actor, (_NOT_A_READ,))
+    if camera is None:  # a letter of no registered camera: read as every camera posted once
+        camera = _unregistered(dl)
     try:
-        outcome = ingest(dl.camera_id, items, dl.source)
+        decoded = decoders.decoder_for(camera.protocol).decode(
+            dl.payload.encode(),
+            "",  # a dead letter keeps the text of what came, not its content type
+            camera,
+            DecodeContext(received_at=now, rules=rules, max_items=sys.maxsize),
+        )
+    except DeliveryRefused as refused:
+        return _still_rejected(uow_factory, dl, now, actor, (_still_refused(refused),))
+    try:
+        outcome = ingest(camera.camera_id, decoded, dl.source)
     except ReadsRejected as refused:
         errs = tuple(
             {"index": str(item.index), **e.as_dict()}
             for item in refused.rejected
             for e in item.errors
         )
-        _mark(uow_factory(), dl.id, "open", now, errs, actor)
-        return ReplayOutcome(dead_letter_id, "still_rejected", errors=errs)
+        return _still_rejected(uow_factory, dl, now, actor, errs)
     stored, duplicate = outcome.stored, outcome.duplicate
     _mark(
         uow_factory(),
@@ -141,6 +145,48 @@ def replay(
         actor,
     )
     return ReplayOutcome(dead_letter_id, "replayed", stored=stored, duplicate=duplicate)
+
+
+_NOT_A_READ = {"field": "(payload)", "reason": "still not a JSON read or list of reads"}
+
+
+def _still_rejected(
+    uow_factory: Callable[[], UnitOfWork],
+    dl: DeadLetter,
+    now: datetime,
+    actor: Actor,
+    errs: tuple[dict[str, str], ...],
+) -> ReplayOutcome:
+    _mark(uow_factory(), dl.id, "open", now, errs, actor)
+    return ReplayOutcome(dl.id, "still_rejected", errors=errs)
+
+
+def _still_refused(refused: DeliveryRefused) -> dict[str, str]:
+    """Why a payload still cannot be decoded at all; in the words replays always used
+    for one that is not a read."""
+    if refused.code in ("malformed_json", "bad_shape", "empty_batch"):
+        return _NOT_A_READ
+    return refused.problem.as_dict()
+
+
+def _unregistered(dl: DeadLetter) -> Camera:
+    """A stand-in for the camera of a letter whose camera is not registered: its payload
+    is decoded as native JSON, under its own camera id, as every camera posted before a
+    camera's protocol chose its decoder."""
+    assert dl.camera_id is not None
+    return Camera(
+        camera_id=dl.camera_id,
+        name=dl.camera_id,
+        lat=0.0,
+        lon=0.0,
+        heading=None,
+        zone="",
+        province="",
+        vendor="unknown",
+        phase=Phase.RETIRED,
+        created_at=dl.received_at,
+        protocol=DEFAULT_PROTOCOL,
+    )
 
 
 class DeadLetterNotOpen(Conflict):

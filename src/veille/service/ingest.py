@@ -1,4 +1,5 @@
-"""IngestReads: validate a batch, then store it durably with per-item results."""
+"""IngestReads: a decoded delivery made ready for the store, then stored durably with
+per-item results."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected, ReadRules, parse_read
+from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected
 from veille.service.errors import Invalid, Problem
-from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
+from veille.service.ports import (
+    DecodedBatch,
+    ImageStore,
+    ReadEncoder,
+    Rejection,
+    UnitOfWork,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +44,7 @@ class ItemResult:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class RejectedItem:
-    index: int
-    payload: str
-    errors: tuple[FieldError, ...]
-    read_id: str | None = None
+RejectedItem = Rejection  # an item that did not become a read, kept as a dead letter
 
 
 class ReadsRejected(Invalid):
@@ -138,107 +138,69 @@ class StoredBatch:
             yield index, DUPLICATE if position in duplicates else STORED, read_id
 
 
-def validate_batch(
-    items: Sequence[Any],
+def accept_batch(
+    decoded: DecodedBatch,
     *,
     camera_id: str,
-    now: datetime,
-    rules: ReadRules,
+    received_at: datetime,
     images: ImageStore | None,
     source: str = "api",
     encode: ReadEncoder | None = None,
 ) -> IngestBatch:
-    """Parse every item; store the images of good ones; collect field errors of bad ones.
+    """Make a decoded delivery ready for the store: write the images of its reads and
+    encode their rows; a read that fails either is rejected (and kept), not its batch.
 
     Images are written (content-addressed, durable) before their read is committed, so a
     committed read never points at a missing image. With the store's `encode`, good reads
     are also encoded here, in the request's thread, so the single writer only inserts.
     """
-    batch = IngestBatch(camera_id=camera_id, received_at=now, source=source, size=len(items))
-    for index, item in enumerate(items):
+    batch = IngestBatch(
+        camera_id=camera_id,
+        received_at=received_at,
+        source=source,
+        size=decoded.size,
+        rejected=list(decoded.rejected),
+    )
+    late = False  # a read rejected here, after the decoder's rejections
+    for index, parsed, raw in decoded.reads:
         try:
-            parsed: ParsedRead = parse_read(item, camera_id=camera_id, now=now, rules=rules)
             if parsed.uploads and images is None:
                 raise ReadRejected([FieldError("images", "this server keeps no image bytes")])
-            # encoded here, inside the item's guard: a read the store cannot encode is
+            # encoded here, inside the read's guard: a read the store cannot encode is
             # that read's rejection, not its whole batch's failure
             row = encode(parsed.read) if encode is not None else None
             for upload in parsed.uploads:
                 assert upload.ref.sha256 is not None and images is not None
                 images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
-        except Exception as failure:  # one bad item must never sink its batch
-            batch.rejected.append(_rejected(index, item, failure, camera_id))
+        except Exception as failure:  # one bad read must never sink its batch
+            batch.rejected.append(_rejected(index, raw, parsed, failure, decoded, camera_id))
+            late = True
             continue
         batch.accepted.append((index, parsed.read))
         batch.read_ids.append(parsed.read_id_text)
         if row is not None:
             batch.rows.append(row)
+    if late:  # dead letters and answers in delivery order
+        batch.rejected.sort(key=lambda item: item.index)
     return batch
 
 
-def _rejected(index: int, item: Any, failure: Exception, camera_id: str) -> RejectedItem:
+def _rejected(
+    index: int,
+    raw: Any,
+    parsed: ParsedRead,
+    failure: Exception,
+    decoded: DecodedBatch,
+    camera_id: str,
+) -> Rejection:
     if isinstance(failure, ReadRejected):
         errors = tuple(failure.errors)
     else:
-        log.exception("validation of item %d from %s failed unexpectedly", index, camera_id)
+        log.exception("storing read %d from %s failed unexpectedly", index, camera_id)
         errors = (FieldError("(read)", "could not be validated; kept as a dead letter"),)
-    rid = item.get("read_id") if isinstance(item, dict) else None
-    return RejectedItem(
-        index=index,
-        payload=dead_letter_text(item),
-        errors=errors,
-        read_id=rid if isinstance(rid, str) else None,
+    return Rejection(
+        index=index, payload=decoded.payload_of(raw), errors=errors, read_id=parsed.read_id_text
     )
-
-
-def dead_letter_text(item: Any) -> str:
-    """The item as JSON text a replay can read back, whatever its depth.
-
-    orjson refuses values nested more than 254 levels, which a parsed request may be
-    (its parser allows 1,024): those are written by `_deep_json`, without recursion.
-    """
-    try:
-        return orjson.dumps(item).decode()
-    except TypeError:
-        return _deep_json(item)
-
-
-def _deep_json(value: Any) -> str:
-    parts: list[str] = []
-    stack: list[Any] = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, _Literal):
-            parts.append(node.text)
-        elif isinstance(node, dict):
-            parts.append("{")
-            tail: list[Any] = [_Literal("}")]
-            for position, (key, child) in enumerate(reversed(list(node.items()))):
-                tail.append(child)
-                comma = "," if position < len(node) - 1 else ""
-                tail.append(_Literal(comma + orjson.dumps(str(key)).decode() + ":"))
-            stack.extend(tail)
-        elif isinstance(node, list | tuple):
-            parts.append("[")
-            tail = [_Literal("]")]
-            for position, child in enumerate(reversed(node)):
-                tail.append(child)
-                if position < len(node) - 1:
-                    tail.append(_Literal(","))
-            stack.extend(tail)
-        else:
-            try:
-                parts.append(orjson.dumps(node).decode())
-            except TypeError:
-                parts.append(orjson.dumps(repr(node)).decode())
-    return "".join(parts)
-
-
-@dataclass(frozen=True, slots=True)
-class _Literal:
-    """Text `_deep_json` writes as it is (brackets, commas, keys)."""
-
-    text: str
 
 
 def store_batches(

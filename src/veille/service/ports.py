@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
@@ -20,9 +20,10 @@ from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.checkpoints import Checkpoint
 from veille.domain.districts import DistrictMap
+from veille.domain.errors import Invalid, Problem
 from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.hotlists import Hotlist, HotlistEntry
-from veille.domain.reads import Read
+from veille.domain.reads import FieldError, ParsedRead, Read, ReadRules
 from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
 from veille.domain.webhooks import Webhook, WebhookDelivery
@@ -808,4 +809,117 @@ class LiveStreams(Protocol):
 
     def recheck_user(self, user_id: int) -> int:
         """Make every stream of this user check its access again now."""
+
+
+# --- Camera decoders ----------------------------------------------------------------------
+# One decoder per camera protocol (native JSON, Hikvision ISAPI, Dahua ITS, Axis, …):
+# each turns what its cameras send into canonical reads, holding every read to the
+# domain's invariants (`domain/reads.py`), and keeps every item it refuses, so that nothing
+# a camera sent is lost. Vendor quirks never leak past the decoder. See
+# docs/decisions/0008-camera-decoder-port.md.
+
+# (position in the delivery, the decoded read, the raw item it came from): the raw item
+# is kept only for the dead-letter text of a read that fails later, on its way to the
+# store (`DecodedBatch.payload_of` turns it into that text).
+DecodedRead = tuple[int, ParsedRead, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One item of a delivery that did not become a read, kept whole as a dead letter.
+
+    `payload` is the item as text that the camera's decoder reads back on a replay;
+    `read_id` the id the camera gave it, when it gave one.
+    """
+
+    index: int
+    payload: str
+    errors: tuple[FieldError, ...]
+    read_id: str | None = None
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """What a decoder made of one delivery: its reads, and the items it refused.
+
+    A read may carry what the canonical read has no column for in `read.extra` (vendor
+    fields, per-character confidences, plate boxes), its images inline (`uploads`, written
+    to the image store before the read is committed) or by reference (`ImageRef.uri`), and
+    a read id the decoder derived from the vendor's event identity
+    (`domain.reads.derived_read_id`), so that a resend is a duplicate.
+    """
+
+    size: int  # items in the delivery: len(reads) + len(rejected)
+    reads: list[DecodedRead] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    payload_of: Callable[[Any], str] = repr  # raw item → its dead-letter text
+
+    @property
+    def has_uploads(self) -> bool:
+        """Some read carries image bytes (their writes are fsynced: keep them off an
+        event loop)."""
+        return any(parsed.uploads for _, parsed, _ in self.reads)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeContext:
+    """What a decoder needs besides the delivery: when it arrived (every read's
+    `received_at`, and the bound of its capture time), the rules a read must respect and
+    how many items one delivery may hold."""
+
+    received_at: datetime
+    rules: ReadRules
+    max_items: int
+
+
+class DeliveryRefused(Invalid):
+    """The delivery as a whole could not be decoded (not the camera's format, no items,
+    too many): nothing is stored, and unless `keep` is false the body is kept as a dead
+    letter with `problem`. `code` is what the camera is answered with."""
+
+    def __init__(self, code: str, message: str, problem: FieldError, *, keep: bool = True):
+        super().__init__(message, problems=[Problem(problem.field, problem.reason)], code=code)
+        self.problem = problem
+        self.keep = keep
+
+
+class UnknownProtocol(DeliveryRefused):
+    """No decoder speaks the camera's protocol on this server."""
+
+    def __init__(self, protocol: str, known: Iterable[str]):
+        reason = (
+            f"no decoder for protocol {protocol!r} (this server decodes {', '.join(sorted(known))})"
+        )
+        super().__init__("unsupported_protocol", reason, FieldError("protocol", reason))
+        self.protocol = protocol
+
+
+class CameraDecoder(Protocol):
+    """Turns the deliveries of one camera protocol into canonical reads and rejections.
+
+    `decode` raises `DeliveryRefused` when the delivery as a whole cannot be read; it never
+    raises for one bad item: that item becomes a `Rejection` and the good items beside it
+    are decoded all the same. It is pure CPU (no I/O), so a route may run it where it likes.
+
+    A dead-letter replay calls `decode` with an empty `content_type` and, as the body, a
+    payload the decoder kept itself (a `Rejection.payload`, or a body it refused whole):
+    a decoder must read its own dead-letter text back.
+    """
+
+    @property
+    def protocol(self) -> str: ...
+
+    def decode(
+        self, body: bytes, content_type: str, camera: Camera, context: DecodeContext
+    ) -> DecodedBatch: ...
+
+
+class CameraDecoders(Protocol):
+    """The decoders a server speaks, by protocol (`Camera.protocol` chooses one)."""
+
+    @property
+    def protocols(self) -> frozenset[str]: ...
+
+    def decoder_for(self, protocol: str) -> CameraDecoder:
+        """The protocol's decoder; `UnknownProtocol` when none speaks it."""
         ...

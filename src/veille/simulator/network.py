@@ -15,9 +15,9 @@ from veille.domain.geography import BRUSSELS_REGION, BRUSSELS_ZONES, PoliceZone
 
 # (vendor, protocol, weight): the camera families a Brussels network mixes in practice.
 VENDORS: tuple[tuple[str, str, float], ...] = (
-    ("Hikvision", "hikvision-isapi", 0.35),
-    ("Genetec", "genetec-autovu", 0.25),
-    ("Axis", "axis-lpr", 0.20),
+    ("Hikvision", "veille-json", 0.35),
+    ("Genetec", "veille-json", 0.25),
+    ("Axis", "veille-json", 0.20),
     ("Veille", "veille-json", 0.20),
 )
 

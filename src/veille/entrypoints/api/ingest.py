@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -16,11 +16,18 @@ from veille.domain.reads import FieldError
 from veille.entrypoints.api.schemas.common import errors
 from veille.entrypoints.api.schemas.ingest import IngestRead
 from veille.entrypoints.api.security import camera_credential, error, json_response, platform_of
-from veille.service.commands import IngestReads
-from veille.service.ingest import record_rejected_request
+from veille.service.commands import IngestReads, KeepRejectedDelivery
+from veille.service.ports import DecodeContext, DeliveryRefused
 from veille.service.writer import WriterBusy
 
 router = APIRouter(tags=["ingest"])
+
+# The status of each way a delivery is refused as a whole (400 for the others).
+_REFUSED_STATUS = {
+    "batch_too_large": 413,
+    "unsupported_media_type": 415,
+    "unsupported_protocol": 415,
+}
 
 
 async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
@@ -39,18 +46,13 @@ async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
 
 
 async def _dead_letter(
-    platform: Platform, camera: Camera, payload: bytes, errors: list[FieldError]
+    platform: Platform, camera: Camera, payload: bytes, problem: FieldError, received_at: datetime
 ) -> int:
-    keep = payload[: platform.settings.dead_letter_payload_bytes].decode("utf-8", "replace")
-    return await run_in_threadpool(
-        record_rejected_request,
-        uow=platform.uow(),
-        now=platform.clock(),
-        camera_id=camera.camera_id,
-        source="api",
-        payload=keep,
-        errors=errors,
+    command = KeepRejectedDelivery(
+        camera_id=camera.camera_id, payload=payload, problem=problem, received_at=received_at
     )
+    dead_id: int = await run_in_threadpool(platform.bus.handle, command)
+    return dead_id
 
 
 def _busy() -> HTTPException:
@@ -72,74 +74,64 @@ def _timed_out(wait_s: float) -> HTTPException:
     return exc
 
 
-def _items(document: Any) -> list[Any] | None:
-    if isinstance(document, list):
-        return document
-    if isinstance(document, dict):
-        if "reads" in document and len(document) == 1:
-            return document["reads"] if isinstance(document["reads"], list) else None
-        return [document]
-    return None
+# Up to this size a delivery is decoded on the event loop, as JSON was parsed before the
+# decoder port; a larger one (image bytes to decode and hash) on a worker thread.
+_DECODE_INLINE_BYTES = 1 << 20
 
 
 @router.post(
     "/api/v1/reads",
     summary="Post one read or a batch of reads",
-    responses={200: {"model": IngestRead}, **errors(400, 413, 503)},
+    responses={200: {"model": IngestRead}, **errors(400, 413, 415, 503)},
 )
 async def post_reads(request: Request, camera: Camera = Depends(camera_credential())) -> Response:
-    """Store reads from the authenticated camera.
+    """Store reads from the authenticated camera, decoded by its protocol's decoder.
 
-    The body is one read object, a list of reads, or `{"reads": [...]}` with at most
-    `max_batch` reads. The answer comes only after every good read is committed; each
-    item gets a result: `stored`, `duplicate` (this read id is already stored) or
-    `rejected` with the field and reason. Rejected items are kept as dead letters.
+    For the native protocol (`veille-json`) the body is one read object, a list of
+    reads, or `{"reads": [...]}` with at most `max_batch` reads. The answer comes only
+    after every good read is committed; each item gets a result: `stored`,
+    `duplicate` (this read id is already stored) or `rejected` with the field and
+    reason. Rejected items are kept as dead letters.
     """
     platform = platform_of(request)
     settings = platform.settings
     body, too_large = await _read_body(request, settings.max_body_bytes)
+    received_at = platform.clock()
     if too_large:
         await _dead_letter(
             platform,
             camera,
             body,
-            [FieldError("(body)", f"larger than {settings.max_body_bytes} bytes")],
+            FieldError("(body)", f"larger than {settings.max_body_bytes} bytes"),
+            received_at,
         )
         raise error(413, "body_too_large", f"request body exceeds {settings.max_body_bytes} bytes")
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        dead = await _dead_letter(
-            platform, camera, body, [FieldError("(body)", f"not JSON: {exc}")]
-        )
-        raise error(
-            400, "malformed_json", f"body is not valid JSON: {exc}", dead_letter=dead
-        ) from None
-    items = _items(document)
-    if items is None:
-        reason = 'must be a read, a list of reads, or {"reads": [...]}'
-        dead = await _dead_letter(platform, camera, body, [FieldError("(body)", reason)])
-        raise error(400, "bad_shape", f"body {reason}", dead_letter=dead)
-    if not items:
-        raise error(400, "empty_batch", "no reads in the request")
-    if len(items) > settings.max_batch:
-        dead = await _dead_letter(
-            platform,
-            camera,
-            body,
-            [FieldError("reads", f"{len(items)} reads; at most {settings.max_batch} per request")],
-        )
-        raise error(
-            413,
-            "batch_too_large",
-            f"at most {settings.max_batch} reads per request",
-            dead_letter=dead,
-        )
-    if not platform.ingest_sink.has_room(len(items)):  # refuse before spending CPU on them
+    if not platform.ingest_sink.has_room(1):  # refuse before spending CPU on them
         raise _busy()
-    command = IngestReads(camera_id=camera.camera_id, items=items, received_at=platform.clock())
-    if any(isinstance(i, dict) and i.get("images") for i in items):
-        # image bytes are decoded, hashed and fsynced off the event loop
+    context = DecodeContext(
+        received_at=received_at, rules=platform.read_rules, max_items=settings.max_batch
+    )
+    content_type = request.headers.get("content-type", "")
+    try:
+        decoder = platform.decoders.decoder_for(camera.protocol)
+        if len(body) <= _DECODE_INLINE_BYTES:
+            decoded = decoder.decode(body, content_type, camera, context)
+        else:
+            decoded = await run_in_threadpool(decoder.decode, body, content_type, camera, context)
+    except DeliveryRefused as refused:
+        extra: dict[str, Any] = {}
+        if refused.keep:
+            extra["dead_letter"] = await _dead_letter(
+                platform, camera, body, refused.problem, received_at
+            )
+        raise error(
+            _REFUSED_STATUS.get(refused.code, 400), refused.code, str(refused), **extra
+        ) from None
+    if not platform.ingest_sink.has_room(decoded.size):
+        raise _busy()
+    command = IngestReads(camera_id=camera.camera_id, decoded=decoded, received_at=received_at)
+    if decoded.has_uploads:
+        # image bytes are written and fsynced off the event loop
         committed = await run_in_threadpool(platform.bus.handle, command)
     else:
         committed = platform.bus.handle(command)

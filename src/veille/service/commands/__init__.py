@@ -14,14 +14,14 @@ is re-exported from here for its older callers.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from veille.domain.access import Principal
 from veille.domain.audit import Actor
+from veille.domain.reads import FieldError
 from veille.service.authorizations import AuthorizationRequest
+from veille.service.ports import DecodedBatch
 
 
 class Command:
@@ -42,19 +42,33 @@ Message = Command | Query
 
 @dataclass(frozen=True, slots=True)
 class IngestReads(Command):
-    """Validate a camera's reads and store them durably.
+    """Store a camera's decoded reads durably, and keep the items its decoder refused.
 
-    Handled by queueing the validated batch for the group-commit writer; the handler
-    answers a future that resolves, once the batch is committed, to its `StoredBatch`.
+    The entrypoint decodes the delivery with the decoder of the camera's protocol
+    (`CameraDecoders.decoder_for(camera.protocol)`) and hands over what it made of it.
+    Handled by queueing the batch for the group-commit writer; the handler answers a
+    future that resolves, once the batch is committed, to its `StoredBatch`.
     """
 
     camera_id: str
-    items: Sequence[Any]  # the decoded JSON items, one per read
+    decoded: DecodedBatch
     received_at: datetime
     source: str = "api"
     # A replay: if any item is refused, nothing is stored or kept as a dead letter, and
     # the handler refuses with `ReadsRejected` naming each refused item.
     all_or_nothing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class KeepRejectedDelivery(Command):
+    """Keep a delivery that could not be decoded at all (not JSON, too large, …) as a dead
+    letter, with why; answers the dead letter's id."""
+
+    camera_id: str | None
+    payload: bytes  # cut to the dead-letter payload limit by the handler
+    problem: FieldError
+    received_at: datetime
+    source: str = "api"
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ def import_cameras(
         now=deps.clock(),
         actor=cmd.actor,
         issue_tokens=cmd.issue_tokens,
+        protocols=deps.decoders().protocols,
     )
     deps.camera_cache().clear()  # phases and tokens changed: the next read sees them
     return report

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
-from typing import Any
 
 from veille.service import dead_letters as dl_service
 from veille.service.commands import IngestReads
@@ -22,7 +21,7 @@ from veille.service.errors import Busy
 from veille.service.handlers.deps import Dependencies
 from veille.service.ingest import StoredBatch
 from veille.service.messagebus import MessageBus, Raised
-from veille.service.ports import DeadLetter
+from veille.service.ports import DeadLetter, DecodedBatch
 
 Handle = Callable[[IngestReads], "Future[StoredBatch]"]
 
@@ -47,11 +46,11 @@ def replay_dead_letter(
     now = deps.clock()
     wait_s = deps.settings().writer_wait_s
 
-    def ingest(camera_id: str, items: list[Any], source: str) -> StoredBatch:
+    def ingest(camera_id: str, decoded: DecodedBatch, source: str) -> StoredBatch:
         future = handle(
             IngestReads(
                 camera_id=camera_id,
-                items=items,
+                decoded=decoded,
                 received_at=now,
                 source=source,
                 all_or_nothing=True,
@@ -69,6 +68,8 @@ def replay_dead_letter(
         dead_letter_id=cmd.dead_letter_id,
         now=now,
         actor=cmd.actor,
+        rules=deps.read_rules(),
+        decoders=deps.decoders(),
         ingest=ingest,
     )
 

@@ -21,6 +21,7 @@ from veille.service.ports import (
     AnchorStore,
     CameraCatalog,
     CameraCredentialCache,
+    CameraDecoders,
     ImageStore,
     LiveStreams,
     SchemaMigrations,
@@ -50,3 +51,4 @@ class Dependencies:
     camera_cache: Callable[[], CameraCredentialCache]  # verified camera tokens, cleared on change
     migrations: Callable[[], SchemaMigrations]  # the store's schema
     streams: Callable[[], LiveStreams]  # open live alert streams, closed when access ends
+    decoders: Callable[[], CameraDecoders]  # by camera protocol: imports check protocols

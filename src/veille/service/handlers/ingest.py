@@ -1,5 +1,6 @@
-"""Ingest handlers: `IngestReads` queues validated reads for the writer; `ReadsStored` is
-matched against the hotlists inside the transaction that stored the reads."""
+"""Ingest handlers: `IngestReads` queues decoded reads for the writer,
+`KeepRejectedDelivery` keeps what could not be decoded; `ReadsStored` is matched against
+the hotlists inside the transaction that stored the reads."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from concurrent.futures import Future
 from datetime import datetime
 
 from veille.domain.alerts import AlertTiming
-from veille.domain.reads import ReadRules
 from veille.service import alerts as alert_service
-from veille.service.commands import IngestReads
+from veille.service.commands import IngestReads, KeepRejectedDelivery
 from veille.service.events import ReadsStored
-from veille.service.ingest import IngestBatch, ReadsRejected, StoredBatch, validate_batch
+from veille.service.ingest import (
+    IngestBatch,
+    ReadsRejected,
+    StoredBatch,
+    accept_batch,
+    record_rejected_request,
+)
 from veille.service.messagebus import Raised
 from veille.service.ports import ImageStore, ReadEncoder, UnitOfWork
 
@@ -23,13 +29,12 @@ def ingest_reads(
     cmd: IngestReads,
     raised: Raised,
     *,
-    rules: ReadRules,
     images: ImageStore | None,
     encode: ReadEncoder | None,
     submit: Submit,
 ) -> Future[StoredBatch]:
-    """Validate every item (images stored, rows encoded, in the caller's thread), then
-    queue the batch for the group-commit writer.
+    """Make the decoded reads ready for the store (images stored, rows encoded, in the
+    caller's thread), then queue the batch for the group-commit writer.
 
     Answers the writer's future, which resolves once the batch is durable (or fails with
     `WriterBusy`): the caller chooses how long to wait for it, and an asynchronous route
@@ -37,11 +42,10 @@ def ingest_reads(
     what commits the reads. An `all_or_nothing` command with a refused item is refused
     whole (`ReadsRejected`), before anything reaches the writer.
     """
-    batch = validate_batch(
-        cmd.items,
+    batch = accept_batch(
+        cmd.decoded,
         camera_id=cmd.camera_id,
-        now=cmd.received_at,
-        rules=rules,
+        received_at=cmd.received_at,
         images=images,
         source=cmd.source,
         encode=encode,
@@ -49,6 +53,25 @@ def ingest_reads(
     if cmd.all_or_nothing and batch.rejected:
         raise ReadsRejected(batch.rejected)
     return submit(batch)
+
+
+def keep_rejected_delivery(
+    cmd: KeepRejectedDelivery,
+    raised: Raised,
+    *,
+    uow: Callable[[], UnitOfWork],
+    payload_bytes: Callable[[], int],
+) -> int:
+    """Keep the first `payload_bytes` of a delivery no decoder could read as a dead letter
+    (as text: bytes that are not UTF-8 are replaced); answers its id."""
+    return record_rejected_request(
+        uow(),
+        now=cmd.received_at,
+        camera_id=cmd.camera_id,
+        source=cmd.source,
+        payload=cmd.payload[: payload_bytes()].decode("utf-8", "replace"),
+        errors=[cmd.problem],
+    )
 
 
 def match_stored_reads(

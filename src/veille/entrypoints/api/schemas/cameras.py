@@ -16,7 +16,11 @@ class CameraRead(BaseModel):
     zone: str
     province: str
     vendor: str
-    protocol: str
+    protocol: str = Field(
+        description="The format the camera posts in, which chooses the decoder of its reads:"
+        " `veille-json` (Veille's native JSON) unless the import names another protocol"
+        " this server has a decoder for; any other is refused at import."
+    )
     phase: str
     created_at: str
     retired_at: str | None

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.sqlite.repositories import read_row
 from veille.domain.plates import canonical
 from veille.domain.reads import (
@@ -20,7 +21,6 @@ from veille.domain.reads import (
     FieldError,
     ReadRejected,
     ReadRules,
-    parse_read,
     read_to_json,
 )
 

@@ -140,7 +140,7 @@ def test_alerts_opened_are_found_by_their_instant_whatever_the_offset(store: Sto
     assert opened(brussels(NOW - M)) == [NOW + 2 * M, NOW]  # since 11:59 UTC, as 12:59+01:00
     assert opened(NOW + M) == [NOW + 2 * M]
     counted = seen(store, lambda uow: uow.alerts.report(since=brussels(NOW + M), until=NOW + 3 * M))
-    assert sum(row[-1] for row in counted) == 1
+    assert sum(count.alerts for count in counted) == 1
 
 
 # --- what comes back --------------------------------------------------------------------

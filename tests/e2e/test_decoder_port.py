@@ -178,16 +178,10 @@ def test_a_replay_decodes_with_the_protocol_the_camera_has_now(client, platform,
 
 
 def camera_replay(platform: Platform, dead_letter_id: int) -> Any:
-    from veille.service import dead_letters
+    from veille.service.commands.dead_letters import ReplayDeadLetter
 
-    return dead_letters.replay(
-        uow_factory=platform.uow,
-        dead_letter_id=dead_letter_id,
-        now=platform.clock(),
-        rules=platform.read_rules,
-        images=platform.images,
-        actor=system_actor("test"),
-        decoders=platform.decoders,
+    return platform.bus.handle(
+        ReplayDeadLetter(dead_letter_id=dead_letter_id, actor=system_actor("test"))
     )
 
 

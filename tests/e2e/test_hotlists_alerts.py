@@ -423,7 +423,9 @@ class Listener:
         if last_event_id is not None:
             headers = {**headers, "Last-Event-ID": last_event_id}
         threading.Thread(target=self._listen, args=(client, headers), daemon=True).start()
-        deadline = time.monotonic() + 5
+        # until the stream is subscribed (or refused): an event, bounded only so that a
+        # broken stream fails the test instead of hanging it
+        deadline = time.monotonic() + 30
         while (
             platform.alert_bus.subscriber_count == before
             and not self.ended.is_set()
@@ -550,23 +552,24 @@ def test_an_account_deleted_from_the_cli_loses_its_stream_at_the_next_check(
     assert "deleted" in closed[2]["reason"]
 
 
-def test_the_stream_closes_when_the_training_expires(client, platform, people):
+def test_the_stream_closes_when_the_training_expires(client, platform, people, admin_token):
+    admin = {"Authorization": f"Bearer {admin_token}"}
     platform.settings.alert_stream_check_s = 600  # the expiry, not the period, ends it
+    listener = Listener(client, platform, people["otto"])
+    assert listener.status == 200
     otto = user_service.identify(
         uow=platform.read_uow(),
         token=people["otto"]["Authorization"].removeprefix("Bearer "),
         now=platform.clock(),
     ).principal
-    user_service.update_user(
-        uow=platform.uow(),
-        user_id=otto.user_id,
-        now=platform.clock(),
-        actor=ACTOR,
-        training_expires=platform.clock() + timedelta(seconds=2),
+    # the stream is open and allowed; its training now ends in a second, with no other
+    # change after that: the stream's own expiry timer must close it
+    soon = (platform.clock() + timedelta(seconds=1)).isoformat()
+    resp = client.patch(
+        f"/api/v1/users/{otto.user_id}", json={"training_expires": soon}, headers=admin
     )
-    listener = Listener(client, platform, people["otto"])
-    assert listener.status == 200
-    (closed,) = listener.wait_for(kind="closed", timeout=10)
+    assert resp.status_code == 200, resp.text
+    (closed,) = listener.wait_for(kind="closed", timeout=30)
     assert "training" in closed[2]["reason"]
 
 

@@ -156,9 +156,7 @@ def ingest_writer(
     writer = GroupCommitWriter(fake.store.uow, bus=fake.bus)
 
     def ingest(cmd: IngestReads, raised: Raised) -> Any:
-        return ingest_reads(
-            cmd, raised, rules=rules or ReadRules(), images=None, encode=None, submit=writer.submit
-        )
+        return ingest_reads(cmd, raised, images=None, encode=None, submit=writer.submit)
 
     fake.bus.register(IngestReads, ingest)
     writer.start()

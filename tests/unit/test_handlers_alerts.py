@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import make_read
 from tests.contract.builders import a_camera, a_hit, a_read, a_user, an_alert, an_image, an_org
 from tests.unit.fakes import FakePlatform, memory_bus
+from veille.adapters.decoders.native_json import decode_items
 from veille.domain.access import Principal, Role, Scope, ScopeKind
 from veille.domain.alerts import Alert, AlertStatus, AlertStep, Outcome, RejectReason
 from veille.domain.audit import Actor, AuditEntry
@@ -459,9 +460,7 @@ def test_a_stored_read_that_hits_a_hotlist_rings_an_alert_committed_with_it(fake
     hits: list[HotlistHit] = []
 
     def ingest(cmd: IngestReads, raised: Raised) -> Any:
-        return ingest_reads(
-            cmd, raised, rules=ReadRules(), images=None, encode=None, submit=writer.submit
-        )
+        return ingest_reads(cmd, raised, images=None, encode=None, submit=writer.submit)
 
     fake.bus.register(IngestReads, ingest)
     fake.bus.subscribe_in_transaction(
@@ -483,7 +482,12 @@ def test_a_stored_read_that_hits_a_hotlist_rings_an_alert_committed_with_it(fake
             fake.bus.handle(
                 IngestReads(
                     camera_id="CAM-A",
-                    items=[make_read("CAM-A", plate=plate, captured_at=at)],
+                    decoded=decode_items(
+                        [make_read("CAM-A", plate=plate, captured_at=at)],
+                        camera_id="CAM-A",
+                        now=fake.now,
+                        rules=ReadRules(),
+                    ),
                     received_at=fake.now,
                 )
             ).result(timeout=10)

@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import make_read
 from tests.unit.fakes import FakePlatform, ingest_writer, memory_bus
+from veille.adapters.decoders.native_json import decode_items
 from veille.domain.audit import system_actor
-from veille.domain.reads import FieldError
+from veille.domain.reads import FieldError, ReadRules
 from veille.service.commands import IngestReads
 from veille.service.commands.dead_letters import (
     DeadLettersPage,
@@ -50,7 +51,8 @@ def read_at(fake: FakePlatform, offset: timedelta, **fields: Any) -> dict[str, A
 
 def post(fake: FakePlatform, *items: dict[str, Any]) -> Any:
     """Ingest as a camera does: good reads stored, bad ones kept as dead letters."""
-    command = IngestReads(camera_id="CAM-A", items=list(items), received_at=fake.now)
+    decoded = decode_items(list(items), camera_id="CAM-A", now=fake.now, rules=ReadRules())
+    command = IngestReads(camera_id="CAM-A", decoded=decoded, received_at=fake.now)
     return fake.bus.handle(command).result(timeout=10)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -125,14 +124,7 @@ class Platform:
 
     def legal_policy(self) -> LegalPolicy:
         """The legal rules of searches, as the settings and the district map say now."""
-        settings = self.settings
-        return LegalPolicy(
-            purposes=frozenset(settings.search_purposes),
-            case_ref_pattern=re.compile(settings.case_ref_pattern),
-            window=settings.window_policy(),
-            authorization_purposes=frozenset(settings.authorization_purposes),
-            districts=self.districts,
-        )
+        return LegalPolicy.from_settings(self.settings, self.districts)
 
     def audit_verifier(self) -> CheckpointVerifier:
         """The public key checkpoints are verified with (never the private one)."""

@@ -7,7 +7,6 @@ at a fresh `MemoryStore` and a clock the test moves.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -97,14 +96,7 @@ class FakePlatform:
     decoders: DecoderRegistry = field(default_factory=builtin_decoders)
 
     def policy(self) -> LegalPolicy:
-        s = self.settings
-        return LegalPolicy(
-            purposes=frozenset(s.search_purposes),
-            case_ref_pattern=re.compile(s.case_ref_pattern),
-            window=s.window_policy(),
-            authorization_purposes=frozenset(s.authorization_purposes),
-            districts=self.districts,
-        )
+        return LegalPolicy.from_settings(self.settings, self.districts)
 
     def audited(self) -> list[tuple[str, str | None, str]]:
         """(action, target, outcome) of every audit record, in order."""

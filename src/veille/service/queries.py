@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from veille.domain.access import Permission, Principal, ScopeKind, decide
 from veille.domain.audit import Actor, AuditEntry
@@ -36,6 +36,9 @@ from veille.domain.times import iso
 from veille.service.errors import Forbidden, Invalid, VeilleError
 from veille.service.ports import CameraCatalog, UnitOfWork
 
+if TYPE_CHECKING:
+    from veille.settings import Settings
+
 T = TypeVar("T")
 SEARCH_LIMIT = 5000  # passages a plate or camera search returns at most
 # a period cut by less than this is not reported as clipped (clock skew of a "-30d" start)
@@ -52,6 +55,17 @@ class LegalPolicy:
     # the purposes an authorization may open older reads to (judicial missions only)
     authorization_purposes: frozenset[str] = frozenset()
     districts: DistrictMap = field(default_factory=belgian_district_map)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, districts: DistrictMap) -> LegalPolicy:
+        """The legal frame the settings configure, over the platform's district map."""
+        return cls(
+            purposes=frozenset(settings.search_purposes),
+            case_ref_pattern=re.compile(settings.case_ref_pattern),
+            window=settings.window_policy(),
+            authorization_purposes=frozenset(settings.authorization_purposes),
+            districts=districts,
+        )
 
     def check(self, *, purpose: str | None, case_ref: str | None) -> str | None:
         """None when purpose and case are acceptable, else why not."""

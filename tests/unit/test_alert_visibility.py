@@ -123,6 +123,10 @@ def test_only_reads_inside_the_open_window_ring_and_late_ones_say_so(age_s):
         assert judged is None
     else:
         assert judged == Lateness(age_s=age_s, late=age_s > 600)
+    # the cheap test every read takes before matching agrees with the full judgement
+    assert TIMING.may_ring(captured_at=NOW - timedelta(seconds=age_s), now=NOW) == (
+        judged is not None
+    )
 
 
 def test_an_event_tells_the_lateness_of_its_own_read():

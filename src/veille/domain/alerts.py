@@ -65,6 +65,10 @@ class AlertTiming:
     open_window: timedelta
     late_after: timedelta
 
+    def may_ring(self, *, captured_at: datetime, now: datetime) -> bool:
+        """Whether a read is recent enough to ring at all (cheap: runs for every read)."""
+        return now - captured_at <= self.open_window
+
     def judge(self, *, captured_at: datetime, now: datetime) -> Lateness | None:
         """None when the read is too old to ring at all."""
         age = now - captured_at

@@ -140,8 +140,8 @@ def record_hits(
     """
     events: list[AlertEvent] = []
     for read in reads:
-        lateness = timing.judge(captured_at=read.captured_at, now=now)
-        if lateness is None:
+        # most reads hit nothing: the age test and the match come before any allocation
+        if not timing.may_ring(captured_at=read.captured_at, now=now):
             continue
         # validity is judged when the alert would ring: an entry expired since the capture
         # must not send officers after a vehicle that is no longer wanted
@@ -153,6 +153,8 @@ def record_hits(
         )
         if not hits:
             continue
+        lateness = timing.judge(captured_at=read.captured_at, now=now)
+        assert lateness is not None  # may_ring said so
         camera = cameras(read.camera_id)
         # a camera unknown here is seen by national scopes only
         zone = camera.zone if camera else "unknown"

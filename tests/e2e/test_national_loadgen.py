@@ -15,18 +15,23 @@ import base64
 import hashlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 from PIL import Image
 
+from veille.adapters.decoders.native_json import parse_read
 from veille.bench.national.contract import LoadPlan, Step
+from veille.domain.reads import ReadRejected
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +58,7 @@ class FakeIngest:
     plates: list[str] = field(default_factory=list)
     faults: Counter[str] = field(default_factory=Counter)
     sha_of: dict[str, tuple[str, ...]] = field(default_factory=dict)  # read_id -> images
+    rejected: list[str] = field(default_factory=list)  # what the real decoder refused
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -99,7 +105,12 @@ class FakeIngest:
             return None
         results = []
         for index, read in enumerate(reads):
-            assert read["camera_id"] == camera  # a camera posts its own reads only
+            try:  # the real native-format decoder: camera, time, plate, images...
+                parse_read(read, camera_id=camera, now=datetime.now(UTC))
+            except ReadRejected as exc:
+                self.rejected.append(str(exc))
+                results.append({"index": index, "status": "rejected", "read_id": read["read_id"]})
+                continue
             status = "duplicate" if read["read_id"] in self.stored else "stored"
             if status == "stored":
                 self.stored[read["read_id"]] = camera
@@ -216,6 +227,7 @@ def test_the_load_generator_offers_its_plan_and_behaves_like_cameras(tmp_path: P
     acks = _lines(out / "acks.jsonl")
     done = orjson.loads((out / "done.json").read_bytes())
     assert set(steps) == {"1x", "2x", "max"} and done["interrupted"] is False
+    assert fake.rejected == []  # every read is valid in the native format
 
     # The offered rate is the plan's: counted reads, within Poisson noise and start-up slack.
     for name, rate, duration in (("1x", 150.0, 3.0), ("2x", 300.0, 2.0)):
@@ -289,3 +301,49 @@ def test_the_load_generator_offers_its_plan_and_behaves_like_cameras(tmp_path: P
     progress = _lines(out / "progress.jsonl")
     assert {"1x", "2x", "max"} <= {str(p["step"]) for p in progress}
     assert len(progress) >= 6
+
+
+def test_sigterm_ends_the_run_cleanly_across_worker_processes(tmp_path: Path) -> None:
+    fake, cameras_file, _ = _setup(tmp_path, 40)
+    server = ServerThread(fake)
+    try:
+        plan = LoadPlan(
+            base_url=f"http://127.0.0.1:{server.port}",
+            cameras_file=str(cameras_file),
+            steps=(Step(name="long", rate=100.0, duration_s=60.0),),
+            outage_share=0.0,
+            request_timeout_s=TIMEOUT_S,
+            image_pool=4,
+            processes=2,
+        )
+        plan_path = tmp_path / "plan.json"
+        plan_path.write_bytes(plan.to_json())
+        out = tmp_path / "out"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "veille.bench.national.loadgen", str(plan_path), str(out)],
+            env={**os.environ, "PYTHONPATH": str(SRC)},
+        )
+        progress = out / "progress.jsonl"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not progress.exists() or len(progress.read_bytes().splitlines()) < 3
+        ):
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        server.stop()
+
+    done = orjson.loads((out / "done.json").read_bytes())
+    assert done["interrupted"] is True and done["processes"] == 2
+    (step,) = _lines(out / "steps.jsonl")
+    assert step["step"] == "long" and 0 < int(step["offered"]) < 100 * 60 / 2
+    acks = [str(a["read_id"]) for a in _lines(out / "acks.jsonl")]
+    assert len(acks) == len(set(acks))  # both workers' lines, none twice, none torn
+    unacknowledged = {str(u["read_id"]) for u in _lines(out / "unacknowledged.jsonl")}
+    # every read the server stored is acknowledged or listed as unacknowledged
+    assert set(fake.stored) <= set(acks) | unacknowledged
+    assert set(acks) <= set(fake.stored) and not set(acks) & unacknowledged
+    # both workers' cameras posted: the population is split, not duplicated
+    cameras = {c for cams in fake.connection_cameras.values() for c in cams}
+    assert len(cameras) > 30

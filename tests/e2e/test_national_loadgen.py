@@ -235,10 +235,16 @@ def test_the_load_generator_offers_its_plan_and_behaves_like_cameras(tmp_path: P
     assert 1.6 <= steps["2x"]["offered_rate"] / steps["1x"]["offered_rate"] <= 2.4
     offered_per_step = Counter(str(a["step"]) for a in acks)
     assert offered_per_step["1x"] == steps["1x"]["offered"]  # all acknowledged, late or not
-    # the search tried two rates (both kept up: the fake server is fast), the second higher
+    # the search starts at the step's rate and raises it by the factor after a sustainable
+    # try only (whether a 1.2 s try with stalls keeps up depends on this machine's load)
     tried = steps["max"]["tried_rates"]
-    assert [t["rate"] for t in tried] == [150.0, 225.0]
-    assert steps["max"]["sustainable"] is True and steps["max"]["highest_sustainable_rate"]
+    assert tried[0]["rate"] == 150.0
+    if tried[0]["sustainable"]:
+        assert [t["rate"] for t in tried] == [150.0, 225.0]
+    else:
+        assert len(tried) == 1
+    assert steps["max"]["sustainable"] is any(t["sustainable"] for t in tried)
+    assert (steps["max"]["highest_sustainable_rate"] is None) is not steps["max"]["sustainable"]
 
     # Every acknowledged read is in acks.jsonl exactly once, and they are what was stored.
     ids = [str(a["read_id"]) for a in acks]

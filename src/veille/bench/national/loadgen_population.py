@@ -17,6 +17,7 @@ were written: if that is large, the generator, not the server, was the limit.
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import random
 import time
@@ -130,7 +131,7 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     """Nearest-rank percentile of already sorted values (None when empty)."""
     if not sorted_values:
         return None
-    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
     return sorted_values[rank - 1]
 
 
@@ -429,7 +430,7 @@ class Population:
         censored = [(now - r.due) * 1000.0 for r in segment.unresolved if not r.held]
         held_censored = [(now - r.due) * 1000.0 for r in segment.unresolved if r.held]
         self.acks.flush()
-        return {
+        report = {
             "name": segment.name,
             "rate": segment.rate,
             "started_at": self.epoch_offset + segment.started,
@@ -453,6 +454,9 @@ class Population:
             "held_latencies_ms": segment.held_latencies_ms + held_censored,
             "lags_ms": segment.lags_ms,
         }
+        # the samples now belong to the report: a long run keeps only its segments' counts
+        segment.latencies_ms, segment.held_latencies_ms, segment.lags_ms = [], [], []
+        return report
 
     def snapshot(self) -> dict[str, Any]:
         """Counters for the once-a-second progress line; resets the lag window."""

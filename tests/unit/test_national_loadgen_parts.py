@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from veille.adapters.decoders.native_json import parse_read
-from veille.bench.national.loadgen import backlog_grows, merge_snapshots
+from veille.bench.national.loadgen import backlog_grows, generator_limited, merge_snapshots
 from veille.bench.national.loadgen_images import ImagePool
 from veille.bench.national.loadgen_population import percentile
 from veille.bench.national.loadgen_traffic import ReadFactory, load_hit_plates
@@ -80,3 +80,10 @@ def test_progress_of_worker_processes_adds_up() -> None:
         "offered": 22, "acknowledged": 20, "in_flight": 1, "backlog": 2, "held": 0,
         "send_lag_ms": 4.0,
     }  # fmt: skip
+
+
+def test_the_generator_is_the_limit_only_when_its_lag_matters_against_the_server() -> None:
+    assert generator_limited(985.0, 2_282.0)
+    assert not generator_limited(228.0, 18_205.0)  # the server, starving it, is the limit
+    assert not generator_limited(5.8, 13.0)
+    assert generator_limited(80.0, None)

@@ -129,7 +129,7 @@ class StepResult:
     unacknowledged_at_end: int = 0  # reads of this step still unanswered when it ended
     outage_ack_latency: Latency | None = None  # reads held by an outage, from their due time
     highest_sustainable_rate: float | None = None  # search step only
-    generator_limited: bool = False  # generator_lag_p99_ms above 50 ms: read with care
+    generator_limited: bool = False  # its lag p99 > 50 ms and > ack p99 / 10: read with care
 
 
 @dataclass(frozen=True, slots=True)

@@ -459,9 +459,10 @@ class Population:
         return report
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters for the once-a-second progress line; resets the lag window."""
+        """Counters for the once-a-second progress line; resets the lag window, flushes."""
         lags = sorted(self._lag_window)
         self._lag_window = []
+        self.acks.flush()  # acks.jsonl at most a second behind
         segment = self.segment
         return {
             "step": segment.name if segment else "",

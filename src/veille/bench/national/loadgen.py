@@ -184,6 +184,8 @@ async def serve_as_worker(plan: LoadPlan, out_dir: Path, index: int, workers: in
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     population = build_population(plan, out_dir, index, workers)
     loop = asyncio.get_running_loop()
+    # a SIGTERM sent to the whole process group: end the segment, then wait for the drain
+    loop.add_signal_handler(signal.SIGTERM, population.stop)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = sys.stdout.buffer

@@ -578,6 +578,7 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
     now = datetime.now(UTC)
     work = Path(tempfile.mkdtemp(prefix="veille-bench-"))
     order: list[str] = []
+    load_before = _load_average()
     try:
         camera_ids, per_camera = make_workload(config, now)
         if config.images:
@@ -612,7 +613,9 @@ def run_ingest_bench(config: IngestBenchConfig) -> dict[str, Any]:
             return runs
 
         done = run_rounds(config.rounds, e2e, raw, order.append)
-        return report(config, done, order, images=_image_sizes(per_camera))
+        result = report(config, done, order, images=_image_sizes(per_camera))
+        result["machine"]["load_average_before"] = load_before
+        return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -712,7 +715,7 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"veille bench ingest — {m['cpu']}, {m['cores']} cores, Python {m['python']},"
         f" SQLite {m['sqlite']}, synchronous={cfg['synchronous']},"
-        f" load average {m['load_average']}"
+        f" load average before {m.get('load_average_before')}, after {m['load_average']}"
     )
     shape = ", with a plate crop and an overview inline" if cfg["images"] else ", no images"
     print(

@@ -271,6 +271,15 @@ def test_writer_load_is_the_busy_share_of_the_last_minute():
     assert saturated.as_dict(now=120.0)["writer_busy_share_1m"] == 1.0
 
 
+def test_commits_are_counted_by_their_size_in_power_of_two_buckets():
+    counters = IngestCounters(started=0.0)
+    for stored in (0, 1, 2, 3, 4, 5, 2048, 2049, 4096, 3000):
+        counters.commit_took(ended=1.0, busy_s=0.01, stored=stored)
+    sizes = counters.as_dict(now=2.0)["commit_reads_le"]
+    assert sizes == {"1": 2, "2": 1, "4": 2, "8": 1, "2048": 1, "4096": 3}
+    assert sum(sizes.values()) == counters.commits
+
+
 # --- the server process's garbage collector ---------------------------------------------
 
 

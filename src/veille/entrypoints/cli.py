@@ -672,9 +672,22 @@ def bench_ingest(
     cameras: Annotated[int, typer.Option(help="Cameras posting (fewer: fuller batches).")] = 50,
     duplicates: Annotated[float, typer.Option(help="Share of re-sent reads.")] = 0.01,
     synchronous: Annotated[str, typer.Option(help="SQLite synchronous level.")] = "FULL",
+    rounds: Annotated[
+        int, typer.Option(help="Rounds of end to end then raw, taking turns.", min=1)
+    ] = 2,
+    images: Annotated[
+        bool,
+        typer.Option(
+            "--images", help="Each read with a 3 KB plate crop and a 25 KB overview, inline."
+        ),
+    ] = False,
+    prefill: Annotated[
+        int, typer.Option(help="Reads already in the store before each timed run.", min=0)
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Sustained reads/s over HTTP into the embedded store vs. raw SQLite inserts."""
+    """Sustained reads/s over HTTP into the embedded store vs. raw SQLite inserts at the
+    writer's measured commit size, both counted in the store, in alternating rounds."""
     from veille.bench.ingest import IngestBenchConfig, print_table, run_ingest_bench
 
     result = run_ingest_bench(
@@ -685,6 +698,9 @@ def bench_ingest(
             cameras=cameras,
             duplicate_share=duplicates,
             synchronous=synchronous,
+            rounds=rounds,
+            images=images,
+            prefill=prefill,
         )
     )
     if as_json:

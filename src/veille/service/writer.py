@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 
 LOAD_WINDOW_S = 60.0
+COMMIT_SIZE_BUCKETS = 24  # up to 2**23 reads a commit: far beyond any row budget
 
 
 @dataclass
@@ -59,6 +60,10 @@ class IngestCounters:
     not_posting: int = 0  # requests refused 403: the camera is planned or retired
     busy_s: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    # commits by reads stored, in power-of-two buckets: index i counts commits of up to
+    # 2**i reads (index 0: at most 1), so a benchmark can take its yardstick at the
+    # writer's real commit size
+    _commit_sizes: list[int] = field(default_factory=lambda: [0] * COMMIT_SIZE_BUCKETS)
     # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
     _recent: deque[tuple[float, float, int]] = field(default_factory=deque, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -74,6 +79,8 @@ class IngestCounters:
         with self._lock:
             self.commits += 1
             self.busy_s += busy_s
+            bucket = min(max(stored - 1, 0).bit_length(), COMMIT_SIZE_BUCKETS - 1)
+            self._commit_sizes[bucket] += 1
             self._recent.append((ended, busy_s, stored))
             while self._recent and self._recent[0][0] <= ended - LOAD_WINDOW_S:
                 self._recent.popleft()
@@ -83,13 +90,14 @@ class IngestCounters:
         with self._lock:
             return list(self._recent)
 
-    def as_dict(self, now: float | None = None) -> dict[str, float | int]:
+    def as_dict(self, now: float | None = None) -> dict[str, float | int | dict[str, int]]:
         now = time.monotonic() if now is None else now
         uptime = max(now - self.started, 1e-9)
         window = min(LOAD_WINDOW_S, uptime)
         with self._lock:
             since = now - window
             recent = [(busy, stored) for ended, busy, stored in self._recent if ended > since]
+            sizes = {str(1 << i): n for i, n in enumerate(self._commit_sizes) if n}
         return {
             "stored": self.stored,
             "duplicate": self.duplicate,
@@ -104,6 +112,8 @@ class IngestCounters:
             # share of the last minute the writer spent storing (1.0: saturated)
             "writer_busy_share_1m": round(min(1.0, sum(b for b, _ in recent) / window), 3),
             "stored_per_s_1m": round(sum(n for _, n in recent) / window, 1),
+            # commits since start by reads stored: {"4096": 7} is 7 commits of 2049-4096
+            "commit_reads_le": sizes,
         }
 
 

@@ -33,6 +33,9 @@ class IngestStatsRead(BaseModel):
     writer_busy_s: float
     writer_busy_share_1m: float
     stored_per_s_1m: float
+    # commits since start by reads stored, power-of-two upper bounds: {"4096": 7} is 7
+    # commits of 2,049 to 4,096 reads ("1": commits of 0 or 1)
+    commit_reads_le: dict[str, int]
     writer_queued_reads: int
     live_subscribers: int  # open live alert streams
     live_events_published: int

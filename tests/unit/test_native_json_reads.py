@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.sqlite.repositories import read_row
@@ -736,3 +738,62 @@ def test_read_to_json_round_trips_through_parse_read():
         now=NOW,
     ).read
     assert again == original
+
+
+def test_each_row_holds_its_own_received_at_though_a_batch_encodes_it_once():
+    # read_row keeps the last received_at it encoded: a read of another delivery (another
+    # moment, or an equal moment in another object) must still get its own column value.
+    from veille.adapters.sqlite.times import encode
+
+    first = accepted(payload()).read
+    later = parse_read(payload(), camera_id=CAMERA, now=NOW + timedelta(seconds=1)).read
+    equal_again = parse_read(payload(), camera_id=CAMERA, now=NOW.replace()).read
+    assert [read_row(r)[3] for r in (first, later, first, equal_again)] == [
+        encode(NOW),
+        encode(NOW + timedelta(seconds=1)),
+        encode(NOW),
+        encode(NOW),
+    ]
+
+
+def test_canonical_read_puts_every_value_in_its_own_field():
+    # canonical_read builds the Read positionally: a field added or moved in Read must
+    # not shift the values into the wrong fields.
+    from dataclasses import fields
+
+    from veille.domain.reads import ImageRef, Read, canonical_read
+
+    values: dict[str, Any] = {
+        "read_id": uuid.UUID(READ_ID),
+        "camera_id": CAMERA,
+        "captured_at": NOW - timedelta(seconds=3),
+        "plate_raw": "1-abc-123",
+        "plate": "1ABC123",
+        "confidence": 0.5,
+        "country": "BE",
+        "candidates": (Candidate("1ABC128", 0.2),),
+        "direction": "receding",
+        "lane": 2,
+        "vehicle_make": "VW",
+        "vehicle_colour": "grey",
+        "vehicle_type": "van",
+        "images": (ImageRef(kind="plate", content_type="image/jpeg", uri="http://x/1"),),
+        "extra": {"vendor": 1},
+    }
+    read = canonical_read(**values, now=NOW, rules=ReadRules())
+    expected = {**values, "plate_canonical": canonical("1ABC123"), "received_at": NOW}
+    assert {f.name: getattr(read, f.name) for f in fields(Read)} == expected
+
+
+@given(st.uuids())
+def test_the_uuid_of_canonical_text_is_the_uuid_of_that_text(value: uuid.UUID):
+    from veille.domain.reads import uuid_of_canonical_text
+
+    made = uuid_of_canonical_text(str(value))
+    assert made == value == uuid.UUID(str(value))
+    assert (made.bytes, made.is_safe, str(made), hash(made)) == (
+        value.bytes,
+        uuid.SafeUUID.unknown,
+        str(value),
+        hash(value),
+    )

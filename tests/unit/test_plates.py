@@ -414,3 +414,16 @@ def test_star_replacing_any_substring_still_matches(plate: str, data: st.DataObj
     end = data.draw(st.integers(min_value=start, max_value=len(plate)))
     pattern = plate[:start] + "*" + plate[end:]
     assert wildcard_regex(pattern).fullmatch(plate)
+
+
+@given(st.text(min_size=0, max_size=16))
+def test_the_ascii_fast_path_of_canonical_agrees_with_the_full_translation(text: str):
+    # `canonical` takes a 256-byte table for ASCII text; it must answer what the
+    # character map answers, for any text, ASCII or not.
+    assert DEFAULT_LOOKALIKES.canonical(text) == text.translate(DEFAULT_LOOKALIKES.translation)
+
+
+def test_a_table_mapping_ascii_to_a_non_ascii_representative_keeps_the_full_translation():
+    table = LookalikeTable(translation={ord("O"): ord("Ø")}, classes=())
+    assert table.ascii_table == b""
+    assert table.canonical("OO1") == "ØØ1"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from veille.domain.errors import Invalid
 
@@ -116,6 +116,19 @@ class LookalikeTable:
 
     translation: dict[int, int]
     classes: tuple[frozenset[str], ...]
+    # The same mapping for ASCII text as a 256-byte table: `bytes.translate` runs ~4x
+    # fewer instructions than `str.translate` with a dict, on a path taken once per read.
+    ascii_table: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        table = bytearray(range(256))
+        for source, target in self.translation.items():
+            if source < 128:
+                if target >= 128:  # an ASCII character with a non-ASCII representative
+                    table = bytearray()  # no table: every text takes `str.translate`
+                    break
+                table[source] = target
+        object.__setattr__(self, "ascii_table", bytes(table))
 
     @classmethod
     def from_groups(cls, groups: Iterable[str] = DEFAULT_LOOKALIKE_GROUPS) -> LookalikeTable:
@@ -129,6 +142,8 @@ class LookalikeTable:
 
     def canonical(self, normalised: str) -> str:
         """The look-alike canonical form of an already normalised plate."""
+        if self.ascii_table and normalised.isascii():
+            return normalised.encode().translate(self.ascii_table).decode()
         return normalised.translate(self.translation)
 
     def alike(self, a: str, b: str) -> bool:

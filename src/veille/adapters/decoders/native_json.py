@@ -43,6 +43,7 @@ from veille.domain.reads import (
     plate_of,
     plate_text,
     text_field,
+    uuid_of_canonical_text,
 )
 from veille.service.ingest import IngestBatch, accept_batch
 from veille.service.ports import (
@@ -190,7 +191,8 @@ def parse_timestamp(value: Any, name: str, errors: list[FieldError]) -> datetime
     if parsed.tzinfo is None:
         errors.append(FieldError(name, "has no time zone: add Z or an offset such as +01:00"))
         return None
-    return parsed.astimezone(UTC)
+    # "Z" and "+00:00" parse to the UTC singleton: no conversion (a new object) needed
+    return parsed if parsed.tzinfo is UTC else parsed.astimezone(UTC)
 
 
 def _candidates(value: Any, errors: list[FieldError]) -> tuple[Candidate, ...]:
@@ -294,16 +296,21 @@ def parse_read(
         )
 
     read_id: uuid.UUID | None = None
+    canonical_id = False  # the read id is already in canonical text form
     rid: Any = payload.get("read_id")
     if rid is None:
         errors.append(FieldError("read_id", "is required (a UUID chosen by the camera)"))
     elif not isinstance(rid, str):
         errors.append(FieldError("read_id", "must be a UUID string"))
     else:
-        try:
-            read_id = uuid.UUID(rid)
-        except ValueError:
-            errors.append(FieldError("read_id", f"not a valid UUID: {rid[:40]!r}"))
+        canonical_id = _CANONICAL_UUID.fullmatch(rid) is not None
+        if canonical_id:  # what cameras send: the pattern has checked it already
+            read_id = uuid_of_canonical_text(rid)
+        else:
+            try:
+                read_id = uuid.UUID(rid)
+            except ValueError:
+                errors.append(FieldError("read_id", f"not a valid UUID: {rid[:40]!r}"))
 
     claimed = payload.get("camera_id")
     if claimed != camera_id:  # the common case costs no call: this path runs per read
@@ -376,7 +383,7 @@ def parse_read(
     assert read_id is not None and captured_at is not None and confidence is not None
     assert isinstance(rid, str)  # a read id was parsed from it
     # the camera's own text when it is already canonical (str() of a UUID costs ~1 µs)
-    id_text = rid if _CANONICAL_UUID.fullmatch(rid) is not None else str(read_id)
+    id_text = rid if canonical_id else str(read_id)
     return ParsedRead(
         read=canonical_read(
             read_id=read_id,

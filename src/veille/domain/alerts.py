@@ -66,8 +66,13 @@ class AlertTiming:
     late_after: timedelta
 
     def may_ring(self, *, captured_at: datetime, now: datetime) -> bool:
-        """Whether a read is recent enough to ring at all (cheap: runs for every read)."""
-        return now - captured_at <= self.open_window
+        """Whether a read is recent enough to ring at all."""
+        return captured_at >= self.oldest_that_rings(now)
+
+    def oldest_that_rings(self, now: datetime) -> datetime:
+        """The capture time before which a read no longer rings: matching a group commit
+        works it out once and compares each read's capture time with it."""
+        return now - self.open_window
 
     def judge(self, *, captured_at: datetime, now: datetime) -> Lateness | None:
         """None when the read is too old to ring at all."""

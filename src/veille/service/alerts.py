@@ -139,9 +139,10 @@ def record_hits(
     are stored but never ring; late ones ring marked as late.
     """
     events: list[AlertEvent] = []
+    oldest = timing.oldest_that_rings(now)  # `timing.may_ring`, worked out once
     for read in reads:
         # most reads hit nothing: the age test and the match come before any allocation
-        if not timing.may_ring(captured_at=read.captured_at, now=now):
+        if read.captured_at < oldest:
             continue
         # validity is judged when the alert would ring: an entry expired since the capture
         # must not send officers after a vehicle that is no longer wanted

@@ -98,4 +98,3 @@ def evict_store(path: Path) -> None:
     """Evict every file of an SQLite store (database, -wal, -shm)."""
     for file in store_files(path):
         evict(file)
-

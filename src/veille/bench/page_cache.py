@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import mmap
 import os
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ class Residency:
         return self.resident / self.pages if self.pages else 0.0
 
 
+@functools.cache  # find_library runs ldconfig in a subprocess: once per process
 def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     libc.mmap.restype = ctypes.c_void_p
@@ -76,7 +78,8 @@ def residency(path: Path) -> Residency:
             if libc.mincore(addr, size, vec) != 0:
                 err = ctypes.get_errno()
                 raise OSError(err, f"mincore of {path}: {os.strerror(err)}")
-            resident = sum(1 for flag in vec if flag & 1)
+            # Linux sets only the low bit of each byte (the others are reserved)
+            resident = pages - bytes(vec).count(0)
         finally:
             libc.munmap(addr, size)
     finally:

@@ -408,6 +408,7 @@ TARGETS_MS: dict[str, float | None] = {
 SAMPLE_BATCH = 5000  # random read ids drawn per sampling query
 SAMPLE_BATCHES = 400  # at most: 2 M ids, enough for a zone holding 0.1 % of the reads
 WARMUP_RUNS = 2  # warm runs only: a cold run is cold by construction
+RESIDENCY_CHECKS = 20  # timed runs preceded by a page-cache residency check, at most
 
 
 @dataclass(frozen=True)
@@ -439,6 +440,7 @@ class SearchFigure:
     rows_outside_scope: int  # rows at a camera outside the scope, over all runs: must be 0
     resident_before_p50: float  # share of the database file in the page cache before a run
     resident_before_max: float
+    resident_checks: int  # timed runs whose residency was checked (every one up to 20 runs)
     target_ms: float | None
     truncated: bool
     load_1min: float  # load average when the figure was done
@@ -667,13 +669,16 @@ def _time_scoped(
     outside = 0
     truncated = False
     warmup = 0 if cold else WARMUP_RUNS
+    # mincore over a 2.4 GB store takes 0.1-0.3 s: checked before 20 of the timed runs
+    every = max(1, runs // RESIDENCY_CHECKS)
     for n in range(warmup + runs):
         params, execute = case.make(n)
         if cold:
             evict_store(store.path)
             # and SQLite's own page cache, which outlives a transaction in WAL mode
             store.connection().execute("PRAGMA shrink_memory")
-        share = residency(store.path).share
+        if n >= warmup and (n - warmup) % every == 0:
+            resident.append(residency(store.path).share)
         began = time.perf_counter()
         result, count = run_query(
             uow_factory=store.uow,
@@ -691,7 +696,6 @@ def _time_scoped(
             continue
         timings.append(elapsed)
         rows.append(count)
-        resident.append(share)
         outside += sum(1 for cid in camera_ids_in(result) if not scope.covers(cid))
         truncated |= isinstance(result, dict) and bool(result.get("truncated"))
     return SearchFigure(
@@ -709,6 +713,7 @@ def _time_scoped(
         rows_outside_scope=outside,
         resident_before_p50=round(statistics.median(resident), 4),
         resident_before_max=round(max(resident), 4),
+        resident_checks=len(resident),
         target_ms=case.target_ms,
         truncated=truncated,
         load_1min=round(os.getloadavg()[0], 2),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from veille.adapters.sqlite.store import SqliteStore
-from veille.bench.page_cache import evict, residency
+from veille.bench.page_cache import PageCacheProbe, evict, residency
 from veille.bench.search import (
     RunCounts,
     _facts,
@@ -101,9 +101,17 @@ def test_the_outside_scope_count_catches_rows_a_scope_should_not_see(
         national = SearchScope("national", Scope(ScopeKind.NATIONAL), None)
         facts = _facts(store)
         cases = scoped_cases(store, facts, national, random.Random(SEED), RunCounts(20, 2))
-        figure = _time_scoped(
-            cases["plate search"], store, facts, wrong, CameraDirectory(), runs=20, cold=False
-        )
+        with PageCacheProbe() as probe:
+            figure = _time_scoped(
+                cases["plate search"],
+                store,
+                facts,
+                wrong,
+                CameraDirectory(),
+                probe,
+                runs=20,
+                cold=False,
+            )
     finally:
         store.close()
     assert figure.rows_outside_scope > 0

@@ -5,6 +5,12 @@ can be dropped), so it needs no root and leaves the rest of the machine's cache 
 `/proc/sys/vm/drop_caches` would empty every process's cache, other benchmarks' included.
 Residency is read back with `mincore(2)` on a read-only mapping of the file, which says
 which pages are in memory without touching (and so without loading) any of them.
+
+A process that holds SQLite connections must not do either itself: closing any
+descriptor of a file releases every POSIX lock the process holds on it, SQLite's read
+locks on `-shm` included, and another process may then checkpoint or reset the WAL under
+a live connection (a bench died of SIGBUS that way). `PageCacheProbe` does both in a
+helper process of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import ctypes.util
 import functools
 import mmap
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 _PROT_READ = 0x1
 _MAP_SHARED = 0x01
@@ -101,3 +110,65 @@ def evict_store(path: Path) -> None:
     """Evict every file of an SQLite store (database, -wal, -shm)."""
     for file in store_files(path):
         evict(file)
+
+
+_SERVE = """
+import sys
+from pathlib import Path
+from veille.bench.page_cache import evict_store, residency
+for line in sys.stdin:
+    verb, path = line.rstrip("\\n").split(" ", 1)
+    if verb == "evict":
+        evict_store(Path(path))
+        print("ok", flush=True)
+    else:
+        print(residency(Path(path)).share, flush=True)
+"""
+
+
+class PageCacheProbe:
+    """Evicts files and reads their residency from a helper process, so the caller's own
+    SQLite locks stay held (see the module's docstring). Use it as a context manager."""
+
+    def __init__(self) -> None:
+        self._child: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> PageCacheProbe:
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _SERVE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+        )
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        child, self._child = self._child, None
+        if child is not None and child.stdin is not None:
+            child.stdin.close()
+            child.wait(timeout=30)
+
+    def _ask(self, verb: str, path: Path) -> str:
+        child = self._child
+        if child is None or child.stdin is None or child.stdout is None:
+            raise RuntimeError("PageCacheProbe is used outside its with block")
+        child.stdin.write(f"{verb} {path}\n")
+        child.stdin.flush()
+        answer = child.stdout.readline()
+        if not answer:
+            raise RuntimeError(f"the page-cache helper died (exit {child.poll()})")
+        return answer.strip()
+
+    def evict_store(self, path: Path) -> None:
+        """`evict_store(path)`, done by the helper."""
+        self._ask("evict", path)
+
+    def residency(self, path: Path) -> float:
+        """The resident share of `path` (0 to 1), read by the helper."""
+        return float(self._ask("resident", path))

@@ -20,7 +20,7 @@ import orjson
 from veille.adapters.sqlite.store import SqliteStore
 from veille.adapters.sqlite.times import decode, encode
 from veille.bench.ingest import machine_description
-from veille.bench.page_cache import evict_store, residency
+from veille.bench.page_cache import PageCacheProbe
 from veille.bench.search_scopes import SCOPE_NAMES, SearchScope, search_scopes
 from veille.bench.store_gen import DEFAULT_FOLDER, GeneratedStore, StoreSpec, load_or_generate
 from veille.domain.access import Principal, Role, Scope, ScopeKind
@@ -652,6 +652,7 @@ def _time_scoped(
     facts: _StoreFacts,
     scope: SearchScope,
     directory: CameraDirectory,
+    probe: PageCacheProbe,
     *,
     runs: int,
     cold: bool,
@@ -671,11 +672,11 @@ def _time_scoped(
     for n in range(warmup + runs):
         params, execute = case.make(n)
         if cold:
-            evict_store(store.path)
+            probe.evict_store(store.path)
             # and SQLite's own page cache, which outlives a transaction in WAL mode
             store.connection().execute("PRAGMA shrink_memory")
         if n >= warmup and (n - warmup) % every == 0:
-            resident.append(residency(store.path).share)
+            resident.append(probe.residency(store.path))
         began = time.perf_counter()
         result, count = run_query(
             uow_factory=store.uow,
@@ -756,21 +757,23 @@ def measure_searches(
         with store.uow(write=False) as uow:
             cameras = uow.cameras.find()
         directory = CameraDirectory()  # one per process, as a server keeps one
-        for scope in search_scopes(cameras, scopes):
-            cases = scoped_cases(store, facts, scope, random.Random(seed), runs)
-            for name in analyses_wanted:
-                say(f"{'cold' if cold else 'warm'} {scope.label}: {name} × {runs.of(name)}…")
-                figures.append(
-                    _time_scoped(
-                        cases[name],
-                        store,
-                        facts,
-                        scope,
-                        directory,
-                        runs=runs.of(name),
-                        cold=cold,
+        with PageCacheProbe() as probe:  # out of process: our SQLite locks stay held
+            for scope in search_scopes(cameras, scopes):
+                cases = scoped_cases(store, facts, scope, random.Random(seed), runs)
+                for name in analyses_wanted:
+                    say(f"{'cold' if cold else 'warm'} {scope.label}: {name} × {runs.of(name)}…")
+                    figures.append(
+                        _time_scoped(
+                            cases[name],
+                            store,
+                            facts,
+                            scope,
+                            directory,
+                            probe,
+                            runs=runs.of(name),
+                            cold=cold,
+                        )
                     )
-                )
     finally:
         store.close()
     return figures

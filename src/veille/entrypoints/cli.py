@@ -782,26 +782,51 @@ def bench_matcher(
 def bench_search(
     sizes: Annotated[
         str, typer.Option(help="Store sizes in reads, comma-separated (1000000 for a quick run).")
-    ] = "1000000,10000000",
-    repeats: Annotated[
-        int, typer.Option(help="Timed runs per analysis (convoy, scenes, sweep: fewer).")
-    ] = 40,
+    ] = "10000000",
+    scopes: Annotated[
+        str, typer.Option(help="Scopes to search in, comma-separated: zone, province, national.")
+    ] = "zone,province,national",
+    warm: Annotated[bool, typer.Option("--warm/--no-warm", help="Time warm-cache runs.")] = True,
+    cold: Annotated[
+        bool,
+        typer.Option(
+            "--cold/--no-cold",
+            help="Time cold runs: the store evicted from the page cache before each run.",
+        ),
+    ] = True,
+    runs_light: Annotated[
+        int, typer.Option(help="Timed runs per light analysis (plate, partial, area, journey).")
+    ] = 200,
+    runs_heavy: Annotated[
+        int, typer.Option(help="Timed runs per heavy analysis (convoy, scenes, clone sweep).")
+    ] = 20,
     seed: Annotated[int, typer.Option(help="Seed of the generated stores (cache name).")] = 2026,
     stores: Annotated[Path, typer.Option(help="Folder where generated stores are cached.")] = Path(
         "/tmp/veille-bench-stores"
     ),
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Latency (p50/p95) of each analysis through the query service at 1 M and 10 M reads."""
-    from veille.bench.search import print_table, run_search_bench
+    """Latency (p50/p95) of each analysis through the query service, by scope, warm and cold."""
+    from veille.bench.search import RunCounts, print_scoped_table, run_scoped_search_bench
+    from veille.bench.search_scopes import SCOPE_NAMES
 
     try:
         wanted = tuple(int(s.strip().replace("_", "")) for s in sizes.split(",") if s.strip())
     except ValueError:
         raise typer.BadParameter("sizes must be whole numbers of reads, comma-separated") from None
-    result = run_search_bench(
+    chosen = tuple(s.strip() for s in scopes.split(",") if s.strip())
+    if not chosen or any(s not in SCOPE_NAMES for s in chosen):
+        raise typer.BadParameter(f"scopes must be among {', '.join(SCOPE_NAMES)}")
+    modes = tuple(mode for mode, on in ((False, warm), (True, cold)) if on)
+    if not modes:
+        raise typer.BadParameter("--no-warm and --no-cold leave nothing to time")
+    if runs_light < 1 or runs_heavy < 1:
+        raise typer.BadParameter("runs must be at least 1")
+    result = run_scoped_search_bench(
         sizes=wanted,
-        repeats=repeats,
+        scopes=chosen,
+        modes=modes,
+        runs=RunCounts(light=runs_light, heavy=runs_heavy),
         seed=seed,
         folder=stores,
         log=lambda message: typer.echo(message, err=True),
@@ -809,7 +834,7 @@ def bench_search(
     if as_json:
         echo_json(result)
     else:
-        print_table(result)
+        print_scoped_table(result)
 
 
 @bench_app.command("contention")

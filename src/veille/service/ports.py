@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, Self
 
+from veille.domain.access import Scope
 from veille.domain.alerts import Alert, AlertCount, AlertHit, AlertStep, CameraMisreads
 from veille.domain.analysis import CloneFinding
 from veille.domain.audit import Actor, AuditEntry, AuditRecord
@@ -715,14 +716,17 @@ class WebhookTargetCheck(Protocol):
 
 
 class CameraCatalog(Protocol):
-    """Every camera as a query sees it, and which cameras each judicial district holds
-    (kept in memory between queries by `queries.CameraDirectory`)."""
+    """Every camera as a query sees it, which cameras each judicial district holds and
+    which each zone or province holds (kept in memory between queries by
+    `queries.CameraDirectory`)."""
 
     def current(self, uow: UnitOfWork) -> dict[str, Camera]: ...
 
     def by_district(
         self, cameras: dict[str, Camera], districts: DistrictMap
     ) -> dict[str, frozenset[str]]: ...
+
+    def in_scope(self, cameras: dict[str, Camera], scope: Scope) -> frozenset[str] | None: ...
 
 
 class AnchorStoreMissing(FileNotFoundError):

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from veille.domain.access import Permission, Principal, ScopeKind, decide
+from veille.domain.access import Permission, Principal, Scope, ScopeKind, decide
 from veille.domain.audit import Actor, AuditEntry
 from veille.domain.authorizations import (
     Area,
@@ -277,19 +277,24 @@ def _meet(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] 
 
 # the camera list and mapping a district index was built from, and the index
 _DistrictCache = tuple[dict[str, Camera], DistrictMap, dict[str, frozenset[str]]]
+# the camera list scopes were worked out on, and each scope's cameras
+_ScopeCache = tuple[dict[str, Camera], dict[Scope, frozenset[str]]]
 
 
 class CameraDirectory:
     """Every camera, kept in memory and reloaded only when the cameras table changed.
 
     Loading 10,000 cameras costs ~60 ms, which every query would otherwise pay; checking
-    the change counter costs one tiny indexed read in the query's own transaction.
+    the change counter costs one tiny indexed read in the query's own transaction. What
+    is worked out from the cameras (each district's, each zone's or province's cameras) is
+    kept with the camera list it came from, so a camera change renews it too.
     """
 
     def __init__(self) -> None:
         self._version = -1
         self._cameras: dict[str, Camera] = {}
         self._by_district: _DistrictCache | None = None
+        self._by_scope: _ScopeCache | None = None
         self._lock = threading.Lock()
 
     def current(self, uow: UnitOfWork) -> dict[str, Camera]:
@@ -312,14 +317,27 @@ class CameraDirectory:
             self._by_district = (cameras, districts, found)
         return found
 
-
-def scope_cameras(principal: Principal, cameras: Iterable[Camera]) -> frozenset[str] | None:
-    """The cameras inside the user's scope; None for a national scope (all of them)."""
-    if principal.scope.kind is ScopeKind.NATIONAL:
-        return None
-    return frozenset(
-        c.camera_id for c in cameras if principal.scope.covers(zone=c.zone, province=c.province)
-    )
+    def in_scope(self, cameras: dict[str, Camera], scope: Scope) -> frozenset[str] | None:
+        """The cameras inside a zone or province (None for national: all of them), worked
+        out once per scope and camera list (as `current` returned it; a new list comes with
+        each new camera version). Going over 10,000 cameras took ~5 ms a query."""
+        if scope.kind is ScopeKind.NATIONAL:
+            return None
+        with self._lock:
+            cached = self._by_scope
+            if cached is None or cached[0] is not cameras:
+                cached = (cameras, {})
+                self._by_scope = cached
+            found = cached[1].get(scope)
+        if found is None:
+            found = frozenset(
+                c.camera_id
+                for c in cameras.values()
+                if scope.covers(zone=c.zone, province=c.province)
+            )
+            with self._lock:
+                cached[1][scope] = found
+        return found
 
 
 def run_query(
@@ -370,7 +388,7 @@ def run_query(
             user_id=ctx.principal.user_id,
             now=now,
             policy=policy.window,
-            scope_cameras=scope_cameras(ctx.principal, directory.values()),
+            scope_cameras=cameras.in_scope(directory, ctx.principal.scope),
             authorizations=[
                 with_resolved_districts(a, policy.districts)
                 for a in uow.authorizations.approved_for(ctx.principal.user_id)

@@ -113,6 +113,7 @@ def serve(
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.http_keep_alive_s,
     )
     typer.echo("Veille stopped.", err=True)
 

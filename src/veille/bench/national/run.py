@@ -58,7 +58,7 @@ class NationalConfig:
     outage_s: float = 30.0
     drain_s: float = 30.0
     replace_hotlist: bool = True
-    run_jobs: bool = True
+    jobs: tuple[str, ...] = JOBS_DURING_STEPS  # run in the middle of each step
     peak: float = NATIONAL_PEAK  # what "1x" means, in reads/s (smaller in tests)
     image_pool: int = 256  # distinct JPEGs of each kind the load generator renders at start
     seed: int = 7
@@ -68,6 +68,7 @@ class NationalConfig:
         data["out"] = str(self.out)
         data["store_folder"] = str(self.store_folder)
         data["steps"] = list(self.steps)
+        data["jobs"] = list(self.jobs)
         return data
 
 
@@ -280,7 +281,7 @@ def run_national(
     base_url = f"http://127.0.0.1:{port}"
     server_log = (out / "server.log").open("wb")
     env = {
-        "VEILLE_RUN_JOBS": "true" if config.run_jobs else "false",
+        "VEILLE_RUN_JOBS": "true",  # the server's own schedule, as in production
         "VEILLE_HTTP_KEEP_ALIVE_S": "60",
         # a national list of ~940,000 entries as CSV is ~120 MB, over the 64 MiB default
         "VEILLE_MAX_IMPORT_BODY_BYTES": str(512 * 1024 * 1024),
@@ -404,7 +405,7 @@ def run_national(
             log(f"hotlist {run_setup.NATIONAL_LIST} replaced whole in {got['seconds']} s")
 
         def run_jobs(step: str) -> None:
-            for name in JOBS_DURING_STEPS:
+            for name in config.jobs:
                 jobs.append(run_job(name, info.data_dir, step, log))
 
         while loadgen.poll() is None:
@@ -424,7 +425,7 @@ def run_national(
                 ):
                     replacement_thread = threading.Thread(target=replace, daemon=True)
                     replacement_thread.start()
-                if config.run_jobs and step.name not in jobs_done and now >= started + length / 2:
+                if config.jobs and step.name not in jobs_done and now >= started + length / 2:
                     jobs_done.add(step.name)
                     thread = threading.Thread(target=run_jobs, args=(step.name,), daemon=True)
                     thread.start()

@@ -17,6 +17,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -148,9 +149,8 @@ def create_people(*, data_dir: Path, officers: Officers, orgs: Sequence[Organisa
             user_service.ensure_organisation(uow=platform.uow(), org=org)
         with platform.uow() as uow:
             existing = {u.username for u in uow.users.all()}
-        for person in officers.everyone():
-            if person.username in existing:
-                continue
+
+        def create(person: Person) -> None:
             data_access = person.role in (Role.INVESTIGATOR, Role.OPERATOR)
             user_service.create_user(
                 uow=platform.uow(),
@@ -163,19 +163,27 @@ def create_people(*, data_dir: Path, officers: Officers, orgs: Sequence[Organisa
                 training_expires=now + timedelta(days=30) if data_access else None,
                 actor=ACTOR,
             )
+
+        # argon2 hashes outside the write lock: a few accounts at a time
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(create, [p for p in officers.everyone() if p.username not in existing]))
     finally:
         platform.store.close()
 
 
 def sign_in(http: httpx.Client, officers: Officers) -> None:
-    """Every account signs in through the API (POST /api/v1/auth/token)."""
-    for person in officers.everyone():
+    """Every account signs in through the API (POST /api/v1/auth/token), a few at a time."""
+
+    def token(person: Person) -> tuple[str, str]:
         answer = http.post(
             "/api/v1/auth/token",
             json={"username": person.username, "password": PASSWORD, "name": "bench"},
         )
         answer.raise_for_status()
-        officers.tokens[person.username] = answer.json()["token"]
+        return person.username, str(answer.json()["token"])
+
+    with ThreadPoolExecutor(4) as pool:
+        officers.tokens.update(pool.map(token, officers.everyone()))
 
 
 def register_cameras(
@@ -229,13 +237,23 @@ class HotlistLoad:
     entries: int
     seconds: float
     per_list: dict[str, dict[str, Any]]  # list_id -> {entries, seconds, added, ...}
+    repeats_left_out: int = 0  # generated entries whose plate repeated in their list
 
 
-def _by_list(entries: Iterable[HotlistEntry]) -> dict[str, list[HotlistEntry]]:
+def unique_by_list(entries: Iterable[HotlistEntry]) -> tuple[dict[str, list[HotlistEntry]], int]:
+    """The entries by list, one per plate and country (the generator draws plates at
+    random, so a million of them repeat a few thousand; an import refuses repeats);
+    and how many repeats were left out."""
     grouped: dict[str, list[HotlistEntry]] = {}
+    seen: set[tuple[str, str, str]] = set()
+    repeats = 0
     for entry in entries:
+        if entry.key in seen:
+            repeats += 1
+            continue
+        seen.add(entry.key)
         grouped.setdefault(entry.list_id, []).append(entry)
-    return grouped
+    return grouped, repeats
 
 
 def import_list(
@@ -282,7 +300,7 @@ def load_hotlists(
         )
         if answer.status_code not in (200, 201):
             raise RuntimeError(f"hotlist {hotlist.list_id}: {answer.status_code} {answer.text}")
-    grouped = _by_list(bench_entries(config))
+    grouped, repeats = unique_by_list(bench_entries(config))
     rng = random.Random(config.seed)
     sample: list[str] = []
     for list_id, entries in grouped.items():
@@ -300,6 +318,7 @@ def load_hotlists(
         entries=sum(len(v) for v in grouped.values()),
         seconds=round(time.monotonic() - began, 2),
         per_list=per_list,
+        repeats_left_out=repeats,
     )
 
 
@@ -307,14 +326,18 @@ def replacement_entries(config: MatcherBenchConfig, *, keep: set[str]) -> list[H
     """A new day's national list, imported whole: the same entries but for 2 % of them
     replaced by other plates (never a plate of `keep`, those the cameras send to hit)."""
     rng = random.Random(config.seed + 1)
+    grouped, _ = unique_by_list(bench_entries(config))
+    entries = grouped.get(NATIONAL_LIST, [])
+    taken = {e.key for e in entries}
     out = []
-    for e in bench_entries(config):
-        if e.list_id != NATIONAL_LIST:
-            continue
+    for e in entries:
         if rng.random() < 0.02 and e.plate not in keep:
             plate = (
                 f"{rng.randint(1, 9)}{''.join(rng.choices(LETTERS, k=3))}{rng.randint(0, 999):03d}"
             )
-            e = dataclasses.replace(e, plate=plate)
+            moved = dataclasses.replace(e, plate=plate)
+            if moved.key not in taken:
+                taken.add(moved.key)
+                e = moved
         out.append(e)
     return out

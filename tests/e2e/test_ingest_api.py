@@ -248,6 +248,9 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
     assert stats["writer_queued_reads"] == 0  # every request was answered: nothing waits
+    # every commit counted once by size and once by the time it took
+    assert sum(stats["commit_ms_le"].values()) == sum(stats["commit_reads_le"].values())
+    assert sum(stats["commit_ms_le"].values()) == stats["commits"]
     # the live channel's counters: no stream open, none fell behind
     live = ("live_subscribers", "live_events_dropped", "live_overflows")
     assert tuple(stats[k] for k in live) == (0, 0, 0)

@@ -303,7 +303,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 def step_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     head = (
-        "step", "offered/s", "acked/s", "ack p50/p99/p99.9 ms", "503s", "resends",
+        "step", "s", "offered/s", "acked/s", "ack p50/p99/p99.9 ms", "503s", "resends",
         "backlog first→last (slope/s)", "alert p50/p99 ms (n)", "commit p50/p99 ms ≤",
         "server CPU", "gen. lag p99 ms",
     )  # fmt: skip
@@ -315,6 +315,7 @@ def step_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         out.append(
             (
                 r["step"] + (" (hotlist replaced)" if r["hotlist_replacement"] else ""),
+                r["seconds"],
                 r["offered_rate"],
                 r["acknowledged_rate"],
                 f"{_cell(r['ack_p50_ms'])} / {_cell(r['ack_p99_ms'])} / {_cell(r['ack_p999_ms'])}",

@@ -6,6 +6,7 @@ the measurements, then the exactly-once check and the report (`report.py`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import shutil
@@ -28,7 +29,7 @@ from veille.bench.national import run_setup
 from veille.bench.national.contract import LoadPlan, Step
 from veille.bench.national.exactly_once import check_exactly_once, reads_received_since
 from veille.bench.national.report import build_report
-from veille.bench.national.run_monitor import Sampler, children, stats_reader
+from veille.bench.national.run_monitor import Sampler, children, read_proc, stats_reader
 from veille.bench.national.run_officers import Investigators, Operators
 from veille.entrypoints.server_process import free_port, start_server, stop_server
 
@@ -38,6 +39,11 @@ SEARCH_START_SHARE = 0.5  # the "max" step starts its search at half the nationa
 SEARCH_TRIES_PER_STEP = 3  # ... each try lasting a third of a step
 JOBS_DURING_STEPS = ("retention", "clone-sweep")
 Log = Callable[[str], None]
+
+
+def default_loadgen_memory_limit_mib() -> float:
+    """A third of the machine's memory."""
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 3 / 2**20)
 
 
 @dataclass(frozen=True)
@@ -61,6 +67,7 @@ class NationalConfig:
     jobs: tuple[str, ...] = JOBS_DURING_STEPS  # run in the middle of each step
     peak: float = NATIONAL_PEAK  # what "1x" means, in reads/s (smaller in tests)
     image_pool: int = 256  # distinct JPEGs of each kind the load generator renders at start
+    loadgen_memory_limit_mib: float = field(default_factory=default_loadgen_memory_limit_mib)
     seed: int = 7
 
     def as_dict(self) -> dict[str, Any]:
@@ -193,6 +200,37 @@ class Timeline:
                 p = orjson.loads(line)
                 if p["step"]:
                     self.step_started.setdefault(p["step"], float(p["at"]))
+
+
+class MemoryGuard:
+    """Stops the load generator if its memory passes a limit: it keeps every pending read's
+    body (~37 KB with inline images), so a server that stops answering at 5× the peak
+    grows it by ~300 MB/s, enough to exhaust a machine shared with others. SIGTERM
+    first (it then writes its files), SIGKILL if it has not stopped 30 s later."""
+
+    def __init__(self, *, limit_mib: float, log: Log):
+        self.limit_mib = limit_mib
+        self.log = log
+        self.stopped_at_mib: float | None = None
+        self._terminated_at: float | None = None
+
+    def check(self, process: subprocess.Popen[bytes], pids: list[int]) -> None:
+        if self._terminated_at is not None:
+            if time.monotonic() - self._terminated_at > 30 and process.poll() is None:
+                self.log("the load generator did not stop within 30 s: killed")
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+            return
+        rss_mib = sum((read_proc(pid) or (0.0, 0))[1] for pid in pids) / 1024
+        if rss_mib > self.limit_mib:
+            self.stopped_at_mib = round(rss_mib)
+            self.log(
+                f"the load generator holds {rss_mib:,.0f} MiB (limit {self.limit_mib:,.0f}):"
+                " stopping it; the steps that finished are reported"
+            )
+            process.terminate()
+            self._terminated_at = time.monotonic()
 
 
 def run_job(name: str, data_dir: Path, step: str, log: Log) -> dict[str, Any]:
@@ -408,8 +446,10 @@ def run_national(
             for name in config.jobs:
                 jobs.append(run_job(name, info.data_dir, step, log))
 
+        guard = MemoryGuard(limit_mib=config.loadgen_memory_limit_mib, log=log)
         while loadgen.poll() is None:
             time.sleep(0.5)
+            guard.check(loadgen, loadgen_pids())
             timeline.follow()
             now = time.time()
             for step in steps:
@@ -467,7 +507,13 @@ def run_national(
         seed=config.seed,
     )
     received = reads_received_since(platform.settings.database, run_started)
-    done = orjson.loads((loadgen_dir / "done.json").read_bytes())
+    done_file = loadgen_dir / "done.json"
+    done: dict[str, Any] = (
+        orjson.loads(done_file.read_bytes())
+        if done_file.exists()
+        else {"missing": True, "loadgen_returncode": loadgen.returncode if loadgen else None}
+    )
+    done["stopped_for_memory"] = guard.stopped_at_mib
     machine = {**machine_description(), "load_average_before": load_before,
                "load_average": _load_average()}  # fmt: skip
     report = build_report(

@@ -359,7 +359,14 @@ def process_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any])
     ]:
         for role, p in procs.items():
             out.append(
-                (label, role, p["processes"], p["cpu_cores"], p["rss_mean_mib"], p["rss_peak_mib"])
+                (
+                    label,
+                    role,
+                    p["processes"],
+                    _cores(p["cpu_cores"]),
+                    p["rss_mean_mib"],
+                    p["rss_peak_mib"],
+                )
             )
     return _table(head, out)
 

@@ -266,12 +266,13 @@ def _start_profiler(server_pid: int, out: Path, log: Log) -> subprocess.Popen[by
     if not Path(py_spy).exists():
         log("--profile: py-spy is not on PATH nor in the virtualenv; no profile taken")
         return None
-    return subprocess.Popen(
-        [py_spy, "record", "--pid", str(server_pid), "--rate", "50", "--output",
-         str(out / "server-profile.svg")],
-        stdout=subprocess.DEVNULL,
-        stderr=(out / "py-spy.log").open("wb"),
-    )  # fmt: skip
+    with (out / "py-spy.log").open("wb") as spy_log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [py_spy, "record", "--pid", str(server_pid), "--rate", "50", "--output",
+             str(out / "server-profile.svg")],
+            stdout=subprocess.DEVNULL,
+            stderr=spy_log,
+        )  # fmt: skip
 
 
 def _load_average() -> list[float]:
@@ -408,12 +409,13 @@ def run_national(
         if config.profile:
             profiler = _start_profiler(server.pid, out, log)
         run_started = time.time()
-        loadgen = subprocess.Popen(
-            [sys.executable, "-m", "veille.bench.national.loadgen", str(plan_path),
-             str(loadgen_dir)],
-            stdout=(out / "loadgen.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with (out / "loadgen.log").open("wb") as loadgen_log:  # the child keeps its copy
+            loadgen = subprocess.Popen(
+                [sys.executable, "-m", "veille.bench.national.loadgen", str(plan_path),
+                 str(loadgen_dir)],
+                stdout=loadgen_log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
         investigators.start()
         log(
             f"load generator started: steps {', '.join(s.name for s in steps)},"

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     port: int = Field(8600, description="Port the HTTP API listens on.")
+    http_keep_alive_s: int = Field(
+        30,
+        gt=0,
+        description="Seconds an idle HTTP connection is kept open: longer than a camera's"
+        " interval between reads (~6 s at the national peak), so cameras keep their"
+        " connection instead of reconnecting for each read (uvicorn's own default is 5 s).",
+    )
 
     max_batch: int = Field(1000, description="Most reads one ingest request may carry.")
     max_body_bytes: int = Field(

@@ -93,6 +93,21 @@ def test_an_unreadable_import_file_is_refused_before_anything_changes(
     assert answer.json()["applied"] is False and error["problems"]
 
 
+def test_an_import_naming_one_plate_twice_under_two_entry_ids_is_refused_not_a_fault(
+    client: TestClient, manager: dict[str, str]
+) -> None:
+    # found by the national bench: distinct entry ids with the same plate and country
+    # passed the per-line checks and failed in the replacement's diff (500 internal_error)
+    make_list(client, manager)
+    csv = {**manager, "Content-Type": "text/csv"}
+    body = b"plate,country,entry_id\n1ABC123,BE,E1\n2XYZ999,BE,E2\n1-abc-123,BE,E3\n"
+    answer = client.put(f"{LIST}/entries", content=body, headers=csv)
+    error = error_of(answer, 422, "import_refused")
+    assert answer.json()["applied"] is False
+    assert [(p["where"], p["field"]) for p in error["problems"]] == [("line 4", "plate")]
+    assert "line 2" in error["problems"][0]["reason"]
+
+
 def test_the_command_line_manages_every_list_through_the_same_use_cases(tmp_path: Path) -> None:
     runner = CliRunner()
     data = ["--data-dir", str(tmp_path / "var")]

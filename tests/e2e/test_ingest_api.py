@@ -248,6 +248,9 @@ def test_ingest_stats_show_totals_and_the_writers_load(client, platform, cams, a
     assert 0 < stats["writer_busy_share_1m"] <= 1
     assert stats["stored_per_s_1m"] > 0
     assert stats["writer_queued_reads"] == 0  # every request was answered: nothing waits
+    # every commit counted once by size and once by the time it took
+    assert sum(stats["commit_ms_le"].values()) == sum(stats["commit_reads_le"].values())
+    assert sum(stats["commit_ms_le"].values()) == stats["commits"]
     # the live channel's counters: no stream open, none fell behind
     live = ("live_subscribers", "live_events_dropped", "live_overflows")
     assert tuple(stats[k] for k in live) == (0, 0, 0)
@@ -374,3 +377,48 @@ def test_health_fails_when_the_writer_thread_is_dead(client, platform):
         "status": "stuck",
         "writer": resp.json()["writer"] | {"alive": False, "stuck": True},
     }
+
+
+def test_a_camera_that_hangs_up_mid_body_is_no_server_error(platform, cams, caplog):
+    # found by the national bench: cameras that time out hang up while their body is still
+    # arriving; each hang-up was logged as an unhandled error with its traceback, on the
+    # event loop, which slowed an overloaded server further
+    app = create_app(platform)
+    body = orjson.dumps(make_read("CAM-A"))
+    messages = [
+        {"type": "http.request", "body": body[:10], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/v1/reads",
+        "raw_path": b"/api/v1/reads",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"authorization", cams["CAM-A"].headers["Authorization"].encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8600),
+    }
+    import asyncio
+
+    caplog.set_level("ERROR")
+    asyncio.run(app(scope, receive, send))  # no exception escapes to the server
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    with platform.uow() as uow:
+        assert uow.reads.count() == 0

@@ -280,6 +280,15 @@ def test_commits_are_counted_by_their_size_in_power_of_two_buckets():
     assert sum(sizes.values()) == counters.commits
 
 
+def test_commits_are_counted_by_the_time_they_took_in_power_of_two_milliseconds():
+    counters = IngestCounters(started=0.0)
+    for busy_s in (0.0, 0.0004, 0.001, 0.0011, 0.002, 0.0035, 0.004, 0.0041, 0.5, 3.0):
+        counters.commit_took(ended=1.0, busy_s=busy_s, stored=10)
+    took = counters.as_dict(now=2.0)["commit_ms_le"]
+    assert took == {"1": 3, "2": 2, "4": 2, "8": 1, "512": 1, "4096": 1}
+    assert sum(took.values()) == counters.commits
+
+
 # --- the server process's garbage collector ---------------------------------------------
 
 

@@ -113,6 +113,7 @@ def serve(
         http="httptools",
         loop="uvloop",
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.http_keep_alive_s,
     )
     typer.echo("Veille stopped.", err=True)
 
@@ -897,6 +898,72 @@ def bench_retention(
         echo_json(result)
     else:
         print_table(result)
+
+
+@bench_app.command("national")
+def bench_national(
+    cameras: Annotated[
+        int, typer.Option(help="Cameras, each on its own connection.", min=1)
+    ] = 10_000,
+    steps: Annotated[
+        str, typer.Option(help="Load steps: multiples of the 1,600 reads/s peak, and max.")
+    ] = "1x,2x,5x,max",
+    step_seconds: Annotated[
+        float, typer.Option(help="Seconds of each step (max: three tries of a third each).")
+    ] = 180.0,
+    prefill_reads: Annotated[
+        int, typer.Option(help="Reads in the (cached) store before the run; 0: an empty store.")
+    ] = 50_000_000,
+    store_folder: Annotated[
+        Path, typer.Option(help="Folder of the cached prefilled store.")
+    ] = Path("/tmp/veille-bench-stores"),
+    investigators: Annotated[int, typer.Option(help="Investigators running analyses.")] = 20,
+    operators: Annotated[int, typer.Option(help="Operators on the live alert stream.")] = 50,
+    hotlist_entries: Annotated[
+        int, typer.Option(help="Entries of the `bench matcher` hotlists.", min=100)
+    ] = 1_000_000,
+    generator_processes: Annotated[
+        int, typer.Option(help="Load generator processes (one tops out at ~3,500 reads/s).")
+    ] = 1,
+    profile: Annotated[
+        bool, typer.Option("--profile", help="py-spy record of the server into --out.")
+    ] = False,
+    out: Annotated[
+        Path, typer.Option(help="Folder for the plan, records, logs and report.")
+    ] = Path("bench-national"),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """10,000 cameras posting one read at a time with images, into a full store, with
+    hotlists, operators, investigators and the jobs at work: a table per load step."""
+    from veille.bench.national.report import format_report
+    from veille.bench.national.run import NationalConfig, run_national
+
+    names = tuple(s.strip() for s in steps.split(",") if s.strip())
+    config = NationalConfig(
+        out=out,
+        cameras=cameras,
+        steps=names,
+        step_seconds=step_seconds,
+        prefill_reads=prefill_reads,
+        store_folder=store_folder,
+        investigators=investigators,
+        operators=operators,
+        hotlist_entries=hotlist_entries,
+        generator_processes=generator_processes,
+        profile=profile,
+    )
+    try:
+        from veille.bench.national.run import parse_steps
+
+        parse_steps(names, step_seconds=step_seconds)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    report = run_national(config, log=lambda message: typer.echo(message, err=True))
+    (out / "report.txt").write_text(format_report(report))
+    if as_json:
+        echo_json(report)
+    else:
+        typer.echo(format_report(report), nl=False)
 
 
 def main() -> None:

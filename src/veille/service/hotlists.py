@@ -352,23 +352,23 @@ def import_list(
     with uow:
         hotlist = _own_list(uow, list_id, org_id)
         entries: list[HotlistEntry] = []
-        keys: dict[str, str] = {}
+        keys: dict[str, str] = {}  # entry ids, and (plate, country) keys, seen where
+        plates: dict[tuple[str, ...], str] = {}
         for where, record in records:
             try:
                 entry = entry_from_record(record, hotlist=hotlist, where=where)
             except EntryInvalid as exc:
                 report.problems.append({"where": where, "field": exc.field, "reason": exc.reason})
                 continue
-            if entry.entry_id in keys:
+            # one entry per plate and country, whatever ids the file gives them
+            first = keys.get(entry.entry_id) or plates.get(entry.key)
+            if first is not None:
                 report.problems.append(
-                    {
-                        "where": where,
-                        "field": "plate",
-                        "reason": f"same entry as {keys[entry.entry_id]}",
-                    }
+                    {"where": where, "field": "plate", "reason": f"same entry as {first}"}
                 )
                 continue
             keys[entry.entry_id] = where
+            plates[entry.key] = where
             entries.append(entry)
         wildcards = sum(1 for e in entries if e.is_wildcard)
         if wildcards > hotlist.max_wildcards:

@@ -19,6 +19,7 @@ handlers (the live channel, webhooks, MQTT).
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 LOAD_WINDOW_S = 60.0
 COMMIT_SIZE_BUCKETS = 24  # up to 2**23 reads a commit: far beyond any row budget
+COMMIT_MS_BUCKETS = 18  # up to 2**17 ms (131 s) a commit: far beyond any stall
 
 
 @dataclass
@@ -64,6 +66,9 @@ class IngestCounters:
     # 2**i reads (index 0: at most 1), so a benchmark can take its yardstick at the
     # writer's real commit size
     _commit_sizes: list[int] = field(default_factory=lambda: [0] * COMMIT_SIZE_BUCKETS)
+    # commits by how long they kept the writer, in power-of-two milliseconds: index i
+    # counts commits of up to 2**i ms (index 0: at most 1 ms)
+    _commit_ms: list[int] = field(default_factory=lambda: [0] * COMMIT_MS_BUCKETS)
     # (ended, seconds busy, reads stored) of each commit in the last LOAD_WINDOW_S
     _recent: deque[tuple[float, float, int]] = field(default_factory=deque, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -81,6 +86,8 @@ class IngestCounters:
             self.busy_s += busy_s
             bucket = min(max(stored - 1, 0).bit_length(), COMMIT_SIZE_BUCKETS - 1)
             self._commit_sizes[bucket] += 1
+            took_ms = max(math.ceil(busy_s * 1000.0), 1) - 1  # 2**(i-1) < ms <= 2**i
+            self._commit_ms[min(took_ms.bit_length(), COMMIT_MS_BUCKETS - 1)] += 1
             self._recent.append((ended, busy_s, stored))
             while self._recent and self._recent[0][0] <= ended - LOAD_WINDOW_S:
                 self._recent.popleft()
@@ -98,6 +105,7 @@ class IngestCounters:
             since = now - window
             recent = [(busy, stored) for ended, busy, stored in self._recent if ended > since]
             sizes = {str(1 << i): n for i, n in enumerate(self._commit_sizes) if n}
+            took = {str(1 << i): n for i, n in enumerate(self._commit_ms) if n}
         return {
             "stored": self.stored,
             "duplicate": self.duplicate,
@@ -114,6 +122,8 @@ class IngestCounters:
             "stored_per_s_1m": round(sum(n for _, n in recent) / window, 1),
             # commits since start by reads stored: {"4096": 7} is 7 commits of 2049-4096
             "commit_reads_le": sizes,
+            # commits since start by time taken: {"16": 5} is 5 commits of 8-16 ms
+            "commit_ms_le": took,
         }
 
 

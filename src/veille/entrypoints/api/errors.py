@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from veille.entrypoints.api.security import json_response, record_refusal
@@ -129,6 +130,14 @@ def install_error_handlers(app: FastAPI) -> None:
             }
         }
         return json_response(body, status=422)
+
+    @app.exception_handler(ClientDisconnect)
+    async def hung_up(request: Request, _: ClientDisconnect) -> Response:
+        # the caller left while its body was arriving (a camera's timeout): nobody is
+        # there to answer and nothing was done; not a fault of the server, so no log
+        # traceback (formatting one on the event loop slowed an overloaded server more)
+        log.debug("client hung up during %s %s", request.method, request.url.path)
+        return Response(status_code=499)  # "client closed request": never delivered
 
     @app.exception_handler(Exception)
     async def crash(request: Request, exc: Exception) -> Response:

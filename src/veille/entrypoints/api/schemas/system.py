@@ -36,6 +36,9 @@ class IngestStatsRead(BaseModel):
     # commits since start by reads stored, power-of-two upper bounds: {"4096": 7} is 7
     # commits of 2,049 to 4,096 reads ("1": commits of 0 or 1)
     commit_reads_le: dict[str, int]
+    # the same commits by how long each kept the writer, power-of-two milliseconds:
+    # {"16": 5} is 5 commits of 8 to 16 ms ("1": 1 ms or less)
+    commit_ms_le: dict[str, int]
     writer_queued_reads: int
     live_subscribers: int  # open live alert streams
     live_events_published: int

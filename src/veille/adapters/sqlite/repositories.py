@@ -453,7 +453,7 @@ class SqliteReadRepository:
                 row[0]
                 for row in self.conn.execute(
                     f"SELECT DISTINCT sha256 FROM read_images WHERE sha256 IN ({marks})"
-                    " AND segment IS NULL",
+                    " AND segment IS NULL AND sha256 IS NOT NULL",  # the partial index
                     list(chunk),
                 )
             )

@@ -65,9 +65,10 @@ class Bodies:
     request's counter (9 bytes), so every image has its own digest at no base64 cost.
     """
 
-    def __init__(self, images: bool, seed: int = 7) -> None:
+    def __init__(self, images: bool, seed: int = 7, uri_share: float = 0.0) -> None:
         rng = random.Random(seed)
         self.images = images
+        self.uri_share = uri_share  # of the reads, those whose images are uri references
         self.plate_b64 = _image_b64(3 * 1024, rng)
         self.overview_b64 = _image_b64(25 * 1024, rng)
         self.counter = 0
@@ -92,6 +93,17 @@ class Bodies:
             return json.dumps(doc).encode()
         doc["images"] = "@@IMAGES@@"
         head, _, tail = json.dumps(doc).encode().partition(b'"@@IMAGES@@"')
+        if n % 100 < self.uri_share * 100:  # held by the camera's recorder, not sent
+            where = f"https://nvr.example/{camera_id}/{n}".encode()
+            return (
+                head
+                + b'[{"kind":"plate","content_type":"image/jpeg","uri":"'
+                + where
+                + b'/plate.jpg"},{"kind":"overview","content_type":"image/jpeg","uri":"'
+                + where
+                + b'/overview.jpg"}]'
+                + tail
+            )
         plate = self.plate_b64[:4] + stamp + self.plate_b64[16:]
         overview = self.overview_b64[:4] + stamp + self.overview_b64[16:]
         images = (
@@ -228,7 +240,15 @@ def run_variant(
                 stderr=subprocess.DEVNULL,
             )
         load_before = os.getloadavg()[0]
-        result = asyncio.run(_drive(port, tokens, Bodies(args.images), args.seconds, args.warmup))
+        result = asyncio.run(
+            _drive(
+                port,
+                tokens,
+                Bodies(args.images, uri_share=args.uri_share),
+                args.seconds,
+                args.warmup,
+            )
+        )
         if spy is not None:
             spy.wait(60)
         server.terminate()
@@ -247,6 +267,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--no-images", dest="images", action="store_false")
+    parser.add_argument(
+        "--uri-share",
+        type=float,
+        default=0.0,
+        help="share of the reads whose two images are uri references, not inline bytes",
+    )
     parser.add_argument("--profile", help="folder for py-spy profiles of each run")
     parser.add_argument("--profile-format", default="raw")
     parser.add_argument("--py-spy", default=str(Path(sys.executable).parent / "py-spy"))

@@ -40,6 +40,10 @@ _IMAGE_COLUMNS = "read_id, position, kind, content_type, sha256, size, uri, segm
 _IMAGE_FIELDS = len(_IMAGE_COLUMNS.split(","))
 _IMAGE_PLACEHOLDERS = "(" + ",".join("?" * _IMAGE_FIELDS) + ")"
 _ROWS_PER_IMAGE_INSERT = 1024  # 9,216 parameters, under every SQLite's limit since 3.32
+# an image row with where its bytes are in the image log (segment id, byte offset)
+INSERT_LOCATED_IMAGE = (
+    f"INSERT OR IGNORE INTO read_images ({_IMAGE_COLUMNS}) VALUES {_IMAGE_PLACEHOLDERS}"
+)
 
 
 def read_row(read: Read) -> tuple[Any, ...]:

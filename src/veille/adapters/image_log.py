@@ -11,7 +11,6 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,9 +70,8 @@ class _Segment:
 class ImageLog:
     """Append-only segment files under `root`, one writer process per file.
 
-    `append` writes a group's images (one `writev`), starts their `fdatasync` on a
-    thread of its own and answers where each went; `sync` waits until everything
-    appended so far is durable. The ingest writer calls
+    `append` writes a group's images (one `writev`) and answers where each went; `sync`
+    makes everything appended so far durable (one `fdatasync`). The ingest writer calls
     `sync` before the commit that refers to the images, so an acknowledged read's images
     are on disk, and a group whose commit fails leaves bytes no read refers to. Each
     process appends to segments of its own (a random token in the name) and starts a new
@@ -90,8 +88,6 @@ class ImageLog:
         self.token = secrets.token_hex(6)
         self._current: _Segment | None = None
         self._unsynced: list[_Segment] = []  # appended to since the last sync
-        self._flushes: list[Future[None]] = []  # their fdatasyncs, under way
-        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def append(self, uploads: Sequence[ImageUpload]) -> list[ImageLocation]:
@@ -115,26 +111,16 @@ class ImageLog:
             segment.size = offset
             if segment not in self._unsynced:
                 self._unsynced.append(segment)
-            if self.fsync:
-                # flushed at once, on a thread of its own, while the writer goes on
-                # storing the reads' rows; `sync` waits for it before the commit
-                self._flushes.append(self._flusher().submit(os.fdatasync, segment.fd))
         return locations
 
     def sync(self) -> None:
         with self._lock:
-            flushes, self._flushes = self._flushes, []
-            for flush in flushes:
-                flush.result()  # a failed fdatasync fails the group: nothing is committed
             for segment in self._unsynced:
+                if self.fsync:
+                    os.fdatasync(segment.fd)
                 if segment is not self._current:
                     os.close(segment.fd)
             self._unsynced.clear()
-
-    def _flusher(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="veille-image-flush")
-        return self._executor
 
     def _segment(self, now: float) -> _Segment:
         name = segment_name(now, self.token)
@@ -191,9 +177,6 @@ class ImageLog:
             if self._current is not None:
                 os.close(self._current.fd)
                 self._current = None
-            if self._executor is not None:
-                self._executor.shutdown()
-                self._executor = None
 
 
 _IOV_MAX = 512  # buffers per writev, below every system's IOV_MAX (1,024 on Linux)

@@ -103,7 +103,9 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{'method':8} {'round':>5} {'group':>5} {'reads/s':>8} {'worst group ms':>15} {'load1':>6}")
+    print(
+        f"{'method':8} {'round':>5} {'group':>5} {'reads/s':>8} {'worst group ms':>15} {'load1':>6}"
+    )
     for r in results:
         print(
             f"{r['method']:8} {r['round']:>5} {r['group']:>5} {r['reads_per_s']:>8}"

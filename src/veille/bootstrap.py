@@ -201,9 +201,11 @@ def bootstrap(
         return store.uow_on(writer_conn[0].conn)
 
     bus = MessageBus()
+    images = FolderImageStore(settings.images, fsync=settings.image_fsync)
     writer = GroupCommitWriter(
         writer_uow,
         bus=bus,
+        images=images,
         max_rows=settings.writer_max_rows,
         max_queued_rows=settings.writer_max_queued_rows or None,
         stuck_after_s=settings.writer_stuck_s,
@@ -242,7 +244,7 @@ def bootstrap(
     platform = Platform(
         settings=settings,
         store=store,
-        images=FolderImageStore(settings.images, fsync=settings.image_fsync),
+        images=images,
         writer=writer,
         read_rules=rules,
         encode_read=read_row,

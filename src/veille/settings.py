@@ -29,7 +29,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: str = Field(
         "FULL", description="SQLite synchronous level: FULL survives power loss, NORMAL a crash."
     )
-    image_fsync: bool = Field(True, description="fsync each image before the read is acknowledged.")
+    image_fsync: bool = Field(
+        True, description="fsync the image log before each group commit is acknowledged."
+    )
 
     host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")
     port: int = Field(8600, description="Port the HTTP API listens on.")

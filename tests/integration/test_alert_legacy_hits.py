@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from tests.conftest import make_read
 from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.images import FolderImageStore
 from veille.adapters.sqlite.database import load_migrations, split_statements
+from veille.adapters.sqlite.repositories import INSERT_IMAGE, image_rows
 from veille.adapters.sqlite.store import SqliteStore
 from veille.adapters.sqlite.times import encode
 from veille.domain.access import Principal, Role, Scope, ScopeKind
@@ -97,7 +99,12 @@ def test_old_cross_zone_hits_are_shown_only_within_scope(tmp_path: Path):
             batch = validate_batch(
                 [item], camera_id=camera_id, now=NOW, rules=ReadRules(), images=images
             )
-            (read,) = uow.reads.add_new([r for _, r in batch.accepted])
+            ((_, parsed),) = batch.accepted
+            # as versions before the image log stored them: the read, its image rows
+            # without a location, the image as a single file
+            (read,) = uow.reads.add_new([replace(parsed, images=())])
+            uow.conn.executemany(INSERT_IMAGE, image_rows(parsed))
+            images.put(shas[camera_id], data, "image/jpeg")
             read_ids[camera_id] = read.read_id.bytes  # as stored in the old rows
         # the old grouping: the Polbruno hit joined Midi's alert
         uow.conn.execute(

@@ -130,7 +130,7 @@ def ingest(
     images: FolderImageStore | None = None,
 ) -> list[str]:
     batch = validate_batch(items, camera_id=camera_id, now=now, rules=RULES, images=images)
-    results, _ = commit_batches(store.uow(), [batch])
+    results, _ = commit_batches(store.uow(), [batch], images=images)
     assert [r.index for r in results[0]] == list(range(len(items)))
     return [r.status for r in results[0]]
 
@@ -489,7 +489,7 @@ def test_reads_and_dead_letters_share_one_transaction(store: SqliteStore):
     assert [r.status for r in results[0]] == [STORED, REJECTED]
 
 
-def test_images_go_to_the_folder_store_and_read_images(
+def test_images_go_to_the_image_log_and_read_images(
     store: SqliteStore, image_store: FolderImageStore, tmp_path: Path
 ):
     jpeg = b"\xff\xd8\xff\xe0 plate crop \xff\xd9"
@@ -512,33 +512,39 @@ def test_images_go_to_the_folder_store_and_read_images(
     )
     assert ingest(store, [read], images=image_store) == [STORED]
     sha_jpeg, sha_png = hashlib.sha256(jpeg).hexdigest(), hashlib.sha256(png).hexdigest()
-    expected_path = tmp_path / "images" / sha_jpeg[:2] / sha_jpeg[2:4] / sha_jpeg
-    assert image_store.path(sha_jpeg) == expected_path
-    assert expected_path.read_bytes() == jpeg
-    assert image_store.get(sha_png) == png
+    assert not image_store.exists(sha_jpeg)  # no single file any more: one log segment
+    (segment,) = (tmp_path / "images" / "log").iterdir()
     rows = store.connection().execute(
-        "SELECT position, kind, content_type, sha256, size, uri FROM read_images"
+        "SELECT position, kind, content_type, sha256, size, uri, byte_offset FROM read_images"
         " WHERE read_id = ? ORDER BY position",
         (uuid.UUID(read["read_id"]).bytes,),
     )
+    header = len(segment.read_bytes()) - len(jpeg) - len(png)
+    assert header % 2 == 0
     assert rows.fetchall() == [
-        (0, "plate", "image/jpeg", sha_jpeg, len(jpeg), None),
-        (1, "overview", "image/png", sha_png, len(png), None),
-        (2, "other", "image/jpeg", None, None, "https://nvr.local/clip/9"),
+        (0, "plate", "image/jpeg", sha_jpeg, len(jpeg), None, 0),
+        (1, "overview", "image/png", sha_png, len(png), None, header // 2 + len(jpeg)),
+        (2, "other", "image/jpeg", None, None, "https://nvr.local/clip/9", None),
     ]
     with store.uow() as uow:
-        assert uow.reads.image_hashes([uuid.UUID(read["read_id"])]) == {sha_jpeg, sha_png}
+        located = uow.reads.image_locations([uuid.UUID(read["read_id"])])
+        assert uow.reads.segment_images([segment.name]) == {segment.name: 2}
+    assert set(located) == {sha_jpeg, sha_png}
+    assert image_store.get(sha_jpeg, located[sha_jpeg]) == jpeg
+    assert image_store.get(sha_png, located[sha_png]) == png
+    assert image_store.get(sha_png, located[sha_jpeg]) is None  # not that image's record
 
 
-def test_same_image_in_two_reads_is_written_once(
+def test_same_image_in_two_reads_of_one_commit_is_written_once(
     store: SqliteStore, image_store: FolderImageStore, tmp_path: Path
 ):
     data = base64.b64encode(b"same bytes").decode()
     reads = [make_read("CAM-A", images=[{"kind": "plate", "data": data}]) for _ in range(2)]
     assert ingest(store, reads, images=image_store) == [STORED, STORED]
-    files = [p for p in (tmp_path / "images").rglob("*") if p.is_file()]
-    assert [p.name for p in files] == [hashlib.sha256(b"same bytes").hexdigest()]
+    (segment,) = (tmp_path / "images" / "log").iterdir()
+    assert segment.read_bytes().count(b"same bytes") == 1
     assert scalar(store, "SELECT count(*) FROM read_images") == 2
+    assert scalar(store, "SELECT count(DISTINCT byte_offset) FROM read_images") == 1
 
 
 def test_image_bytes_refused_when_the_server_keeps_none(store: SqliteStore):

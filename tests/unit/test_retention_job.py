@@ -50,6 +50,9 @@ class CheckedImages:
     def stored_before(self, moment: float) -> Iterator[str]:
         return iter(sorted(self.files))
 
+    def sealed_segments(self, now: float) -> Iterator[str]:
+        return iter(())  # these reads' images are single files: no log segment
+
 
 def old_reads(store: MemoryStore) -> list[Read]:
     """Ten reads past the maximum, one a day, each with its own image; two recent ones."""

@@ -1,21 +1,45 @@
-"""Folder image store: content-addressed files under <root>/ab/cd/<sha256>."""
+"""Folder image store: the image log under <root>/log (what ingest appends), and the
+content-addressed single files of earlier versions under <root>/ab/cd/<sha256>."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from veille.adapters.image_log import ImageLog
+from veille.domain.reads import ImageUpload
+from veille.service.ports import ImageLocation
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _TEMPORARY = re.compile(r"\.[0-9a-f]{64}\.[0-9]+\.tmp")  # what `put` writes before renaming
 
 
 class FolderImageStore:
-    def __init__(self, root: Path, *, fsync: bool = True):
+    def __init__(
+        self, root: Path, *, fsync: bool = True, clock: Callable[[], float] = time.time
+    ) -> None:
         self.root = Path(root)
         self.fsync = fsync
+        self.log = ImageLog(self.root / "log", fsync=fsync, clock=clock)
+
+    def append(self, uploads: Sequence[ImageUpload]) -> list[ImageLocation]:
+        return self.log.append(uploads)
+
+    def sync(self) -> None:
+        self.log.sync()
+
+    def sealed_segments(self, now: float) -> Iterator[str]:
+        return self.log.sealed_segments(now)
+
+    def drop_segment(self, name: str) -> bool:
+        return self.log.drop_segment(name)
+
+    def close(self) -> None:
+        self.log.close()
 
     def path(self, sha256: str) -> Path:
         if not _SHA256.fullmatch(sha256):
@@ -38,7 +62,9 @@ class FolderImageStore:
                 os.fsync(handle.fileno())
         os.replace(tmp, target)
 
-    def get(self, sha256: str) -> bytes | None:
+    def get(self, sha256: str, at: ImageLocation | None = None) -> bytes | None:
+        if at is not None:
+            return self.log.get(sha256, at)
         try:
             return self.path(sha256).read_bytes()
         except FileNotFoundError:

@@ -30,6 +30,7 @@ from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.sqlite.database import connect, migrate
 from veille.adapters.sqlite.repositories import (
     INSERT_IMAGE,
+    INSERT_LOCATED_IMAGE,
     INSERT_READ,
     image_rows,
     insert_read_rows,
@@ -232,7 +233,12 @@ def raw_rows(per_camera: dict[str, list[dict[str, Any]]], now: datetime) -> RawR
         for reads in per_camera.values()
         for r in reads
     ]
-    return RawRows([read_row(r) for r in parsed], [image_rows(r) for r in parsed])
+    # as the writer stores inline images: located in a segment of the image log (the
+    # raw side writes no image bytes), so they stay out of the single-file index
+    return RawRows(
+        [read_row(r) for r in parsed],
+        [[(*row, 1, 0) for row in image_rows(r)] for r in parsed],
+    )
 
 
 def reads_in_store(path: Path) -> int:
@@ -281,7 +287,7 @@ def raw_insert(
             insert_read_rows(conn, chunk, ignore_existing=True)
         images = [row for per in rows.images[start : start + commit_rows] for row in per]
         if images:
-            conn.executemany(INSERT_IMAGE, images)
+            conn.executemany(INSERT_LOCATED_IMAGE, images)
         conn.execute("COMMIT")
         commits += 1
     elapsed = time.perf_counter() - started

@@ -32,7 +32,7 @@ from veille.domain.webhooks import TargetRefused, Webhook, WebhookDelivery
 from veille.service import users as user_service
 from veille.service.errors import Invalid, NotFound
 from veille.service.events import HotlistHit
-from veille.service.ports import UnitOfWork
+from veille.service.ports import ImageLocation, UnitOfWork
 
 Matcher = Callable[..., list[Hit]]
 
@@ -375,8 +375,9 @@ def open_image(
     actor: Actor,
     now: datetime,
     open_window: timedelta,
-) -> None:
-    """Allow one view of an image of an alert's read, and audit it before it is served.
+) -> ImageLocation | None:
+    """Allow one view of an image of an alert's read, and audit it before it is served;
+    answers where its bytes are (None: a single file).
 
     Only images of the alert's reads that lie in the principal's scope and inside the
     open window qualify.
@@ -385,7 +386,8 @@ def open_image(
         _load_visible(uow, alert_id, principal)
         hits, _ = _evidence(uow, alert_id, principal, now=now, open_window=open_window)
         read_ids = [h.read_id for h in hits]
-        if sha256 not in uow.reads.image_hashes(read_ids):
+        locations = uow.reads.image_locations(read_ids)
+        if sha256 not in locations:
             raise ImageNotFound(sha256)
         uow.audit.append(
             AuditEntry(
@@ -397,6 +399,7 @@ def open_image(
             )
         )
         uow.commit()
+    return locations[sha256]
 
 
 def alert_json(alert: Alert, read: Read | None = None) -> dict[str, Any]:

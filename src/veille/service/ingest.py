@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from veille.domain.reads import FieldError, ParsedRead, Read, ReadRejected
+from veille.domain.reads import FieldError, ImageUpload, ParsedRead, Read, ReadRejected
 from veille.service.errors import Invalid, Problem
 from veille.service.ports import (
     DecodedBatch,
+    ImageLocation,
     ImageStore,
     ReadEncoder,
     Rejection,
@@ -79,6 +80,9 @@ class IngestBatch:
     rejected: list[RejectedItem] = field(default_factory=list)
     rows: list[Any] = field(default_factory=list)
     read_ids: list[str] = field(default_factory=list)  # of accepted, as answers show them
+    # the image bytes that came with accepted reads, by id() of the read, until the
+    # writer appends them (only for the reads it stores: none of a duplicate)
+    uploads: dict[int, tuple[ImageUpload, ...]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -147,12 +151,14 @@ def accept_batch(
     source: str = "api",
     encode: ReadEncoder | None = None,
 ) -> IngestBatch:
-    """Make a decoded delivery ready for the store: write the images of its reads and
-    encode their rows; a read that fails either is rejected (and kept), not its batch.
+    """Make a decoded delivery ready for the store: encode the rows of its reads and keep
+    their image bytes for the writer; a read that fails is rejected (and kept), not its
+    batch.
 
-    Images are written (content-addressed, durable) before their read is committed, so a
-    committed read never points at a missing image. With the store's `encode`, good reads
-    are also encoded here, in the request's thread, so the single writer only inserts.
+    The images are written by the group-commit writer, durable before the commit of
+    their read (`store_batches`), so a committed read never points at a missing image.
+    With the store's `encode`, good reads are encoded here, in the request's thread, so
+    the single writer only inserts.
     """
     batch = IngestBatch(
         camera_id=camera_id,
@@ -169,15 +175,14 @@ def accept_batch(
             # encoded here, inside the read's guard: a read the store cannot encode is
             # that read's rejection, not its whole batch's failure
             row = encode(parsed.read) if encode is not None else None
-            for upload in parsed.uploads:
-                assert upload.ref.sha256 is not None and images is not None
-                images.put(upload.ref.sha256, upload.data, upload.ref.content_type)
         except Exception as failure:  # one bad read must never sink its batch
             batch.rejected.append(_rejected(index, raw, parsed, failure, decoded, camera_id))
             late = True
             continue
         batch.accepted.append((index, parsed.read))
         batch.read_ids.append(parsed.read_id_text)
+        if parsed.uploads:
+            batch.uploads[id(parsed.read)] = parsed.uploads
         if row is not None:
             batch.rows.append(row)
     if late:  # dead letters and answers in delivery order
@@ -208,15 +213,39 @@ def store_batches(
     batches: Sequence[IngestBatch],
     *,
     in_transaction: Callable[[UnitOfWork, list[Read]], None] | None = None,
+    images: ImageStore | None = None,
 ) -> tuple[list[StoredBatch], list[Read]]:
     """Store the accepted reads of several batches in one transaction (group commit).
 
     A read id already stored, or seen earlier in these batches, is acknowledged as a
     duplicate and not stored again. Rejected items go to the dead-letter store in the
     same transaction. Returns what happened to each batch and the reads newly stored.
-    This runs on the single writer thread, so it does no per-read work it can leave to
-    the waiting requests (encoding rows, building results).
+    The image bytes of the reads stored are appended to `images` and synced once, before
+    the commit (a failed commit leaves bytes no read refers to; the images of a duplicate
+    are not written again). This runs on the single writer thread, so it does no per-read
+    work it can leave to the waiting requests (encoding rows, building results).
     """
+    uploads: dict[int, tuple[ImageUpload, ...]] = {}
+    for batch in batches:
+        uploads.update(batch.uploads)
+    if uploads and images is None:
+        raise ValueError("reads with image bytes, and no image store to write them to")
+
+    def place(fresh: Sequence[Read]) -> dict[str, ImageLocation]:
+        assert images is not None
+        # the same bytes twice in one group (one image, two reads) are written once
+        todo = list(
+            {
+                upload.ref.sha256: upload for read in fresh for upload in uploads.get(id(read), ())
+            }.values()
+        )
+        located = images.append(todo)
+        return {
+            upload.ref.sha256: at
+            for upload, at in zip(todo, located, strict=True)
+            if upload.ref.sha256 is not None
+        }
+
     with uow:
         reads: list[Read] = []
         rows: list[Any] | None = []
@@ -226,7 +255,7 @@ def store_batches(
                 rows.extend(batch.rows)
             else:
                 rows = None  # a batch came unencoded: the repository encodes them all
-        fresh = uow.reads.add_new(reads, rows)
+        fresh = uow.reads.add_new(reads, rows, place if uploads else None)
         if in_transaction is not None and fresh:
             try:
                 with uow.savepoint("after_reads"):
@@ -258,6 +287,9 @@ def store_batches(
                     payload=item.payload,
                     errors=[e.as_dict() for e in item.errors],
                 )
+        if uploads:
+            assert images is not None
+            images.sync()  # the images are durable before the reads that refer to them
         uow.commit()
     return outcomes, fresh
 
@@ -267,9 +299,10 @@ def commit_batches(
     batches: Sequence[IngestBatch],
     *,
     in_transaction: Callable[[UnitOfWork, list[Read]], None] | None = None,
+    images: ImageStore | None = None,
 ) -> tuple[list[list[ItemResult]], list[Read]]:
     """`store_batches`, answered with the per-item results of each batch."""
-    outcomes, fresh = store_batches(uow, batches, in_transaction=in_transaction)
+    outcomes, fresh = store_batches(uow, batches, in_transaction=in_transaction, images=images)
     return [outcome.results() for outcome in outcomes], fresh
 
 

@@ -7,7 +7,7 @@ the unit of work owns the transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +24,7 @@ from veille.domain.districts import DistrictMap
 from veille.domain.errors import Invalid, Problem
 from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.hotlists import Hotlist, HotlistEntry
-from veille.domain.reads import FieldError, ParsedRead, Read, ReadRules
+from veille.domain.reads import FieldError, ImageUpload, ParsedRead, Read, ReadRules
 from veille.domain.retention import Hold
 from veille.domain.users import Organisation, User
 from veille.domain.webhooks import Webhook, WebhookDelivery
@@ -74,14 +74,25 @@ class PurgeBatch:
 # A store's encoding of a read into the form it inserts (SQLite: a table row). The
 # request thread encodes, so the single writer thread only inserts.
 ReadEncoder = Callable[[Read], Any]
+# Given the reads about to be stored, writes their image bytes and answers where each
+# went (by sha256): how the ingest writer puts images in the reads' transaction.
+ImagePlacer = Callable[[Sequence[Read]], "Mapping[str, ImageLocation]"]
 
 
 class ReadRepository(Protocol):
     def add_many(self, reads: Sequence[Read]) -> None: ...
 
-    def add_new(self, reads: Sequence[Read], rows: Sequence[Any] | None = None) -> list[Read]:
+    def add_new(
+        self,
+        reads: Sequence[Read],
+        rows: Sequence[Any] | None = None,
+        located: ImagePlacer | None = None,
+    ) -> list[Read]:
         """Store the reads not stored yet; return them. `rows`: the same reads already
-        encoded by the store's own encoder (see `ReadEncoder`), made off the writer thread."""
+        encoded by the store's own encoder (see `ReadEncoder`), made off the writer thread.
+        `located` is called once with the reads about to be stored (none of a duplicate)
+        before their image references are, and answers where the bytes of their images
+        went, by sha256 (an image it does not name has no location)."""
         ...
 
     def get(self, read_id: uuid.UUID) -> Read | None: ...
@@ -124,9 +135,25 @@ class ReadRepository(Protocol):
 
     def image_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]: ...
 
+    def image_locations(self, read_ids: Sequence[uuid.UUID]) -> dict[str, ImageLocation | None]:
+        """The images of these reads by sha256, with where their bytes are (None: as a
+        single file)."""
+        ...
+
+    def segment_images(self, segments: Iterable[str]) -> dict[str, int]:
+        """How many image references point into each of these segments (a segment no
+        committed read ever referred to is absent)."""
+        ...
+
+    def forget_segments(self, segments: Iterable[str]) -> None:
+        """Drop the bookkeeping of segments deleted (none of them is referenced)."""
+        ...
+
     def delete(self, read_ids: Sequence[uuid.UUID]) -> int: ...
 
-    def unreferenced(self, hashes: Iterable[str]) -> set[str]: ...
+    def unreferenced(self, hashes: Iterable[str]) -> set[str]:
+        """Those of these single-file images (`ImageStore.put`) no read refers to."""
+        ...
 
     def purge_before(
         self,
@@ -692,12 +719,48 @@ class Store(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ImageLocation:
+    """Where `ImageStore.append` put an image: a segment of the image log, and the byte
+    offset of the image's record in it."""
+
+    segment: str
+    offset: int
+
+
 class ImageStore(Protocol):
-    """Content-addressed image bytes."""
+    """Content-addressed image bytes (named by their sha256).
 
-    def put(self, sha256: str, data: bytes, content_type: str) -> None: ...
+    The ingest writer appends the images of each group of reads (`append`), makes them
+    durable (`sync`) before the commit that refers to them, and records where each went
+    with its read; `get` reads one back from there. Images written one at a time (`put`:
+    the content-addressed folder of earlier versions) have no location, and are deleted
+    one by one once no read refers to them; the appended ones are deleted a segment at a
+    time, once no read refers into it (`sealed_segments`, `drop_segment`).
+    """
 
-    def get(self, sha256: str) -> bytes | None: ...
+    def append(self, uploads: Sequence[ImageUpload]) -> list[ImageLocation]:
+        """Write these images (not yet durable); where each went, in the same order."""
+        ...
+
+    def sync(self) -> None:
+        """Every image appended so far is durable once this returns."""
+        ...
+
+    def get(self, sha256: str, at: ImageLocation | None = None) -> bytes | None:
+        """The image's bytes from where `append` put it (or, without `at`, as `put`
+        wrote it); None when they are not there or not intact."""
+        ...
+
+    def sealed_segments(self, now: float) -> Iterator[str]:
+        """Segments no writer appends to any more at `now` (seconds since the epoch)."""
+        ...
+
+    def drop_segment(self, name: str) -> bool: ...
+
+    def put(self, sha256: str, data: bytes, content_type: str) -> None:
+        """Write one image on its own, durable before return (write once)."""
+        ...
 
     def delete(self, sha256: str) -> bool: ...
 

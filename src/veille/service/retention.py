@@ -43,6 +43,7 @@ class RetentionReport:
     dry_run: bool = False
     holds: tuple[int, ...] = field(default=())
     interrupted: bool = False
+    deleted_segments: int = 0  # image log segments deleted whole (no read refers into them)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class RetentionReport:
             "dry_run": self.dry_run,
             "holds": list(self.holds),
             "interrupted": self.interrupted,
+            "deleted_segments": self.deleted_segments,
         }
 
 
@@ -146,6 +148,8 @@ def run_retention(
             with uow_factory() as uow:
                 uow.audit.append(_entry(now, actor, action, tally, cutoff, batch_size))
                 uow.commit()
+        if not dry_run:
+            segments = drop_unreferenced_segments(uow_factory=uow_factory, images=images, now=now)
     except Exception as exc:
         _record_failure(uow_factory, now, actor, action, tally, cutoff, batch_size, exc)
         raise
@@ -159,7 +163,29 @@ def run_retention(
         dry_run=dry_run,
         holds=tuple(sorted(tally.holds)),
         interrupted=tally.interrupted,
+        deleted_segments=0 if dry_run else segments,
     )
+
+
+def drop_unreferenced_segments(
+    *, uow_factory: Callable[[], UnitOfWork], images: ImageStore, now: datetime
+) -> int:
+    """Delete the image log's segments that no writer appends to any more and no read
+    refers into (their reads were purged, or their group's commit failed); answers how
+    many. A segment one held read still refers into stays whole (decision 0010)."""
+    sealed = list(images.sealed_segments(now.timestamp()))
+    if not sealed:
+        return 0
+    with uow_factory() as uow:
+        live = uow.reads.segment_images(sealed)
+    dead = [name for name in sealed if live.get(name, 0) <= 0]
+    for name in dead:  # the file first: a row left by a crash here is dropped next time
+        images.drop_segment(name)
+    if dead:
+        with uow_factory() as uow:
+            uow.reads.forget_segments(dead)
+            uow.commit()
+    return len(dead)
 
 
 def _entry(

@@ -3,7 +3,8 @@
 Each ingest request hands its validated batch to the writer and waits. The writer takes
 every batch queued since its last commit (up to a row budget), stores them in one
 transaction, commits (fsync), then answers every waiting request. Many requests share
-one fsync, and a request is answered only once its reads are durable.
+one fsync, and a request is answered only once its reads are durable. The image bytes
+of the group go the same way: appended to the image log, synced once, then committed.
 
 The writer thread is the ingest bottleneck (one SQLite writer), so it does nothing per
 read that a request thread can do: requests arrive with their reads already encoded and
@@ -33,7 +34,7 @@ from veille.service.errors import Busy
 from veille.service.events import Event, ReadsStored
 from veille.service.ingest import IngestBatch, StoredBatch, store_batches
 from veille.service.messagebus import MessageBus
-from veille.service.ports import UnitOfWork
+from veille.service.ports import ImageStore, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -174,8 +175,10 @@ class GroupCommitWriter:
         max_queued_rows: int | None = None,
         bus: MessageBus | None = None,
         stuck_after_s: float = 60.0,
+        images: ImageStore | None = None,
     ):
         self._uow_factory = uow_factory
+        self._images = images  # where the image bytes of the reads go, synced per commit
         self._max_rows = max_rows
         self._max_queued_rows = max_queued_rows
         self._stuck_after_s = stuck_after_s
@@ -324,7 +327,7 @@ class GroupCommitWriter:
         began = time.monotonic()
         try:
             outcomes, fresh = store_batches(
-                self._uow_factory(), batches, in_transaction=in_transaction
+                self._uow_factory(), batches, in_transaction=in_transaction, images=self._images
             )
         except Exception as exc:  # the store failed: nobody is acknowledged
             log.exception("group commit of %d batches failed", len(batches))

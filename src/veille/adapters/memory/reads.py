@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,7 +14,7 @@ from veille.adapters.memory.store import ConstraintViolated
 from veille.domain.reads import Read
 from veille.domain.retention import Hold, purgeable
 from veille.domain.times import micros, utc
-from veille.service.ports import PurgeBatch, PurgeCursor
+from veille.service.ports import ImageLocation, ImagePlacer, PurgeBatch, PurgeCursor
 
 if TYPE_CHECKING:
     from veille.adapters.memory.store import MemoryUnitOfWork
@@ -57,7 +57,12 @@ class MemoryReadRepository:
             seen.add(read.read_id)
         self._insert(reads)
 
-    def add_new(self, reads: Sequence[Read], rows: Sequence[Any] | None = None) -> list[Read]:
+    def add_new(
+        self,
+        reads: Sequence[Read],
+        rows: Sequence[Any] | None = None,
+        located: ImagePlacer | None = None,
+    ) -> list[Read]:
         """Store the reads whose id is not stored yet; return those very objects.
 
         Of reads sharing an id in `reads`, only the first is stored. `rows` are the reads
@@ -73,7 +78,47 @@ class MemoryReadRepository:
                 seen.add(read.read_id)
                 fresh.append(read)
         self._insert(fresh)
+        if located is not None and fresh:
+            self._locate(fresh, located(fresh))
         return fresh
+
+    def _locate(self, reads: Sequence[Read], locations: Mapping[str, ImageLocation]) -> None:
+        if not locations:
+            return
+        table = self.uow.writable("image_locations")
+        live = self.uow.writable("image_segments")
+        for read in reads:
+            for position, image in enumerate(read.images):
+                at = locations.get(image.sha256) if image.sha256 else None
+                if at is not None:
+                    table[(read.read_id, position)] = at
+                    live[at.segment] = live.get(at.segment, 0) + 1
+
+    def image_locations(self, read_ids: Sequence[uuid.UUID]) -> dict[str, ImageLocation | None]:
+        reads, locations = self.uow.table("reads"), self.uow.table("image_locations")
+        found: dict[str, ImageLocation | None] = {}
+        for read_id in read_ids:
+            stored = reads.get(read_id)
+            for position, image in enumerate(stored.read.images if stored else ()):
+                if image.sha256 is None:
+                    continue
+                at = locations.get((read_id, position))
+                if at is not None:
+                    found[image.sha256] = at
+                else:
+                    found.setdefault(image.sha256, None)
+        return found
+
+    def segment_images(self, segments: Iterable[str]) -> dict[str, int]:
+        live = self.uow.table("image_segments")
+        return {name: live[name] for name in set(segments) if name in live}
+
+    def forget_segments(self, segments: Iterable[str]) -> None:
+        doomed = [name for name in set(segments) if self.uow.table("image_segments").get(name) == 0]
+        if doomed:
+            live = self.uow.writable("image_segments")
+            for name in doomed:
+                del live[name]
 
     def _insert(self, reads: Sequence[Read]) -> None:
         if not reads:
@@ -173,15 +218,36 @@ class MemoryReadRepository:
     def delete(self, read_ids: Sequence[uuid.UUID]) -> int:
         doomed = set(read_ids) & self.uow.table("reads").keys()
         if doomed:
+            reads = self.uow.table("reads")
+            located = [
+                key
+                for read_id in doomed
+                for key in ((read_id, p) for p in range(len(reads[read_id].read.images)))
+                if key in self.uow.table("image_locations")
+            ]
+            if located:
+                locations = self.uow.writable("image_locations")
+                live = self.uow.writable("image_segments")
+                for key in located:
+                    live[locations.pop(key).segment] -= 1
             table = self.uow.writable("reads")
             for read_id in doomed:
                 del table[read_id]
         return len(doomed)
 
+    def _single_file_hashes(self, read_ids: Sequence[uuid.UUID]) -> set[str]:
+        reads, locations = self.uow.table("reads"), self.uow.table("image_locations")
+        return {
+            image.sha256
+            for read_id in read_ids
+            if (stored := reads.get(read_id)) is not None
+            for position, image in enumerate(stored.read.images)
+            if image.sha256 is not None and (read_id, position) not in locations
+        }
+
     def unreferenced(self, hashes: Iterable[str]) -> set[str]:
         wanted = set(hashes)
-        for stored in self._rows():
-            wanted.difference_update(image.sha256 for image in stored.read.images)
+        wanted -= self._single_file_hashes([s.read.read_id for s in self._rows()])
         return wanted
 
     def purge_before(
@@ -233,7 +299,7 @@ class MemoryReadRepository:
             )
         ]
         doomed_ids = [r.read_id for r in doomed]
-        hashes = self.image_hashes(doomed_ids)
+        hashes = self._single_file_hashes(doomed_ids) if apply else self.image_hashes(doomed_ids)
         if apply:
             deleted = self.delete(doomed_ids)
             hashes = self.unreferenced(hashes) if hashes else set()

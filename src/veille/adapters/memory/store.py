@@ -25,6 +25,8 @@ from veille.domain.times import utc
 # Every table the memory store keeps. A repository owns the ones it names.
 TABLES = (
     "reads",
+    "image_locations",  # (read id, image position) → where its bytes are (ImageLocation)
+    "image_segments",  # segment name → image references into it
     "cameras",
     "camera_credentials",
     "dead_letters",

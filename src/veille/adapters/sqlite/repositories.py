@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import lru_cache
 from itertools import chain
@@ -16,7 +16,7 @@ from veille.adapters.sqlite.times import decode, decode_or_none, encode, encode_
 from veille.domain.cameras import Camera, Phase
 from veille.domain.reads import Candidate, ImageRef, Read
 from veille.domain.retention import Hold, purgeable
-from veille.service.ports import DeadLetter, PurgeBatch, PurgeCursor
+from veille.service.ports import DeadLetter, ImageLocation, ImagePlacer, PurgeBatch, PurgeCursor
 
 _CHUNK = 500  # bound on "IN (...)" parameters per statement
 # Most rows per multi-row INSERT: 2,048 × 15 columns = 30,720 parameters, under the
@@ -35,6 +35,14 @@ INSERT_READ = f"INSERT INTO reads ({READ_COLUMNS}) VALUES {_READ_PLACEHOLDERS}"
 INSERT_IMAGE = (
     "INSERT OR IGNORE INTO read_images (read_id, position, kind, content_type, sha256, size, uri)"
     " VALUES (?,?,?,?,?,?,?)"
+)
+_IMAGE_COLUMNS = "read_id, position, kind, content_type, sha256, size, uri, segment, byte_offset"
+_IMAGE_FIELDS = len(_IMAGE_COLUMNS.split(","))
+_IMAGE_PLACEHOLDERS = "(" + ",".join("?" * _IMAGE_FIELDS) + ")"
+_ROWS_PER_IMAGE_INSERT = 1024  # 9,216 parameters, under every SQLite's limit since 3.32
+# an image row with where its bytes are in the image log (segment id, byte offset)
+INSERT_LOCATED_IMAGE = (
+    f"INSERT OR IGNORE INTO read_images ({_IMAGE_COLUMNS}) VALUES {_IMAGE_PLACEHOLDERS}"
 )
 
 
@@ -79,6 +87,13 @@ def read_row(read: Read) -> tuple[Any, ...]:
         read.vehicle_colour,
         read.vehicle_type,
         details,
+    )
+
+
+@lru_cache(maxsize=64)
+def _insert_images_sql(rows: int) -> str:
+    return f"INSERT OR IGNORE INTO read_images ({_IMAGE_COLUMNS}) VALUES " + ",".join(
+        [_IMAGE_PLACEHOLDERS] * rows
     )
 
 
@@ -134,7 +149,10 @@ class SqliteReadRepository:
         self._add_images(reads)
 
     def add_new(
-        self, reads: Sequence[Read], rows: Sequence[tuple[Any, ...]] | None = None
+        self,
+        reads: Sequence[Read],
+        rows: Sequence[tuple[Any, ...]] | None = None,
+        located: ImagePlacer | None = None,
     ) -> list[Read]:
         """Insert the reads whose id is not stored yet; return those inserted.
 
@@ -171,13 +189,110 @@ class SqliteReadRepository:
                 if key in new_ids:
                     new_ids.discard(key)
                     fresh.append(read)
-        self._add_images(fresh)
+        self._add_images(fresh, located(fresh) if located is not None and fresh else None)
         return fresh
 
-    def _add_images(self, reads: Sequence[Read]) -> None:
-        images = [row for r in reads if r.images for row in image_rows(r)]
-        if images:
-            self.conn.executemany(INSERT_IMAGE, images)
+    def _add_images(
+        self, reads: Sequence[Read], locations: Mapping[str, ImageLocation] | None = None
+    ) -> None:
+        """The image rows of these reads, each with where its bytes are (`locations`),
+        and the segments' reference counts, in multi-row statements (one GIL hand-off
+        per statement, not per row: decision 0004)."""
+        segment_ids = self._segment_ids(locations) if locations else {}
+        rows: list[tuple[Any, ...]] = []
+        counts: dict[int, int] = {}
+        for read in reads:
+            if not read.images:
+                continue
+            key = read.read_id.bytes
+            for i, img in enumerate(read.images):
+                at = locations.get(img.sha256) if locations and img.sha256 else None
+                segment = None
+                if at is not None:
+                    segment = segment_ids[at.segment]
+                    counts[segment] = counts.get(segment, 0) + 1
+                rows.append(
+                    (
+                        key,
+                        i,
+                        img.kind,
+                        img.content_type,
+                        img.sha256,
+                        img.size,
+                        img.uri,
+                        segment,
+                        None if at is None else at.offset,
+                    )
+                )
+        for start in range(0, len(rows), _ROWS_PER_IMAGE_INSERT):
+            chunk = rows[start : start + _ROWS_PER_IMAGE_INSERT]
+            self.conn.execute(_insert_images_sql(len(chunk)), list(chain.from_iterable(chunk)))
+        for segment, count in counts.items():
+            self.conn.execute(
+                "UPDATE image_segments SET live = live + ? WHERE id = ?", (count, segment)
+            )
+
+    def _segment_ids(self, locations: Mapping[str, ImageLocation]) -> dict[str, int]:
+        names = {at.segment for at in locations.values()}
+        found: dict[str, int] = {}
+        for name in names:
+            row = self.conn.execute(
+                "INSERT INTO image_segments (name) VALUES (?)"
+                " ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+                (name,),
+            ).fetchone()
+            found[name] = int(row[0])
+        return found
+
+    def image_locations(self, read_ids: Sequence[uuid.UUID]) -> dict[str, ImageLocation | None]:
+        found: dict[str, ImageLocation | None] = {}
+        for chunk in _chunks([r.bytes for r in read_ids]):
+            marks = ",".join("?" * len(chunk))
+            for sha, name, offset in self.conn.execute(
+                "SELECT i.sha256, s.name, i.byte_offset FROM read_images i"
+                " LEFT JOIN image_segments s ON s.id = i.segment"
+                f" WHERE i.read_id IN ({marks}) AND i.sha256 IS NOT NULL",
+                list(chunk),
+            ):
+                if name is not None:
+                    found[sha] = ImageLocation(name, offset)
+                else:
+                    found.setdefault(sha, None)
+        return found
+
+    def segment_images(self, segments: Iterable[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(segments))):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (name, int(live))
+                for name, live in self.conn.execute(
+                    f"SELECT name, live FROM image_segments WHERE name IN ({marks})",
+                    list(chunk),
+                )
+            )
+        return found
+
+    def forget_segments(self, segments: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(set(segments))):
+            marks = ",".join("?" * len(chunk))
+            self.conn.execute(
+                f"DELETE FROM image_segments WHERE name IN ({marks}) AND live <= 0", list(chunk)
+            )
+
+    def _release_images(self, read_ids: Sequence[bytes]) -> None:
+        """Delete the image rows of these reads, counting them out of their segments."""
+        for chunk in _chunks(read_ids):
+            marks = ",".join("?" * len(chunk))
+            for segment, count in self.conn.execute(
+                "SELECT segment, count(*) FROM read_images"
+                f" WHERE read_id IN ({marks}) AND segment IS NOT NULL GROUP BY segment",
+                list(chunk),
+            ).fetchall():
+                self.conn.execute(
+                    "UPDATE image_segments SET live = live - ? WHERE id = ?", (count, segment)
+                )
+            self.conn.execute(f"DELETE FROM read_images WHERE read_id IN ({marks})", list(chunk))
 
     def _images_for(self, read_ids: Sequence[bytes]) -> dict[bytes, list[ImageRef]]:
         out: dict[bytes, list[ImageRef]] = {}
@@ -343,9 +458,10 @@ class SqliteReadRepository:
 
     def delete(self, read_ids: Sequence[uuid.UUID]) -> int:
         deleted = 0
-        for chunk in _chunks([r.bytes for r in read_ids]):
+        keys = [r.bytes for r in read_ids]
+        self._release_images(keys)
+        for chunk in _chunks(keys):
             marks = ",".join("?" * len(chunk))
-            self.conn.execute(f"DELETE FROM read_images WHERE read_id IN ({marks})", list(chunk))
             deleted += self.conn.execute(
                 f"DELETE FROM reads WHERE read_id IN ({marks})", list(chunk)
             ).rowcount
@@ -359,7 +475,8 @@ class SqliteReadRepository:
             still.update(
                 row[0]
                 for row in self.conn.execute(
-                    f"SELECT DISTINCT sha256 FROM read_images WHERE sha256 IN ({marks})",
+                    f"SELECT DISTINCT sha256 FROM read_images WHERE sha256 IN ({marks})"
+                    " AND segment IS NULL AND sha256 IS NOT NULL",  # the partial index
                     list(chunk),
                 )
             )
@@ -428,14 +545,12 @@ class SqliteReadRepository:
                 holds=active,
             )
         ]
-        hashes = self._hashes_of([row[1] for row in doomed])
+        hashes = self._hashes_of([row[1] for row in doomed], single_files=apply)
         deleted = 0
         if apply:
+            self._release_images([row[1] for row in doomed])
             for chunk in _chunks(doomed):
                 marks = ",".join("?" * len(chunk))
-                self.conn.execute(
-                    f"DELETE FROM read_images WHERE read_id IN ({marks})", [r[1] for r in chunk]
-                )
                 deleted += self.conn.execute(
                     f"DELETE FROM reads WHERE id IN ({marks})", [r[0] for r in chunk]
                 ).rowcount
@@ -450,15 +565,18 @@ class SqliteReadRepository:
             resume_after=(page[-1][4], page[-1][0]) if page else after,
         )
 
-    def _hashes_of(self, read_ids: Sequence[bytes]) -> set[str]:
+    def _hashes_of(self, read_ids: Sequence[bytes], *, single_files: bool = False) -> set[str]:
+        """The images of these reads (only those stored as single files, with
+        `single_files`: the others go with their segment)."""
         found: set[str] = set()
+        only = " AND segment IS NULL" if single_files else ""
         for chunk in _chunks(read_ids):
             marks = ",".join("?" * len(chunk))
             found.update(
                 row[0]
                 for row in self.conn.execute(
                     f"SELECT sha256 FROM read_images WHERE read_id IN ({marks})"
-                    " AND sha256 IS NOT NULL",
+                    f" AND sha256 IS NOT NULL{only}",
                     list(chunk),
                 )
             )

@@ -130,11 +130,8 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
     if not platform.ingest_sink.has_room(decoded.size):
         raise _busy()
     command = IngestReads(camera_id=camera.camera_id, decoded=decoded, received_at=received_at)
-    if decoded.has_uploads:
-        # image bytes are written and fsynced off the event loop
-        committed = await run_in_threadpool(platform.bus.handle, command)
-    else:
-        committed = platform.bus.handle(command)
+    # the image bytes travel with the batch: the writer appends them in its group commit
+    committed = platform.bus.handle(command)
     try:
         # A bounded wait: a writer that hangs must not hold every camera's request open.
         # On time-out the request is cancelled; the writer drops it if not yet taken.

@@ -123,7 +123,7 @@ def alert_image(
     """The view is audited (committed) before the bytes are read and answered."""
     if not _SHA256.fullmatch(query.sha256):
         raise NotFound("no such image")
-    alert_service.open_image(
+    at = alert_service.open_image(
         uow=uow(),
         alert_id=query.alert_id,
         sha256=query.sha256,
@@ -132,7 +132,7 @@ def alert_image(
         now=clock(),
         open_window=settings().alert_timing().open_window,
     )
-    data = images().get(query.sha256)
+    data = images().get(query.sha256, at)
     if data is None:
         raise NotFound("image file missing")
     return AlertImageFile(data, sniff_image_type(data))

@@ -21,7 +21,9 @@ from typing import Any
 
 import orjson
 
-from veille.service.ports import ImageStore
+from veille.adapters.image_log import HEADER_BYTES, parse_record
+from veille.adapters.images import FolderImageStore
+from veille.service.ports import ImageLocation, ImageStore
 
 CHUNK = 5000  # read ids per query
 EXAMPLES = 5  # read ids kept per kind of fault, to look at
@@ -107,22 +109,47 @@ def _counts(db: sqlite3.Connection, read_ids: list[str]) -> Counter[str]:
     return found
 
 
-def _images(db: sqlite3.Connection, read_ids: list[str]) -> dict[str, set[str]]:
-    """Each read's images as the camera named them: sha256, or "uri:" + uri."""
+def _images(
+    db: sqlite3.Connection, read_ids: list[str]
+) -> tuple[dict[str, set[str]], dict[str, ImageLocation | None]]:
+    """Each read's images as the camera named them (sha256, or "uri:" + uri), and where
+    each inline image's bytes are: a record of the image log, or (None) a file of its own
+    as versions before the log wrote them."""
     held: dict[str, set[str]] = {}
+    where: dict[str, ImageLocation | None] = {}
     for chunk in _chunks(read_ids):
         marks = ",".join("?" * len(chunk))
         rows = db.execute(
-            f"SELECT read_id, sha256, uri FROM read_images WHERE read_id IN ({marks})",
+            "SELECT i.read_id, i.sha256, i.uri, s.name, i.byte_offset FROM read_images i"
+            f" LEFT JOIN image_segments s ON s.id = i.segment WHERE i.read_id IN ({marks})",
             [uuid.UUID(r).bytes for r in chunk],
         )
-        for blob, sha, uri in rows:
+        for blob, sha, uri, segment, offset in rows:
             names = held.setdefault(str(uuid.UUID(bytes=blob)), set())
             if sha:
                 names.add(sha)
+                where[sha] = ImageLocation(segment, offset) if segment is not None else None
             if uri:
                 names.add("uri:" + uri)
-    return held
+    return held, where
+
+
+def _present(images: ImageStore, sha: str, at: ImageLocation | None) -> bool:
+    """The image's bytes are there: its log record's header names it and the segment holds
+    all its bytes (read back and hashed only for a sample), or its own file exists."""
+    if at is None:
+        return images.exists(sha)
+    if not isinstance(images, FolderImageStore):
+        return images.get(sha, at) is not None
+    path = images.log.root / at.segment
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(at.offset)
+            length = parse_record(sha, handle.read(HEADER_BYTES))
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return False
+    return length is not None and size >= at.offset + HEADER_BYTES + length
 
 
 def check_exactly_once(
@@ -155,7 +182,7 @@ def check_exactly_once(
             else:
                 result.duplicated += 1
                 result.note("duplicated", read_id)
-        held = _images(db, read_ids)
+        held, where = _images(db, read_ids)
         inline: list[str] = []
         for read_id, names in sent.items():
             have = held.get(read_id, set())
@@ -166,11 +193,11 @@ def check_exactly_once(
                     result.note("image_row_missing", read_id)
                 elif not name.startswith("uri:"):
                     inline.append(name)
-                    if not images.exists(name):
+                    if not _present(images, name, where.get(name)):
                         result.image_bytes_missing += 1
                         result.note("image_bytes_missing", read_id)
         for sha in random.Random(seed).sample(inline, min(hash_sample, len(inline))):
-            data = images.get(sha)
+            data = images.get(sha, where.get(sha))
             if data is None:
                 continue  # counted above as missing
             result.image_bytes_checked += 1

@@ -745,20 +745,36 @@ def bench_alerts(
     background_rate: Annotated[
         float, typer.Option(help="Other reads/s ingested meanwhile.")
     ] = 5000,
-    probes: Annotated[int, typer.Option(help="Listed reads whose alerts are timed.")] = 300,
+    probes: Annotated[int, typer.Option(help="Listed reads whose alerts are timed.")] = 1000,
     entries: Annotated[int, typer.Option(help="Hotlist entries.")] = 10_000,
+    stop_background_after: Annotated[
+        float | None,
+        typer.Option(hidden=True, help="Stop the background early: the run must then fail."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Time from the server receiving a listed read to its alert on the live channel."""
+    """Time from the server receiving a listed read to its alert on the live channel.
+
+    Fails (exit 1) unless every probe ran with background ingest in flight and raised
+    its alert."""
     from veille.bench.alerts import AlertBenchConfig, print_table, run_alert_bench
 
     result = run_alert_bench(
-        AlertBenchConfig(background_rate=background_rate, probes=probes, hotlist_entries=entries)
+        AlertBenchConfig(
+            background_rate=background_rate,
+            probes=probes,
+            hotlist_entries=entries,
+            stop_background_after_s=stop_background_after,
+        )
     )
     if as_json:
         echo_json(result)
     else:
         print_table(result)
+    if not result["ok"]:
+        for problem in result["problems"]:
+            typer.echo(f"bench alerts failed: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 @bench_app.command("matcher")

@@ -47,6 +47,7 @@ class AlertBenchConfig:
     stop_background_after_s: float | None = None
 
 
+MAX_BACKGROUND_IN_FLIGHT = 64  # twice the background's connections
 PERCENTILES: tuple[tuple[str, float], ...] = (("p50", 0.5), ("p99", 0.99), ("p99.9", 0.999))
 
 
@@ -150,12 +151,19 @@ def _background(
                 task = asyncio.create_task(post(client, cam, body))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
+                if len(pending) >= MAX_BACKGROUND_IN_FLIGHT:
+                    # the server is slower than the rate asked: wait for it rather than
+                    # pile up requests it cannot take (the rate reached is reported)
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    next_at = time.monotonic()
                 next_at += interval
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            # the probes are done: what is still in flight can no longer cover any
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     try:
         asyncio.run(main())

@@ -354,18 +354,17 @@ def _replacement_under_load(
     traffic: Sequence[TrafficRead],
 ) -> dict[str, Any]:
     """Replace the national list in the store, then refresh the matcher as its watcher
-    would, while a thread keeps matching; the peak RSS of each step."""
-    probe = _Matching(matcher, traffic)
-    thread = threading.Thread(target=probe.run, daemon=True)
-    thread.start()
-    time.sleep(config.rebuild_probe_s)
-    before_n = probe.counts.get("before", 0)
-    probe.phase = "storing"
+    would while a thread keeps matching; the peak RSS of each step."""
     t0 = time.perf_counter()
     with PeakRss() as store_rss:
         stored = replace_national_list(uow_factory=uow_factory, config=config, seed=config.seed + 7)
     store_s = time.perf_counter() - t0
     old = matcher.layout()
+    probe = _Matching(matcher, traffic)
+    thread = threading.Thread(target=probe.run, daemon=True)
+    thread.start()
+    time.sleep(config.rebuild_probe_s)
+    before_n = probe.counts.get("before", 0)
     probe.phase = "during"
     t0 = time.perf_counter()
     with PeakRss() as refresh_rss:

@@ -37,7 +37,7 @@ def platform(tmp_path: Path) -> Iterator[Platform]:
 
 def test_the_bench_times_the_production_layout_and_replaces_the_national_list():
     # 55,000 entries: a national list just over the size that earns an index of its own
-    config = MatcherBenchConfig(entries=55_000, reads=1500, rebuild_probe_s=0.2)
+    config = MatcherBenchConfig(entries=55_000, reads=1500, rebuild_probe_s=0.2, compare_rounds=1)
     result = run_matcher_bench(config)
     lists = result["lists"]
     assert lists[NATIONAL] >= LARGE_LIST_ENTRIES > max(n for k, n in lists.items() if k != NATIONAL)
@@ -48,6 +48,9 @@ def test_the_bench_times_the_production_layout_and_replaces_the_national_list():
     per_read = result["per_read"]
     assert per_read["reads"] == config.reads  # every simulated read is matched and timed
     assert per_read["alerting"] == per_read["true_hits"] + per_read["false_alerts"]
+    # the earlier bench's single index, timed alongside on the same reads, finds the same
+    assert result["against_one_index"]["reads_with_different_hits"] == 0
+    assert len(result["against_one_index"]["rounds"]) == 1
     replaced = result["replacement_under_load"]
     assert replaced["lists_refreshed"] == [NATIONAL]  # only the national index rebuilt
     assert replaced["layout_after"][NATIONAL] == replaced["national_entries"]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from veille.adapters.decoders.native_json import parse_read
 from veille.bench.ingest import LETTERS, machine_description
 from veille.domain.hotlists import Category, Hit, Hotlist, HotlistEntry
+from veille.domain.matcher import HotlistIndex
 from veille.domain.plates import wildcard_regex
 from veille.domain.reads import Read
 from veille.service.hotlists import HotlistMatcher
@@ -57,6 +58,7 @@ class MatcherBenchConfig:
     investigation_entries: int = 10_000  # over all investigation lists
     wildcards_per_list: int = 10  # in each investigation list (their limit)
     rebuild_probe_s: float = 1.5  # matching measured this long before the rebuild
+    compare_rounds: int = 3  # alternated rounds against one index of every list (0: none)
     seed: int = 3
 
 
@@ -266,6 +268,55 @@ def _us(ordered: list[int], q: float) -> float:
     return round(ordered[rank - 1] / 1000, 2)
 
 
+def _timed_pass(matcher: ReadMatcher, reads: Sequence[Read]) -> tuple[list[int], list[set[str]]]:
+    clock = time.perf_counter_ns
+    match = matcher.match
+    timings: list[int] = []
+    found: list[set[str]] = []
+    for read in reads:
+        t0 = clock()
+        hits = match(
+            plate=read.plate, plate_canonical=read.plate_canonical, country=read.country, now=NOW
+        )
+        timings.append(clock() - t0)
+        found.append({hit.entry.entry_id for hit in hits})
+    return timings, found
+
+
+def compare_with_one_index(
+    matcher: HotlistMatcher,
+    uow_factory: Callable[[], UnitOfWork],
+    traffic: Sequence[TrafficRead],
+    rounds: int,
+) -> dict[str, Any]:
+    """The production layout against one index of every list (what the bench timed
+    before issue 11), alternated on the same reads in one run, so the machine's load
+    weighs on both alike; and whether both find the same entries for every read."""
+    with uow_factory() as uow:
+        single = HotlistIndex.build(
+            uow.hotlists.lists(), uow.hotlists.entries(), lookalikes=matcher.lookalikes
+        )
+    reads = [t.read for t in traffic]
+    out: list[dict[str, Any]] = []
+    differing = 0
+    for n in range(rounds):
+        production, found_p = _timed_pass(matcher, reads)
+        one, found_one = _timed_pass(single, reads)
+        if n == 0:
+            differing = sum(1 for a, b in zip(found_p, found_one, strict=True) if a != b)
+        mean_p, mean_one = statistics.fmean(production), statistics.fmean(one)
+        out.append(
+            {
+                "production_mean_us": round(mean_p / 1000, 2),
+                "one_index_mean_us": round(mean_one / 1000, 2),
+                "production_p50_us": _us(sorted(production), 0.5),
+                "one_index_p50_us": _us(sorted(one), 0.5),
+                "ratio_of_means": round(mean_p / mean_one, 2),
+            }
+        )
+    return {"rounds": out, "reads_with_different_hits": differing}
+
+
 class PeakRss:
     """The peak resident set of this process during a block: the kernel's high-water mark
     reset on entry (Linux), else RSS sampled every 5 ms."""
@@ -435,6 +486,12 @@ def run_matcher_bench(config: MatcherBenchConfig | None = None) -> dict[str, Any
         traffic = simulated_traffic(config)
         traffic_s = time.perf_counter() - t0
         judged = judge_traffic(matcher, traffic)
+        compared = (
+            compare_with_one_index(matcher, platform.uow, traffic, config.compare_rounds)
+            if config.compare_rounds
+            else None
+        )
+        gc.collect()  # the single index is gone before the replacement's memory is taken
         replacement = _replacement_under_load(config, matcher, platform.uow, traffic)
         platform.store.close()
     finally:
@@ -462,6 +519,7 @@ def run_matcher_bench(config: MatcherBenchConfig | None = None) -> dict[str, Any
         },
         "traffic_s": round(traffic_s, 2),
         "per_read": judged,
+        "against_one_index": compared,
         "replacement_under_load": replacement,
     }
 
@@ -521,3 +579,16 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"| {name:<52} | {value:>12} |")
     print()
     print(f"false alerts by the best hit's kind: {kinds}")
+    compared = result.get("against_one_index")
+    if compared:
+        print()
+        print(
+            "production layout against one index of every list, alternated on the same reads"
+            f" ({compared['reads_with_different_hits']} reads with different hits):"
+        )
+        for n, rnd in enumerate(compared["rounds"], 1):
+            print(
+                f"  round {n}: mean {rnd['production_mean_us']} µs against"
+                f" {rnd['one_index_mean_us']} µs (ratio {rnd['ratio_of_means']}),"
+                f" p50 {rnd['production_p50_us']} against {rnd['one_index_p50_us']} µs"
+            )

@@ -358,12 +358,15 @@ def _probe(
                 behind_s = max(behind_s, -delay)
             read = _read("PROBE", plate)
             began = time.time()
-            resp = client.post(
-                "/api/v1/reads",
-                content=orjson.dumps(read),
-                headers={"Authorization": f"Bearer {probe_token}"},
-            )
-            if resp.status_code != 200:
+            try:
+                resp = client.post(
+                    "/api/v1/reads",
+                    content=orjson.dumps(read),
+                    headers={"Authorization": f"Bearer {probe_token}"},
+                )
+            except httpx.HTTPError:
+                resp = None
+            if resp is None or resp.status_code != 200:
                 refused_probes += 1
                 continue
             sent[read["read_id"]] = (began, time.time())
@@ -394,7 +397,7 @@ def _probe(
             " request in flight: their latencies are not under load"
         )
     if refused_probes:
-        problems.append(f"{refused_probes} of {config.probes} probes were refused by the server")
+        problems.append(f"{refused_probes} of {config.probes} probes were refused or failed")
     if received < len(sent):
         problems.append(f"{len(sent) - received} of {len(sent)} probes raised no alert")
     active_s = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0

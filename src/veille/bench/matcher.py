@@ -460,14 +460,19 @@ def run_matcher_bench(config: MatcherBenchConfig | None = None) -> dict[str, Any
     (its refresh: an index per large list, one shared by the rest); simulated reads
     matched through it; a full national-list replacement under matching load."""
     from veille.bootstrap import bootstrap
+    from veille.entrypoints.runtime import tune_garbage_collector
     from veille.settings import Settings
 
     config = config or MatcherBenchConfig()
     load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="veille-bench-matcher-"))
+    thresholds = gc.get_threshold()
     try:
-        platform = bootstrap(Settings(data_dir=work))
+        settings = Settings(data_dir=work)
+        platform = bootstrap(settings)
         platform.store.initialise()
+        # the collector as `veille serve` tunes it: the matcher lives in a server process
+        gc_in_force = tune_garbage_collector(settings.gc_gen0_threshold)
         t0 = time.perf_counter()
         sizes = _sizes(config)  # one pass over the generated entries: their cost alone
         generate_s = time.perf_counter() - t0
@@ -495,6 +500,8 @@ def run_matcher_bench(config: MatcherBenchConfig | None = None) -> dict[str, Any
         replacement = _replacement_under_load(config, matcher, platform.uow, traffic)
         platform.store.close()
     finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
         shutil.rmtree(work, ignore_errors=True)
     return {
         "benchmark": "matcher",
@@ -505,6 +512,7 @@ def run_matcher_bench(config: MatcherBenchConfig | None = None) -> dict[str, Any
         "lists": per_list,
         "layout": layout,
         "large_list_entries": matcher.large_list_entries,
+        "gc_thresholds": list(gc_in_force),
         "build": {
             "entries": sum(per_list.values()),
             "generating_entries_s": round(generate_s, 2),
@@ -538,7 +546,8 @@ def print_table(result: dict[str, Any]) -> None:
     layout = ", ".join(f"{key} {n:,}" for key, n in result["layout"].items())
     print(
         f"indexes, as HotlistMatcher.refresh lays them out (own index from"
-        f" {result['large_list_entries']:,} entries): {layout}"
+        f" {result['large_list_entries']:,} entries): {layout};"
+        f" garbage collector thresholds {tuple(result['gc_thresholds'])}, as the server's"
     )
     print()
     print(f"| {'measure':<52} | {'value':>12} |")

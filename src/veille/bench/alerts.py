@@ -160,9 +160,9 @@ def _background(
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            # the probes are done: what is still in flight can no longer cover any
-            for task in pending:
-                task.cancel()
+            if stop.is_set():  # the probes are done: what is in flight covers none of them
+                for task in pending:
+                    task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
 
     try:

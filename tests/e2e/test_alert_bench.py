@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_a_background_that_stops_before_the_probes_fails_the_run():
-    # the background stops 0.2 s after it starts; the probes begin after a 1 s warm-up
+    # the background stops 0.2 s after it starts; the probes begin after a 2 s warm-up
     config = AlertBenchConfig(
         background_rate=400,
         background_cameras=4,
@@ -21,7 +21,7 @@ def test_a_background_that_stops_before_the_probes_fails_the_run():
         probes=20,
         probe_interval_s=0.02,
         hotlist_entries=100,
-        warmup_s=1.0,
+        warmup_s=2.0,
         alert_wait_s=5.0,
         stop_background_after_s=0.2,
     )

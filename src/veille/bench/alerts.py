@@ -139,11 +139,11 @@ def _background(
         interval = config.background_batch / config.background_rate
         limits = httpx.Limits(max_connections=32)
         give_up = config.stop_background_after_s
-        ends_at = math.inf if give_up is None else time.monotonic() + give_up
         async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
             pending: set[asyncio.Task[None]] = set()
             next_at = time.monotonic()
-            while not stop.is_set() and time.monotonic() < ends_at:
+            ends_at = math.inf if give_up is None else next_at + give_up
+            while not stop.is_set():
                 cam = rng.choice(cams)
                 body = orjson.dumps(
                     [_read(cam, "BG" + _plate(rng)[:6]) for _ in range(config.background_batch)]
@@ -151,6 +151,8 @@ def _background(
                 task = asyncio.create_task(post(client, cam, body))
                 pending.add(task)
                 task.add_done_callback(pending.discard)
+                if time.monotonic() >= ends_at:  # an early stop, after one request at least
+                    break
                 if len(pending) >= MAX_BACKGROUND_IN_FLIGHT:
                     # the server is slower than the rate asked: wait for it rather than
                     # pile up requests it cannot take (the rate reached is reported)

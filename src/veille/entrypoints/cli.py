@@ -746,33 +746,52 @@ def bench_alerts(
     background_rate: Annotated[
         float, typer.Option(help="Other reads/s ingested meanwhile.")
     ] = 5000,
-    probes: Annotated[int, typer.Option(help="Listed reads whose alerts are timed.")] = 300,
+    probes: Annotated[int, typer.Option(help="Listed reads whose alerts are timed.")] = 1000,
     entries: Annotated[int, typer.Option(help="Hotlist entries.")] = 10_000,
+    stop_background_after: Annotated[
+        float | None,
+        typer.Option(hidden=True, help="Stop the background early: the run must then fail."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Time from the server receiving a listed read to its alert on the live channel."""
+    """Time from the server receiving a listed read to its alert on the live channel.
+
+    Fails (exit 1) unless every probe ran with background ingest in flight and raised
+    its alert."""
     from veille.bench.alerts import AlertBenchConfig, print_table, run_alert_bench
 
     result = run_alert_bench(
-        AlertBenchConfig(background_rate=background_rate, probes=probes, hotlist_entries=entries)
+        AlertBenchConfig(
+            background_rate=background_rate,
+            probes=probes,
+            hotlist_entries=entries,
+            stop_background_after_s=stop_background_after,
+        )
     )
     if as_json:
         echo_json(result)
     else:
         print_table(result)
+    if not result["ok"]:
+        for problem in result["problems"]:
+            typer.echo(f"bench alerts failed: {problem}", err=True)
+        raise typer.Exit(1)
 
 
 @bench_app.command("matcher")
 def bench_matcher(
     entries: Annotated[int, typer.Option(help="Hotlist entries to index.")] = 1_000_000,
-    reads: Annotated[int, typer.Option(help="Reads to match (0.5 % of them hits).")] = 200_000,
-    seed: Annotated[int, typer.Option(help="Seed of the generated lists and reads.")] = 3,
+    reads: Annotated[
+        int, typer.Option(help="Simulated reads to match, every one (none filtered).")
+    ] = 50_000,
+    seed: Annotated[int, typer.Option(help="Seed of the generated lists and traffic.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Hotlist matcher: index build time, memory, µs per read, rebuild while matching."""
-    from veille.bench.matcher import print_table, run_matcher_bench
+    """Hotlist matcher as the server runs it: build from the store, memory, µs per
+    simulated read, share of reads that alert, a national-list replacement under load."""
+    from veille.bench.matcher import MatcherBenchConfig, print_table, run_matcher_bench
 
-    result = run_matcher_bench(entries=entries, reads=reads, seed=seed)
+    result = run_matcher_bench(MatcherBenchConfig(entries=entries, reads=reads, seed=seed))
     if as_json:
         echo_json(result)
     else:

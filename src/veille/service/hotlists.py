@@ -435,6 +435,10 @@ class HotlistMatcher:
     def entry_count(self) -> int:
         return sum(len(index) for index in self._indexes.values())
 
+    def layout(self) -> dict[str, int]:
+        """Entries per index: a large list's id, or `SMALL_LISTS` for the shared index."""
+        return {key: len(index) for key, index in self._indexes.items()}
+
     def match(
         self, *, plate: str, plate_canonical: str, country: str | None, now: datetime
     ) -> list[Hit]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from veille.adapters.sqlite.database import connect
-from veille.adapters.sqlite.times import decode, encode
+from veille.adapters.sqlite.times import decode
 from veille.bench.national.prefill import (
     DEFAULT_FOLDER,
     MANIFEST,

@@ -33,9 +33,9 @@ def test_the_reads_split_over_the_hours_sum_to_the_total(total: int) -> None:
 def test_the_hours_follow_the_diurnal_curve_in_brussels_time_and_the_week() -> None:
     monday = datetime(2026, 11, 30, 0, 0, tzinfo=UTC)  # 01:00 in Brussels (UTC+1)
     weights = hour_weights(monday, 24 * 7)
-    # 07:00–09:00 Brussels is 06:00–08:00 UTC: the morning rush, far above the night
-    assert set(sorted(range(24), key=weights.__getitem__)[-2:]) == {6, 7}
-    assert weights[7] > 10 * weights[2]
+    # the rushes, 07:00–09:00 and 16:00–18:00 in Brussels, are 06–08 and 15–17 UTC
+    assert set(sorted(range(24), key=weights.__getitem__)[-4:]) == {6, 7, 15, 16}
+    assert weights[7] > 10 * weights[2]  # far above the night
     saturday = 5 * 24
     assert weights[saturday + 7] == pytest.approx(weights[7] * WEEKEND_FACTOR)
     summer = hour_weights(datetime(2026, 7, 6, 0, 0, tzinfo=UTC), 24)  # UTC+2

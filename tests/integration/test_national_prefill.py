@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
 import re
 import sqlite3
 import uuid
@@ -288,8 +289,11 @@ def test_an_interrupted_build_is_never_reused(tmp_path: Path) -> None:
     killed = tmp_path / f".national-{key}.building-99999"
     killed.mkdir()
     (killed / "veille.db").write_bytes(b"half a database")
+    live = tmp_path / f".national-other.building-{os.getppid()}"  # a build still running
+    live.mkdir()
     built = ensure_prefilled(folder=tmp_path, seed=1, log=_quiet, **SMALL)
-    assert not built.reused and not killed.exists()
+    assert not built.reused and not killed.exists() and live.exists()
+    live.rmdir()
     assert sorted(p.name for p in tmp_path.iterdir()) == [built.data_dir.name]
     # a complete store whose manifest is gone is not trusted either
     (built.data_dir / MANIFEST).unlink()

@@ -695,13 +695,31 @@ def _store(data_dir: Path, manifest: dict[str, Any], *, reused: bool) -> Prefill
 
 
 def _remove_leftovers(folder: Path, *, keep: str, others: bool, log: Callable[[str], None]) -> None:
-    """Interrupted builds (never reused) and, with `others`, stores of other parameters."""
+    """Interrupted builds (never reused; a build whose process still runs is left alone)
+    and, with `others`, stores of other parameters."""
     for path in folder.iterdir():
-        interrupted = path.name.startswith(".national-") and ".building-" in path.name
+        interrupted = (
+            path.name.startswith(".national-")
+            and ".building-" in path.name
+            and not _running(path.name.rsplit("-", 1)[-1])
+        )
         other = others and path.name.startswith("national-") and path.name != keep
         if path.is_dir() and (interrupted or other):
             log(f"removing {path}")
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _running(pid: str) -> bool:
+    """Whether the process of this id still runs (another build in the same folder)."""
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 # ---- command line --------------------------------------------------------------------

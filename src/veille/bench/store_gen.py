@@ -222,7 +222,7 @@ def _new_vehicle(rng: random.Random, taken: set[str], kind: str, home: int) -> V
     )
 
 
-def _minute_weights() -> list[float]:
+def minute_weights() -> list[float]:
     """Cumulative weights of the local minute of day a trip starts: two rush hours."""
     weights = []
     for minute in range(1440):
@@ -409,7 +409,7 @@ class _Plan:
         self.by_day: list[list[tuple[int, int, Route | None]]] = [[] for _ in range(self.buckets)]
         self.planted: list[list[tuple[int, int, int]]] = [[] for _ in range(self.buckets)]
         self.trip_count = 0
-        self.minutes = _minute_weights()
+        self.minutes = minute_weights()
         # busy places: a few cameras draw far more trips than others
         self.popularity = list(itertools.accumulate(rng.lognormvariate(0, 1.0) for _ in cameras))
 

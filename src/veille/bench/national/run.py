@@ -137,7 +137,7 @@ def prefilled_store(config: NationalConfig, log: Log) -> StoreInfo:
     as built; `--prefill-reads 0`: an empty store of its own under the output folder."""
     if config.prefill_reads <= 0:
         return empty_store(config.out / "store")
-    from veille.bench.national import prefill  # type: ignore[attr-defined,unused-ignore]
+    from veille.bench.national import prefill
 
     store = prefill.ensure_prefilled(
         folder=config.store_folder,

@@ -57,6 +57,9 @@ def store(tmp_path: Path) -> Any:
 
 def with_image(data: bytes, **overrides: Any) -> dict[str, Any]:
     image = {"kind": "plate", "content_type": "image/jpeg", "data": base64.b64encode(data).decode()}
+    # captured at the tests' NOW (set at import): a read stamped with the wall clock would
+    # fall beyond the clock skew once the suite has run for more than five minutes
+    overrides.setdefault("captured_at", NOW.isoformat())
     return make_read("CAM-A", images=[image], **overrides)
 
 

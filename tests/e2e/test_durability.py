@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import signal
+import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Sized
 from pathlib import Path
 
 import httpx
@@ -67,16 +69,7 @@ def test_sigkill_during_sustained_ingest_loses_no_acknowledged_read(tmp_path: Pa
                         acknowledged.extend(r["read_id"] for r in batch)
 
     threads = [threading.Thread(target=camera_loop, args=(c,)) for c in cams]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while len(acknowledged) < 5_000 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    server.send_signal(signal.SIGKILL)
-    server.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(15)
+    _kill_while_ingesting(server, threads, stop, acknowledged, at_least=5_000)
 
     assert len(acknowledged) >= 5_000, "ingest did not get going before the kill"
     in_flight = len(sent) * 200 - len(acknowledged)
@@ -139,16 +132,7 @@ def test_sigkill_during_ingest_with_images_keeps_every_acknowledged_image(tmp_pa
                         acknowledged[read["read_id"]] = image
 
     threads = [threading.Thread(target=camera_loop, args=(c,)) for c in cams]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 20
-    while len(acknowledged) < 300 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    server.send_signal(signal.SIGKILL)
-    server.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(15)
+    _kill_while_ingesting(server, threads, stop, acknowledged, at_least=300)
     assert len(acknowledged) >= 300, "ingest did not get going before the kill"
 
     # after the restart every acknowledged read's image is served from where it was put
@@ -165,3 +149,25 @@ def test_sigkill_during_ingest_with_images_keeps_every_acknowledged_image(tmp_pa
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _kill_while_ingesting(
+    server: subprocess.Popen[bytes],
+    threads: list[threading.Thread],
+    stop: threading.Event,
+    acknowledged: Sized,
+    *,
+    at_least: int,
+) -> None:
+    """Start the cameras, SIGKILL the server once `at_least` reads are acknowledged (or
+    after 20 s), then stop the cameras."""
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.send_signal(signal.SIGKILL)
+    server.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(15)

@@ -114,7 +114,9 @@ def _send(server: Server, request: dict[str, Any]) -> tuple[int, Any, dict[str, 
 
 def _kept(platform: Platform) -> tuple[list[Any], list[Any]]:
     with platform.read_uow() as uow:
-        reads = sorted((str(r.read_id), r.plate, r.camera_id) for r in uow.reads.find(start=EPOCH, end=LATER))
+        reads = sorted(
+            (str(r.read_id), r.plate, r.camera_id) for r in uow.reads.find(start=EPOCH, end=LATER)
+        )
         dead = sorted(
             (d.camera_id, d.source, orjson.dumps(d.errors), d.payload[:80])
             for d in uow.dead_letters.find(status=None)

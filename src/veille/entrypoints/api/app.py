@@ -24,6 +24,7 @@ from veille.entrypoints.api import (
     system,
     users,
 )
+from veille.entrypoints.api.admission import AnalysisGate
 from veille.entrypoints.api.errors import install_error_handlers
 from veille.entrypoints.api.ingest_lane import IngestLane
 from veille.entrypoints.api.limits import BodyLimitMiddleware
@@ -64,6 +65,9 @@ def create_app(platform: Platform) -> FastAPI:
         openapi_url=None,  # served behind authentication at /api/v1/openapi.json
     )
     app.state.platform = platform
+    app.state.analysis_gate = AnalysisGate(
+        platform.settings.analysis_slots, platform.settings.analysis_wait_s
+    )
     for module in (
         system,
         auth,

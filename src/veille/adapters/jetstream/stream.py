@@ -1,0 +1,118 @@
+"""The ingest stream and its workers' consumer: their configuration, made so on start."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BadRequestError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IngestStream:
+    """Where the ingest API publishes and the workers take from (all from settings).
+
+    The stream is a work queue (a read leaves it once a worker acknowledged it stored),
+    replicated `replicas` times, and refuses new reads when full (`discard new`) rather
+    than dropping old ones no worker stored yet: a full stream slows the cameras down,
+    it never loses an acknowledged read.
+    """
+
+    servers: tuple[str, ...]
+    name: str = "VEILLE_INGEST"
+    subject_prefix: str = "veille.ingest"
+    replicas: int = 3
+    duplicate_window_s: float = 120.0
+    max_bytes: int = -1  # -1: as much as the servers' JetStream storage allows
+    durable: str = "veille-workers"
+
+    @property
+    def read_subject(self) -> str:
+        return f"{self.subject_prefix}.read"
+
+    @property
+    def rejected_subject(self) -> str:
+        return f"{self.subject_prefix}.rejected"
+
+    def stream_config(self) -> StreamConfig:
+        return StreamConfig(
+            name=self.name,
+            subjects=[f"{self.subject_prefix}.>"],
+            retention=RetentionPolicy.WORK_QUEUE,
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window_s,
+            discard=DiscardPolicy.NEW,
+            max_bytes=self.max_bytes,
+        )
+
+    def consumer_config(self, *, ack_wait_s: float, max_ack_pending: int) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_deliver=-1,  # never given up on: a read that cannot be stored is kept
+            max_ack_pending=max_ack_pending,
+        )
+
+
+def _log_error(what: str) -> Callable[[Exception], Awaitable[None]]:
+    async def report(error: Exception) -> None:
+        log.warning("%s: NATS: %s", what, error)
+
+    return report
+
+
+async def connect(stream: IngestStream, *, name: str) -> Client:
+    """A connection to the stream's servers that reconnects for ever (a JetStream node
+    may go away and come back; an in-flight publish then times out, never hangs)."""
+
+    async def disconnected() -> None:
+        log.warning("%s: disconnected from NATS", name)
+
+    async def reconnected() -> None:
+        log.info("%s: reconnected to NATS", name)
+
+    return await nats.connect(
+        servers=list(stream.servers),
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,  # seconds (annotated int)
+        connect_timeout=5,
+        error_cb=_log_error(name),
+        disconnected_cb=disconnected,
+        reconnected_cb=reconnected,
+    )
+
+
+async def ensure_stream(js: JetStreamContext, stream: IngestStream) -> None:
+    """Create the stream, or bring an existing one to this configuration."""
+    config = stream.stream_config()
+    try:
+        await js.add_stream(config)
+    except BadRequestError:  # it exists with another configuration (e.g. a new window)
+        await js.update_stream(config)
+
+
+async def ensure_consumer(
+    js: JetStreamContext, stream: IngestStream, *, ack_wait_s: float, max_ack_pending: int
+) -> None:
+    """Create the workers' durable pull consumer, or update it to this configuration."""
+    config = stream.consumer_config(ack_wait_s=ack_wait_s, max_ack_pending=max_ack_pending)
+    await js.add_consumer(stream.name, config)  # the same durable again is an update

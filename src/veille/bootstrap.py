@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.decoders import builtin_decoders
@@ -61,6 +62,9 @@ from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
+if TYPE_CHECKING:  # imported where used: the embedded deployment never loads nats-py
+    from veille.adapters.jetstream.stream import IngestStream
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -95,6 +99,15 @@ class CameraCredentialCache:
             self._entries.clear()
 
 
+class RunningSink(IngestSink, Protocol):
+    """An ingest sink with a life of its own (a connection to a stream), started and
+    stopped with the platform."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Platform:
     """Everything the entrypoints need, wired once."""
@@ -121,6 +134,8 @@ class Platform:
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
+    # where ingest makes reads durable instead of the writer (`VEILLE_INGEST_SINK`)
+    sink: RunningSink | None = None
 
     def legal_policy(self) -> LegalPolicy:
         """The legal rules of searches, as the settings and the district map say now."""
@@ -138,7 +153,7 @@ class Platform:
     def ingest_sink(self) -> IngestSink:
         """Where validated reads go to become durable: the group-commit writer here, a
         replicated stream in a scale-out deployment (see `IngestSink` for the contract)."""
-        return self.writer
+        return self.writer if self.sink is None else self.sink
 
     def read_uow(self) -> UnitOfWork:
         """A read-only unit of work: a snapshot that never blocks the ingest writer."""
@@ -168,10 +183,14 @@ class Platform:
             if self.mqtt is not None:
                 self.mqtt.start()
             self.writer.start()
+            if self.sink is not None:
+                self.sink.start()
             self.started = True
 
     def stop(self) -> None:
         if self.started:
+            if self.sink is not None:
+                self.sink.stop()
             self.writer.stop()
             self.hotlist_watcher.stop()
             self.webhooks.stop()
@@ -270,8 +289,41 @@ def bootstrap(
             interval=timedelta(seconds=settings.audit_checkpoint_interval_s),
         ),
     )
+    platform.sink = ingest_sink_of(settings)
     _register_handlers(platform, timing=timing)
     return platform
+
+
+# --- The scale-out ingest sink (NATS JetStream; docs/decisions/0016-jetstream-ingest.md) ---
+
+
+def ingest_stream_of(settings: Settings) -> IngestStream:
+    """The JetStream ingest stream the settings name (for the sink and the workers)."""
+    from veille.adapters.jetstream.stream import IngestStream
+
+    return IngestStream(
+        servers=settings.nats_servers,
+        name=settings.jetstream_stream,
+        subject_prefix=settings.jetstream_subject_prefix,
+        replicas=settings.jetstream_replicas,
+        duplicate_window_s=settings.jetstream_duplicate_window_s,
+        max_bytes=settings.jetstream_max_bytes,
+    )
+
+
+def ingest_sink_of(settings: Settings) -> RunningSink | None:
+    """The sink `VEILLE_INGEST_SINK` chooses instead of the writer; None: the writer."""
+    if settings.ingest_sink != "jetstream":
+        return None
+    from veille.adapters.jetstream.sink import JetStreamSink
+
+    return JetStreamSink(
+        ingest_stream_of(settings),
+        publish_timeout_s=settings.jetstream_publish_timeout_s,
+        max_pending_reads=settings.writer_max_queued_rows or None,
+        # a read and its images in one message (4 images at most, a little JSON besides)
+        max_payload=4 * settings.max_image_bytes + 64 * 1024,
+    )
 
 
 def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:

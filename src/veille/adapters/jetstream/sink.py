@@ -33,19 +33,18 @@ from veille.adapters.jetstream.codec import (
     encode_rejection,
 )
 from veille.adapters.jetstream.stream import IngestStream, connect, ensure_stream
-from veille.service.errors import Busy
 from veille.service.ingest import IngestBatch, StoredBatch
+from veille.service.writer import WriterBusy
 
 log = logging.getLogger(__name__)
 
 MSG_ID = "Nats-Msg-Id"
 
 
-class StreamBusy(Busy, RuntimeError):
+class StreamBusy(WriterBusy):
     """More reads wait for the stream's acknowledgement than the sink lets wait: this
-    batch is refused, not published (the camera sends it again)."""
-
-    code = "ingest_busy"
+    batch is refused, not published (the camera sends it again). A `WriterBusy`, so that
+    the ingest route answers it as it answers a busy writer: 503 `ingest_busy`."""
 
 
 class StreamTimeout(RuntimeError):

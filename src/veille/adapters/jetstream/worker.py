@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ class JetStreamWorker:
         self._clock = clock
         # one thread does every store call: a store's connection stays on its thread
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="veille-worker-store")
-        self.ready = asyncio.Event()  # set once the consumer is bound
+        self.ready = threading.Event()  # set once the consumer is bound
 
     async def run(self, stop: asyncio.Event) -> None:
         """Fetch, store and acknowledge until `stop` is set."""
@@ -114,6 +115,7 @@ class JetStreamWorker:
             )
             sub = await js.pull_subscribe_bind(self.stream.durable, stream=self.stream.name)
             self.ready.set()
+            log.info("ingest worker bound to %s/%s", self.stream.name, self.stream.durable)
             while not stop.is_set():
                 try:
                     # our own bound on top of fetch's: nats-py's fetch has hung past its

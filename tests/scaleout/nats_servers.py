@@ -161,10 +161,12 @@ class NatsCluster:
         self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until every running node reports JetStream on and (clustered) a meta leader."""
+        """Until every running node reports JetStream on and, clustered, a meta leader
+        that every other running node follows and is current with (before that, an R3
+        stream may not find its peers)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(self._ready(node) for node in self.nodes if node.process is not None):
+            if self._ready():
                 return
             for node in self.nodes:
                 if node.process is not None and node.process.poll() is not None:
@@ -173,14 +175,24 @@ class NatsCluster:
             time.sleep(0.1)
         raise TimeoutError(f"the NATS servers were not ready within {timeout} s")
 
-    def _ready(self, node: NatsNode) -> bool:
-        state = node.jetstream_state()
-        if state is None:
+    def _ready(self) -> bool:
+        running = [node for node in self.nodes if node.process is not None]
+        states = [node.jetstream_state() for node in running]
+        if any(state is None for state in states):
             return False
         if self.name is None:
             return True
-        meta = state.get("meta_cluster")
-        return isinstance(meta, dict) and bool(meta.get("leader"))
+        metas = [state.get("meta_cluster") if state else None for state in states]
+        leaders = {meta.get("leader") if isinstance(meta, dict) else None for meta in metas}
+        if len(leaders) != 1 or None in leaders or "" in leaders:
+            return False
+        (leader,) = leaders
+        for node, meta in zip(running, metas, strict=True):
+            if node.name == leader and isinstance(meta, dict):
+                replicas = meta.get("replicas") or []
+                current = [r for r in replicas if r.get("current") and not r.get("offline")]
+                return len(current) >= len(running) - 1
+        return False
 
     def stop(self) -> None:
         for node in self.nodes:

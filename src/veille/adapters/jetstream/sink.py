@@ -91,16 +91,20 @@ class JetStreamSink:
             raise
 
     async def _connect(self, timeout: float) -> None:
-        # bounded here: nats-py retries an unreachable first server for ever
+        # bounded here: nats-py retries an unreachable first server for ever, and the
+        # stream waits for a cluster that cannot place it yet
         nc = await asyncio.wait_for(connect(self.stream, name="veille-ingest-sink"), timeout)
-        if self._max_payload is not None and nc.max_payload < self._max_payload:
+        try:
+            if self._max_payload is not None and nc.max_payload < self._max_payload:
+                raise RuntimeError(
+                    f"the NATS servers take messages of at most {nc.max_payload} bytes; a"
+                    f" read with its images needs up to {self._max_payload}: raise max_payload"
+                )
+            js = nc.jetstream()
+            await asyncio.wait_for(ensure_stream(js, self.stream), timeout)
+        except BaseException:
             await nc.close()
-            raise RuntimeError(
-                f"the NATS servers take messages of at most {nc.max_payload} bytes; a read"
-                f" with its images needs up to {self._max_payload}: raise max_payload"
-            )
-        js = nc.jetstream()
-        await ensure_stream(js, self.stream)
+            raise
         self._nc, self._js = nc, js
 
     def stop(self, timeout: float = 10.0) -> None:

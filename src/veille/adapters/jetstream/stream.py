@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +102,30 @@ async def connect(stream: IngestStream, *, name: str) -> Client:
     )
 
 
+# JetStream's answers while a cluster is still forming or a peer is away: try again
+_NOT_YET = frozenset({10005, 10008, 10023})  # peer offline, cluster not ready, no resources
+_CONFIG_DIFFERS = 10058  # a stream of this name exists with another configuration
+
+
 async def ensure_stream(js: JetStreamContext, stream: IngestStream) -> None:
-    """Create the stream, or bring an existing one to this configuration."""
+    """Create the stream, or bring an existing one to this configuration. While the
+    cluster cannot place it yet (a node still joining), try again every half second:
+    the caller bounds how long."""
     config = stream.stream_config()
-    try:
-        await js.add_stream(config)
-    except BadRequestError:  # it exists with another configuration (e.g. a new window)
-        await js.update_stream(config)
+    while True:
+        try:
+            await js.add_stream(config)
+            return
+        except BadRequestError as refused:
+            if refused.err_code == _CONFIG_DIFFERS:  # e.g. a new duplicate window
+                await js.update_stream(config)
+                return
+            if refused.err_code not in _NOT_YET:
+                raise
+            log.warning("the ingest stream cannot be placed yet: %s", refused.description)
+        except ServiceUnavailableError as refused:
+            log.warning("JetStream is not available yet: %s", refused.description)
+        await asyncio.sleep(0.5)
 
 
 async def ensure_consumer(

@@ -7,11 +7,11 @@ import asyncio
 import base64
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from tests.integration.test_ingest_writer_path import payload as writer_payload
 from veille.adapters.decoders.native_json import parse_read
 from veille.adapters.jetstream.worker import JetStreamWorker
 from veille.domain.reads import FieldError, ReadRules
@@ -23,18 +23,9 @@ JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8  # image bytes (not decoded b
 
 
 def payload(camera_id: str, now: datetime, n: int = 0, **overrides: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "read_id": str(uuid.uuid4()),
-        "camera_id": camera_id,
-        "captured_at": (now - timedelta(seconds=5)).isoformat(),
-        "plate": f"1-ABC-{n % 1000:03d}",
-        "country": "BE",
-        "confidence": 0.9,
-        "candidates": [{"plate": "1ABC128", "confidence": 0.4}],
-        "extra": {"vendor_score": n},
-    }
-    item.update(overrides)
-    return item
+    """The writer tests' native read, captured just before `now`."""
+    captured = (now - timedelta(seconds=5)).isoformat()
+    return writer_payload(camera_id, n, **{"captured_at": captured, **overrides})
 
 
 def with_image(item: dict[str, Any], data: bytes = JPEG) -> dict[str, Any]:

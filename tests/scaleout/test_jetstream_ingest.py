@@ -13,6 +13,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import nats
 import nats.errors
@@ -226,3 +227,49 @@ def test_a_message_the_worker_cannot_read_becomes_a_dead_letter(
     with platform.read_uow() as uow:
         (kept,) = uow.dead_letters.find()
     assert kept.source == "jetstream" and "not a read" in kept.payload
+
+
+class RefusingStore:
+    """The platform's real units of work, except that storing one given read fails, as a
+    store refusing a row would: the fault the worker must not let block the stream."""
+
+    def __init__(self, platform: Platform, poison: uuid.UUID) -> None:
+        self._platform, self._poison = platform, poison
+
+    def uow(self) -> Any:
+        inner = self._platform.uow()
+        add_new = inner.reads.add_new
+        poison = self._poison
+
+        def refusing(reads: Any, *args: Any, **kwargs: Any) -> Any:
+            if any(read.read_id == poison for read in reads):
+                raise RuntimeError("the store refuses this read")
+            return add_new(reads, *args, **kwargs)
+
+        inner.reads.add_new = refusing
+        return inner
+
+
+def test_a_read_the_store_keeps_refusing_becomes_a_dead_letter_and_the_rest_is_stored(
+    sink_of: JetStreamSink, platform: Platform
+) -> None:
+    now = platform.clock()
+    items = [payload("CAM-A", now, n) for n in range(6)]
+    poison = uuid.UUID(items[2]["read_id"])
+    assert sink_of.submit(batch_of("CAM-A", items, now)).result(30).stored == 6
+    worker = JetStreamWorker(
+        sink_of.stream,
+        uow=RefusingStore(platform, poison).uow,
+        bus=platform.bus,
+        images=platform.images,
+        options=WorkerOptions(retry_delay_s=0.1, dead_letter_after=3),
+        clock=platform.clock,
+    )
+    with WorkerThread(worker):
+        assert wait_until(lambda: worker.counters.stored == 5 and worker.counters.dead_letters == 1)
+        assert wait_until(lambda: stream_messages(sink_of.stream) == 0)
+    with platform.read_uow() as uow:
+        assert uow.reads.get(poison) is None
+        (kept,) = uow.dead_letters.find()
+    assert kept.source == "jetstream" and str(poison) in kept.payload
+    assert "refuses this read" in kept.errors[0]["reason"]

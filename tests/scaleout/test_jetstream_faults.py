@@ -186,6 +186,11 @@ class Rig:
 
     def report(self, fault: str) -> tuple[int, int]:
         """After the publisher stopped and the stream drained: (lost, stored twice)."""
+        process = self.worker.process
+        assert process is not None
+        assert process.poll() is None or process.returncode == 0, (
+            "the worker died:\n" + self.worker.log.read_text()[-4000:]
+        )
         assert wait_until(lambda: self.backlog() == 0, 120), (
             f"the workers did not drain the stream: {self.consumer_state()}\n"
             + self.worker.log.read_text()[-4000:]

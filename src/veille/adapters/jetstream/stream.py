@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-import nats
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -84,22 +83,26 @@ async def connect(stream: IngestStream, *, name: str) -> Client:
     """A connection to the stream's servers that reconnects for ever (a JetStream node
     may go away and come back; an in-flight publish then times out, never hangs)."""
 
+    client = Client()
+
     async def disconnected() -> None:
-        log.warning("%s: disconnected from NATS", name)
+        if not client.is_closed:  # not our own close
+            log.warning("%s: disconnected from NATS", name)
 
     async def reconnected() -> None:
         log.info("%s: reconnected to NATS", name)
 
-    return await nats.connect(
+    await client.connect(
         servers=list(stream.servers),
         name=name,
         max_reconnect_attempts=-1,
-        reconnect_time_wait=0.5,  # seconds (annotated int)
+        reconnect_time_wait=1,  # seconds between rounds of the servers
         connect_timeout=5,
         error_cb=_log_error(name),
         disconnected_cb=disconnected,
         reconnected_cb=reconnected,
     )
+    return client
 
 
 # JetStream's answers while a cluster is still forming or a peer is away: try again

@@ -132,8 +132,16 @@ class JetStreamWorker:
                     log.warning("fetch failed: %s", failure)
                     await asyncio.sleep(options.retry_delay_s)
                     continue
-                await self._handle(messages)
-                await nc.flush()  # the acknowledgements reach the server now
+                try:
+                    await self._handle(messages)
+                    await nc.flush()  # the acknowledgements reach the server now
+                except nats.errors.ConnectionClosedError:
+                    raise
+                except nats.errors.Error as failure:
+                    # a node went away while acknowledging (a flush times out during the
+                    # reconnect): what was stored and not acknowledged comes back after
+                    # ack_wait, and the store answers it as a duplicate
+                    log.warning("acknowledging failed: %s", failure)
         finally:
             self._store_thread.shutdown(wait=True)
             await nc.close()

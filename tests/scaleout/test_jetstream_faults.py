@@ -23,14 +23,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import nats
+import orjson
 import pytest
 
+from tests.conftest import CameraCred, make_read, register_cameras
 from tests.scaleout.ingest_helpers import batch_of, payload, wait_until
 from tests.scaleout.nats_servers import NatsCluster
 from veille.adapters.jetstream.sink import JetStreamSink
 from veille.adapters.jetstream.stream import IngestStream
 from veille.bootstrap import bootstrap
+from veille.entrypoints.server_process import free_port, start_server, stop_server
 from veille.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -122,6 +126,7 @@ class Rig:
     publisher: Publisher
     worker: WorkerProcess
     cluster: NatsCluster
+    env: dict[str, str] = field(default_factory=dict)
     notes: str = ""
 
     def stored(self) -> int:
@@ -227,7 +232,7 @@ def rig(tmp_path: Path, nats_cluster: NatsCluster) -> Iterator[Rig]:
     sink = JetStreamSink(stream, publish_timeout_s=5)
     sink.start()
     worker = WorkerProcess(env, tmp_path / "worker.log")
-    rig = Rig(stream, settings.database, sink, Publisher(sink), worker, nats_cluster)
+    rig = Rig(stream, settings.database, sink, Publisher(sink), worker, nats_cluster, env=env)
     try:
         yield rig
     finally:
@@ -278,5 +283,92 @@ def test_a_nats_node_killed_and_brought_back_loses_and_doubles_nothing(rig: Rig)
     rig.notes = f"killed={leader} (the stream leader) new_leader={rig.stream_leader()}"
 
     lost, twice = rig.report("NATS node SIGKILL and restart")
+    assert lost == 0
+    assert twice == 0
+
+
+@dataclass
+class HttpCameras:
+    """Cameras posting batches to the API over HTTP, each re-sending a batch until it is
+    acknowledged (200), as cameras do when the server dies under them."""
+
+    port: int
+    cams: dict[str, CameraCred]
+    acknowledged: set[str] = field(default_factory=set)
+    unanswered: int = 0  # requests that got no answer or a 503 (then sent again)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def start(self) -> None:
+        for cam in self.cams.values():
+            thread = threading.Thread(target=self._run, args=(cam,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _run(self, cam: CameraCred) -> None:
+        n = 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=15) as client:
+            batch: list[dict[str, object]] | None = None
+            while not self._stop.is_set():
+                if batch is None:
+                    batch = [
+                        make_read(cam.camera_id, plate=f"1-HTP-{(n + i) % 1000:03d}")
+                        for i in range(50)
+                    ]
+                    n += 50
+                try:
+                    answer = client.post(
+                        "/api/v1/reads",
+                        content=orjson.dumps({"reads": batch}),
+                        headers=cam.headers,
+                    )
+                except httpx.HTTPError:
+                    answer = None
+                if answer is None or answer.status_code != 200:
+                    with self._lock:
+                        self.unanswered += 1
+                    self._stop.wait(0.2)
+                    continue
+                statuses = {r["status"] for r in answer.json()["results"]}
+                assert statuses <= {"stored", "duplicate"}, statuses
+                with self._lock:
+                    self.acknowledged.update(str(r["read_id"]) for r in batch)
+                batch = None
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+
+def test_sigkill_of_an_api_process_mid_stream_loses_and_doubles_nothing(
+    rig: Rig, tmp_path: Path
+) -> None:
+    data = tmp_path / "var"
+    platform = bootstrap(Settings(data_dir=data, run_jobs=False))
+    cams = register_cameras(platform, *(f"API-{i}" for i in range(3)))
+    platform.store.close()
+    env = {**rig.env, "VEILLE_INGEST_SINK": "jetstream"}
+    port = free_port()
+    server = start_server(data, port, env, timeout=60)
+    cameras = HttpCameras(port, cams)
+    try:
+        rig.worker.start()
+        cameras.start()
+        assert wait_until(lambda: len(cameras.acknowledged) >= 1500, 120)
+        os.kill(server.pid, signal.SIGKILL)  # requests in flight, publishes unacknowledged
+        server.wait(30)
+        at_kill = len(cameras.acknowledged)
+        server = start_server(data, port, env, timeout=60)
+        assert wait_until(lambda: len(cameras.acknowledged) >= at_kill + 1500, 120)
+    finally:
+        cameras.stop()
+        stop_server(server)
+    rig.publisher.acknowledged = cameras.acknowledged  # what the report checks
+    rig.publisher.failed_batches = cameras.unanswered
+    rig.notes = f"acknowledged_before_kill={at_kill}"
+
+    lost, twice = rig.report("API process SIGKILL")
     assert lost == 0
     assert twice == 0

@@ -47,6 +47,10 @@ class StreamBusy(WriterBusy):
     the ingest route answers it as it answers a busy writer: 503 `ingest_busy`."""
 
 
+class SinkUnavailable(RuntimeError):
+    """The sink could not connect to the NATS servers or make its stream at start."""
+
+
 class StreamTimeout(RuntimeError):
     """The stream did not acknowledge every read of a batch in time: they may or may not
     be durable, and the camera sends them again (a resend is always safe)."""
@@ -86,6 +90,13 @@ class JetStreamSink:
         self._loop, self._thread = loop, thread
         try:
             asyncio.run_coroutine_threadsafe(self._connect(timeout), loop).result(timeout + 5)
+        except Exception as failure:
+            self.stop()
+            raise SinkUnavailable(
+                f"the JetStream ingest stream {self.stream.name} on"
+                f" {', '.join(self.stream.servers)} is not ready within {timeout:g} s"
+                f" ({failure!r}): check VEILLE_NATS_URL and the NATS servers"
+            ) from failure
         except BaseException:
             self.stop()
             raise

@@ -64,6 +64,7 @@ from veille.settings import Settings
 
 if TYPE_CHECKING:  # imported where used: the embedded deployment never loads nats-py
     from veille.adapters.jetstream.stream import IngestStream
+    from veille.adapters.jetstream.worker import JetStreamWorker
 
 
 def utc_now() -> datetime:
@@ -413,3 +414,23 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.subscribe(HotlistHit, alert_handlers.publisher(platform.webhooks.publish))
     if platform.mqtt is not None:
         bus.subscribe(HotlistHit, alert_handlers.publisher(platform.mqtt.publish))
+
+
+def ingest_worker_of(platform: Platform) -> JetStreamWorker:
+    """A JetStream ingest worker over the platform's store, bus (hotlist matching) and
+    image store, for `python -m veille.entrypoints.ingest_worker`."""
+    from veille.adapters.jetstream.worker import JetStreamWorker, WorkerOptions
+
+    settings = platform.settings
+    return JetStreamWorker(
+        ingest_stream_of(settings),
+        uow=platform.uow,
+        bus=platform.bus,
+        images=platform.images,
+        options=WorkerOptions(
+            batch=settings.jetstream_worker_batch,
+            ack_wait_s=settings.jetstream_ack_wait_s,
+            max_ack_pending=settings.jetstream_max_ack_pending,
+        ),
+        clock=platform.clock,
+    )

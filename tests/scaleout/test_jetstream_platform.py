@@ -13,9 +13,8 @@ from tests.conftest import make_read, register_cameras
 from tests.scaleout.ingest_helpers import WorkerThread, wait_until
 from tests.scaleout.nats_servers import NatsCluster
 from veille.adapters.jetstream.sink import JetStreamSink
-from veille.bootstrap import Platform, bootstrap
+from veille.bootstrap import Platform, bootstrap, ingest_worker_of
 from veille.entrypoints.api.app import create_app
-from veille.entrypoints.ingest_worker import worker_of
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
@@ -61,7 +60,7 @@ def test_reads_posted_to_the_api_reach_the_store_through_the_stream(
     assert answer.json()["stored"] == 20
     assert again.json()["duplicate"] == 5  # inside the stream's duplicate window
 
-    worker = worker_of(platform)
+    worker = ingest_worker_of(platform)
     with WorkerThread(worker):
         assert wait_until(lambda: worker.counters.stored == 20)
     with platform.read_uow() as uow:

@@ -15,28 +15,11 @@ import signal
 
 import orjson
 
-from veille.adapters.jetstream.worker import JetStreamWorker, WorkerOptions
-from veille.bootstrap import Platform, bootstrap, ingest_stream_of
+from veille.adapters.jetstream.worker import JetStreamWorker
+from veille.bootstrap import bootstrap, ingest_worker_of
 from veille.settings import Settings
 
 log = logging.getLogger("veille.ingest_worker")
-
-
-def worker_of(platform: Platform) -> JetStreamWorker:
-    """A worker over the platform's store, bus (hotlist matching) and image store."""
-    settings = platform.settings
-    return JetStreamWorker(
-        ingest_stream_of(settings),
-        uow=platform.uow,
-        bus=platform.bus,
-        images=platform.images,
-        options=WorkerOptions(
-            batch=settings.jetstream_worker_batch,
-            ack_wait_s=settings.jetstream_ack_wait_s,
-            max_ack_pending=settings.jetstream_max_ack_pending,
-        ),
-        clock=platform.clock,
-    )
 
 
 async def serve(worker: JetStreamWorker) -> None:
@@ -56,7 +39,7 @@ def main() -> None:
     platform.sink = None  # a worker stores what the stream holds; it publishes nothing
     platform.start()  # the store, the hotlist watcher, webhooks and MQTT
     try:
-        worker = worker_of(platform)
+        worker = ingest_worker_of(platform)
         asyncio.run(serve(worker))
         log.info("ingest worker stopped: %s", orjson.dumps(worker.counters.as_dict()).decode())
     finally:

@@ -143,8 +143,17 @@ class Settings(BaseSettings):
     dead_letter_payload_bytes: int = Field(
         256 * 1024, description="Most bytes of a rejected request body kept as a dead letter."
     )
+    ingest_lane: bool = Field(
+        True,
+        description="Serve POST /api/v1/reads by the lean ASGI lane in front of the"
+        " framework (same checks and answers, a fraction of the per-request cost); false"
+        " routes ingest through FastAPI like every other route.",
+    )
     camera_cache_s: float = Field(
-        2.0, description="Seconds a verified camera credential is trusted before re-checking."
+        2.0,
+        description="Seconds between two looks at the camera version: a verified camera"
+        " credential is trusted until the version moves, so a camera or credential change"
+        " made by another process (the CLI) applies within this many seconds.",
     )
 
     open_window_days: int = Field(

@@ -25,6 +25,7 @@ from veille.entrypoints.api import (
     users,
 )
 from veille.entrypoints.api.errors import install_error_handlers
+from veille.entrypoints.api.ingest_lane import IngestLane
 from veille.entrypoints.api.limits import BodyLimitMiddleware
 from veille.entrypoints.api.openapi import install_openapi
 from veille.entrypoints.api.security import assert_every_route_declared
@@ -83,5 +84,6 @@ def create_app(platform: Platform) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, settings=platform.settings)
+    app.add_middleware(IngestLane, platform=platform)  # outermost: ingest skips the rest
     assert_every_route_declared(app)
     return app

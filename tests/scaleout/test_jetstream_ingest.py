@@ -133,6 +133,7 @@ def test_a_worker_stores_matches_and_keeps_dead_letters(
     )
     hotlist_service.import_list(
         uow=platform.uow(),
+        snapshot=platform.read_uow,
         list_id="stolen",
         now=platform.clock(),
         actor=ACTOR,

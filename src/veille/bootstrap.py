@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from veille.adapters.anchors import FolderAnchorStore
 from veille.adapters.decoders import builtin_decoders
@@ -60,9 +61,22 @@ from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
 
+if TYPE_CHECKING:  # imported where used: the embedded deployment never loads nats-py
+    from veille.adapters.jetstream.stream import IngestStream
+    from veille.adapters.jetstream.worker import JetStreamWorker
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class RunningSink(IngestSink, Protocol):
+    """An ingest sink with a life of its own (a connection to a stream), started and
+    stopped with the platform."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass
@@ -91,6 +105,8 @@ class Platform:
     districts: DistrictMap = field(default_factory=belgian_district_map)  # camera → district
     clock: Callable[[], datetime] = utc_now
     started: bool = field(default=False)
+    # where ingest makes reads durable instead of the writer (`VEILLE_INGEST_SINK`)
+    sink: RunningSink | None = None
 
     def legal_policy(self) -> LegalPolicy:
         """The legal rules of searches, as the settings and the district map say now."""
@@ -108,7 +124,7 @@ class Platform:
     def ingest_sink(self) -> IngestSink:
         """Where validated reads go to become durable: the group-commit writer here, a
         replicated stream in a scale-out deployment (see `IngestSink` for the contract)."""
-        return self.writer
+        return self.writer if self.sink is None else self.sink
 
     def read_uow(self) -> UnitOfWork:
         """A read-only unit of work: a snapshot that never blocks the ingest writer."""
@@ -138,10 +154,14 @@ class Platform:
             if self.mqtt is not None:
                 self.mqtt.start()
             self.writer.start()
+            if self.sink is not None:
+                self.sink.start()
             self.started = True
 
     def stop(self) -> None:
         if self.started:
+            if self.sink is not None:
+                self.sink.stop()
             self.writer.stop()
             self.hotlist_watcher.stop()
             self.webhooks.stop()
@@ -243,8 +263,41 @@ def bootstrap(
             interval=timedelta(seconds=settings.audit_checkpoint_interval_s),
         ),
     )
+    platform.sink = ingest_sink_of(settings)
     _register_handlers(platform, timing=timing)
     return platform
+
+
+# --- The scale-out ingest sink (NATS JetStream; docs/decisions/0016-jetstream-ingest.md) ---
+
+
+def ingest_stream_of(settings: Settings) -> IngestStream:
+    """The JetStream ingest stream the settings name (for the sink and the workers)."""
+    from veille.adapters.jetstream.stream import IngestStream
+
+    return IngestStream(
+        servers=settings.nats_servers,
+        name=settings.jetstream_stream,
+        subject_prefix=settings.jetstream_subject_prefix,
+        replicas=settings.jetstream_replicas,
+        duplicate_window_s=settings.jetstream_duplicate_window_s,
+        max_bytes=settings.jetstream_max_bytes,
+    )
+
+
+def ingest_sink_of(settings: Settings) -> RunningSink | None:
+    """The sink `VEILLE_INGEST_SINK` chooses instead of the writer; None: the writer."""
+    if settings.ingest_sink != "jetstream":
+        return None
+    from veille.adapters.jetstream.sink import JetStreamSink
+
+    return JetStreamSink(
+        ingest_stream_of(settings),
+        publish_timeout_s=settings.jetstream_publish_timeout_s,
+        max_pending_reads=settings.writer_max_queued_rows or None,
+        # a read and its images in one message (4 images at most, a little JSON besides)
+        max_payload=4 * settings.max_image_bytes + 64 * 1024,
+    )
 
 
 def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
@@ -334,3 +387,23 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.subscribe(HotlistHit, alert_handlers.publisher(platform.webhooks.publish))
     if platform.mqtt is not None:
         bus.subscribe(HotlistHit, alert_handlers.publisher(platform.mqtt.publish))
+
+
+def ingest_worker_of(platform: Platform) -> JetStreamWorker:
+    """A JetStream ingest worker over the platform's store, bus (hotlist matching) and
+    image store, for `python -m veille.entrypoints.ingest_worker`."""
+    from veille.adapters.jetstream.worker import JetStreamWorker, WorkerOptions
+
+    settings = platform.settings
+    return JetStreamWorker(
+        ingest_stream_of(settings),
+        uow=platform.uow,
+        bus=platform.bus,
+        images=platform.images,
+        options=WorkerOptions(
+            batch=settings.jetstream_worker_batch,
+            ack_wait_s=settings.jetstream_ack_wait_s,
+            max_ack_pending=settings.jetstream_max_ack_pending,
+        ),
+        clock=platform.clock,
+    )

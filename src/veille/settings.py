@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -77,6 +78,61 @@ class Settings(BaseSettings):
         60.0,
         description="Seconds work may wait for the writer without a commit before /health"
         " reports it stuck (503).",
+    )
+    ingest_sink: Literal["writer", "jetstream"] = Field(
+        "writer",
+        description="Where the ingest API makes reads durable: writer (the embedded group-commit"
+        " writer) or jetstream (a replicated NATS JetStream stream, stored by ingest workers:"
+        " `python -m veille.entrypoints.ingest_worker`; see docs/scale-out.md).",
+    )
+    nats_url: str = Field(
+        "nats://127.0.0.1:4222",
+        description="NATS servers of the JetStream ingest stream, comma-separated (give every"
+        " node of the cluster).",
+    )
+    jetstream_stream: str = Field("VEILLE_INGEST", description="Name of the ingest stream.")
+    jetstream_subject_prefix: str = Field(
+        "veille.ingest",
+        description="Subjects of the ingest stream: <prefix>.read, <prefix>.rejected.",
+    )
+    jetstream_replicas: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="Replicas of the ingest stream; a read is acknowledged once a quorum has"
+        " it (3: one node may fail).",
+    )
+    jetstream_duplicate_window_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds the stream answers a re-sent read id as duplicate; later resends"
+        " are de-duplicated by the store.",
+    )
+    jetstream_max_bytes: int = Field(
+        -1,
+        description="Largest size of the ingest stream in bytes; when full, ingest answers 503"
+        " (new reads are refused, none is dropped). -1: the servers' storage limit.",
+    )
+    jetstream_publish_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a batch waits for the stream's acknowledgements; beyond, ingest"
+        " answers 503 and the camera sends it again.",
+    )
+    jetstream_worker_batch: int = Field(
+        1000, ge=1, description="Most stream messages a worker fetches and stores in one commit."
+    )
+    jetstream_ack_wait_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a fetched message may stay unacknowledged before the stream gives"
+        " it to another worker (the store answers a repeat as duplicate).",
+    )
+    jetstream_max_ack_pending: int = Field(
+        20_000,
+        ge=1,
+        description="Messages fetched and not yet acknowledged across all workers; at least"
+        " workers × batch, or fetches stall.",
     )
     gc_gen0_threshold: int = Field(
         50_000,
@@ -244,6 +300,10 @@ class Settings(BaseSettings):
         " addresses or CIDR networks); every other loopback, private, link-local, shared,"
         " multicast or reserved target is refused.",
     )
+
+    @property
+    def nats_servers(self) -> tuple[str, ...]:
+        return tuple(url.strip() for url in self.nats_url.split(",") if url.strip())
 
     @property
     def database(self) -> Path:

@@ -31,10 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from veille.service.errors import Busy
-from veille.service.events import Event, ReadsStored
-from veille.service.ingest import IngestBatch, StoredBatch, store_batches
+from veille.service.ingest import IngestBatch, StoredBatch
 from veille.service.messagebus import MessageBus
 from veille.service.ports import ImageStore, UnitOfWork
+from veille.service.stored_reads import store_and_match
 
 log = logging.getLogger(__name__)
 
@@ -314,20 +314,10 @@ class GroupCommitWriter:
 
     def _commit(self, jobs: list[tuple[IngestBatch, Future[StoredBatch]]]) -> None:
         batches = [batch for batch, _ in jobs]
-        bus = self.bus
-        raised: list[Event] = []
-
-        def stored(uow: UnitOfWork, fresh: list[Any]) -> None:
-            assert bus is not None
-            raised.extend(bus.handle_in_transaction(ReadsStored(fresh), uow))
-
-        in_transaction = (
-            stored if bus is not None and bus.has_transaction_handlers(ReadsStored) else None
-        )
         began = time.monotonic()
         try:
-            outcomes, fresh = store_batches(
-                self._uow_factory(), batches, in_transaction=in_transaction, images=self._images
+            outcomes, fresh, raised = store_and_match(
+                self._uow_factory(), batches, bus=self.bus, images=self._images
             )
         except Exception as exc:  # the store failed: nobody is acknowledged
             log.exception("group commit of %d batches failed", len(batches))
@@ -343,14 +333,10 @@ class GroupCommitWriter:
         for (_, future), outcome in zip(jobs, outcomes, strict=True):
             self.counters.add(outcome)
             future.set_result(outcome)  # taken jobs run: no request can cancel them now
-        if bus is None:
-            return
-        if fresh and bus.has_subscribers(ReadsStored):
-            raised.append(ReadsStored(fresh))
-        if raised:
+        if raised and self.bus is not None:
             # the bus logs and skips a failing handler: telling the world never undoes
             # or blocks ingest
-            bus.publish(raised)
+            self.bus.publish(raised)
 
 
 def _fail(future: Future[StoredBatch], exc: BaseException) -> None:

@@ -89,7 +89,7 @@ class SeaweedFS:
             "-master.electionTimeout=1s",  # a restarted master leads again within seconds
             f"-volume.port={volume}",
             f"-volume.port.grpc={volume_grpc}",
-            "-volume.max=32",
+            "-volume.max=200",  # sparse files; every bucket is a collection of its own
             "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={filer}",
@@ -158,7 +158,8 @@ class SeaweedFS:
 
     def _configure_fsync(self) -> None:
         """Every object under /buckets/ is fsynced by the volume server before its PUT is
-        answered (a path-specific filer setting, kept inside SeaweedFS)."""
+        answered (a path-specific filer setting, kept inside SeaweedFS); a new bucket
+        grows one volume, not seven (a test run makes dozens of buckets)."""
         binary = weed_binary()
         assert binary is not None
         master, master_grpc, _, _, filer, filer_grpc, _, _ = self.ports
@@ -169,7 +170,7 @@ class SeaweedFS:
                 f"-master=127.0.0.1:{master}.{master_grpc}",
                 f"-filer=127.0.0.1:{filer}.{filer_grpc}",
             ],
-            input=b"fs.configure -locationPrefix=/buckets/ -fsync=true -apply\nexit\n",
+            input=b"fs.configure -locationPrefix=/buckets/ -fsync=true -volumeGrowthCount=1 -apply\nexit\n",
             capture_output=True,
             timeout=60,
             check=False,

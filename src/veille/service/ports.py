@@ -722,7 +722,8 @@ class Store(Protocol):
 @dataclass(frozen=True, slots=True)
 class ImageLocation:
     """Where `ImageStore.append` put an image: a segment of the image log, and the byte
-    offset of the image's record in it."""
+    offset of the image's record in it. (An object store gives none: its images are
+    found by their sha256 alone.)"""
 
     segment: str
     offset: int
@@ -736,11 +737,15 @@ class ImageStore(Protocol):
     with its read; `get` reads one back from there. Images written one at a time (`put`:
     the content-addressed folder of earlier versions) have no location, and are deleted
     one by one once no read refers to them; the appended ones are deleted a segment at a
-    time, once no read refers into it (`sealed_segments`, `drop_segment`).
+    time, once no read refers into it (`sealed_segments`, `drop_segment`). A store that
+    keeps every image by its sha256 alone (an S3 bucket: decision 0017) answers `append`
+    with no location, so its images are deleted one by one like `put`'s, and has no
+    segments.
     """
 
-    def append(self, uploads: Sequence[ImageUpload]) -> list[ImageLocation]:
-        """Write these images (not yet durable); where each went, in the same order."""
+    def append(self, uploads: Sequence[ImageUpload]) -> Sequence[ImageLocation | None]:
+        """Write these images (not yet durable); where each went, in the same order (None:
+        found by its sha256 alone, as `put` stores it)."""
         ...
 
     def sync(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
 from veille.adapters.keys import AuditKeyring, CheckpointVerifier, SecretBox
 from veille.adapters.live import AlertBus
+from veille.adapters.s3_images import S3ImageStore, S3Location, s3_client
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.adapters.webhook_targets import check_target, system_resolver
@@ -60,6 +62,8 @@ from veille.service.ports import (
 from veille.service.queries import CameraDirectory, LegalPolicy
 from veille.service.writer import GroupCommitWriter
 from veille.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -201,7 +205,7 @@ def bootstrap(
         return store.uow_on(writer_conn[0].conn)
 
     bus = MessageBus()
-    images = FolderImageStore(settings.images, fsync=settings.image_fsync)
+    images = build_image_store(settings)
     writer = GroupCommitWriter(
         writer_uow,
         bus=bus,
@@ -361,3 +365,35 @@ def _register_handlers(platform: Platform, *, timing: AlertTiming) -> None:
     bus.subscribe(HotlistHit, alert_handlers.publisher(platform.webhooks.publish))
     if platform.mqtt is not None:
         bus.subscribe(HotlistHit, alert_handlers.publisher(platform.mqtt.publish))
+
+
+# --- the image store the settings name (decision 0017) ------------------------------------
+
+
+def build_image_store(settings: Settings) -> ImageStore:
+    """The image folder with its log (the default), or the S3-compatible bucket named by
+    `VEILLE_IMAGE_STORE=s3://bucket[/prefix]`. The keys are handed to the client only,
+    never logged."""
+    if not settings.image_store:
+        return FolderImageStore(settings.images, fsync=settings.image_fsync)
+    try:
+        location = S3Location.parse(settings.image_store)
+    except ValueError as exc:
+        raise ValueError(f"VEILLE_IMAGE_STORE: {exc}") from None
+    secret = settings.s3_secret_access_key
+    client = s3_client(
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+        timeout_s=settings.s3_timeout_s,
+        max_connections=settings.s3_max_concurrency,
+    )
+    log.info("images in %s (endpoint %s)", location, settings.s3_endpoint_url or "AWS")
+    return S3ImageStore(
+        client,
+        location,
+        multipart_threshold=settings.s3_multipart_threshold_bytes,
+        part_bytes=settings.s3_part_bytes,
+        max_concurrency=settings.s3_max_concurrency,
+    )

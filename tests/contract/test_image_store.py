@@ -77,6 +77,15 @@ def test_an_image_put_on_its_own_is_kept_once_and_deleted_once(images: ImageStor
     assert not images.exists(sha) and images.get(sha) is None
 
 
+def test_many_images_are_deleted_at_once(images: ImageStore):
+    blobs = [os.urandom(500) for _ in range(3)]
+    for data in blobs:
+        images.put(digest(data), data, "image/jpeg")
+    assert images.delete_many([digest(blobs[0]), digest(blobs[1])]) == 2
+    assert [images.exists(digest(data)) for data in blobs] == [False, False, True]
+    assert images.delete_many([]) == 0
+
+
 def test_put_refuses_bytes_that_are_not_their_digest(images: ImageStore):
     with pytest.raises(ValueError, match="sha256"):
         images.put(digest(b"one image"), b"another image", "image/jpeg")

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part, except the last one of an upload
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
 
 
 class ImageStoreUnavailable(RuntimeError):
@@ -200,6 +201,32 @@ class S3ImageStore:
                 f"could not delete an image in {self.location}: {exc}"
             ) from exc
         return True
+
+    def delete_many(self, sha256s: Sequence[str]) -> int:
+        """Delete these images, a thousand keys a request (S3's DeleteObjects); it does
+        not tell which were there, so every key it deleted without error counts."""
+        keys = [object_key(self.location.prefix, sha256) for sha256 in sha256s]
+        deleted = 0
+        for start in range(0, len(keys), _DELETE_BATCH):
+            chunk = keys[start : start + _DELETE_BATCH]
+            try:
+                answer = self.client.delete_objects(
+                    Bucket=self.location.bucket,
+                    Delete={"Objects": [{"Key": key} for key in chunk], "Quiet": False},
+                )
+            except Exception as exc:
+                raise ImageStoreUnavailable(
+                    f"could not delete images in {self.location}: {exc}"
+                ) from exc
+            errors = answer.get("Errors", [])
+            if errors:
+                first = errors[0]
+                raise ImageStoreUnavailable(
+                    f"{len(errors)} of {len(chunk)} images not deleted in {self.location}:"
+                    f" {first.get('Code')} {first.get('Message')}"
+                )
+            deleted += len(answer.get("Deleted", []))
+        return deleted
 
     def stored_before(self, moment: float) -> Iterator[str]:
         """Digests of the images last written before `moment` (the store's clock)."""

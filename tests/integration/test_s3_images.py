@@ -10,12 +10,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import make_read
+from tests.integration import test_image_log
+from tests.integration.test_image_log import NOW, with_image
 from tests.seaweedfs import SeaweedFS, _free_ports
 from veille.adapters.decoders.native_json import validate_batch
 from veille.adapters.s3_images import (
@@ -34,8 +34,8 @@ from veille.service.writer import GroupCommitWriter
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 PREFIX = "veille/"
+store = test_image_log.store  # the embedded store fixture the image log's tests use
 MiB = 1024 * 1024
 
 
@@ -169,21 +169,8 @@ def test_an_unreachable_store_fails_sync_with_a_clear_error_and_no_secret():
         images.close()
 
 
-# --- with the group-commit writer and the embedded store ---------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SqliteStore]:
-    store = SqliteStore(tmp_path / "veille.db", synchronous="OFF")
-    store.initialise()
-    yield store
-    store.close()
-
-
-def with_image(data: bytes, **overrides: Any) -> dict[str, Any]:
-    image = {"kind": "plate", "content_type": "image/jpeg", "data": base64.b64encode(data).decode()}
-    overrides.setdefault("captured_at", NOW.isoformat())
-    return make_read("CAM-A", images=[image], **overrides)
+# --- with the group-commit writer and the embedded store (`store`, `with_image`: the
+# image log's tests) ----------------------------------------------------------------------
 
 
 def ingest(store: SqliteStore, images: S3ImageStore, items: list[dict[str, Any]], now: datetime):

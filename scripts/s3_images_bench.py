@@ -8,7 +8,8 @@ reports, per size and round: images/s, MB/s, the mean group's wall time, the cli
 and the server's CPU per image (this process's `process_time`, the `weed` process's
 utime+stime from /proc), and the load average before and after. Rounds alternate the
 sizes. `--concurrency 1` gives the one-PUT-at-a-time yardstick; `--no-fsync` starts
-SeaweedFS without its per-bucket fsync, to see what the fsync costs.
+SeaweedFS without its per-bucket fsync, to see what the fsync costs; `--boto3` sends
+every PUT through boto3's `put_object` instead of the store's lean signed PUT.
 
 Then, once per size, the read and delete paths on `--images // 2` of the stored images:
 `get` (GET + sha256 check) one at a time; `delete` (HEAD + DELETE) one at a time on half
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's
 
 from tests.seaweedfs import SeaweedFS
 
-from veille.adapters.s3_images import S3ImageStore, S3Location, s3_client
+from veille.adapters.s3_images import S3ImageStore, S3Location, s3_image_store
 from veille.domain.reads import ImageRef, ImageUpload
 
 SIZES = {"3KB": 3 * 1024, "25KB": 25 * 1024}
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16, help="PUTs in flight")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--no-fsync", action="store_true", help="SeaweedFS without fsync")
+    parser.add_argument("--boto3", action="store_true", help="PUTs through boto3, not signed")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -121,17 +123,19 @@ def main() -> None:
         server.start()
         try:
             bucket = server.new_bucket()
-            client = s3_client(
+            store = s3_image_store(  # as bootstrap builds it
+                S3Location(bucket, "bench/"),
                 endpoint_url=server.endpoint_url,
                 region="us-east-1",
                 access_key_id=server.access_key,
                 secret_access_key=server.secret_key,
                 timeout_s=30.0,
-                max_connections=args.concurrency,
+                max_concurrency=args.concurrency,
+                multipart_threshold=8 * 1024 * 1024,
+                part_bytes=8 * 1024 * 1024,
             )
-            store = S3ImageStore(
-                client, S3Location(bucket, "bench/"), max_concurrency=args.concurrency
-            )
+            if args.boto3:
+                store.signed_put = None  # every PUT through boto3's put_object
             results: dict[str, list[dict[str, Any]]] = {name: [] for name in SIZES}
             stored: dict[str, list[str]] = {name: [] for name in SIZES}
             for round_no in range(args.rounds):
@@ -156,6 +160,7 @@ def main() -> None:
             "concurrency": args.concurrency,
             "rounds": args.rounds,
             "seaweedfs_fsync": not args.no_fsync,
+            "put_path": "boto3" if args.boto3 else "signed put",
         },
         "puts": results,
         "gets_and_deletes_one_at_a_time": paths,

@@ -32,6 +32,8 @@ import pytest
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from veille.adapters.s3_put import SignedPut
+
 START_TIMEOUT_S = 90.0  # a cold start on a loaded 2-core machine takes a few seconds
 
 
@@ -197,6 +199,20 @@ class SeaweedFS:
                 read_timeout=timeout_s,
                 retries={"max_attempts": 1},
             ),
+        )
+
+    def signed_put(self) -> SignedPut:
+        """The S3 image store's lean PUT path, signed with this server's keys."""
+        from botocore.credentials import Credentials
+
+        from veille.adapters.s3_put import SignedPut
+
+        return SignedPut(
+            endpoint_url=self.endpoint_url,
+            region="us-east-1",
+            credentials=Credentials(self.access_key, self.secret_key),
+            timeout_s=10.0,
+            max_connections=16,
         )
 
     def new_bucket(self) -> str:

@@ -19,7 +19,7 @@ from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
 from veille.adapters.keys import AuditKeyring, CheckpointVerifier, SecretBox
 from veille.adapters.live import AlertBus
-from veille.adapters.s3_images import S3ImageStore, S3Location, s3_client
+from veille.adapters.s3_images import S3Location, s3_image_store
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.adapters.webhook_targets import check_target, system_resolver
@@ -381,19 +381,15 @@ def build_image_store(settings: Settings) -> ImageStore:
     except ValueError as exc:
         raise ValueError(f"VEILLE_IMAGE_STORE: {exc}") from None
     secret = settings.s3_secret_access_key
-    client = s3_client(
+    log.info("images in %s (endpoint %s)", location, settings.s3_endpoint_url or "AWS")
+    return s3_image_store(
+        location,
         endpoint_url=settings.s3_endpoint_url,
         region=settings.s3_region,
         access_key_id=settings.s3_access_key_id,
         secret_access_key=secret.get_secret_value() if secret is not None else None,
         timeout_s=settings.s3_timeout_s,
-        max_connections=settings.s3_max_concurrency,
-    )
-    log.info("images in %s (endpoint %s)", location, settings.s3_endpoint_url or "AWS")
-    return S3ImageStore(
-        client,
-        location,
+        max_concurrency=settings.s3_max_concurrency,
         multipart_threshold=settings.s3_multipart_threshold_bytes,
         part_bytes=settings.s3_part_bytes,
-        max_concurrency=settings.s3_max_concurrency,
     )

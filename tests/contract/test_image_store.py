@@ -22,15 +22,20 @@ from veille.service.ports import ImageStore
 
 pytestmark = pytest.mark.integration
 
-STORES = ["folder", "memory", "s3"]
+# "s3": PUTs on the lean signed path (what bootstrap wires); "s3-boto3": boto3's put_object
+STORES = ["folder", "memory", "s3", "s3-boto3"]
 
 
-def s3_store(request: pytest.FixtureRequest) -> ImageStore:
+def s3_store(request: pytest.FixtureRequest, *, signed: bool) -> ImageStore:
     from veille.adapters.s3_images import S3ImageStore, S3Location
 
     seaweedfs = request.getfixturevalue("seaweedfs")
     bucket = request.getfixturevalue("s3_bucket")
-    return S3ImageStore(seaweedfs.client(), S3Location(bucket, "veille/"))
+    return S3ImageStore(
+        seaweedfs.client(),
+        S3Location(bucket, "veille/"),
+        signed_put=seaweedfs.signed_put() if signed else None,
+    )
 
 
 @pytest.fixture(params=STORES)
@@ -42,7 +47,7 @@ def images(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ImageStor
     elif request.param == "memory":
         yield MemoryImageStore()
     else:
-        store = s3_store(request)
+        store = s3_store(request, signed=request.param == "s3")
         yield store
         store.close()  # type: ignore[attr-defined]
 

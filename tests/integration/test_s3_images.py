@@ -23,7 +23,7 @@ from veille.adapters.s3_images import (
     S3ImageStore,
     S3Location,
     object_key,
-    s3_client,
+    s3_image_store,
 )
 from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.audit import system_actor
@@ -46,7 +46,9 @@ def upload(data: bytes) -> ImageUpload:
 
 @pytest.fixture
 def images(seaweedfs: SeaweedFS, s3_bucket: str) -> Iterator[S3ImageStore]:
-    store = S3ImageStore(seaweedfs.client(), S3Location(s3_bucket, PREFIX))
+    store = S3ImageStore(
+        seaweedfs.client(), S3Location(s3_bucket, PREFIX), signed_put=seaweedfs.signed_put()
+    )
     yield store
     store.close()
 
@@ -104,16 +106,24 @@ def test_the_part_size_must_be_one_s3_accepts(seaweedfs: SeaweedFS, s3_bucket: s
         S3ImageStore(seaweedfs.client(), S3Location(s3_bucket), part_bytes=1 * MiB)
 
 
+@pytest.mark.parametrize("signed", [True, False], ids=["signed-put", "boto3"])
 def test_bytes_that_are_not_their_digest_are_refused_by_the_server_and_sync_raises(
-    seaweedfs: SeaweedFS, s3_bucket: str, images: S3ImageStore
+    seaweedfs: SeaweedFS, s3_bucket: str, signed: bool
 ):
+    images = S3ImageStore(
+        seaweedfs.client(),
+        S3Location(s3_bucket, PREFIX),
+        signed_put=seaweedfs.signed_put() if signed else None,
+    )
     claimed = hashlib.sha256(b"the image the camera described").hexdigest()
     forged = ImageUpload(ImageRef("plate", "image/jpeg", sha256=claimed), b"other bytes")
     images.append([forged, upload(b"a good image")])
-    with pytest.raises(ImageStoreUnavailable, match="1 of 2 images not stored"):
+    with pytest.raises(ImageStoreUnavailable, match="1 of 2 images not stored") as refused:
         images.sync()
+    assert "BadDigest" in str(refused.value) or "SignatureDoesNotMatch" in str(refused.value)
     assert not images.exists(claimed)
     images.sync()  # the failure was reported once; nothing is pending any more
+    images.close()
 
 
 def test_a_damaged_object_is_answered_as_missing(
@@ -149,15 +159,18 @@ def test_the_sweep_aborts_multipart_uploads_a_dead_process_left(
 
 def test_an_unreachable_store_fails_sync_with_a_clear_error_and_no_secret():
     secret = "do-not-log-this-secret"
-    client = s3_client(
+    images = s3_image_store(
+        S3Location("veille-images"),
         endpoint_url=f"http://127.0.0.1:{_free_ports(1)[0]}",  # nothing listens there
         region="us-east-1",
         access_key_id="veille",
         secret_access_key=secret,
         timeout_s=2.0,
-        max_connections=4,
+        max_concurrency=4,
+        multipart_threshold=8 * MiB,
+        part_bytes=8 * MiB,
     )
-    images = S3ImageStore(client, S3Location("veille-images"))
+    assert images.signed_put is not None
     try:
         images.append([upload(b"an image")])
         with pytest.raises(ImageStoreUnavailable) as failed:

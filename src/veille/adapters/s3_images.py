@@ -11,7 +11,6 @@ is deleted on its own once no read refers to it (retention, the image sweep).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import threading
@@ -21,10 +20,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from veille.adapters.s3_put import SignedPut, b64
 from veille.domain.reads import ImageUpload
 from veille.service.ports import ImageLocation
 
 if TYPE_CHECKING:
+    from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
@@ -65,10 +66,6 @@ def object_key(prefix: str, sha256: str) -> str:
     return f"{prefix}sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
 
-def _b64(digest: bytes) -> str:
-    return base64.b64encode(digest).decode("ascii")
-
-
 def _code(exc: Exception) -> str:
     response: Any = getattr(exc, "response", None)
     if isinstance(response, dict):
@@ -95,12 +92,14 @@ class S3ImageStore:
         multipart_threshold: int = 8 * 1024 * 1024,
         part_bytes: int = 8 * 1024 * 1024,
         max_concurrency: int = 16,
+        signed_put: SignedPut | None = None,
     ) -> None:
         if part_bytes < MIN_PART_BYTES:
             raise ValueError(f"part_bytes must be at least {MIN_PART_BYTES} (S3's minimum part)")
         if multipart_threshold < 1 or max_concurrency < 1:
             raise ValueError("multipart_threshold and max_concurrency must be at least 1")
         self.client = client
+        self.signed_put = signed_put  # the single-request PUTs, when given (`signed_put_for`)
         self.location = location
         self.multipart_threshold = multipart_threshold
         self.part_bytes = part_bytes
@@ -259,6 +258,8 @@ class S3ImageStore:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self.signed_put is not None:
+            self.signed_put.close()
 
     # --- the writes ---------------------------------------------------------------------
 
@@ -267,12 +268,21 @@ class S3ImageStore:
         if len(data) >= self.multipart_threshold:
             self._store_in_parts(key, data, content_type)
             return
+        if self.signed_put is not None:
+            self.signed_put(
+                bucket=self.location.bucket,
+                key=key,
+                data=data,
+                content_type=content_type,
+                sha256=bytes.fromhex(sha256),
+            )
+            return
         self.client.put_object(
             Bucket=self.location.bucket,
             Key=key,
             Body=data,
             ContentType=content_type,
-            ChecksumSHA256=_b64(bytes.fromhex(sha256)),
+            ChecksumSHA256=b64(bytes.fromhex(sha256)),
         )
 
     def _store_in_parts(self, key: str, data: bytes, content_type: str) -> None:
@@ -284,7 +294,7 @@ class S3ImageStore:
             parts: list[CompletedPartTypeDef] = []
             for number, start in enumerate(range(0, len(data), self.part_bytes), start=1):
                 chunk = data[start : start + self.part_bytes]
-                checksum = _b64(hashlib.sha256(chunk).digest())
+                checksum = b64(hashlib.sha256(chunk).digest())
                 answer = self.client.upload_part(
                     Bucket=bucket,
                     Key=key,
@@ -345,3 +355,71 @@ def s3_client(
         config=config,
     )
     return client
+
+
+def signed_put_for(
+    client: S3Client,
+    *,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    timeout_s: float,
+    max_connections: int,
+) -> SignedPut | None:
+    """The lean PUT path to the client's endpoint, signed with these keys or, without
+    them, with what botocore's own chain finds; None when it finds none (boto3's
+    `put_object` then serves, and says why it cannot sign)."""
+    from botocore.credentials import Credentials
+    from botocore.session import get_session
+
+    credentials: Credentials | None
+    if access_key_id and secret_access_key:
+        credentials = Credentials(access_key_id, secret_access_key)
+    else:
+        credentials = get_session().get_credentials()
+    if credentials is None:
+        return None
+    return SignedPut(
+        endpoint_url=client.meta.endpoint_url,
+        region=client.meta.region_name,
+        credentials=credentials,
+        timeout_s=timeout_s,
+        max_connections=max_connections,
+    )
+
+
+def s3_image_store(
+    location: S3Location,
+    *,
+    endpoint_url: str | None,
+    region: str,
+    access_key_id: str | None,
+    secret_access_key: str | None,
+    timeout_s: float,
+    max_concurrency: int,
+    multipart_threshold: int,
+    part_bytes: int,
+) -> S3ImageStore:
+    """The store with its boto3 client and its lean PUT path, one connection per upload
+    in flight."""
+    client = s3_client(
+        endpoint_url=endpoint_url,
+        region=region,
+        access_key_id=access_key_id,
+        secret_access_key=secret_access_key,
+        timeout_s=timeout_s,
+        max_connections=max_concurrency,
+    )
+    return S3ImageStore(
+        client,
+        location,
+        multipart_threshold=multipart_threshold,
+        part_bytes=part_bytes,
+        max_concurrency=max_concurrency,
+        signed_put=signed_put_for(
+            client,
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            timeout_s=timeout_s,
+            max_connections=max_concurrency,
+        ),
+    )

@@ -9,6 +9,8 @@ import base64
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -200,3 +202,33 @@ def test_an_image_read_back_is_checked_against_its_digest(
         assert images.get(sha) == data and images.get(uuid.uuid4().hex * 2) is None
     finally:
         images.close()  # type: ignore[attr-defined]
+
+
+def test_the_default_store_needs_no_s3_library_and_s3_without_one_says_what_to_install(
+    tmp_path: Path,
+):
+    """boto3 is an optional extra: without it, the platform starts on its image folder,
+    and asking for a bucket stops with the install line."""
+    script = (
+        "import sys\n"
+        "for name in ('boto3', 'botocore', 'urllib3', 'mypy_boto3_s3'):\n"
+        "    sys.modules[name] = None  # as if not installed\n"
+        "from veille.bootstrap import build_image_store\n"
+        "from veille.settings import Settings\n"
+        "print(type(build_image_store(Settings(data_dir=sys.argv[1]))).__name__)\n"
+        "try:\n"
+        "    build_image_store(Settings(data_dir=sys.argv[1], image_store='s3://bucket-a'))\n"
+        "except RuntimeError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert done.stdout.splitlines() == [
+        "FolderImageStore",
+        "the S3 image store needs boto3: pip install 'veille[s3]'",
+    ]

@@ -11,6 +11,7 @@ is deleted on its own once no read refers to it (retention, the image sweep).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
 import threading
@@ -20,19 +21,25 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from veille.adapters.s3_put import SignedPut, b64
 from veille.domain.reads import ImageUpload
 from veille.service.ports import ImageLocation
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # boto3 is optional (the `s3` extra): imported only when a store is built
     from botocore.credentials import Credentials
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+    from veille.adapters.s3_put import SignedPut
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part, except the last one of an upload
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _DELETE_BATCH = 1000  # the most keys one DeleteObjects request takes
+
+
+def b64(digest: bytes) -> str:
+    """A digest as S3's checksum headers carry it."""
+    return base64.b64encode(digest).decode("ascii")
 
 
 class ImageStoreUnavailable(RuntimeError):
@@ -370,6 +377,8 @@ def signed_put_for(
     `put_object` then serves, and says why it cannot sign)."""
     from botocore.credentials import Credentials
     from botocore.session import get_session
+
+    from veille.adapters.s3_put import SignedPut
 
     credentials: Credentials | None
     if access_key_id and secret_access_key:

@@ -4,7 +4,6 @@ the ingest path's upload without boto3's request pipeline (decision 0017 measure
 
 from __future__ import annotations
 
-import base64
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
@@ -12,6 +11,8 @@ from urllib.parse import quote, urlsplit
 import urllib3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+
+from veille.adapters.s3_images import b64
 
 if TYPE_CHECKING:
     from botocore.credentials import Credentials
@@ -85,8 +86,3 @@ class SignedPut:
 
     def close(self) -> None:
         self.http.clear()
-
-
-def b64(digest: bytes) -> str:
-    """A digest as S3's checksum headers carry it."""
-    return base64.b64encode(digest).decode("ascii")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from veille.service import commands
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.commands import alerts as alert_commands
+from veille.service.credential_cache import CameraCredentialCache
 from veille.service.events import HotlistHit, ReadsStored
 from veille.service.handlers import alerts as alert_handlers
 from veille.service.handlers import audit as audit_handlers
@@ -68,35 +67,6 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class CameraCredentialCache:
-    """Verified camera tokens, trusted for a few seconds so ingest skips a lookup per request.
-
-    Changes made in this process clear it at once; changes made elsewhere (the CLI)
-    take effect within `ttl` seconds.
-    """
-
-    def __init__(self, ttl: float):
-        self.ttl = ttl
-        self._entries: dict[str, tuple[Camera | None, float]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, token: str, load: Callable[[str], Camera | None]) -> Camera | None:
-        now = time.monotonic()
-        entry = self._entries.get(token)
-        if entry is not None and entry[1] > now:
-            return entry[0]
-        camera = load(token)
-        with self._lock:
-            if len(self._entries) > 100_000:
-                self._entries.clear()
-            self._entries[token] = (camera, now + self.ttl)
-        return camera
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 @dataclass
@@ -252,7 +222,10 @@ def bootstrap(
         writer=writer,
         read_rules=rules,
         encode_read=read_row,
-        camera_cache=CameraCredentialCache(settings.camera_cache_s),
+        camera_cache=CameraCredentialCache(
+            settings.camera_cache_s,
+            partial(camera_service.camera_version, partial(store.uow, write=False)),
+        ),
         matcher=matcher,
         hotlist_watcher=MatcherWatcher(
             matcher, lambda: store.uow(write=False), settings.hotlist_refresh_s

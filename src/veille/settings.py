@@ -117,8 +117,30 @@ class Settings(BaseSettings):
     dead_letter_payload_bytes: int = Field(
         256 * 1024, description="Most bytes of a rejected request body kept as a dead letter."
     )
+    analysis_slots: int = Field(
+        2,
+        ge=1,
+        description="Searches and analyses that run at once; the others wait their turn"
+        " (first come, first served), so that ingest and alerts keep the cores at the"
+        " busiest hour. About one per core.",
+    )
+    analysis_wait_s: float = Field(
+        120.0,
+        gt=0,
+        description="Seconds a search may wait for its turn before it is refused with"
+        " 503 analyses_busy and Retry-After.",
+    )
+    ingest_lane: bool = Field(
+        True,
+        description="Serve POST /api/v1/reads by the lean ASGI lane in front of the"
+        " framework (same checks and answers, a fraction of the per-request cost); false"
+        " routes ingest through FastAPI like every other route.",
+    )
     camera_cache_s: float = Field(
-        2.0, description="Seconds a verified camera credential is trusted before re-checking."
+        2.0,
+        description="Seconds between two looks at the camera version: a verified camera"
+        " credential is trusted until the version moves, so a camera or credential change"
+        " made by another process (the CLI) applies within this many seconds.",
     )
 
     open_window_days: int = Field(

@@ -127,6 +127,24 @@ def test_the_version_counts_every_change_in_the_changing_transaction(store: Stor
     assert version() == v3  # rolled back with the change
 
 
+def test_the_version_counts_every_credential_change(store: Store, elsewhere: Any):
+    # the credential cache keeps a camera's verified token until the version moves, so
+    # a token issued or revoked in another process must move it
+    def version() -> int:
+        return int(elsewhere(lambda: seen(store, lambda uow: uow.cameras.version())))
+
+    add_cameras(store, a_camera("CAM-A"))
+    v0 = version()
+    committed(store, lambda uow: uow.cameras.add_credential("CAM-A", "hash-a", NOW))
+    v1 = version()
+    assert v1 > v0
+    assert committed(store, lambda uow: uow.cameras.revoke_credentials("CAM-A", NOW)) == 1
+    v2 = version()
+    assert v2 > v1
+    assert committed(store, lambda uow: uow.cameras.revoke_credentials("CAM-A", NOW)) == 0
+    assert version() == v2  # nothing was left to revoke
+
+
 # --- dead letters ------------------------------------------------------------------------
 
 

@@ -129,6 +129,29 @@ def test_replacing_a_list_keeps_only_the_new_entries(store: Store):
     assert seen(store, lambda u: u.hotlists.count_entries("stolen")) == 0
 
 
+def test_deleting_entries_by_id_deletes_those_of_that_list_only(store: Store):
+    a, b, c = an_entry("1ABC123"), an_entry("2XYZ999"), an_entry("3NEW333")
+    stored(store, a_list(), a_list("other"), entries=(a, b, c))
+    elsewhere_b = an_entry("2XYZ999", a_list("other"))
+    stored(store, entries=(elsewhere_b,))
+    ids = [a.entry_id, b.entry_id, elsewhere_b.entry_id, "none"]  # one of another list
+    deleted = committed(store, lambda uow: uow.hotlists.delete_entries("stolen", ids))
+    assert deleted == 2
+    assert seen(store, lambda u: u.hotlists.entries("stolen")) == [c]
+    assert seen(store, lambda u: u.hotlists.entries("other")) == [elsewhere_b]
+    assert committed(store, lambda uow: uow.hotlists.delete_entries("stolen", [])) == 0
+
+
+def test_the_latest_change_of_one_list(store: Store):
+    assert seen(store, lambda u: u.hotlists.latest_change("stolen")) == 0
+    first = committed(store, lambda uow: uow.hotlists.note_change("stolen", NOW))
+    other = committed(store, lambda uow: uow.hotlists.note_change("wanted", NOW))
+    assert seen(store, lambda u: u.hotlists.latest_change("stolen")) == first
+    assert seen(store, lambda u: u.hotlists.latest_change("wanted")) == other
+    assert seen(store, lambda u: u.hotlists.latest_change()) == other
+    assert seen(store, lambda u: u.hotlists.latest_change("nowhere")) == 0
+
+
 def test_walking_the_pages_of_a_list_gets_each_entry_once_in_id_order(store: Store):
     plates = [f"1PAG{n:03d}" for n in range(7)]
     stored(store, a_list(), a_list("other"), entries=tuple(an_entry(p) for p in plates))

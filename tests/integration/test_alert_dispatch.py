@@ -55,6 +55,7 @@ def stolen_list(platform, *plates: str) -> None:
     )
     hotlist_service.import_list(
         uow=platform.uow(),
+        snapshot=platform.read_uow,
         list_id="stolen",
         now=now,
         actor=ACTOR,

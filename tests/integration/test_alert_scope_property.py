@@ -128,6 +128,7 @@ def set_up(platform: Platform, w: dict, cameras: list[tuple[str, str]]) -> None:
     for list_index, plates in by_list.items():
         hotlist_service.import_list(
             uow=platform.uow(),
+            snapshot=platform.read_uow,
             list_id=f"list-{list_index}",
             now=now,
             actor=ACTOR,

@@ -45,6 +45,7 @@ def test_large_lists_keep_their_index_when_a_small_list_changes(tmp_path):
         )
         hotlist_service.import_list(
             uow=store.uow(),
+            snapshot=lambda: store.uow(write=False),
             list_id=list_id,
             now=NOW,
             actor=ACTOR,

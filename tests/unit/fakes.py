@@ -18,12 +18,12 @@ from tests.unit.edges import MemoryAnchorStore, MemoryKeys
 from veille.adapters.decoders import DecoderRegistry, builtin_decoders
 from veille.adapters.memory.images import MemoryImageStore
 from veille.adapters.memory.store import MemoryStore
-from veille.bootstrap import CameraCredentialCache
 from veille.domain.districts import CrossDistrictRule, DistrictMap, belgian_district_map
 from veille.domain.reads import ReadRules
 from veille.service.audit import SignatureCheck
 from veille.service.audit_checkpoints import CheckpointWriter
 from veille.service.commands import IngestReads
+from veille.service.credential_cache import CameraCredentialCache
 from veille.service.handlers.deps import Dependencies
 from veille.service.handlers.ingest import ingest_reads
 from veille.service.messagebus import MessageBus, Raised
@@ -73,7 +73,7 @@ class FakePlatform:
     read_rules: ReadRules = field(default_factory=ReadRules)
     # verified camera tokens, trusted for an hour: only a change clears them in a test
     camera_cache: CameraCredentialCache = field(
-        default_factory=lambda: CameraCredentialCache(ttl=3600)
+        default_factory=lambda: CameraCredentialCache(ttl=3600, version=lambda: 0)
     )
     streams: FakeStreams = field(default_factory=FakeStreams)
 

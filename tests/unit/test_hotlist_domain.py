@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from veille.domain.hotlists import (
     Category,
     EntryInvalid,
+    EntryWrites,
     Hit,
     Hotlist,
     HotlistEntry,
@@ -20,6 +21,7 @@ from veille.domain.hotlists import (
     diff_lists,
     entry_from_record,
     entry_key,
+    entry_writes,
     normalise_pattern,
     recipients_allowed,
 )
@@ -343,3 +345,36 @@ def test_diff_partitions_the_union_of_keys(old_plates: set[str], new_plates: set
     assert {e.plate for e in diff.added} == new_plates - old_plates
     assert {e.plate for e in diff.removed} == old_plates - new_plates
     assert {b.plate for _, b in diff.changed} == old_plates & new_plates
+
+
+_ENTRY_POOL = [
+    make("AB123"),
+    make("AB123", priority=1),  # same id and key, other content
+    make("AB123", entry_id="renamed"),  # same key, another storage id
+    make("AB124"),
+    make("AB125", country="BE"),
+    make("1-AB?-12*"),
+]
+
+
+@given(
+    stored=st.lists(st.sampled_from(_ENTRY_POOL), unique_by=lambda e: e.entry_id),
+    imported=st.lists(st.sampled_from(_ENTRY_POOL), unique_by=lambda e: e.entry_id),
+)
+def test_entry_writes_turn_the_stored_list_into_exactly_the_imported_one(
+    stored: list[HotlistEntry], imported: list[HotlistEntry]
+):
+    writes = entry_writes(stored, imported)
+    rows = {e.entry_id: e for e in stored}
+    for entry_id in writes.delete:
+        del rows[entry_id]
+    rows.update({e.entry_id: e for e in writes.put})
+    assert rows == {e.entry_id: e for e in imported}
+    # and no more than that: nothing put that is stored as it is, nothing deleted twice
+    assert not set(writes.put) & set(stored)
+    assert len(set(writes.delete)) == len(writes.delete)
+
+
+def test_entry_writes_of_an_unchanged_list_write_nothing():
+    entries = [make("AB123"), make("1-AB?-12*")]
+    assert entry_writes(entries, list(entries)) == EntryWrites(delete=(), put=())

@@ -241,6 +241,7 @@ def run_alert_bench(config: AlertBenchConfig) -> dict[str, Any]:
         )
         hotlist_service.import_list(
             uow=platform.uow(),
+            snapshot=platform.read_uow,
             list_id="bench",
             now=now,
             actor=actor,

@@ -325,6 +325,26 @@ def _by_key(entries: Iterable[HotlistEntry], side: str) -> dict[EntryKey, Hotlis
     return keyed
 
 
+@dataclass(frozen=True)
+class EntryWrites:
+    """The rows a full replacement must write so that a list's stored entries become
+    exactly the imported ones: rows to delete (by entry id), then rows to put."""
+
+    delete: tuple[str, ...]
+    put: tuple[HotlistEntry, ...]
+
+
+def entry_writes(stored: Iterable[HotlistEntry], imported: Iterable[HotlistEntry]) -> EntryWrites:
+    """The least a replacement writes: a list refreshed in full every day (a million
+    entries, a few per cent of them changed) writes the changed rows, not the list."""
+    wanted = {entry.entry_id: entry for entry in imported}
+    kept = {entry.entry_id: entry for entry in stored}
+    return EntryWrites(
+        delete=tuple(entry_id for entry_id in kept if entry_id not in wanted),
+        put=tuple(entry for entry_id, entry in wanted.items() if kept.get(entry_id) != entry),
+    )
+
+
 def diff_lists(
     old_entries: Iterable[HotlistEntry], new_entries: Iterable[HotlistEntry]
 ) -> ListDiff:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -268,6 +268,12 @@ def page_cameras(
     """Cameras in id order after the camera id `after`, at most `limit` (None: all)."""
     with uow:
         return uow.cameras.page(zone=zone, phase=phase, after=after, limit=limit)
+
+
+def camera_version(read_uow: Callable[[], UnitOfWork]) -> int:
+    """The store's camera version now (moves with every camera or credential change)."""
+    with read_uow() as uow:
+        return uow.cameras.version()
 
 
 def authenticate_camera(*, uow: UnitOfWork, token: str, any_phase: bool = False) -> Camera | None:

@@ -22,11 +22,12 @@ from veille.domain.hotlists import (
     HotlistEntry,
     diff_lists,
     entry_from_record,
+    entry_writes,
 )
 from veille.domain.matcher import HotlistIndex, IndexBuildError
 from veille.domain.plates import DEFAULT_LOOKALIKES, LookalikeTable
 from veille.domain.times import iso_or_none
-from veille.service.errors import Forbidden, Invalid, NotFound
+from veille.service.errors import Conflict, Forbidden, Invalid, NotFound
 from veille.service.ports import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -334,72 +335,109 @@ def delete_entry(
         uow.commit()
 
 
+# How often an import compares again when the list changed under it before giving up.
+IMPORT_ATTEMPTS = 3
+
+
 def import_list(
     *,
     uow: UnitOfWork,
+    snapshot: Callable[[], UnitOfWork],
     list_id: str,
     records: Sequence[tuple[str, Mapping[str, Any]]],
     now: datetime,
     actor: Actor,
     org_id: str | None = None,
 ) -> ImportReport:
-    """Replace a whole list atomically and report what was added, changed and removed.
+    """Replace a whole list and report what was added, changed and removed.
 
     Every record is validated first; a bad line is reported with where it is and nothing
-    of the import is applied. National lists are refreshed in full this way.
+    of the import is applied. National lists are refreshed in full this way: a million
+    entries, a few per cent of them changed each day. So the work is done outside the
+    write transaction: records are validated, and compared with the list as a
+    `snapshot` holds it. Only then is the difference written, in one write transaction
+    that holds the store's writer (ingest's too) for the changed rows alone. If the list
+    changed between the snapshot and the write, it is compared again (then `Conflict`).
     """
     report = ImportReport(list_id)
-    with uow:
-        hotlist = _own_list(uow, list_id, org_id)
-        entries: list[HotlistEntry] = []
-        keys: dict[str, str] = {}  # entry ids, and (plate, country) keys, seen where
-        plates: dict[tuple[str, ...], str] = {}
-        for where, record in records:
-            try:
-                entry = entry_from_record(record, hotlist=hotlist, where=where)
-            except EntryInvalid as exc:
-                report.problems.append({"where": where, "field": exc.field, "reason": exc.reason})
-                continue
-            # one entry per plate and country, whatever ids the file gives them
-            first = keys.get(entry.entry_id) or plates.get(entry.key)
-            if first is not None:
-                report.problems.append(
-                    {"where": where, "field": "plate", "reason": f"same entry as {first}"}
-                )
-                continue
-            keys[entry.entry_id] = where
-            plates[entry.key] = where
-            entries.append(entry)
-        wildcards = sum(1 for e in entries if e.is_wildcard)
-        if wildcards > hotlist.max_wildcards:
-            report.problems.append(
-                {
-                    "where": "file",
-                    "field": "plate",
-                    "reason": f"{wildcards} wildcard entries; the list allows "
-                    f"{hotlist.max_wildcards}",
-                }
+    validated: tuple[Hotlist, list[HotlistEntry]] | None = None
+    for _ in range(IMPORT_ATTEMPTS):
+        with snapshot() as seen:
+            hotlist = _own_list(seen, list_id, org_id)
+            seen_change = seen.hotlists.latest_change(list_id)
+            stored = seen.hotlists.entries(list_id)
+        if validated is None or validated[0] != hotlist:
+            report.problems = []
+            validated = (hotlist, _validated_entries(records, hotlist, report))
+            if report.problems:
+                return report
+        entries = validated[1]
+        diff = diff_lists(stored, entries)
+        writes = entry_writes(stored, entries)
+        with uow:
+            if (
+                uow.hotlists.latest_change(list_id) != seen_change
+                or uow.hotlists.get_list(list_id) != hotlist
+            ):
+                continue  # changed meanwhile: compare again with what is stored now
+            report.added, report.changed, report.removed = (
+                len(diff.added),
+                len(diff.changed),
+                len(diff.removed),
             )
-        if report.problems:
+            report.unchanged = len(entries) - report.added - report.changed
+            uow.hotlists.delete_entries(list_id, writes.delete)
+            uow.hotlists.put_entries(writes.put, now)
+            _changed(
+                uow,
+                list_id=list_id,
+                now=now,
+                actor=actor,
+                action="hotlist.import",
+                params={k: v for k, v in report.as_dict().items() if k != "problems"},
+            )
+            uow.commit()
             return report
-        diff = diff_lists(uow.hotlists.entries(list_id), entries)
-        report.added, report.changed, report.removed = (
-            len(diff.added),
-            len(diff.changed),
-            len(diff.removed),
+    raise Conflict(
+        f"hotlist {list_id} changed {IMPORT_ATTEMPTS} times during the import; import again",
+        code="hotlist_changed",
+    )
+
+
+def _validated_entries(
+    records: Sequence[tuple[str, Mapping[str, Any]]], hotlist: Hotlist, report: ImportReport
+) -> list[HotlistEntry]:
+    """The import's entries, each problem (bad line, repeated entry, too many wildcards)
+    added to `report` with where it is."""
+    entries: list[HotlistEntry] = []
+    keys: dict[str, str] = {}  # entry ids, and (plate, country) keys, seen where
+    plates: dict[tuple[str, ...], str] = {}
+    for where, record in records:
+        try:
+            entry = entry_from_record(record, hotlist=hotlist, where=where)
+        except EntryInvalid as exc:
+            report.problems.append({"where": where, "field": exc.field, "reason": exc.reason})
+            continue
+        # one entry per plate and country, whatever ids the file gives them
+        first = keys.get(entry.entry_id) or plates.get(entry.key)
+        if first is not None:
+            report.problems.append(
+                {"where": where, "field": "plate", "reason": f"same entry as {first}"}
+            )
+            continue
+        keys[entry.entry_id] = where
+        plates[entry.key] = where
+        entries.append(entry)
+    wildcards = sum(1 for e in entries if e.is_wildcard)
+    if wildcards > hotlist.max_wildcards:
+        report.problems.append(
+            {
+                "where": "file",
+                "field": "plate",
+                "reason": f"{wildcards} wildcard entries; the list allows {hotlist.max_wildcards}",
+            }
         )
-        report.unchanged = len(entries) - report.added - report.changed
-        uow.hotlists.replace_entries(list_id, entries, now)
-        _changed(
-            uow,
-            list_id=list_id,
-            now=now,
-            actor=actor,
-            action="hotlist.import",
-            params={k: v for k, v in report.as_dict().items() if k != "problems"},
-        )
-        uow.commit()
-    return report
+    return entries
 
 
 # A list this large gets an index of its own (national lists, refreshed in full); all

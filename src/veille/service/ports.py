@@ -476,6 +476,10 @@ class HotlistRepository(Protocol):
         """Delete one entry; answer how many were deleted (0 or 1)."""
         ...
 
+    def delete_entries(self, list_id: str, entry_ids: Iterable[str]) -> int:
+        """Delete these entries of the list; answer how many were deleted."""
+        ...
+
     def replace_entries(self, list_id: str, entries: Iterable[HotlistEntry], now: datetime) -> None:
         """Make `entries` the whole of the list's entries."""
         ...
@@ -489,8 +493,8 @@ class HotlistRepository(Protocol):
         """The changes recorded after `change_id`."""
         ...
 
-    def latest_change(self) -> int:
-        """The id of the latest change (0 before the first)."""
+    def latest_change(self, list_id: str | None = None) -> int:
+        """The id of the latest change, of any list or of `list_id` (0 before the first)."""
         ...
 
 

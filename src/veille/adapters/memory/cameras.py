@@ -70,6 +70,7 @@ class MemoryCameraRepository:
         if token_hash in self.uow.table("camera_credentials"):
             raise ConstraintViolated("this token is issued already")
         self.uow.writable("camera_credentials")[token_hash] = Credential(camera_id, now)
+        self._bump()
 
     def revoke_credentials(self, camera_id: str, now: datetime) -> int:
         live = [
@@ -81,10 +82,12 @@ class MemoryCameraRepository:
             table = self.uow.writable("camera_credentials")
             for token in live:
                 table[token] = replace(table[token], revoked_at=now)
+            self._bump()
         return len(live)
 
     def version(self) -> int:
-        """Bumped by every change to any camera, in the changing transaction."""
+        """Bumped by every change to any camera or its credentials, in the changing
+        transaction."""
         return int(self.uow.table("counters").get(_VERSION, 0))
 
     def _bump(self) -> None:

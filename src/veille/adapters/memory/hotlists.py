@@ -89,6 +89,9 @@ class MemoryHotlistRepository:
         del self.uow.writable("hotlist_entries")[(list_id, entry_id)]
         return 1
 
+    def delete_entries(self, list_id: str, entry_ids: Iterable[str]) -> int:
+        return sum(self.delete_entry(list_id, entry_id) for entry_id in set(entry_ids))
+
     def replace_entries(self, list_id: str, entries: Iterable[HotlistEntry], now: datetime) -> None:
         doomed = [key for key in self.uow.table("hotlist_entries") if key[0] == list_id]
         if doomed:
@@ -109,5 +112,8 @@ class MemoryHotlistRepository:
             return HotlistChanges(change_id, frozenset())
         return HotlistChanges(max(later), frozenset(c.list_id for c in later.values()))
 
-    def latest_change(self) -> int:
-        return max(self.uow.table(_CHANGES), default=0)
+    def latest_change(self, list_id: str | None = None) -> int:
+        changes = self.uow.table(_CHANGES)
+        return max(
+            (k for k, c in changes.items() if list_id is None or c.list_id == list_id), default=0
+        )

@@ -153,6 +153,14 @@ class SqliteHotlistRepository:
             "DELETE FROM hotlist_entries WHERE list_id = ? AND entry_id = ?", (list_id, entry_id)
         ).rowcount
 
+    def delete_entries(self, list_id: str, entry_ids: Iterable[str]) -> int:
+        before = self.conn.total_changes
+        self.conn.executemany(
+            "DELETE FROM hotlist_entries WHERE list_id = ? AND entry_id = ?",
+            ((list_id, entry_id) for entry_id in entry_ids),
+        )
+        return self.conn.total_changes - before
+
     def replace_entries(self, list_id: str, entries: Iterable[HotlistEntry], now: datetime) -> None:
         self.conn.execute("DELETE FROM hotlist_entries WHERE list_id = ?", (list_id,))
         self.put_entries(entries, now)
@@ -172,6 +180,12 @@ class SqliteHotlistRepository:
             return HotlistChanges(change_id, frozenset())
         return HotlistChanges(max(r[0] for r in rows), frozenset(r[1] for r in rows))
 
-    def latest_change(self) -> int:
-        row = self.conn.execute("SELECT coalesce(max(change_id), 0) FROM hotlist_changes")
+    def latest_change(self, list_id: str | None = None) -> int:
+        if list_id is None:
+            row = self.conn.execute("SELECT coalesce(max(change_id), 0) FROM hotlist_changes")
+        else:
+            row = self.conn.execute(
+                "SELECT coalesce(max(change_id), 0) FROM hotlist_changes WHERE list_id = ?",
+                (list_id,),
+            )
         return int(row.fetchone()[0])

@@ -707,7 +707,7 @@ class SqliteCameraRepository:
         ).rowcount
 
     def version(self) -> int:
-        """Bumped by every change to any camera (triggers in migration 0007)."""
+        """Bumped by every change to any camera or credential (triggers, migrations 0007, 0016)."""
         return int(self.conn.execute("SELECT version FROM camera_version").fetchone()[0])
 
     def camera_for_token(self, token_hash: str) -> Camera | None:

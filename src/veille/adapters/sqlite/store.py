@@ -23,10 +23,22 @@ from veille.adapters.sqlite.repositories import (
     SqliteReadRepository,
 )
 from veille.adapters.sqlite.users import SqliteUserRepository
+from veille.adapters.sqlite.write_turns import WriteTurns
+from veille.domain.errors import Busy
+
+# How long a writer waits for its turn: SQLite's own busy timeout (database.connect).
+TURN_TIMEOUT_S = 10.0
+
+
+class StoreBusy(Busy):
+    """The store's write lock stayed taken for longer than a writer may wait."""
+
+    code = "store_busy"
 
 
 class SqliteUnitOfWork:
-    """One SQLite transaction (BEGIN IMMEDIATE: the write lock is taken up front)."""
+    """One SQLite transaction (BEGIN IMMEDIATE: the write lock is taken up front, after
+    this process's turn at it; see `write_turns.py`)."""
 
     def __init__(
         self,
@@ -35,9 +47,11 @@ class SqliteUnitOfWork:
         write: bool = True,
         seal: Callable[[str], str] | None = None,
         secrets: SecretBox | None = None,
+        turns: WriteTurns | None = None,
     ):
         self.conn = conn
         self.write = write
+        self._turns = turns if write else None
         self.reads = SqliteReadRepository(conn)
         self.cameras = SqliteCameraRepository(conn)
         self.dead_letters = SqliteDeadLetterRepository(conn)
@@ -51,7 +65,13 @@ class SqliteUnitOfWork:
         self._open = False
 
     def __enter__(self) -> Self:
-        self.conn.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        if self._turns is not None and not self._turns.acquire(TURN_TIMEOUT_S):
+            raise StoreBusy(f"the store stayed busy for {TURN_TIMEOUT_S:g} s; try again")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        except BaseException:
+            self._give_back()
+            raise
         self._open = True
         return self
 
@@ -62,11 +82,19 @@ class SqliteUnitOfWork:
     def commit(self) -> None:
         self.conn.execute("COMMIT")
         self._open = False
+        self._give_back()
 
     def rollback(self) -> None:
         if self._open:
-            self.conn.execute("ROLLBACK")
-            self._open = False
+            try:
+                self.conn.execute("ROLLBACK")
+            finally:
+                self._open = False
+                self._give_back()
+
+    def _give_back(self) -> None:
+        if self._turns is not None:
+            self._turns.release()
 
     @contextlib.contextmanager
     def savepoint(self, name: str) -> Iterator[None]:
@@ -100,6 +128,7 @@ class SqliteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self.turns = WriteTurns()  # every writer of this process, in turn
 
     def initialise(self) -> list[int]:
         """Create the file if needed and apply pending migrations."""
@@ -132,12 +161,12 @@ class SqliteStore:
 
     def uow(self, *, write: bool = True) -> SqliteUnitOfWork:
         return SqliteUnitOfWork(
-            self.connection(), write=write, seal=self.seal, secrets=self.secrets
+            self.connection(), write=write, seal=self.seal, secrets=self.secrets, turns=self.turns
         )
 
     def uow_on(self, conn: sqlite3.Connection) -> SqliteUnitOfWork:
         """A unit of work on a connection of the caller's (the ingest writer's own)."""
-        return SqliteUnitOfWork(conn, seal=self.seal, secrets=self.secrets)
+        return SqliteUnitOfWork(conn, seal=self.seal, secrets=self.secrets, turns=self.turns)
 
     def close(self) -> None:
         with self._lock:

@@ -24,7 +24,9 @@ from veille.entrypoints.api import (
     system,
     users,
 )
+from veille.entrypoints.api.admission import AnalysisGate
 from veille.entrypoints.api.errors import install_error_handlers
+from veille.entrypoints.api.ingest_lane import IngestLane
 from veille.entrypoints.api.limits import BodyLimitMiddleware
 from veille.entrypoints.api.openapi import install_openapi
 from veille.entrypoints.api.security import assert_every_route_declared
@@ -63,6 +65,9 @@ def create_app(platform: Platform) -> FastAPI:
         openapi_url=None,  # served behind authentication at /api/v1/openapi.json
     )
     app.state.platform = platform
+    app.state.analysis_gate = AnalysisGate(
+        platform.settings.analysis_slots, platform.settings.analysis_wait_s
+    )
     for module in (
         system,
         auth,
@@ -83,5 +88,6 @@ def create_app(platform: Platform) -> FastAPI:
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(BodyLimitMiddleware, settings=platform.settings)
+    app.add_middleware(IngestLane, platform=platform)  # outermost: ingest skips the rest
     assert_every_route_declared(app)
     return app

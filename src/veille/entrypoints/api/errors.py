@@ -80,6 +80,12 @@ def error_body(status: int, detail: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
+def internal_error() -> Response:
+    """The answer to a crash: its traceback went to the log, never to the caller."""
+    body = {"error": {"code": "internal_error", "message": "internal error; it was logged"}}
+    return json_response(body, status=500)
+
+
 def refused_with_report(status: int, code: str, message: str, report: dict[str, Any]) -> Response:
     """A refusal that also answers a full report (an import, a replay): the documented
     `error` first, the report's own fields beside it, as clients already read them."""
@@ -143,5 +149,4 @@ def install_error_handlers(app: FastAPI) -> None:
     async def crash(request: Request, exc: Exception) -> Response:
         # the traceback goes to the log, never to the caller
         log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-        body = {"error": {"code": "internal_error", "message": "internal error; it was logged"}}
-        return json_response(body, status=500)
+        return internal_error()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
@@ -30,19 +31,20 @@ _REFUSED_STATUS = {
 }
 
 
-async def _read_body(request: Request, limit: int) -> tuple[bytes, bool]:
+async def _read_body(
+    chunks: AsyncIterator[bytes], declared: str | None, limit: int
+) -> tuple[bytes, bool]:
     """(body, False), or (what arrived so far, True) as soon as it exceeds `limit` bytes."""
-    declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         return b"", True
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
-        chunks.append(chunk)
+        parts.append(chunk)
         if size > limit:
-            return b"".join(chunks), True
-    return b"".join(chunks), False
+            return b"".join(parts), True
+    return b"".join(parts), False
 
 
 async def _dead_letter(
@@ -93,9 +95,29 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
     `duplicate` (this read id is already stored) or `rejected` with the field and
     reason. Rejected items are kept as dead letters.
     """
-    platform = platform_of(request)
+    headers = request.headers
+    return await store_delivery(
+        platform_of(request),
+        camera,
+        request.stream(),
+        declared_length=headers.get("content-length"),
+        content_type=headers.get("content-type", ""),
+    )
+
+
+async def store_delivery(
+    platform: Platform,
+    camera: Camera,
+    chunks: AsyncIterator[bytes],
+    *,
+    declared_length: str | None,
+    content_type: str,
+) -> Response:
+    """One camera's delivery read, decoded, stored and answered: the route's work, shared
+    by FastAPI's route and the lean ingest lane (`ingest_lane.py`). Every refusal is an
+    HTTPException whose detail is the documented error."""
     settings = platform.settings
-    body, too_large = await _read_body(request, settings.max_body_bytes)
+    body, too_large = await _read_body(chunks, declared_length, settings.max_body_bytes)
     received_at = platform.clock()
     if too_large:
         await _dead_letter(
@@ -111,7 +133,6 @@ async def post_reads(request: Request, camera: Camera = Depends(camera_credentia
     context = DecodeContext(
         received_at=received_at, rules=platform.read_rules, max_items=settings.max_batch
     )
-    content_type = request.headers.get("content-type", "")
     try:
         decoder = platform.decoders.decoder_for(camera.protocol)
         if len(body) <= _DECODE_INLINE_BYTES:

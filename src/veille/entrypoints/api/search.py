@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.domain.access import Permission, Principal
+from veille.entrypoints.api.admission import AnalysisGate
 from veille.entrypoints.api.schemas.search import CameraSearchRead, PlateSearchRead
 from veille.entrypoints.api.security import client_ip, json_response, platform_of, requires
 from veille.service.analyses import MAX_PLATE_LIMIT
@@ -70,9 +71,12 @@ def lawful(request: Request, principal: Principal, body: Lawful) -> dict[str, An
 
 
 async def ask(request: Request, query: Query) -> Any:
-    """Hand a query to the bus on a worker thread: the handler reads from a snapshot and
-    appends its audit record before it answers; refusals reach `api/errors.py`."""
-    return await run_in_threadpool(platform_of(request).bus.handle, query)
+    """Hand a query to the bus on a worker thread, once the admission gate lets it in
+    (`admission.py`): the handler reads from a snapshot and appends its audit record
+    before it answers; refusals reach `api/errors.py`."""
+    gate: AnalysisGate = request.app.state.analysis_gate
+    async with gate.turn():
+        return await run_in_threadpool(platform_of(request).bus.handle, query)
 
 
 @router.post(

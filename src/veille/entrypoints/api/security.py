@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from veille.bootstrap import Platform
@@ -63,7 +64,11 @@ def actor_of(request: Request, principal: Principal) -> Actor:
 
 
 def bearer_token(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+    return bearer_of(request.headers.get("authorization", ""))
+
+
+def bearer_of(header: str) -> str | None:
+    """The token of an `Authorization: Bearer …` header, or None."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
@@ -193,24 +198,32 @@ def public() -> Callable[[], None]:
     return dependency
 
 
-def camera_credential() -> Callable[[Request], Camera]:
+async def authenticated_camera(platform: Platform, token: str | None) -> Camera:
+    """The camera presenting `token`, its own ingest token, or 401 (403 if it may not post).
+
+    A token verified since the camera version last moved is answered from memory, on the
+    event loop; any other is looked up on a worker thread (decision 0018)."""
+    camera: Camera | None = None
+    if token is not None:
+        known, camera = platform.camera_cache.peek(token)
+        if not known:
+            camera = await run_in_threadpool(platform.camera_for_token, token)
+    if camera is None:  # counted: a camera whose token was replaced is otherwise silent
+        platform.writer.counters.auth_failed += 1
+        if token is None:
+            raise error(401, "unauthenticated", "a camera ingest token is required")
+        raise error(401, "unauthenticated", "unknown or revoked camera credential")
+    if not camera.may_post:
+        platform.writer.counters.not_posting += 1
+        raise error(403, "camera_not_posting", f"camera {camera.camera_id} is {camera.phase.value}")
+    return camera
+
+
+def camera_credential() -> Callable[[Request], Awaitable[Camera]]:
     """Dependency: the caller is a camera presenting its own ingest token."""
 
-    def dependency(request: Request) -> Camera:
-        platform = platform_of(request)
-        token = bearer_token(request)
-        camera = None if token is None else platform.camera_for_token(token)
-        if camera is None:  # counted: a camera whose token was replaced is otherwise silent
-            platform.writer.counters.auth_failed += 1
-            if token is None:
-                raise error(401, "unauthenticated", "a camera ingest token is required")
-            raise error(401, "unauthenticated", "unknown or revoked camera credential")
-        if not camera.may_post:
-            platform.writer.counters.not_posting += 1
-            raise error(
-                403, "camera_not_posting", f"camera {camera.camera_id} is {camera.phase.value}"
-            )
-        return camera
+    async def dependency(request: Request) -> Camera:
+        return await authenticated_camera(platform_of(request), bearer_token(request))
 
     dependency.veille_access = CAMERA  # type: ignore[attr-defined]
     return dependency

@@ -129,11 +129,19 @@ def delete_hotlist_entry(
 
 
 def import_hotlist(
-    cmd: ImportHotlist, raised: Raised, *, uow: UowFactory, clock: Clock
+    cmd: ImportHotlist, raised: Raised, *, uow: UowFactory, read_uow: UowFactory, clock: Clock
 ) -> ImportReport:
+    """Validated and compared outside the write transaction; only the difference is
+    written (`hotlist_service.import_list`)."""
     records = hotlist_service.decode_entries(cmd.text, cmd.fmt)
     return _change(
-        hotlist_service.import_list, cmd, uow=uow, clock=clock, list_id=cmd.list_id, records=records
+        hotlist_service.import_list,
+        cmd,
+        uow=uow,
+        clock=clock,
+        snapshot=read_uow,
+        list_id=cmd.list_id,
+        records=records,
     )
 
 
@@ -147,6 +155,9 @@ def register(bus: MessageBus, deps: Dependencies) -> None:
         (PutHotlistEntry, put_hotlist_entry),
         (ExpireHotlistEntry, expire_hotlist_entry),
         (DeleteHotlistEntry, delete_hotlist_entry),
-        (ImportHotlist, import_hotlist),
     ):
         bus.register(command, partial(handler, uow=deps.uow, clock=deps.clock))
+    bus.register(
+        ImportHotlist,
+        partial(import_hotlist, uow=deps.uow, read_uow=deps.read_uow, clock=deps.clock),
+    )

@@ -15,6 +15,7 @@ import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.seaweedfs import s3_bucket, seaweedfs  # noqa: F401  (fixtures, started on first use)
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor

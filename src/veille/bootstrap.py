@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
 from veille.adapters.keys import AuditKeyring, CheckpointVerifier, SecretBox
 from veille.adapters.live import AlertBus
+from veille.adapters.s3_images import S3Location, s3_image_store
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
 from veille.adapters.webhook_targets import check_target, system_resolver
@@ -64,6 +66,8 @@ from veille.settings import Settings
 if TYPE_CHECKING:  # imported where used: the embedded deployment never loads nats-py
     from veille.adapters.jetstream.stream import IngestStream
     from veille.adapters.jetstream.worker import JetStreamWorker
+
+log = logging.getLogger(__name__)
 
 
 def utc_now() -> datetime:
@@ -191,7 +195,7 @@ def bootstrap(
         return store.uow_on(writer_conn[0].conn)
 
     bus = MessageBus()
-    images = FolderImageStore(settings.images, fsync=settings.image_fsync)
+    images = build_image_store(settings)
     writer = GroupCommitWriter(
         writer_uow,
         bus=bus,
@@ -406,4 +410,32 @@ def ingest_worker_of(platform: Platform) -> JetStreamWorker:
             max_ack_pending=settings.jetstream_max_ack_pending,
         ),
         clock=platform.clock,
+    )
+
+
+# --- the image store the settings name (decision 0017) ------------------------------------
+
+
+def build_image_store(settings: Settings) -> ImageStore:
+    """The image folder with its log (the default), or the S3-compatible bucket named by
+    `VEILLE_IMAGE_STORE=s3://bucket[/prefix]`. The keys are handed to the client only,
+    never logged."""
+    if not settings.image_store:
+        return FolderImageStore(settings.images, fsync=settings.image_fsync)
+    try:
+        location = S3Location.parse(settings.image_store)
+    except ValueError as exc:
+        raise ValueError(f"VEILLE_IMAGE_STORE: {exc}") from None
+    secret = settings.s3_secret_access_key
+    log.info("images in %s (endpoint %s)", location, settings.s3_endpoint_url or "AWS")
+    return s3_image_store(
+        location,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+        access_key_id=settings.s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret is not None else None,
+        timeout_s=settings.s3_timeout_s,
+        max_concurrency=settings.s3_max_concurrency,
+        multipart_threshold=settings.s3_multipart_threshold_bytes,
+        part_bytes=settings.s3_part_bytes,
     )

@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from veille.domain.alerts import AlertTiming
@@ -32,6 +32,36 @@ class Settings(BaseSettings):
     )
     image_fsync: bool = Field(
         True, description="fsync the image log before each group commit is acknowledged."
+    )
+
+    # The S3-compatible image store (decision 0017, docs/scale-out.md): unset, images stay
+    # in the folder above.
+    image_store: str | None = Field(
+        None,
+        description="Where image bytes go: unset, the image folder; `s3://bucket[/prefix]`,"
+        " an S3-compatible bucket (the `s3` extra).",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint, e.g. `http://seaweedfs:8333`; unset, AWS's own."
+    )
+    s3_region: str = Field("us-east-1", description="S3 region the requests are signed for.")
+    s3_access_key_id: str | None = Field(
+        None, description="S3 access key; unset, boto3's chain (environment, profile, role)."
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        None, description="S3 secret key (never logged nor shown)."
+    )
+    s3_multipart_threshold_bytes: int = Field(
+        8 * 1024 * 1024, ge=1, description="Images of at least this size go up in parts."
+    )
+    s3_part_bytes: int = Field(
+        8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Size of each part (S3: 5 MiB or more)."
+    )
+    s3_max_concurrency: int = Field(
+        16, ge=1, description="Image uploads in flight at once, per process."
+    )
+    s3_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds to connect to, or wait for an answer from, S3."
     )
 
     host: str = Field("127.0.0.1", description="Address the HTTP API listens on.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -37,6 +37,9 @@ class CheckedImages:
         present = sha256 in self.files
         self.files.discard(sha256)
         return present
+
+    def delete_many(self, sha256s: Sequence[str]) -> int:
+        return sum(self.delete(sha256) for sha256 in sha256s)
 
     def put(self, sha256: str, data: bytes, content_type: str) -> None:
         self.files.add(sha256)

@@ -102,3 +102,6 @@ class FolderImageStore:
             return True
         except FileNotFoundError:
             return False
+
+    def delete_many(self, sha256s: Sequence[str]) -> int:
+        return sum(self.delete(sha256) for sha256 in sha256s)

@@ -240,10 +240,10 @@ def store_batches(
             }.values()
         )
         located = images.append(todo)
-        return {
+        return {  # an image with no location is found by its sha256 alone
             upload.ref.sha256: at
             for upload, at in zip(todo, located, strict=True)
-            if upload.ref.sha256 is not None
+            if upload.ref.sha256 is not None and at is not None
         }
 
     with uow:

@@ -726,7 +726,8 @@ class Store(Protocol):
 @dataclass(frozen=True, slots=True)
 class ImageLocation:
     """Where `ImageStore.append` put an image: a segment of the image log, and the byte
-    offset of the image's record in it."""
+    offset of the image's record in it. (An object store gives none: its images are
+    found by their sha256 alone.)"""
 
     segment: str
     offset: int
@@ -740,11 +741,15 @@ class ImageStore(Protocol):
     with its read; `get` reads one back from there. Images written one at a time (`put`:
     the content-addressed folder of earlier versions) have no location, and are deleted
     one by one once no read refers to them; the appended ones are deleted a segment at a
-    time, once no read refers into it (`sealed_segments`, `drop_segment`).
+    time, once no read refers into it (`sealed_segments`, `drop_segment`). A store that
+    keeps every image by its sha256 alone (an S3 bucket: decision 0017) answers `append`
+    with no location, so its images are deleted one by one like `put`'s, and has no
+    segments.
     """
 
-    def append(self, uploads: Sequence[ImageUpload]) -> list[ImageLocation]:
-        """Write these images (not yet durable); where each went, in the same order."""
+    def append(self, uploads: Sequence[ImageUpload]) -> Sequence[ImageLocation | None]:
+        """Write these images (not yet durable); where each went, in the same order (None:
+        found by its sha256 alone, as `put` stores it)."""
         ...
 
     def sync(self) -> None:
@@ -767,6 +772,11 @@ class ImageStore(Protocol):
         ...
 
     def delete(self, sha256: str) -> bool: ...
+
+    def delete_many(self, sha256s: Sequence[str]) -> int:
+        """Delete these images (an object store: a thousand in one request); how many
+        went (a store that cannot tell counts every one it was asked to delete)."""
+        ...
 
     def exists(self, sha256: str) -> bool: ...
 

@@ -135,7 +135,7 @@ def run_retention(
             if not dry_run:
                 # after the commit: a file goes only once no committed read points at it
                 orphans = sorted(step.orphaned_images)
-                tally.files_deleted += sum(images.delete(sha) for sha in orphans)
+                tally.files_deleted += images.delete_many(orphans)
             if step.done:
                 break
             if should_stop is not None and should_stop():
@@ -387,8 +387,7 @@ def sweep_orphan_images(
         with read_uow_factory() as uow:
             orphans = uow.reads.unreferenced(pending)
         if not dry_run:
-            for sha256 in orphans:
-                images.delete(sha256)
+            images.delete_many(sorted(orphans))
         return len(orphans)
 
     for sha256 in images.stored_before(cutoff):

@@ -88,6 +88,9 @@ class MemoryImageStore:
         with self._lock:
             return self._images.pop(sha256, None) is not None
 
+    def delete_many(self, sha256s: Sequence[str]) -> int:
+        return sum(self.delete(sha256) for sha256 in sha256s)
+
     def exists(self, sha256: str) -> bool:
         return sha256 in self._images
 

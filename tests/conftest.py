@@ -6,6 +6,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.postgresql import fresh_database, uri_of
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
 from veille.domain.audit import system_actor
@@ -37,6 +39,26 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") == "true" else "de
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
+
+
+@contextmanager
+def settings_on(store: str, tmp_path: Path) -> Iterator[Settings]:
+    """The test settings on the embedded store ("sqlite") or on PostgreSQL ("postgresql":
+    a migrated database holding no row, tests/postgresql.py)."""
+    plain = Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
+    if store == "sqlite":
+        yield plain
+        return
+    with fresh_database() as dsn:
+        yield plain.model_copy(update={"store": uri_of(dsn)})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings_on_each_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The test settings on each store: a module runs on both by taking it as its
+    `settings` fixture."""
+    with settings_on(request.param, tmp_path) as chosen:
+        yield chosen
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from veille.adapters.keys import SecretBox
 from veille.adapters.postgresql.store import PostgresStore
@@ -38,6 +38,14 @@ def require_postgres() -> None:
 
 def dsn_of(database: str) -> str:
     return make_conninfo(SERVER, dbname=database)
+
+
+def uri_of(dsn: str) -> str:
+    """The same database as a `postgresql://` URI, as `VEILLE_STORE` takes it."""
+    parts = conninfo_to_dict(dsn)
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    host = parts.get("host", "127.0.0.1")
+    return f"postgresql://{user}{host}:{parts.get('port', 5432)}/{parts['dbname']}"
 
 
 def _admin(sql: str) -> None:

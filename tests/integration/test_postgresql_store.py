@@ -38,13 +38,13 @@ def store() -> Any:
 
 def days(store: PostgresStore) -> list[int]:
     with store.uow(write=False) as uow:
-        return all_days(uow.connection())
+        return all_days(uow.conn)
 
 
 def scanned(store: PostgresStore, sql: str, params: tuple[Any, ...]) -> set[str]:
     """The partitions the plan of a query reads."""
     with store.uow(write=False) as uow:
-        row = uow.connection().execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
+        row = uow.conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
     names: set[str] = set()
 
     def walk(node: dict[str, Any]) -> None:
@@ -113,7 +113,14 @@ def test_a_search_reads_only_the_days_of_its_period(store):
     assert plan == wanted
 
 
-def test_the_purge_drops_days_no_hold_touches_and_walks_the_held_one(store):
+@pytest.mark.parametrize(
+    ("limit", "expected_steps"),
+    [
+        (1, [(1, 0), (1, 0), (0, 1), (1, 0)]),  # a whole day a step; the held day row by row
+        (10, [(2, 0), (1, 1)]),  # consecutive whole days in one step, up to the limit
+    ],
+)
+def test_the_purge_drops_days_no_hold_touches_and_walks_the_held_one(store, limit, expected_steps):
     cutoff = NOW.replace(hour=0)  # midnight: every day before it is whole
     old = [
         a_read(f"1OLD{n:03}", at=cutoff - n * DAY + H, images=(an_image(f"{n}" * 64),))
@@ -135,14 +142,14 @@ def test_the_purge_drops_days_no_hold_touches_and_walks_the_held_one(store):
     with store.uow() as uow:
         cursor = None
         while True:
-            step = uow.reads.purge_before(cutoff=cutoff, holds=[hold], limit=10, after=cursor)
+            step = uow.reads.purge_before(cutoff=cutoff, holds=[hold], limit=limit, after=cursor)
             steps.append(step)
             if step.done:
                 break
             cursor = step.resume_after
         uow.commit()
-    # two whole days dropped (one step each), the held day walked row by row
-    assert [(s.deleted, s.kept_by_holds) for s in steps] == [(1, 0), (1, 0), (1, 1)]
+    # two whole days dropped, the held day walked row by row
+    assert [(s.deleted, s.kept_by_holds) for s in steps] == expected_steps
     assert set().union(*(s.orphaned_images for s in steps)) == {"3" * 64, "2" * 64}
     left = days(store)
     for n in (3, 2):

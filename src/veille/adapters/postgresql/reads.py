@@ -504,24 +504,44 @@ class PostgresReadRepository:
         cut = encode(cutoff)
         last_ts, last_id = after or _BEFORE_ALL
         active = [h for h in holds if h.active]
+        dropped, orphaned, resume = 0, set[str](), after
         for day in all_days(self.conn):
             start, end = day_bounds(day)
             if end - 1 < last_ts or (end - 1 == last_ts and last_id == _LAST_ID):
                 continue  # passed already
             if start >= cut:
                 break
-            whole = end <= cut and last_ts < start and not _touched(active, start, end)
-            step = (
-                self._drop_day(day, cut, apply=apply)
-                if whole
-                else self._walk_day(day, cut, active, limit, after, apply=apply)
-            )
+            if end <= cut and last_ts < start and not _touched(active, start, end):
+                # every read of the day is doomed: the whole day goes, and the days after
+                # it that are as doomed, in this step, until `limit` reads have gone
+                doomed, hashes = self._drop_day(day, apply=apply)
+                dropped += doomed
+                orphaned |= hashes
+                if doomed:
+                    resume = (end - 1, _LAST_ID)
+                if dropped >= limit:
+                    break
+                continue
+            if dropped:
+                break  # a day walked row by row is the next step's
+            step = self._walk_day(day, cut, active, limit, after, apply=apply)
             if step is not None:
                 return step
-        return PurgeBatch(0, 0, frozenset(), True, after)
+        if not dropped or resume is None:
+            return PurgeBatch(0, 0, frozenset(), True, after)
+        if apply and orphaned:  # once for every day dropped: one look at every day left
+            orphaned = self.unreferenced(orphaned)
+        return PurgeBatch(
+            deleted=dropped,
+            kept_by_holds=0,
+            orphaned_images=frozenset(orphaned),
+            done=not self._any_between(resume[0] + 1, cut),
+            resume_after=resume,
+        )
 
-    def _drop_day(self, day: int, cut: int, *, apply: bool) -> PurgeBatch | None:
-        """Every read of the day is doomed: drop its partitions whole (None: it was empty)."""
+    def _drop_day(self, day: int, *, apply: bool) -> tuple[int, set[str]]:
+        """Drop a day's partitions whole (in a preview, only count them): how many reads
+        went, and their single-file images (in a preview, all of their images)."""
         start, end = day_bounds(day)
         bounds = (start, end)
         row = self.conn.execute(
@@ -551,16 +571,7 @@ class PostgresReadRepository:
             )
             drop_day(self.conn, day)
             self._partitions.forget([day])
-            hashes = self.unreferenced(hashes) if hashes else set()
-        if doomed == 0:
-            return None
-        return PurgeBatch(
-            deleted=doomed,
-            kept_by_holds=0,
-            orphaned_images=frozenset(hashes),
-            done=not self._any_between(end, cut),
-            resume_after=(end - 1, _LAST_ID),
-        )
+        return doomed, hashes
 
     def _walk_day(
         self,

@@ -73,8 +73,10 @@ class PostgresUnitOfWork:
         self._portable.attach(conn)
         return self
 
-    def connection(self) -> Conn:
-        """The open transaction's connection (raises when the unit of work is not open)."""
+    @property
+    def conn(self) -> Conn:
+        """The open transaction's connection, as `SqliteUnitOfWork.conn` (raises when the
+        unit of work is not open)."""
         if self._conn is None:
             raise RuntimeError("the unit of work is not open (use it in a `with` block)")
         return self._conn
@@ -84,7 +86,7 @@ class PostgresUnitOfWork:
             self.rollback()
 
     def _end(self, verb: str) -> None:
-        conn = self.connection()
+        conn = self.conn
         self._conn = None
         self._portable.attach(None)
         try:
@@ -103,7 +105,7 @@ class PostgresUnitOfWork:
     @contextlib.contextmanager
     def savepoint(self, name: str) -> Iterator[None]:
         """A nested step: if it fails, only its own writes are undone."""
-        conn = self.connection()
+        conn = self.conn
         conn.execute(f'SAVEPOINT "{name}"')
         try:
             yield
@@ -160,9 +162,7 @@ class PostgresStore:
         made); what a daily job or each start-up runs."""
         now = today()
         with self.uow() as uow:
-            made = self.partitions.ensure_days(
-                uow.connection(), range(now - behind, now + ahead + 1)
-            )
+            made = self.partitions.ensure_days(uow.conn, range(now - behind, now + ahead + 1))
             uow.commit()
         self.partitions.remember(made)
         return made

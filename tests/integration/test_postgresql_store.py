@@ -11,6 +11,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.contract.builders import NOW, a_read, an_entry, an_image, committed, seen
@@ -73,6 +74,22 @@ def test_a_partition_made_by_a_rolled_back_unit_of_work_is_made_again(store):
         uow.reads.add_new([first])  # makes the day, then rolls back with it
     committed(store, lambda uow: uow.reads.add_new([second]))
     assert seen(store, lambda uow: uow.reads.count()) == 1
+
+
+def test_a_day_dropped_by_another_process_is_made_again_at_the_next_attempt(store):
+    old_day = NOW - 400 * DAY
+    committed(store, lambda uow: uow.reads.add_new([a_read(at=old_day)]))  # day known here
+    elsewhere = PostgresStore(store.dsn, pool_size=1)  # another process's store
+    committed(
+        elsewhere,
+        lambda uow: uow.reads.purge_before(cutoff=NOW - 300 * DAY, holds=[], limit=10),
+    )
+    elsewhere.close()
+    late = a_read(at=old_day)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        committed(store, lambda uow: uow.reads.add_new([late]))  # the partition is gone
+    assert len(committed(store, lambda uow: uow.reads.add_new([late]))) == 1  # the resend
+    assert seen(store, lambda uow: uow.reads.get(late.read_id)) == late
 
 
 def test_the_same_read_from_two_connections_at_once_is_stored_once(store):

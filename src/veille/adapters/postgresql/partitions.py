@@ -51,9 +51,13 @@ class DayPartitions:
         self._known: set[int] = set()
         self._lock = threading.Lock()
 
-    def forget(self, days: Iterable[int]) -> None:
+    def forget(self, days: Iterable[int] | None = None) -> None:
+        """Ask the catalogue again for these days (None: for every day)."""
         with self._lock:
-            self._known.difference_update(days)
+            if days is None:
+                self._known.clear()
+            else:
+                self._known.difference_update(days)
 
     def remember(self, days: Iterable[int]) -> None:
         """These days' partitions are committed (made by a transaction that committed)."""

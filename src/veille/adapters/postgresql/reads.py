@@ -149,13 +149,19 @@ class PostgresReadRepository:
     def _copy_reads(self, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with (
-            self.conn.cursor() as cur,
-            cur.copy(f"COPY reads ({READ_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
-        ):
-            copy.set_types(_READ_TYPES)
-            for row in rows:
-                copy.write_row(_binary_row(row))
+        try:
+            with (
+                self.conn.cursor() as cur,
+                cur.copy(f"COPY reads ({READ_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
+            ):
+                copy.set_types(_READ_TYPES)
+                for row in rows:
+                    copy.write_row(_binary_row(row))
+        except psycopg.errors.CheckViolation:
+            # no partition for a row: another process's purge dropped a day this one
+            # knew; this batch fails (its cameras send again) and the next asks again
+            self._partitions.forget()
+            raise
 
     def _add_images(
         self, reads: Sequence[Read], locations: Mapping[str, ImageLocation] | None = None

@@ -32,9 +32,9 @@ import orjson
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from veille.adapters.postgresql.reads import _READ_TYPES, _binary_row
+from veille.adapters.postgresql.reads import copy_read_rows
 from veille.adapters.postgresql.store import PostgresStore
-from veille.adapters.sqlite.repositories import READ_COLUMNS, read_row
+from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore
 from veille.domain.plates import canonical
 from veille.domain.reads import Read
@@ -105,15 +105,9 @@ def main() -> None:
         lite.initialise()
 
         def pg_copy(batch: list[Read]) -> None:
-            rows = [_binary_row(read_row(r)) for r in batch]
+            rows = [read_row(r) for r in batch]
             with pg.uow() as uow:
-                with (
-                    uow.conn.cursor() as cur,
-                    cur.copy(f"COPY reads ({READ_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
-                ):
-                    copy.set_types(_READ_TYPES)
-                    for row in rows:
-                        copy.write_row(row)
+                copy_read_rows(uow.conn, rows)
                 uow.commit()
 
         def add_new_on(store: PostgresStore | SqliteStore) -> Callable[[list[Read]], None]:

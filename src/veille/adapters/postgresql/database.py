@@ -2,42 +2,24 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from veille.adapters.sqlite import times
+from veille.adapters.sqlite.database import Migration
+from veille.adapters.sqlite.database import load_migrations as load_migrations_of
 
-_MIGRATION_NAME = re.compile(r"(\d{4})_([a-z0-9_]+)\.sql")
 # Any fixed key will do: every process applying migrations takes the same one.
 _MIGRATION_LOCK = 0x7665696C6C65  # "veille"
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-
 def load_migrations() -> list[Migration]:
-    """Every PostgreSQL migration shipped with the package, in version order."""
-    folder = resources.files("veille.adapters.postgresql") / "migrations"
-    found = [
-        Migration(int(match.group(1)), match.group(2), entry.read_text("utf-8"))
-        for entry in folder.iterdir()
-        if (match := _MIGRATION_NAME.fullmatch(entry.name))
-    ]
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
-        raise RuntimeError(f"migrations must have unique numbers from 1, found {versions}")
-    return found
+    """Every PostgreSQL migration shipped with the package, in version order (the
+    loader SQLite's migrations use, on this backend's folder)."""
+    return load_migrations_of("veille.adapters.postgresql")
 
 
 def open_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> ConnectionPool:

@@ -75,9 +75,17 @@ def _ids_of(rows: Sequence[tuple[Any, ...]]) -> tuple[list[bytes], list[int]]:
     return [r[0] for r in rows], [r[2] for r in rows]
 
 
-def _binary_row(row: Sequence[Any]) -> tuple[Any, ...]:
-    """A `read_row` as binary COPY wants it: the confidence a float, even if given as 1."""
-    return (*row[:8], float(row[8]), *row[9:])
+def copy_read_rows(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY rows of the reads table (`read_row`) in binary into `reads`, which routes each
+    to its day partition (the partitions must exist). Also the COPY benchmark's yardstick."""
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY reads ({READ_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(_READ_TYPES)
+        for row in rows:
+            # the confidence a float, as binary float8 wants it, even if given as 1
+            copy.write_row((*row[:8], float(row[8]), *row[9:]))
 
 
 class PostgresReadRepository:
@@ -150,13 +158,7 @@ class PostgresReadRepository:
         if not rows:
             return
         try:
-            with (
-                self.conn.cursor() as cur,
-                cur.copy(f"COPY reads ({READ_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy,
-            ):
-                copy.set_types(_READ_TYPES)
-                for row in rows:
-                    copy.write_row(_binary_row(row))
+            copy_read_rows(self.conn, rows)
         except psycopg.errors.CheckViolation:
             # no partition for a row: another process's purge dropped a day this one
             # knew; this batch fails (its cameras send again) and the next asks again

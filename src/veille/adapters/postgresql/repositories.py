@@ -11,24 +11,16 @@ from typing import Any, cast
 
 from veille.adapters.keys import SecretBox
 from veille.adapters.postgresql.portable import PortableConnection
-from veille.adapters.sqlite.alerts import SqliteAlertRepository, _visible_where
+from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
-from veille.adapters.sqlite.authorizations import (
-    _COLUMNS as AUTHORIZATION_COLUMNS,
-)
-from veille.adapters.sqlite.authorizations import (
-    SqliteAuthorizationRepository,
-    _row_to_auth,
-)
+from veille.adapters.sqlite.authorizations import SqliteAuthorizationRepository
 from veille.adapters.sqlite.findings import SqliteCloneFindingRepository
 from veille.adapters.sqlite.holds import SqliteHoldRepository
 from veille.adapters.sqlite.hotlists import _ENTRY_COLUMNS, SqliteHotlistRepository, _entry_row
 from veille.adapters.sqlite.repositories import SqliteCameraRepository, SqliteDeadLetterRepository
 from veille.adapters.sqlite.times import encode
 from veille.adapters.sqlite.users import SqliteUserRepository
-from veille.domain.alerts import AlertCount, CameraMisreads
 from veille.domain.audit import AuditEntry, AuditRecord
-from veille.domain.authorizations import Authorization
 from veille.domain.cameras import Camera
 from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.hotlists import HotlistEntry
@@ -143,88 +135,26 @@ class PostgresHotlistRepository(SqliteHotlistRepository):
 
 
 class PostgresAuthorizationRepository(SqliteAuthorizationRepository):
-    def page(
-        self,
-        *,
-        districts: frozenset[str] | None = None,
-        spanning: bool = False,
-        underived: bool = False,
-        status: str | None = None,
-        involving_user: int | None = None,
-        before: int | None = None,
-        limit: int | None = None,
-    ) -> list[Authorization]:
-        """As on SQLite, the JSON lists read with jsonb operators instead of json_each."""
-        clauses: list[str] = []
-        params: list[Any] = []
-        if districts is not None:
-            clauses.append("jsonb_exists_any(districts::jsonb, ?::text[])")  # any of these
-            params.append(sorted(districts))
-        if underived:
-            clauses.append("districts IS NULL")
-        if spanning:
-            clauses.append("jsonb_array_length(districts::jsonb) > 1")
-        if status:
-            clauses.append("status = ?")
-            params.append(status)
-        if involving_user is not None:
-            clauses.append("(requested_by = ? OR investigators::jsonb @> to_jsonb(?::bigint))")
-            params.extend((involving_user, involving_user))
-        if before is not None:
-            clauses.append("auth_id < ?")
-            params.append(before)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self.conn.execute(
-            f"SELECT {AUTHORIZATION_COLUMNS} FROM authorizations{where}"
-            " ORDER BY auth_id DESC LIMIT ?",
-            (*params, _all(limit)),
-        )
-        return [_row_to_auth(r) for r in rows]
+    """The JSON lists read with jsonb functions instead of json_each."""
+
+    _spans_districts = "jsonb_array_length(districts::jsonb) > 1"
+    _names_investigator = "investigators::jsonb @> to_jsonb(?::bigint)"
+    _no_limit = _NO_LIMIT
+
+    def _names_a_district(self, districts: list[str]) -> tuple[str, list[Any]]:
+        return "jsonb_exists_any(districts::jsonb, ?::text[])", [districts]
 
 
 class PostgresAlertRepository(SqliteAlertRepository):
-    def report(
-        self,
-        *,
-        since: datetime,
-        until: datetime,
-        zone: str | None = None,
-        province: str | None = None,
-        viewer_org: str | None = None,
-    ) -> list[AlertCount]:
-        """As on SQLite; PostgreSQL sorts NULLs last unless told otherwise."""
-        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
-        keys = ("list_id", "zone", "status", "outcome", "reason")
-        rows = self.conn.execute(
-            f"SELECT {', '.join(keys)}, count(*) FROM alerts"
-            f" WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
-            f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(k + ' NULLS FIRST' for k in keys)}",
-            (encode(since), encode(until), *params),
-        )
-        return [
-            AlertCount(list_id=r[0], zone=r[1], status=r[2], outcome=r[3], reason=r[4], alerts=r[5])
-            for r in rows
-        ]
+    """PostgreSQL sorts NULLs last unless told, and counts with FILTER, not by summing
+    booleans."""
 
-    def misreads_by_camera(
-        self,
-        *,
-        since: datetime,
-        until: datetime,
-        zone: str | None = None,
-        province: str | None = None,
-        viewer_org: str | None = None,
-    ) -> list[CameraMisreads]:
-        """As on SQLite; PostgreSQL counts with FILTER, not by summing booleans."""
-        clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
-        rows = self.conn.execute(
-            "SELECT camera_id, count(decision),"
-            " count(*) FILTER (WHERE decision = 'rejected' AND reason = 'misread')"
-            f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
-            " GROUP BY camera_id ORDER BY camera_id",
-            (encode(since), encode(until), *params),
-        )
-        return [CameraMisreads(camera_id=r[0], decided=r[1], misreads=r[2]) for r in rows]
+    _absent_first = ", ".join(
+        f"{key} NULLS FIRST" for key in ("list_id", "zone", "status", "outcome", "reason")
+    )
+    _decided_and_misreads = (
+        "count(decision), count(*) FILTER (WHERE decision = 'rejected' AND reason = 'misread')"
+    )
 
 
 __all__ = [

@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from veille.adapters.keys import SecretBox
 from veille.adapters.postgresql.portable import PortableConnection
 from veille.adapters.sqlite.alerts import SqliteAlertRepository
 from veille.adapters.sqlite.audit import SqliteAuditRepository
@@ -21,10 +20,7 @@ from veille.adapters.sqlite.repositories import SqliteCameraRepository, SqliteDe
 from veille.adapters.sqlite.times import encode
 from veille.adapters.sqlite.users import SqliteUserRepository
 from veille.domain.audit import AuditEntry, AuditRecord
-from veille.domain.cameras import Camera
-from veille.domain.grants import GrantStatus, UserGrant
 from veille.domain.hotlists import HotlistEntry
-from veille.domain.users import User
 
 # What SQLite's LIMIT -1 says: no limit (PostgreSQL refuses a negative one).
 _NO_LIMIT = 2**62
@@ -36,20 +32,8 @@ def as_sqlite(conn: PortableConnection) -> sqlite3.Connection:
     return cast(sqlite3.Connection, conn)
 
 
-def _all(limit: int | None) -> int:
-    return _NO_LIMIT if limit is None else limit
-
-
 class PostgresCameraRepository(SqliteCameraRepository):
-    def page(
-        self,
-        *,
-        zone: str | None = None,
-        phase: str | None = None,
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[Camera]:
-        return super().page(zone=zone, phase=phase, after=after, limit=_all(limit))
+    _no_limit = _NO_LIMIT
 
 
 class PostgresDeadLetterRepository(SqliteDeadLetterRepository):
@@ -65,20 +49,7 @@ class PostgresCloneFindingRepository(SqliteCloneFindingRepository):
 
 
 class PostgresUserRepository(SqliteUserRepository):
-    def __init__(self, conn: PortableConnection, *, secrets: SecretBox | None = None):
-        super().__init__(as_sqlite(conn), secrets=secrets)
-
-    def page(self, *, after: int | None = None, limit: int | None = None) -> list[User]:
-        return super().page(after=after, limit=_all(limit))
-
-    def grants_page(
-        self,
-        *,
-        status: GrantStatus | None = None,
-        after: int | None = None,
-        limit: int | None = None,
-    ) -> list[UserGrant]:
-        return super().grants_page(status=status, after=after, limit=_all(limit))
+    _no_limit = _NO_LIMIT
 
 
 class PostgresAuditRepository(SqliteAuditRepository):
@@ -104,10 +75,7 @@ class PostgresAuditRepository(SqliteAuditRepository):
 
 
 class PostgresHotlistRepository(SqliteHotlistRepository):
-    def page(
-        self, list_id: str, *, after: str | None = None, limit: int | None = None
-    ) -> list[HotlistEntry]:
-        return super().page(list_id, after=after, limit=_all(limit))
+    _no_limit = _NO_LIMIT
 
     def put_entries(self, entries: Iterable[HotlistEntry], now: datetime) -> None:
         names = [n.strip() for n in _ENTRY_COLUMNS.split(",")] + ["updated_at"]

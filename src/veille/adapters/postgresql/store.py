@@ -51,7 +51,7 @@ class PostgresUnitOfWork:
         self.reads = PostgresReadRepository(portable, store.partitions, self._made)
         self.cameras = PostgresCameraRepository(sqlite_like)
         self.dead_letters = PostgresDeadLetterRepository(sqlite_like)
-        self.users = PostgresUserRepository(portable, secrets=store.secrets)
+        self.users = PostgresUserRepository(sqlite_like, secrets=store.secrets)
         self.audit = PostgresAuditRepository(portable, seal=store.seal)
         self.holds = PostgresHoldRepository(sqlite_like)
         self.authorizations = PostgresAuthorizationRepository(sqlite_like)

@@ -630,6 +630,8 @@ def _camera_params(camera: Camera) -> tuple[Any, ...]:
 
 
 class SqliteCameraRepository:
+    _no_limit = -1  # SQLite's LIMIT of no limit (a backend's SQL may say it otherwise)
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -689,7 +691,7 @@ class SqliteCameraRepository:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_CAMERA_COLUMNS} FROM cameras{where} ORDER BY camera_id LIMIT ?",
-            (*params, -1 if limit is None else limit),
+            (*params, self._no_limit if limit is None else limit),
         )
         return [_camera(r) for r in rows]
 

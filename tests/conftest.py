@@ -37,8 +37,11 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") == "true" else "de
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """The platform's settings: on the embedded store, or on the store VEILLE_TEST_STORE
+    names ("postgresql": the whole suite's platforms on PostgreSQL)."""
+    with settings_on(os.environ.get("VEILLE_TEST_STORE", "sqlite"), tmp_path) as chosen:
+        yield chosen
 
 
 @contextmanager
@@ -49,7 +52,9 @@ def settings_on(store: str, tmp_path: Path) -> Iterator[Settings]:
     if store == "sqlite":
         yield plain
         return
-    with fresh_database() as dsn:
+    with fresh_database() as dsn, pytest.MonkeyPatch.context() as env:
+        # the environment too: a CLI command a test runs finds the same store
+        env.setenv("VEILLE_STORE", uri_of(dsn))
         yield plain.model_copy(update={"store": uri_of(dsn)})
 
 

@@ -6,6 +6,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ import hypothesis
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.postgresql import fresh_database, uri_of
 from tests.seaweedfs import s3_bucket, seaweedfs  # noqa: F401  (fixtures, started on first use)
 from veille.bootstrap import Platform, bootstrap
 from veille.domain.access import Role, Scope, ScopeKind
@@ -36,8 +38,33 @@ hypothesis.settings.load_profile("ci" if os.environ.get("CI") == "true" else "de
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """The platform's settings: on the embedded store, or on the store VEILLE_TEST_STORE
+    names ("postgresql": the whole suite's platforms on PostgreSQL)."""
+    with settings_on(os.environ.get("VEILLE_TEST_STORE", "sqlite"), tmp_path) as chosen:
+        yield chosen
+
+
+@contextmanager
+def settings_on(store: str, tmp_path: Path) -> Iterator[Settings]:
+    """The test settings on the embedded store ("sqlite") or on PostgreSQL ("postgresql":
+    a migrated database holding no row, tests/postgresql.py)."""
+    plain = Settings(data_dir=tmp_path / "var", image_fsync=False, run_jobs=False)
+    if store == "sqlite":
+        yield plain
+        return
+    with fresh_database() as dsn, pytest.MonkeyPatch.context() as env:
+        # the environment too: a CLI command a test runs finds the same store
+        env.setenv("VEILLE_STORE", uri_of(dsn))
+        yield plain.model_copy(update={"store": uri_of(dsn)})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def settings_on_each_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
+    """The test settings on each store: a module runs on both by taking it as its
+    `settings` fixture."""
+    with settings_on(request.param, tmp_path) as chosen:
+        yield chosen
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from veille.adapters.district_config import load_district_map
 from veille.adapters.images import FolderImageStore
 from veille.adapters.keys import AuditKeyring, CheckpointVerifier, SecretBox
 from veille.adapters.live import AlertBus
+from veille.adapters.postgresql.store import PostgresStore
 from veille.adapters.s3_images import S3Location, s3_image_store
 from veille.adapters.sqlite.repositories import read_row
 from veille.adapters.sqlite.store import SqliteStore, SqliteUnitOfWork
@@ -88,7 +89,7 @@ class Platform:
     """Everything the entrypoints need, wired once."""
 
     settings: Settings
-    store: Store  # the SQLite store here; only bootstrap() knows which
+    store: Store  # SQLite or PostgreSQL (VEILLE_STORE); only bootstrap() knows which
     images: ImageStore
     writer: GroupCommitWriter
     read_rules: ReadRules
@@ -175,25 +176,44 @@ class Platform:
             self.started = False
 
 
-def bootstrap(
-    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
-) -> Platform:
-    settings = settings or Settings()
-    audit_keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
-    store = SqliteStore(
+def build_store(
+    settings: Settings, audit_keys: AuditKeyring
+) -> tuple[Store, Callable[[], UnitOfWork]]:
+    """The store the settings name (`VEILLE_STORE`), and the units of work of the ingest
+    writer: the embedded SQLite file by default, whose writer thread keeps a connection of
+    its own; PostgreSQL, whose writer takes a pooled connection per group commit."""
+    secrets = SecretBox(settings.totp_key)
+    if settings.uses_postgresql:
+        pg = PostgresStore(
+            settings.store,
+            pool_size=settings.store_pool_size,
+            seal=audit_keys.seal,
+            secrets=secrets,
+        )
+        return pg, pg.uow
+    sqlite = SqliteStore(
         settings.database,
         synchronous=settings.sqlite_synchronous,
         seal=audit_keys.seal,
-        secrets=SecretBox(settings.totp_key),
+        secrets=secrets,
     )
     # The writer thread gets a connection of its own, used only by it.
     writer_conn: list[SqliteUnitOfWork] = []
 
     def writer_uow() -> SqliteUnitOfWork:
         if not writer_conn:
-            writer_conn.append(store.uow_on(store.new_connection()))
-        return store.uow_on(writer_conn[0].conn)
+            writer_conn.append(sqlite.uow_on(sqlite.new_connection()))
+        return sqlite.uow_on(writer_conn[0].conn)
 
+    return sqlite, writer_uow
+
+
+def bootstrap(
+    settings: Settings | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> Platform:
+    settings = settings or Settings()
+    audit_keys = AuditKeyring(settings.audit_key, settings.audit_public_key)
+    store, writer_uow = build_store(settings, audit_keys)
     bus = MessageBus()
     images = build_image_store(settings)
     writer = GroupCommitWriter(

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from veille.domain.alerts import AlertTiming
 from veille.domain.authorizations import WindowPolicy
 from veille.domain.districts import CrossDistrictRule
 from veille.domain.reads import ReadRules
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class Settings(BaseSettings):
@@ -23,6 +26,15 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("var"), description="Folder for the database, images and logs.")
     database_path: Path | None = Field(
         None, description="SQLite database file; default <data_dir>/veille.db."
+    )
+    store: str = Field(
+        "",
+        description="Where the data lives: empty for the embedded SQLite file (database_path),"
+        " or a PostgreSQL URI, postgresql://user@host:5432/dbname (decision 0015; give the"
+        " password by PGPASSWORD or ~/.pgpass rather than in the URI).",
+    )
+    store_pool_size: int = Field(
+        10, ge=1, description="Most PostgreSQL connections one process keeps open."
     )
     image_dir: Path | None = Field(
         None, description="Image store folder; default <data_dir>/images."
@@ -330,6 +342,28 @@ class Settings(BaseSettings):
         " addresses or CIDR networks); every other loopback, private, link-local, shared,"
         " multicast or reserved target is refused.",
     )
+
+    @field_validator("store")
+    @classmethod
+    def _a_known_store(cls, value: str) -> str:
+        if value and not value.startswith(POSTGRESQL_SCHEMES):
+            raise ValueError(
+                "must be empty (the embedded SQLite store) or a PostgreSQL URI starting"
+                f" with {' or '.join(POSTGRESQL_SCHEMES)}"
+            )
+        return value
+
+    @property
+    def uses_postgresql(self) -> bool:
+        return bool(self.store)
+
+    @property
+    def store_label(self) -> str:
+        """Where the data lives, fit for a log line: the SQLite file, or the PostgreSQL
+        URI without its password."""
+        if not self.store:
+            return str(self.database)
+        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", self.store)
 
     @property
     def nats_servers(self) -> tuple[str, ...]:

@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests.contract.builders import Store
+from tests.postgresql import postgres_store
 from veille.adapters.keys import SecretBox
 from veille.adapters.memory.store import ConstraintViolated, MemoryStore
 from veille.adapters.sqlite.store import SqliteStore
@@ -50,9 +52,18 @@ def _memory(folder: Path) -> Iterator[Store]:
     yield MemoryStore()
 
 
+@contextmanager
+def _postgresql(folder: Path) -> Iterator[Store]:
+    # a migrated database holding no row, for each test (tests/postgresql.py)
+    with postgres_store(SecretBox(folder / "keys" / "totp.key")) as store:
+        yield store
+
+
 BACKENDS = [
     Backend("sqlite", _sqlite, sqlite3.IntegrityError),
     Backend("memory", _memory, ConstraintViolated),
+    # drops a whole day partition in one purge step (decision 0015)
+    Backend("postgresql", _postgresql, psycopg.IntegrityError, purges_row_by_row=False),
 ]
 
 

@@ -23,6 +23,12 @@ from veille.settings import Settings
 pytestmark = pytest.mark.e2e
 
 
+@pytest.fixture
+def settings(settings_on_each_store: Settings) -> Settings:
+    """Every test here runs on the embedded store and on PostgreSQL."""
+    return settings_on_each_store
+
+
 def post(client: TestClient, cam: CameraCred, body: object) -> tuple[int, dict]:
     resp = client.post("/api/v1/reads", content=orjson.dumps(body), headers=cam.headers)
     return resp.status_code, resp.json()
@@ -312,16 +318,15 @@ def test_a_batch_refused_at_submit_is_answered_503(client, platform, cams, monke
 
 
 @pytest.fixture
-def gated_platform(tmp_path) -> Iterator[tuple[Platform, threading.Event, threading.Event]]:
+def gated_platform(settings) -> Iterator[tuple[Platform, threading.Event, threading.Event]]:
     """A platform whose writer waits at each commit until the gate opens, answering fast."""
-    settings = Settings(
-        data_dir=tmp_path / "var",
-        image_fsync=False,
-        run_jobs=False,
-        writer_wait_s=0.3,
-        writer_stuck_s=0.0,  # any work waiting without a commit counts as stuck
+    gated = settings.model_copy(
+        update={
+            "writer_wait_s": 0.3,
+            "writer_stuck_s": 0.0,  # any work waiting without a commit counts as stuck
+        }
     )
-    platform = bootstrap(settings)
+    platform = bootstrap(gated)
     platform.store.initialise()
     gate, entered = threading.Event(), threading.Event()
     real = platform.writer._uow_factory

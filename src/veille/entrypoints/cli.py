@@ -101,7 +101,7 @@ def serve(
     address, listen = host or settings.host, port or settings.port
     typer.echo(
         f"Veille {__version__} serving http://{address}:{listen}"
-        f" (store: {settings.database}); Ctrl-C or SIGTERM stops it",
+        f" (store: {settings.store_label}); Ctrl-C or SIGTERM stops it",
         err=True,
     )
     uvicorn.run(

@@ -364,7 +364,7 @@ def run_main_job(
         f" checkpoints in {settings.audit_anchors}. TOTP secrets encrypted with"
         f" {settings.totp_key}. Keys are created on first use; keep them off this disk.\n"
     )
-    out.write(f"Starting Veille on {base_url} (store: {settings.database}, log: {log_path})\n")
+    out.write(f"Starting Veille on {base_url} (store: {settings.store_label}, log: {log_path})\n")
     with open(log_path, "ab") as log:
         # In a session of its own, the server does not get the terminal's Ctrl-C: it is
         # stopped below, only once the simulator has flushed every read in flight.

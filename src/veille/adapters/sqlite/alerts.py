@@ -105,6 +105,13 @@ def _params(a: Alert) -> tuple[Any, ...]:
 
 
 class SqliteAlertRepository:
+    # The report's order, absent values first (SQLite sorts NULLs first), and the count
+    # of alerts decided and of those rejected as misreads: another backend's SQL may differ.
+    _absent_first = "list_id, zone, status, outcome, reason"
+    _decided_and_misreads = (
+        "sum(decision IS NOT NULL), sum(coalesce(decision = 'rejected' AND reason = 'misread', 0))"
+    )
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -288,7 +295,7 @@ class SqliteAlertRepository:
             "SELECT list_id, zone, status, outcome, reason, count(*)"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY list_id, zone, status, outcome, reason"
-            " ORDER BY list_id, zone, status, outcome, reason",  # NULLs sort first in SQLite
+            f" ORDER BY {self._absent_first}",
             (encode(since), encode(until), *params),
         )
         return [
@@ -309,8 +316,7 @@ class SqliteAlertRepository:
         see: how many were decided, how many rejected as misreads."""
         clauses, params = _visible_where(zone=zone, province=province, viewer_org=viewer_org)
         rows = self.conn.execute(
-            "SELECT camera_id, sum(decision IS NOT NULL),"
-            " sum(coalesce(decision = 'rejected' AND reason = 'misread', 0))"
+            f"SELECT camera_id, {self._decided_and_misreads}"
             f" FROM alerts WHERE opened_at >= ? AND opened_at < ? AND {' AND '.join(clauses)}"
             " GROUP BY camera_id ORDER BY camera_id",
             (encode(since), encode(until), *params),

@@ -115,8 +115,25 @@ def _params(a: Authorization) -> tuple[Any, ...]:
 
 
 class SqliteAuthorizationRepository:
+    # What reads the JSON lists in SQL (another backend says it in its own words): a
+    # request spanning districts, naming a user (`?`) among its investigators, the
+    # LIMIT that is none.
+    _spans_districts = "json_array_length(districts) > 1"
+    _names_investigator = (
+        "EXISTS (SELECT 1 FROM json_each(authorizations.investigators) WHERE value = ?)"
+    )
+    _no_limit = -1
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
+
+    def _names_a_district(self, districts: list[str]) -> tuple[str, list[Any]]:
+        """The clause of a request whose districts hold any of these, and its values."""
+        marks = ",".join("?" * len(districts)) or "NULL"
+        clause = (
+            f"EXISTS (SELECT 1 FROM json_each(authorizations.districts) WHERE value IN ({marks}))"
+        )
+        return clause, list(districts)
 
     def add(self, auth: Authorization) -> int:
         cur = self.conn.execute(
@@ -178,24 +195,18 @@ class SqliteAuthorizationRepository:
         clauses: list[str] = []
         params: list[Any] = []
         if districts is not None:
-            marks = ",".join("?" * len(districts)) or "NULL"
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(authorizations.districts)"
-                f" WHERE value IN ({marks}))"
-            )
-            params.extend(sorted(districts))
+            clause, values = self._names_a_district(sorted(districts))
+            clauses.append(clause)
+            params.extend(values)
         if underived:
             clauses.append("districts IS NULL")
         if spanning:
-            clauses.append("json_array_length(districts) > 1")
+            clauses.append(self._spans_districts)
         if status:
             clauses.append("status = ?")
             params.append(status)
         if involving_user is not None:
-            clauses.append(
-                "(requested_by = ? OR EXISTS (SELECT 1 FROM json_each(authorizations.investigators)"
-                " WHERE value = ?))"
-            )
+            clauses.append(f"(requested_by = ? OR {self._names_investigator})")
             params.extend((involving_user, involving_user))
         if before is not None:
             clauses.append("auth_id < ?")
@@ -203,7 +214,7 @@ class SqliteAuthorizationRepository:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_COLUMNS} FROM authorizations{where} ORDER BY auth_id DESC LIMIT ?",
-            (*params, -1 if limit is None else limit),
+            (*params, self._no_limit if limit is None else limit),
         )
         return [_row_to_auth(r) for r in rows]
 

@@ -22,10 +22,11 @@ class Migration:
     sql: str
 
 
-def load_migrations() -> list[Migration]:
-    """Every migration shipped with the package, in version order."""
+def load_migrations(package: str = "veille.adapters.sqlite") -> list[Migration]:
+    """Every migration shipped in the `migrations` folder of a backend's package, in
+    version order."""
     found: list[Migration] = []
-    folder = resources.files("veille.adapters.sqlite") / "migrations"
+    folder = resources.files(package) / "migrations"
     for entry in folder.iterdir():
         match = _MIGRATION_NAME.fullmatch(entry.name)
         if match:

@@ -65,6 +65,8 @@ def _entry_row(e: HotlistEntry, now: datetime) -> tuple[Any, ...]:
 
 
 class SqliteHotlistRepository:
+    _no_limit = -1  # SQLite's LIMIT of no limit (a backend's SQL may say it otherwise)
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -124,7 +126,7 @@ class SqliteHotlistRepository:
         rows = self.conn.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM hotlist_entries"
             " WHERE list_id = ? AND (? IS NULL OR entry_id > ?) ORDER BY entry_id LIMIT ?",
-            (list_id, after, after, -1 if limit is None else limit),
+            (list_id, after, after, self._no_limit if limit is None else limit),
         )
         return [_entry(r) for r in rows]
 

@@ -135,6 +135,30 @@ def image_rows(read: Read) -> list[tuple[Any, ...]]:
     ]
 
 
+def read_from_row(row: Sequence[Any], images: Iterable[ImageRef]) -> Read:
+    """The read of a reads-table row (`READ_COLUMNS` order) and its images, in order."""
+    details = orjson.loads(row[14]) if row[14] else {}
+    return Read(
+        read_id=uuid.UUID(bytes=bytes(row[0])),
+        camera_id=row[1],
+        captured_at=decode(row[2]),
+        received_at=decode(row[3]),
+        plate_raw=row[4],
+        plate=row[5],
+        plate_canonical=row[6],
+        country=row[7],
+        confidence=row[8],
+        direction=row[9],
+        lane=row[10],
+        vehicle_make=row[11],
+        vehicle_colour=row[12],
+        vehicle_type=row[13],
+        candidates=tuple(Candidate(p, c) for p, c in details.get("candidates", [])),
+        images=tuple(images),
+        extra=details.get("extra", {}),
+    )
+
+
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -310,31 +334,7 @@ class SqliteReadRepository:
 
     def _hydrate(self, rows: list[tuple[Any, ...]]) -> list[Read]:
         images = self._images_for([row[0] for row in rows])
-        out = []
-        for row in rows:
-            details = orjson.loads(row[14]) if row[14] else {}
-            out.append(
-                Read(
-                    read_id=uuid.UUID(bytes=row[0]),
-                    camera_id=row[1],
-                    captured_at=decode(row[2]),
-                    received_at=decode(row[3]),
-                    plate_raw=row[4],
-                    plate=row[5],
-                    plate_canonical=row[6],
-                    country=row[7],
-                    confidence=row[8],
-                    direction=row[9],
-                    lane=row[10],
-                    vehicle_make=row[11],
-                    vehicle_colour=row[12],
-                    vehicle_type=row[13],
-                    candidates=tuple(Candidate(p, c) for p, c in details.get("candidates", [])),
-                    images=tuple(images.get(row[0], [])),
-                    extra=details.get("extra", {}),
-                )
-            )
-        return out
+        return [read_from_row(row, images.get(row[0], ())) for row in rows]
 
     def get(self, read_id: uuid.UUID) -> Read | None:
         rows = self.conn.execute(
@@ -630,6 +630,8 @@ def _camera_params(camera: Camera) -> tuple[Any, ...]:
 
 
 class SqliteCameraRepository:
+    _no_limit = -1  # SQLite's LIMIT of no limit (a backend's SQL may say it otherwise)
+
     def __init__(self, conn: sqlite3.Connection):
         self.conn = conn
 
@@ -689,7 +691,7 @@ class SqliteCameraRepository:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self.conn.execute(
             f"SELECT {_CAMERA_COLUMNS} FROM cameras{where} ORDER BY camera_id LIMIT ?",
-            (*params, -1 if limit is None else limit),
+            (*params, self._no_limit if limit is None else limit),
         )
         return [_camera(r) for r in rows]
 

@@ -100,6 +100,8 @@ def _org(row: tuple[Any, ...]) -> Organisation:
 
 
 class SqliteUserRepository:
+    _no_limit = -1  # SQLite's LIMIT of no limit (a backend's SQL may say it otherwise)
+
     def __init__(self, conn: sqlite3.Connection, *, secrets: SecretBox | None = None):
         self.conn = conn
         self._secrets = secrets  # TOTP secrets are stored sealed by it, never in clear
@@ -234,7 +236,7 @@ class SqliteUserRepository:
         """Users in id order after `after` (keyset paging), at most `limit` (None: all)."""
         rows = self.conn.execute(
             f"SELECT {_USER_COLUMNS} FROM users WHERE user_id > ? ORDER BY user_id LIMIT ?",
-            (0 if after is None else after, -1 if limit is None else limit),
+            (0 if after is None else after, self._no_limit if limit is None else limit),
         )
         return [self._reveal(_user(r)) for r in rows]
 
@@ -382,7 +384,7 @@ class SqliteUserRepository:
         rows = self.conn.execute(
             f"SELECT {_GRANT_COLUMNS} FROM user_grants WHERE {' AND '.join(where)}"
             " ORDER BY grant_id LIMIT ?",
-            (*args, -1 if limit is None else limit),
+            (*args, self._no_limit if limit is None else limit),
         )
         return [_grant(r) for r in rows]
 

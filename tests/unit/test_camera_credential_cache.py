@@ -40,7 +40,7 @@ def test_a_verified_token_is_loaded_once_while_the_version_holds():
     assert cache.loads == 1
 
 
-def test_peek_answers_from_memory_only_within_ttl_of_the_last_version_check():
+def test_peek_answers_from_memory_and_looks_at_the_version_once_per_ttl():
     world = World()
     cache = cache_in(world)
     assert cache.peek("tok-a") == (False, None)  # never verified
@@ -49,9 +49,14 @@ def test_peek_answers_from_memory_only_within_ttl_of_the_last_version_check():
     assert cache.peek("tok-unknown") == (False, None)
     world.now = 1.9
     assert cache.peek("tok-a")[0] is True
-    world.now = 2.0  # the version is due to be looked at: peek will not vouch for it
-    assert cache.peek("tok-a") == (False, None)
     assert world.version_reads == 1
+    world.now = 2.0  # due: peek looks at the version itself, and it has not moved
+    assert cache.peek("tok-a") == (True, world.cameras["tok-a"])
+    assert world.version_reads == 2
+    world.version += 1  # moved, seen at the next look: peek no longer vouches
+    world.now = 4.0
+    assert cache.peek("tok-a") == (False, None)
+    assert world.loads == ["tok-a"]  # peek never loads a token
 
 
 def test_a_change_elsewhere_applies_at_the_next_version_check():
@@ -64,8 +69,8 @@ def test_a_change_elsewhere_applies_at_the_next_version_check():
     world.now = 1.0
     assert cache.get("tok-a", world.load) is not None  # within ttl: still trusted
     world.now = 2.5
-    assert cache.peek("tok-a") == (False, None)
-    assert cache.get("tok-a", world.load) is None  # version moved: looked up again
+    assert cache.peek("tok-a") == (False, None)  # version moved: forgotten
+    assert cache.get("tok-a", world.load) is None  # looked up again
     assert world.loads == ["tok-a", "tok-a"]
     assert cache.peek("tok-a") == (True, None)  # the refusal is known too
 

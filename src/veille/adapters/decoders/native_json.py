@@ -4,7 +4,6 @@ respect are the domain's (`domain/reads.py`), as for every other decoder."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import logging
 import re
@@ -267,7 +266,7 @@ def _images(
             )
             continue
         try:
-            raw = base64.b64decode(data, validate=True)
+            raw = binascii.a2b_base64(data, strict_mode=True)
         except (binascii.Error, ValueError):
             errors.append(FieldError(f"{where}.data", "not valid base64"))
             continue

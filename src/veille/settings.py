@@ -176,12 +176,6 @@ class Settings(BaseSettings):
         description="Messages fetched and not yet acknowledged across all workers; at least"
         " workers × batch, or fetches stall.",
     )
-    gil_switch_interval_ms: float = Field(
-        1.0,
-        description="Milliseconds a thread of the server may keep the interpreter lock"
-        " while another waits (Python's default is 5): the ingest writer waits less for"
-        " the event loop between its SQLite calls; 0 keeps Python's default.",
-    )
     gc_gen0_threshold: int = Field(
         50_000,
         description="Allocations between young-generation garbage collections in the server"

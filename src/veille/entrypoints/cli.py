@@ -92,17 +92,12 @@ def serve(
     from veille import __version__
     from veille.bootstrap import bootstrap
     from veille.entrypoints.api.app import create_app
-    from veille.entrypoints.runtime import (
-        configure_logging,
-        tune_garbage_collector,
-        tune_switch_interval,
-    )
+    from veille.entrypoints.runtime import configure_logging, tune_garbage_collector
 
     settings = settings_for(data_dir)
     configure_logging()
     platform = bootstrap(settings)
     tune_garbage_collector(settings.gc_gen0_threshold)
-    tune_switch_interval(settings.gil_switch_interval_ms)
     address, listen = host or settings.host, port or settings.port
     typer.echo(
         f"Veille {__version__} serving http://{address}:{listen}"

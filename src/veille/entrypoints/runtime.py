@@ -7,19 +7,6 @@ import logging
 import sys
 
 
-def tune_switch_interval(milliseconds: float) -> float:
-    """How long a thread may keep the interpreter lock while another waits for it.
-
-    The ingest writer's SQLite calls release the lock and take it back, a few dozen times
-    per group commit. With Python's 5 ms, each time back it could wait up to 5 ms for an
-    event loop busy with the cameras' requests. 0 or less leaves Python's default.
-    Returns the interval in force, in seconds.
-    """
-    if milliseconds > 0:
-        sys.setswitchinterval(milliseconds / 1000)
-    return sys.getswitchinterval()
-
-
 def tune_garbage_collector(gen0_threshold: int) -> tuple[int, int, int]:
     """Collect the young generation every `gen0_threshold` allocations instead of 700.
 

@@ -60,8 +60,7 @@ class CameraCredentialCache:
 
     def get(self, token: str, load: Callable[[str], Camera | None]) -> Camera | None:
         """The camera of `token`: from memory while the version holds, else `load`ed."""
-        self._check_version()
-        known, camera = self.peek(token)
+        known, camera = self.peek(token)  # looks at the version when due
         if known:
             return camera
         camera = load(token)

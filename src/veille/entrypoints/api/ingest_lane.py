@@ -13,10 +13,9 @@ to FastAPI untouched. `VEILLE_INGEST_LANE=false` sends ingest through FastAPI as
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 from fastapi import HTTPException
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,28 +50,22 @@ class IngestLane:
         await self.app(scope, receive, send)
 
     async def _serve(self, scope: Scope, receive: Receive) -> Response | None:
-        authorization = content_type = ""
-        declared: str | None = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                declared = value.decode("latin-1")
+        request = Request(scope, receive)  # a view of the scope: headers, body stream
+        headers = request.headers
         try:
-            camera = await authenticated_camera(self.platform, bearer_of(authorization))
+            token = bearer_of(headers.get("authorization", ""))
+            camera = await authenticated_camera(self.platform, token)
             return await store_delivery(
                 self.platform,
                 camera,
-                _chunks(receive),
-                declared_length=declared,
-                content_type=content_type,
+                request.stream(),
+                declared_length=headers.get("content-length"),
+                content_type=headers.get("content-type", ""),
             )
         except HTTPException as exc:
-            headers = dict(exc.headers) if exc.headers else None
+            extra = dict(exc.headers) if exc.headers else None
             return json_response(
-                error_body(exc.status_code, exc.detail), status=exc.status_code, headers=headers
+                error_body(exc.status_code, exc.detail), status=exc.status_code, headers=extra
             )
         except ClientDisconnect:
             # the camera left while its body was arriving: nobody to answer, nothing done
@@ -81,17 +74,3 @@ class IngestLane:
         except Exception as exc:  # the traceback to the log, never to the camera
             log.error("unhandled error on POST %s", INGEST_PATH, exc_info=exc)
             return internal_error()
-
-
-async def _chunks(receive: Receive) -> AsyncIterator[bytes]:
-    """The request body as it arrives (what Starlette's `Request.stream` does)."""
-    while True:
-        message = await receive()
-        if message["type"] == "http.request":
-            body: bytes = message.get("body", b"")
-            if body:
-                yield body
-            if not message.get("more_body", False):
-                return
-        elif message["type"] == "http.disconnect":
-            raise ClientDisconnect()
